@@ -1,0 +1,1 @@
+"""SQLAlchemy Core stores for SQLite (default) and PostgreSQL."""

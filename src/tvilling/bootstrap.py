@@ -1,0 +1,1 @@
+"""Composition root: settings -> stores, bus, services, API. The only module that wires concrete adapters."""

@@ -1,0 +1,1 @@
+"""The ``tvilling`` command line (Typer + Rich)."""

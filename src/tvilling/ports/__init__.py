@@ -1,0 +1,1 @@
+"""``typing.Protocol`` contracts between the application and the technologies behind it."""
