@@ -1,10 +1,93 @@
-"""Placeholder: filled by its owner."""
+"""``tvilling detect``: offline anomaly detection on a (multi)variate CSV (contract in shared/docs/contracts.md).
+
+Output CSV: the time column (or ``row`` when there is none) + ``anomaly_score`` + ``is_anomaly`` (0/1), one line
+per input row. The threshold rule is documented in :mod:`tvilling.ml.anomaly.offline`.
+"""
 
 from __future__ import annotations
 
-from tvilling.cli.output import fail
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from tvilling.cli.output import emit_json, fail
+from tvilling.core.errors import TvillingError
+from tvilling.ml.anomaly.offline import detect_table
+
+_TIME_NAMES = ("timestamp", "time", "datetime", "date", "ts")
 
 
-def detect() -> None:
-    """Not implemented yet."""
-    fail("not implemented yet")
+def _time_column(df: pd.DataFrame, requested: str | None) -> str | None:
+    if requested is not None:
+        if requested not in df.columns:
+            fail(f"time column {requested!r} not found; columns are: {', '.join(map(str, df.columns))}")
+        return requested
+    for col in df.columns:
+        if str(col).strip().lower() in _TIME_NAMES:
+            return str(col)
+    return None
+
+
+def detect(
+    input: Annotated[Path, typer.Option("--input", help="CSV file, one row per time step")],
+    out: Annotated[Path, typer.Option("--out", help="output CSV: time, anomaly_score, is_anomaly")],
+    sep: Annotated[str, typer.Option("--sep", help="field separator")] = ",",
+    time_col: Annotated[str | None, typer.Option("--time-col", help="time column (default: auto)")] = None,
+    exclude: Annotated[str, typer.Option("--exclude", help="comma-separated columns to ignore")] = "",
+    train_rows: Annotated[int | None, typer.Option("--train-rows", help="leading rows used for fitting "
+                                                   "and for the threshold (default: 20 %)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object on the last line")] = False,
+) -> None:
+    """Score every row of a CSV for anomalies using all numeric columns (except --exclude)."""
+    if not input.is_file():
+        fail(f"input file not found: {input}")
+    if train_rows is not None and train_rows < 0:
+        fail("--train-rows must be >= 0")
+    try:
+        df = pd.read_csv(input, sep=sep)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        fail(f"cannot read {input}: {exc}")
+    if df.empty:
+        fail(f"{input} has no data rows")
+    excluded = [c.strip() for c in exclude.split(",") if c.strip()]
+    missing = [c for c in excluded if c not in df.columns]
+    if missing:
+        fail(f"excluded column(s) not found: {', '.join(missing)}")
+    tcol = _time_column(df, time_col)
+    numeric = [str(c) for c in df.select_dtypes(include="number").columns if c not in excluded and c != tcol]
+    if not numeric:
+        fail(f"no numeric columns to analyse in {input} (after excluding {', '.join(excluded) or 'nothing'}; "
+             f"check --sep)")
+    try:
+        result = detect_table(df[numeric].to_numpy(dtype=np.float64), numeric, train_rows=train_rows)
+    except TvillingError as exc:
+        fail(str(exc))
+    time_values: Any = df[tcol] if tcol is not None else np.arange(len(df))
+    out_df = pd.DataFrame({tcol or "row": time_values, "anomaly_score": np.round(result.scores, 6),
+                           "is_anomaly": result.is_anomaly.astype(int)})
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out_df.to_csv(out, index=False)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc}")
+    n_anom = int(result.is_anomaly.sum())
+    if json_out:
+        emit_json({
+            "rows": len(df), "columns": numeric, "time_col": tcol, "train_rows": result.train_rows,
+            "threshold": round(result.threshold, 6), "anomalies": n_anom,
+            "anomaly_rate": round(n_anom / len(df), 6), "episodes": [
+                {"since": _stamp(time_values, a.since), "last": _stamp(time_values, a.last),
+                 "peak_score": round(a.peak_score, 6), "signals": list(a.signals)} for a in result.alerts[:100]],
+            "out": str(out)})
+    else:
+        typer.echo(f"{n_anom} anomalous rows of {len(df)} ({len(result.alerts)} episodes), threshold "
+                   f"{result.threshold:.4f}; wrote {out}")
+
+
+def _stamp(times: Any, idx: object) -> Any:
+    i = int(idx)  # type: ignore[call-overload]
+    value = times.iloc[i] if isinstance(times, pd.Series) else times[i]
+    return value.item() if isinstance(value, np.generic) else value

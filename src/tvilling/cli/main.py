@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from tvilling.cli import bench, detect, models
+from tvilling.cli import bench, demo, detect, models, models_import, query, relationships, serve, token, twins
 
 app = typer.Typer(
     name="tvilling",
@@ -18,6 +18,13 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.command("detect")(detect.detect)
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
+app.command("query")(query.query)
+app.add_typer(twins.app, name="twins")
+app.add_typer(relationships.app, name="relationships")
+app.add_typer(token.app, name="token")
+models.app.command("import")(models_import.import_models)
 
 
 def main() -> None:

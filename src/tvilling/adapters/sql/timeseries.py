@@ -1,0 +1,511 @@
+"""Time-series history on SQLite or PostgreSQL: batched group commit, idempotent writes, rollups, queries.
+
+Why this shape:
+- One transaction per batch (samples + rollups + quarantine + twin state): an ack sent after ``write_batch``
+  returns covers everything the batch changed (G1), and a crash leaves either all of it or none of it.
+- ``INSERT … ON CONFLICT DO NOTHING RETURNING key`` tells exactly which rows are new, so redelivered exact
+  duplicates add no rows and are not counted twice in rollups (G2, D-10). Rows that were *not* inserted are
+  compared with the stored value in the same transaction: a different value is a conflicting duplicate, the
+  first one is kept and the newcomer goes to quarantine as ``conflict`` (Q-07).
+- Rollups (1 min, 1 h) are maintained at ingest by additive upserts (count, sum, min, max, last-by-time), so late
+  data (Q-08) updates them correctly and long-range bucketed queries never scan raw samples.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from tvilling.adapters.sql.engine import WRITE_OPTION, make_engine, verify_durability
+from tvilling.adapters.sql.schema import events, quarantine, rollups, samples, twins
+from tvilling.core.context import Context
+from tvilling.core.errors import ValidationError
+from tvilling.core.events import Event
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ROLLUP_WIDTHS_S = (60, 3600)  # _rollup folds minutes into hours: keep 3600 a multiple of 60
+AGGREGATES = ("min", "max", "mean", "last", "count")
+MAX_BUCKETS = 100_000
+_CHUNK = 400  # keys per IN (...) lookup; well under SQLite's parameter limit
+_SQLITE_INSERT = ("INSERT INTO samples (tenant, twin_id, name, source_time, value, value_json, quality, reason, unit, "
+                  "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+
+
+@dataclass(slots=True)  # not frozen: frozen dataclasses cost ~2x to build, and this is built per sample
+class SampleRow:
+    tenant: str
+    twin_id: str
+    name: str
+    source_time_us: int
+    value: float | None
+    value_json: Any
+    quality: str
+    reason: str
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    tenant: str
+    source: str
+    address: str
+    reason: str
+    detail: str = ""
+    twin_id: str | None = None
+    name: str | None = None
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class LatestUpdate:
+    """A candidate new "latest" for a twin property; applied only if not older than what is stored (G6)."""
+
+    tenant: str
+    twin_id: str
+    name: str
+    value: Any
+    source_time_us: int
+    quality: str
+    reason: str
+    unit: str | None
+
+
+@dataclass
+class BatchResult:
+    inserted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)  # twin property changes
+    events: list[Event] = field(default_factory=list)  # recorded in the same transaction; publish after commit
+
+
+def iso_us(t_us: int) -> str:
+    return (_EPOCH + timedelta(microseconds=t_us)).isoformat().replace("+00:00", "Z")
+
+
+def _us(iso: Any) -> int | None:
+    if not isinstance(iso, str):
+        return None
+    try:
+        delta = datetime.fromisoformat(iso.replace("Z", "+00:00")) - _EPOCH
+    except ValueError:
+        return None
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _etag() -> str:
+    return f'W/"{uuid.uuid4()}"'
+
+
+def _events(conn: Connection, changes: list[dict[str, Any]], kind: str, now_us: int) -> list[Event]:
+    """One event per twin per batch (not per sample: at 10k points/s the event log must not become history)."""
+    by_twin: dict[tuple[str, str], dict[str, Any]] = {}
+    for ch in changes:
+        by_twin.setdefault((ch["tenant"], ch["twin_id"]), {})[ch["name"]] = {
+            k: ch[k] for k in ("old", "new", "quality", "reason", "source_time")}
+    ctx = Context.new(actor="ingest")
+    now = _EPOCH + timedelta(microseconds=now_us)
+    evs = [Event(kind=kind, tenant=t, subject=twin, time=now, context_id=ctx.id, actor=ctx.actor,
+                 data={"changes": props}) for (t, twin), props in by_twin.items()]
+    if evs:
+        conn.execute(sa.insert(events), [{"tenant": e.tenant, "kind": e.kind, "subject": e.subject, "time": e.time,
+                                          "context_id": e.context_id, "parent_id": None, "actor": e.actor,
+                                          "data": e.data} for e in evs])
+    return evs
+
+
+def connect_durable(url: str) -> Engine:
+    """The shared engine factory in the durable profile (SQLite WAL + synchronous=FULL), durability verified."""
+    eng = make_engine(url, profile="durable")
+    verify_durability(eng, "durable")
+    return eng
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    return (postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table))
+
+
+class TimeSeriesStore:
+    """History store. Synchronous (SQLAlchemy Core); the async pipeline calls it from a worker thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- write ----------------------------------------------------------------------------------------------
+    def write_batch(self, samples_in: Sequence[SampleRow], quarantined: Sequence[QuarantineRow],
+                    latest: Sequence[LatestUpdate], received_at_us: int) -> BatchResult:
+        with self._write() as conn:
+            return self.write_batch_in(conn, samples_in, quarantined, latest, received_at_us)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        # BEGIN IMMEDIATE on SQLite (engine.py): take the write lock up front, never upgrade a read lock.
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+            yield conn
+
+    def write_batch_in(self, conn: Connection, samples_in: Sequence[SampleRow],
+                       quarantined: Sequence[QuarantineRow], latest: Sequence[LatestUpdate],
+                       received_at_us: int) -> BatchResult:
+        """Write within a caller's transaction (so other state can commit atomically with history)."""
+        result = BatchResult()
+        q_rows = [self._q_params(q, received_at_us) for q in quarantined]
+        if samples_in:
+            if conn.dialect.name == "sqlite":
+                inserted, rejected = self._insert_sqlite(conn, samples_in, received_at_us)
+            else:
+                inserted, rejected = self._insert_returning(conn, samples_in, received_at_us)
+            result.inserted = len(inserted)
+            if rejected:
+                dups, conflicts = self._classify(conn, rejected)
+                result.duplicates, result.conflicts = dups, len(conflicts)
+                for s, stored in conflicts:
+                    q_rows.append(self._q_params(QuarantineRow(
+                        tenant=s.tenant, source="store", address=f"{s.twin_id}/{s.name}", reason="conflict",
+                        detail=json.dumps({"source_time": iso_us(s.source_time_us), "kept": stored,
+                                           "rejected": s.value if s.value is not None else s.value_json},
+                                          default=str),
+                        twin_id=s.twin_id, name=s.name), received_at_us))
+            self._rollup(conn, inserted)
+        if q_rows:
+            conn.execute(sa.insert(quarantine), q_rows)
+        result.quarantined = len(q_rows)
+        if latest:
+            result.changes = self._apply_latest(conn, latest, received_at_us)
+            result.events = _events(conn, result.changes, "twin.telemetry", received_at_us)
+        return result
+
+    @staticmethod
+    def _insert_returning(conn: Connection, rows: Sequence[SampleRow], received_at_us: int
+                          ) -> tuple[list[SampleRow], list[SampleRow]]:
+        params = [{"tenant": s.tenant, "twin_id": s.twin_id, "name": s.name, "source_time": s.source_time_us,
+                   "value": s.value, "value_json": s.value_json, "quality": s.quality, "reason": s.reason,
+                   "unit": s.unit, "received_at": received_at_us} for s in rows]
+        c = samples.c
+        stmt = _insert(conn, samples).on_conflict_do_nothing().returning(c.tenant, c.twin_id, c.name, c.source_time)
+        new_keys = {tuple(r) for r in conn.execute(stmt, params)}
+        inserted: list[SampleRow] = []
+        rejected: list[SampleRow] = []
+        for s in rows:
+            key = (s.tenant, s.twin_id, s.name, s.source_time_us)
+            if key in new_keys:
+                new_keys.discard(key)  # a second row with the same key in this batch was not inserted
+                inserted.append(s)
+            else:
+                rejected.append(s)
+        return inserted, rejected
+
+    def _insert_sqlite(self, conn: Connection, rows: Sequence[SampleRow], received_at_us: int
+                       ) -> tuple[list[SampleRow], list[SampleRow]]:
+        """SQLite fast path: plain ``executemany`` on the driver (SQLAlchemy's per-row parameter processing
+        cost more than SQLite itself). When the inserted-row count shows that some keys already existed (a
+        redelivery), roll back to a savepoint and redo the batch knowing exactly which keys are new."""
+        seen: set[tuple[str, str, str, int]] = set()
+        uniq: list[SampleRow] = []
+        rejected: list[SampleRow] = []
+        for s in rows:
+            key = (s.tenant, s.twin_id, s.name, s.source_time_us)
+            if key in seen:
+                rejected.append(s)
+            else:
+                seen.add(key)
+                uniq.append(s)
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute("SAVEPOINT tvl_samples")
+            cur.executemany(_SQLITE_INSERT, self._tuples(uniq, received_at_us))
+            if cur.rowcount == len(uniq):
+                cur.execute("RELEASE tvl_samples")
+                return uniq, rejected
+            cur.execute("ROLLBACK TO tvl_samples")
+            cur.execute("RELEASE tvl_samples")
+            existing = self._existing(conn, [(s.tenant, s.twin_id, s.name, s.source_time_us) for s in uniq])
+            new = [s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) not in existing]
+            rejected.extend(s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) in existing)
+            cur.executemany(_SQLITE_INSERT, self._tuples(new, received_at_us))
+            return new, rejected
+        finally:
+            cur.close()
+
+    @staticmethod
+    def _tuples(rows: Sequence[SampleRow], received_at_us: int) -> list[tuple[Any, ...]]:
+        return [(s.tenant, s.twin_id, s.name, s.source_time_us, s.value,
+                 None if s.value_json is None else json.dumps(s.value_json), s.quality, s.reason, s.unit,
+                 received_at_us) for s in rows]
+
+    @staticmethod
+    def _existing(conn: Connection, keys: list[tuple[str, str, str, int]]) -> set[tuple[str, str, str, int]]:
+        c = samples.c
+        found: set[tuple[str, str, str, int]] = set()
+        for i in range(0, len(keys), _CHUNK):
+            q = sa.select(c.tenant, c.twin_id, c.name, c.source_time).where(
+                sa.tuple_(c.tenant, c.twin_id, c.name, c.source_time).in_(keys[i:i + _CHUNK]))
+            found.update((r[0], r[1], r[2], r[3]) for r in conn.execute(q))
+        return found
+
+    @staticmethod
+    def _q_params(q: QuarantineRow, received_at_us: int) -> dict[str, Any]:
+        return {"tenant": q.tenant, "source": q.source[:64], "address": q.address[:1024], "twin_id": q.twin_id,
+                "name": q.name, "reason": q.reason, "detail": q.detail[:4000], "raw": q.raw,
+                "received_at": received_at_us}
+
+    def _classify(self, conn: Connection, rejected: list[SampleRow]) -> tuple[int, list[tuple[SampleRow, Any]]]:
+        c = samples.c
+        stored: dict[tuple[str, str, str, int], Any] = {}
+        keys = list({(s.tenant, s.twin_id, s.name, s.source_time_us) for s in rejected})
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i:i + _CHUNK]
+            q = sa.select(c.tenant, c.twin_id, c.name, c.source_time, c.value, c.value_json).where(
+                sa.tuple_(c.tenant, c.twin_id, c.name, c.source_time).in_(chunk))
+            for row in conn.execute(q):
+                stored[(row[0], row[1], row[2], row[3])] = row[4] if row[4] is not None else row[5]
+        dups = 0
+        conflicts: list[tuple[SampleRow, Any]] = []
+        for s in rejected:
+            kept = stored.get((s.tenant, s.twin_id, s.name, s.source_time_us))
+            mine = s.value if s.value is not None else s.value_json
+            if kept == mine:
+                dups += 1
+            else:
+                conflicts.append((s, kept))
+        return dups, conflicts
+
+    def _rollup(self, conn: Connection, rows: Iterable[SampleRow]) -> None:
+        # Accumulate per minute first, then fold minutes into hours: one dict operation per sample, not two.
+        minute: dict[tuple[str, str, str, int], list[Any]] = {}
+        w_us = 60_000_000
+        for s in rows:
+            v = s.value
+            if v is None:
+                continue
+            t = s.source_time_us
+            key = (s.tenant, s.twin_id, s.name, t - t % w_us)
+            a = minute.get(key)
+            if a is None:
+                minute[key] = [1, v, v, v, v, t]
+            else:
+                a[0] += 1
+                a[1] += v
+                if v < a[2]:
+                    a[2] = v
+                if v > a[3]:
+                    a[3] = v
+                if t >= a[5]:
+                    a[4], a[5] = v, t
+        acc: dict[tuple[str, str, str, int, int], list[Any]] = {}
+        h_us = 3_600_000_000
+        for (tenant, twin_id, name, bstart), m in minute.items():
+            acc[(tenant, twin_id, name, 60, bstart)] = m
+            hkey = (tenant, twin_id, name, 3600, bstart - bstart % h_us)
+            h = acc.get(hkey)
+            if h is None:
+                acc[hkey] = list(m)
+            else:
+                h[0] += m[0]
+                h[1] += m[1]
+                h[2] = min(h[2], m[2])
+                h[3] = max(h[3], m[3])
+                if m[5] >= h[5]:
+                    h[4], h[5] = m[4], m[5]
+        if not acc:
+            return
+        params = [{"tenant": k[0], "twin_id": k[1], "name": k[2], "width_s": k[3], "bucket_start": k[4],
+                   "count": a[0], "sum": a[1], "min": a[2], "max": a[3], "last": a[4], "last_time": a[5]}
+                  for k, a in acc.items()]
+        stmt = _insert(conn, rollups)
+        ex, r = stmt.excluded, rollups.c
+        least, greatest = (sa.func.least, sa.func.greatest) if conn.dialect.name == "postgresql" \
+            else (sa.func.min, sa.func.max)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[r.tenant, r.twin_id, r.name, r.width_s, r.bucket_start],
+            set_={"count": r.count + ex.count, "sum": r.sum + ex.sum, "min": least(r.min, ex.min),
+                  "max": greatest(r.max, ex.max),
+                  "last": sa.case((ex.last_time >= r.last_time, ex.last), else_=r.last),
+                  "last_time": greatest(r.last_time, ex.last_time)})
+        conn.execute(stmt, params)
+
+    def _apply_latest(self, conn: Connection, latest: Sequence[LatestUpdate], now_us: int) -> list[dict[str, Any]]:
+        best: dict[tuple[str, str], dict[str, LatestUpdate]] = {}
+        for u in latest:
+            per = best.setdefault((u.tenant, u.twin_id), {})
+            cur = per.get(u.name)
+            if cur is None or u.source_time_us >= cur.source_time_us:
+                per[u.name] = u
+        changes: list[dict[str, Any]] = []
+        now_iso = iso_us(now_us)
+        t = twins.c
+        for (tenant, twin_id), per in best.items():
+            row = conn.execute(sa.select(t.contents, t.meta, t.version).where(
+                t.tenant == tenant, t.id == twin_id)).first()
+            if row is None:
+                continue  # history is kept for unknown twins; their state appears once the twin is created
+            contents, meta = dict(row[0] or {}), dict(row[1] or {})
+            changed = False
+            for name, u in per.items():
+                prev = meta.get(name) or {}
+                prev_us = _us(prev.get("sourceTime"))
+                if prev_us is not None and u.source_time_us < prev_us:
+                    continue  # "latest" never regresses (G6)
+                old = contents.get(name)
+                contents[name] = u.value
+                meta[name] = {**prev, "lastUpdateTime": now_iso, "sourceTime": iso_us(u.source_time_us),
+                              "quality": u.quality, "reason": u.reason, **({"unit": u.unit} if u.unit else {})}
+                changed = True
+                changes.append({"tenant": tenant, "twin_id": twin_id, "name": name, "old": old, "new": u.value,
+                                "quality": u.quality, "reason": u.reason, "source_time": iso_us(u.source_time_us)})
+            if changed:
+                meta["$lastUpdateTime"] = now_iso
+                conn.execute(sa.update(twins).where(t.tenant == tenant, t.id == twin_id).values(
+                    contents=contents, meta=meta, version=row[2] + 1, etag=_etag(),
+                    last_update_time=_EPOCH + timedelta(microseconds=now_us)))
+        return changes
+
+    def mark_quality(self, tenant: str, points: Sequence[tuple[str, str]], quality: str, reason: str,
+                     now_us: int) -> BatchResult:
+        """Change only the quality of twin properties (e.g. stale on silence, Q-10); the value stays."""
+        changes: list[dict[str, Any]] = []
+        t = twins.c
+        by_twin: dict[str, list[str]] = {}
+        for twin_id, name in points:
+            by_twin.setdefault(twin_id, []).append(name)
+        with self._write() as conn:
+            for twin_id, names in by_twin.items():
+                row = conn.execute(sa.select(t.meta, t.version, t.contents).where(
+                    t.tenant == tenant, t.id == twin_id)).first()
+                if row is None:
+                    continue
+                meta = dict(row[0] or {})
+                hit = [n for n in names if n in meta]
+                for n in hit:
+                    meta[n] = {**meta[n], "quality": quality, "reason": reason, "lastUpdateTime": iso_us(now_us)}
+                    changes.append({"tenant": tenant, "twin_id": twin_id, "name": n, "old": row[2].get(n),
+                                    "new": row[2].get(n), "quality": quality, "reason": reason,
+                                    "source_time": meta[n].get("sourceTime")})
+                if hit:
+                    conn.execute(sa.update(twins).where(t.tenant == tenant, t.id == twin_id).values(
+                        meta=meta, version=row[1] + 1, etag=_etag()))
+            evs = _events(conn, changes, "twin.quality", now_us)
+        return BatchResult(changes=changes, events=evs)
+
+    # -- read -----------------------------------------------------------------------------------------------
+    def history(self, tenant: str, twin_id: str, name: str, start_us: int, end_us: int,
+                limit: int = 10_000) -> list[dict[str, Any]]:
+        """Raw samples in [start, end), oldest first, at most ``limit``."""
+        c = samples.c
+        q = (sa.select(c.source_time, c.value, c.value_json, c.quality, c.reason, c.unit)
+             .where(c.tenant == tenant, c.twin_id == twin_id, c.name == name, c.source_time >= start_us,
+                    c.source_time < end_us).order_by(c.source_time).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"t": r[0], "value": r[1] if r[1] is not None else _numeric_json(r[2]), "quality": r[3],
+                     "reason": r[4], "unit": r[5], **_original(r[2], r[1])} for r in conn.execute(q)]
+
+    def bucketed(self, tenant: str, twin_id: str, name: str, start_us: int, end_us: int, bucket_s: int,
+                 aggs: Sequence[str] = AGGREGATES) -> list[dict[str, Any]]:
+        """Aggregates per epoch-aligned bucket of ``bucket_s`` seconds over [start, end).
+
+        Uses the 1 h or 1 min rollups when the bucket and both range ends are multiples of their width (then the
+        answer is exactly what raw samples give); otherwise aggregates raw samples."""
+        bad = [a for a in aggs if a not in AGGREGATES]
+        if bad or bucket_s <= 0 or end_us <= start_us:
+            raise ValidationError("invalid bucketed query", hint=f"aggregates: {', '.join(AGGREGATES)}; "
+                                  "bucket > 0; end after start")
+        b_us = bucket_s * 1_000_000
+        if (end_us - start_us) // b_us > MAX_BUCKETS:
+            raise ValidationError(f"more than {MAX_BUCKETS} buckets requested", hint="use a larger bucket")
+        width = next((w for w in reversed(ROLLUP_WIDTHS_S) if bucket_s % w == 0
+                      and start_us % (w * 1_000_000) == 0 and end_us % (w * 1_000_000) == 0), None)
+        out: dict[int, list[Any]] = {}
+        with self.engine.connect() as conn:
+            if width is not None:
+                r = rollups.c
+                q = (sa.select(r.bucket_start, r.count, r.sum, r.min, r.max, r.last, r.last_time)
+                     .where(r.tenant == tenant, r.twin_id == twin_id, r.name == name, r.width_s == width,
+                            r.bucket_start >= start_us, r.bucket_start < end_us))
+                rows: Iterable[Sequence[Any]] = conn.execute(q)
+            else:
+                c = samples.c
+                q2 = (sa.select(c.source_time, sa.literal(1), c.value, c.value, c.value, c.value, c.source_time)
+                      .where(c.tenant == tenant, c.twin_id == twin_id, c.name == name, c.value.is_not(None),
+                             c.source_time >= start_us, c.source_time < end_us))
+                rows = conn.execute(q2)
+            for bs, cnt, sm, mn, mx, last, last_t in rows:
+                key = (bs // b_us) * b_us
+                a = out.get(key)
+                if a is None:
+                    out[key] = [cnt, sm, mn, mx, last, last_t]
+                else:
+                    a[0] += cnt
+                    a[1] += sm
+                    a[2] = min(a[2], mn)
+                    a[3] = max(a[3], mx)
+                    if last_t >= a[5]:
+                        a[4], a[5] = last, last_t
+        result = []
+        for key in sorted(out):
+            cnt, sm, mn, mx, last, _ = out[key]
+            full = {"min": mn, "max": mx, "mean": sm / cnt if cnt else None, "last": last, "count": cnt}
+            result.append({"t": key, **{a: full[a] for a in aggs}})
+        return result
+
+    def recompute_rollups(self, tenant: str, twin_id: str, name: str) -> None:
+        """Rebuild one point's rollups from raw samples (repair tool; ingest keeps them current)."""
+        c, r = samples.c, rollups.c
+        with self._write() as conn:
+            conn.execute(sa.delete(rollups).where(r.tenant == tenant, r.twin_id == twin_id, r.name == name))
+            rows = [SampleRow(tenant, twin_id, name, st, v, None, "", "", None) for st, v in conn.execute(
+                sa.select(c.source_time, c.value).where(c.tenant == tenant, c.twin_id == twin_id, c.name == name,
+                                                        c.value.is_not(None)))]
+            self._rollup(conn, rows)
+
+    def quarantined(self, tenant: str, *, reason: str | None = None, limit: int = 100,
+                    before_id: int | None = None) -> list[dict[str, Any]]:
+        q = quarantine.c
+        stmt = sa.select(q.id, q.source, q.address, q.twin_id, q.name, q.reason, q.detail, q.received_at,
+                         sa.func.length(q.raw)).where(q.tenant == tenant)
+        if reason:
+            stmt = stmt.where(q.reason == reason)
+        if before_id is not None:
+            stmt = stmt.where(q.id < before_id)
+        stmt = stmt.order_by(q.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [{"id": r[0], "source": r[1], "address": r[2], "twin_id": r[3], "name": r[4], "reason": r[5],
+                     "detail": r[6], "received_at": iso_us(r[7]), "raw_bytes": r[8]} for r in conn.execute(stmt)]
+
+    def apply_retention(self, now_us: int, *, raw_s: float, minute_s: float, hour_s: float | None = None) -> int:
+        """Delete raw samples and rollups older than their retention; returns rows deleted."""
+        deleted = 0
+        with self._write() as conn:
+            deleted += conn.execute(sa.delete(samples).where(
+                samples.c.source_time < now_us - int(raw_s * 1e6))).rowcount or 0
+            deleted += conn.execute(sa.delete(rollups).where(
+                rollups.c.width_s == 60, rollups.c.bucket_start < now_us - int(minute_s * 1e6))).rowcount or 0
+            if hour_s is not None:
+                deleted += conn.execute(sa.delete(rollups).where(
+                    rollups.c.width_s == 3600, rollups.c.bucket_start < now_us - int(hour_s * 1e6))).rowcount or 0
+        return deleted
+
+
+def _numeric_json(v: Any) -> Any:
+    if isinstance(v, dict) and "original" in v:
+        return None
+    return v
+
+
+def _original(value_json: Any, value: Any) -> dict[str, Any]:
+    # Numeric samples converted from another unit keep what arrived in value_json {"original": {value, unit}}.
+    if value is not None and isinstance(value_json, dict) and "original" in value_json:
+        return {"original": value_json["original"]}
+    return {}
+
+
+__all__ = ["BatchResult", "LatestUpdate", "QuarantineRow", "SampleRow", "TimeSeriesStore", "connect_durable",
+           "iso_us"]

@@ -1,0 +1,47 @@
+"""Background service: MQTT source -> ingest pipeline, with acks after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tvilling.adapters.mqtt import Ack, MqttSettings, MqttSource
+from tvilling.app.ingest import IngestPipeline
+from tvilling.app.ingest_rows import Envelope
+
+log = logging.getLogger(__name__)
+
+
+class MqttIngestService:
+    def __init__(self, pipeline: IngestPipeline, settings: MqttSettings, tenant: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.settings = settings
+        self.tenant = tenant
+        self.source: MqttSource | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self, wait_subscribed_s: float = 0.0) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.source = MqttSource(self.settings, self._on_message)
+        self.source.start()
+        if wait_subscribed_s > 0:
+            ok = await asyncio.to_thread(self.source.wait_subscribed, wait_subscribed_s)
+            if not ok:
+                log.warning("MQTT not subscribed after %.1f s; still trying", wait_subscribed_s)
+
+    async def stop(self) -> None:
+        if self.source is not None:
+            await asyncio.to_thread(self.source.stop)
+
+    def _on_message(self, topic: str, payload: bytes, ack: Ack) -> None:
+        # paho network thread: hand over to the event loop; the queue is bounded by the broker's ReceiveMaximum.
+        env = Envelope(source="mqtt", address=topic, received_at_us=self.pipeline.now_us(), payload=payload,
+                       tenant=self.tenant, ack=ack)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._enqueue, env)
+
+    def _enqueue(self, env: Envelope) -> None:
+        try:
+            self.pipeline.submit_nowait(env)
+        except asyncio.QueueFull:
+            asyncio.ensure_future(self.pipeline.submit(env))  # noqa: RUF006 — the queue holds the reference

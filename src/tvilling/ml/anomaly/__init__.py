@@ -1,0 +1,23 @@
+"""Streaming anomaly detectors (river-style ``learn_one`` / ``score_one`` plus batch forms).
+
+* :class:`EnsembleDetector` — the default univariate detector (NAB harness: ``tvilling bench nab``).
+* :class:`MultivariateDetector` — per-asset, correlation-aware, explains which signals contributed.
+* :class:`RiverDetector`, :class:`SklearnDetector` — wrappers for river and scikit-learn models.
+* :class:`AlertTracker` — turns scores into :class:`Alert` episodes (signals and since when).
+"""
+
+from tvilling.ml.anomaly.base import Alert, Contribution, Explanation
+from tvilling.ml.anomaly.multivariate import MultivariateDetector
+from tvilling.ml.anomaly.univariate import EnsembleDetector
+from tvilling.ml.anomaly.wrappers import AlertTracker, RiverDetector, SklearnDetector
+
+__all__ = [
+    "Alert",
+    "AlertTracker",
+    "Contribution",
+    "EnsembleDetector",
+    "Explanation",
+    "MultivariateDetector",
+    "RiverDetector",
+    "SklearnDetector",
+]

@@ -1,0 +1,185 @@
+"""LightGBM remaining-useful-life estimator with cross-conformal intervals.
+
+``fit`` runs a grouped (by unit) K-fold cross-validation on the training histories only. Its out-of-fold
+predictions serve twice: to choose the piecewise-linear target cap (when ``cap`` is ``None``) and to calibrate
+the intervals — the residuals ``true RUL − prediction`` of held-out units, binned by the predicted value
+(Mondrian conformal), give each prediction its predictive distribution. Every row of a held-out unit counts
+as one possible truncation point and each unit weighs the same in total, which is the expectation over a
+uniformly random cut per unit; causal features make the prediction at row ``t`` identical to the prediction
+on the unit truncated at ``t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from tvilling.core.errors import ValidationError
+from tvilling.ml.ports import RulEstimate
+from tvilling.ml.rul.features import Featurizer, Schema, check_history
+
+_N_QUANTILES = 100
+
+
+@dataclass(frozen=True)
+class TreeParams:
+    """LightGBM settings. Defaults chosen by grouped CV on the C-MAPSS FD001/FD003 training files (see
+    docs/benchmarks.md, "RUL"); never on a test file."""
+
+    n_estimators: int = 400
+    learning_rate: float = 0.03
+    num_leaves: int = 15
+    min_child_samples: int = 40
+    subsample: float = 0.8
+    colsample: float = 0.5
+    reg_lambda: float = 1.0
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Quantiles of a weighted sample (inverse of the weighted empirical CDF)."""
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cdf = np.cumsum(w) / np.sum(w)
+    idx = np.minimum(np.searchsorted(cdf, probs, side="left"), len(v) - 1)
+    return np.asarray(v[idx])
+
+
+@dataclass
+class LightGbmRul:
+    """Gradient-boosted trees on causal rolling features; intervals from cross-conformal residuals.
+
+    ``cap``: piecewise-linear target cap in cycles (early life is treated as "healthy, RUL ≥ cap"); ``None``
+    picks it from ``cap_grid`` by the internal CV, scoring RMSE against the *uncapped* RUL.
+    ``level``: nominal coverage of ``[lower, upper]``. ``n_splits``: folds of the internal CV (≥ 2).
+    """
+
+    cap: float | None = None
+    cap_grid: Sequence[float] = (110.0, 125.0, 140.0)
+    level: float = 0.8
+    n_splits: int = 5
+    calib_bins: int = 6
+    windows: Sequence[int] = (5, 10, 20, 30)
+    baseline_rows: int = 15
+    trees: TreeParams = field(default_factory=TreeParams)
+    schema: Schema = field(default_factory=Schema)
+    seed: int = 0
+    n_jobs: int = 1  # one thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads slower
+
+    # ---- fitting -------------------------------------------------------------------------------------------
+    def fit(self, histories: pd.DataFrame) -> LightGbmRul:
+        if not 0.0 < self.level < 1.0:
+            raise ValidationError(f"level must be in (0, 1), got {self.level}")
+        frame = check_history(histories, self.schema)
+        units = frame[self.schema.unit].to_numpy()
+        uniq = np.unique(units)
+        if len(uniq) < max(2, self.n_splits):
+            raise ValidationError(f"need at least {max(2, self.n_splits)} run-to-failure units, got {len(uniq)}")
+        rul = self._true_rul(frame)
+        caps = [float(self.cap)] if self.cap is not None else [float(c) for c in self.cap_grid]
+        if not caps or min(caps) <= 0:
+            raise ValidationError("caps must be positive")
+        oof = self.out_of_fold(frame, caps)
+        weight = 1.0 / frame.groupby(self.schema.unit)[self.schema.time].transform("size").to_numpy(dtype=float)
+        scores = {c: float(np.sqrt(np.average((oof[c] - rul) ** 2, weights=weight))) for c in caps}
+        self.cv_rmse_ = scores
+        self.cap_ = min(caps, key=lambda c: (scores[c], c))
+        self._calibrate(oof[self.cap_], rul, weight)
+        self.featurizer_, self.model_ = self._fit_one(frame, rul, self.cap_)
+        return self
+
+    def _true_rul(self, frame: pd.DataFrame) -> np.ndarray:
+        time = frame[self.schema.time].to_numpy(dtype=float)
+        life = frame.groupby(self.schema.unit)[self.schema.time].transform("max").to_numpy(dtype=float)
+        return np.asarray(life - time)
+
+    def folds(self, units: np.ndarray) -> np.ndarray:
+        """Fold number of each row: units shuffled with ``seed`` and dealt round-robin (grouped K-fold)."""
+        uniq = np.unique(units)
+        order = np.random.default_rng(self.seed).permutation(len(uniq))
+        fold_of = dict(zip(uniq[order].tolist(), (np.arange(len(uniq)) % self.n_splits).tolist(), strict=True))
+        return np.array([fold_of[u] for u in units.tolist()])
+
+    def out_of_fold(self, frame: pd.DataFrame, caps: Sequence[float]) -> dict[float, np.ndarray]:
+        """Predictions for every row of the (validated, sorted) training frame from models that never saw
+        the row's unit: one array per cap."""
+        rul = self._true_rul(frame)
+        fold = self.folds(frame[self.schema.unit].to_numpy())
+        oof = {c: np.zeros(len(frame)) for c in caps}
+        for k in range(self.n_splits):
+            train, test = fold != k, fold == k
+            part = frame[train].reset_index(drop=True)
+            feats = self._featurizer(max(caps)).fit(part)
+            x_train, _ = feats.transform(part)
+            x_test, _ = feats.transform(frame[test].reset_index(drop=True))
+            for c in caps:
+                model = self._model().fit(x_train, np.minimum(rul[train], c))
+                oof[c][test] = np.clip(model.predict(x_test), 0.0, c)
+        return oof
+
+    def _featurizer(self, health_cap: float) -> Featurizer:
+        return Featurizer(schema=self.schema, windows=tuple(self.windows), baseline_rows=self.baseline_rows,
+                          health_cap=health_cap, seed=self.seed)
+
+    def _model(self) -> lgb.LGBMRegressor:
+        t = self.trees
+        return lgb.LGBMRegressor(
+            n_estimators=t.n_estimators, learning_rate=t.learning_rate, num_leaves=t.num_leaves,
+            min_child_samples=t.min_child_samples, subsample=t.subsample, subsample_freq=1,
+            colsample_bytree=t.colsample, reg_lambda=t.reg_lambda, random_state=self.seed,
+            n_jobs=self.n_jobs, deterministic=True, force_col_wise=True, verbose=-1)
+
+    def _fit_one(self, frame: pd.DataFrame, rul: np.ndarray, cap: float) -> tuple[Featurizer, lgb.LGBMRegressor]:
+        feats = self._featurizer(cap).fit(frame)
+        x, _ = feats.transform(frame)
+        return feats, self._model().fit(x, np.minimum(rul, cap))
+
+    def _calibrate(self, pred: np.ndarray, rul: np.ndarray, weight: np.ndarray) -> None:
+        """Mondrian split: residual distributions per bin of the predicted value (errors grow with RUL)."""
+        inner = np.linspace(0, 1, self.calib_bins + 1)[1:-1]
+        self.bin_edges_ = np.unique(weighted_quantiles(pred, weight, inner))
+        bins = np.searchsorted(self.bin_edges_, pred, side="right")
+        probs = (np.arange(_N_QUANTILES) + 0.5) / _N_QUANTILES
+        alpha = (1.0 - self.level) / 2.0
+        self.residual_q_: list[np.ndarray] = []
+        self.residual_bounds_: list[tuple[float, float]] = []
+        for b in range(len(self.bin_edges_) + 1):
+            r, w = rul[bins == b] - pred[bins == b], weight[bins == b]
+            if len(r) == 0:  # an empty bin borrows its neighbour's residuals
+                r, w = rul - pred, weight
+            self.residual_q_.append(weighted_quantiles(r, w, probs))
+            lo, hi = weighted_quantiles(r, w, np.array([alpha, 1.0 - alpha]))
+            self.residual_bounds_.append((float(lo), float(hi)))
+
+    # ---- prediction ----------------------------------------------------------------------------------------
+    def _estimates(self, histories: pd.DataFrame, last_only: bool) -> list[RulEstimate]:
+        if not hasattr(self, "model_"):
+            raise ValidationError("the estimator is not fitted; call fit() first")
+        x, frame = self.featurizer_.transform(histories)
+        units_col = frame[self.schema.unit].to_numpy()
+        rows = np.arange(len(frame))
+        if last_only:  # rows are sorted by (unit, time): a unit's last row precedes a change of unit
+            rows = rows[np.append(units_col[1:] != units_col[:-1], True)]
+        pred = np.clip(self.model_.predict(x.iloc[rows]), 0.0, self.cap_)
+        bins = np.searchsorted(self.bin_edges_, pred, side="right")
+        times = frame[self.schema.time].to_numpy(dtype=float)[rows]
+        units = units_col[rows].tolist()
+        out: list[RulEstimate] = []
+        for i, (p, b) in enumerate(zip(pred.tolist(), bins.tolist(), strict=True)):
+            lo, hi = self.residual_bounds_[b]
+            quantiles = np.maximum(p + self.residual_q_[b], 0.0)
+            out.append(RulEstimate(unit=units[i], at=float(times[i]), mean=p, lower=min(max(p + lo, 0.0), p),
+                                   upper=max(p + hi, p), level=self.level,
+                                   quantiles=tuple(quantiles.tolist())))
+        return out
+
+    def predict_history(self, histories: pd.DataFrame) -> list[RulEstimate]:
+        """One estimate per row, sorted by (unit, time); each sees only its unit's rows up to that time."""
+        return self._estimates(histories, last_only=False)
+
+    def predict(self, histories: pd.DataFrame) -> list[RulEstimate]:
+        """One estimate per unit at its last row, in ascending unit order."""
+        return self._estimates(histories, last_only=True)

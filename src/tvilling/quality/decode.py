@@ -1,0 +1,137 @@
+"""Payload decoding: bytes -> JSON document + source time, or a typed failure with a reason (never an exception).
+
+Poison payloads (reliability B-04) are recognised here: empty, oversize, invalid UTF-8, truncated JSON, nesting
+deeper than the parser allows, a non-object top level, an unreadable timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tvilling.core.quality import Reason
+
+DEFAULT_MAX_BYTES = 256 * 1024
+_MISSING = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedMessage:
+    doc: dict[str, Any]
+    source_time_us: int | None  # None when the payload carries no timestamp
+    seq: int | None
+    device_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFailure:
+    reason: Reason
+    detail: str
+
+
+def resolve(doc: Any, pointer: str) -> Any:
+    """RFC 6901 JSON pointer lookup; returns the module sentinel ``MISSING`` when the path does not exist."""
+    if pointer == "":
+        return doc
+    node = doc
+    for token in pointer[1:].split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict):
+            node = node.get(token, _MISSING)
+            if node is _MISSING:
+                return _MISSING
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return _MISSING
+    return node
+
+
+MISSING = _MISSING
+
+
+def split_pointer(pointer: str) -> tuple[str, ...]:
+    if pointer == "":
+        return ()
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/"))
+
+
+def resolve_tokens(doc: Any, tokens: tuple[str, ...]) -> Any:
+    """:func:`resolve` with a pre-split pointer (the hot path: pointers are split once per mapping)."""
+    node = doc
+    for token in tokens:
+        if type(node) is dict:
+            node = node.get(token, _MISSING)
+            if node is _MISSING:
+                return _MISSING
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return _MISSING
+    return node
+
+
+def parse_time_us(value: Any) -> int:
+    """A source timestamp -> microseconds since the epoch (UTC). Raises ``ValueError`` when unreadable.
+
+    Numbers are epoch seconds; numbers above 1e11 (year 5138 in seconds) are taken as milliseconds and above 1e14
+    as microseconds, since devices commonly send those. Strings are ISO 8601 with an offset (``Z`` accepted);
+    a naive string is rejected because its zone is unknowable.
+    """
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a timestamp")
+    if isinstance(value, int | float):
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError("non-finite timestamp")
+        if abs(v) >= 1e14:
+            return int(v)
+        if abs(v) >= 1e11:
+            return round(v * 1000)
+        return round(v * 1_000_000)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+        if dt.tzinfo is None:
+            raise ValueError("timestamp without a time zone")
+        # Exact integer arithmetic on the timedelta (no float rounding of microseconds).
+        delta = dt - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    raise ValueError(f"unsupported timestamp type {type(value).__name__}")
+
+
+def decode_payload(payload: bytes, *, time_pointer: str = "/source_ts", seq_pointer: str = "/seq",
+                   max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedMessage | DecodeFailure:
+    if not payload:
+        return DecodeFailure(Reason.DECODE_ERROR, "empty payload")
+    if len(payload) > max_bytes:
+        return DecodeFailure(Reason.OVERSIZE, f"payload of {len(payload)} bytes exceeds {max_bytes}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return DecodeFailure(Reason.DECODE_ERROR, f"invalid UTF-8 at byte {exc.start}")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return DecodeFailure(Reason.DECODE_ERROR, f"invalid JSON: {exc.msg} at {exc.pos}")
+    except RecursionError:
+        return DecodeFailure(Reason.DECODE_ERROR, "JSON nested too deeply")
+    if not isinstance(doc, dict):
+        return DecodeFailure(Reason.WRONG_TYPE, f"top level is {type(doc).__name__}, expected an object")
+    raw_ts = resolve(doc, time_pointer)
+    ts: int | None = None
+    if raw_ts is not _MISSING and raw_ts is not None:
+        try:
+            ts = parse_time_us(raw_ts)
+        except (ValueError, OverflowError, TypeError) as exc:
+            return DecodeFailure(Reason.WRONG_TYPE, f"unreadable timestamp at {time_pointer}: {exc}")
+    raw_seq = resolve(doc, seq_pointer)
+    seq = raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else None
+    dev = doc.get("device_id")
+    return DecodedMessage(doc=doc, source_time_us=ts, seq=seq, device_id=dev if isinstance(dev, str) else None)

@@ -1,0 +1,283 @@
+"""Sync ``Client`` and async ``AsyncClient`` over httpx, sharing one set of operation definitions.
+
+Each operation builds a ``Call`` (method, path, params, body, expected decoding); the two clients differ only in
+how they send it, so the API surface cannot drift between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tvilling.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    Problem,
+    QuerySyntaxError,
+    TvillingError,
+    UnavailableError,
+    ValidationError,
+)
+from tvilling.settings import ClientSettings
+
+_BY_STATUS: dict[int, type[TvillingError]] = {
+    400: QuerySyntaxError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
+    409: ConflictError, 412: PreconditionFailedError, 413: ValidationError, 422: ValidationError,
+    503: UnavailableError,
+}
+
+
+class ApiError(TvillingError):
+    """An HTTP error without a more specific type (e.g. 500, 501); ``extra['status']`` holds the code."""
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    empty: bool = False  # 204: nothing to decode
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def error_from(response: httpx.Response) -> TvillingError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    problems = [Problem(message=str(p.get("message", "")), where=str(p.get("where") or ""),
+                        hint=str(p.get("hint") or "")) for p in body.get("problems", []) if isinstance(p, dict)]
+    cls = _BY_STATUS.get(response.status_code, ApiError)
+    message = str(body.get("detail") or body.get("title") or f"HTTP {response.status_code}")
+    where = problems[0].where if problems else ""
+    return cls(message, where=where, hint=str(body.get("hint") or ""), problems=problems,
+               extra={"status": response.status_code})
+
+
+def _decode(call: Call, response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise error_from(response)
+    if call.empty or response.status_code == 204:
+        return None
+    return response.json()
+
+
+def _ifmatch(etag: str | None) -> dict[str, str]:
+    return {"If-Match": etag} if etag else {}
+
+
+class _Operations:
+    """Operation definitions; ``_send`` is provided by the sync/async subclasses."""
+
+    def _send(self, call: Call) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # models
+    def upload_models(self, documents: Sequence[Any]) -> Any:
+        return self._send(Call("POST", "/api/v1/models", body=list(documents)))
+
+    def list_models(self, *, include_definition: bool = False, continuation: str | None = None) -> Any:
+        params: dict[str, Any] = {"includeModelDefinition": str(include_definition).lower()}
+        if continuation:
+            params["continuationToken"] = continuation
+        return self._send(Call("GET", "/api/v1/models", params=params))
+
+    def get_model(self, model_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/models/{_seg(model_id)}"))
+
+    def decommission_model(self, model_id: str) -> Any:
+        return self._send(Call("PATCH", f"/api/v1/models/{_seg(model_id)}", empty=True,
+                               body=[{"op": "replace", "path": "/decommissioned", "value": True}]))
+
+    def delete_model(self, model_id: str) -> Any:
+        return self._send(Call("DELETE", f"/api/v1/models/{_seg(model_id)}", empty=True))
+
+    # twins
+    def get_twin(self, twin_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}"))
+
+    def list_twins_page(self, *, model: str | None = None, continuation: str | None = None,
+                        page_size: int | None = None) -> Any:
+        params = {k: v for k, v in {"model": model, "continuationToken": continuation,
+                                    "maxItemsPerPage": page_size}.items() if v is not None}
+        return self._send(Call("GET", "/api/v1/twins", params=params))
+
+    def create_twin(self, twin_id: str, twin: dict[str, Any], *, replace: bool = False,
+                    etag: str | None = None) -> Any:
+        headers = _ifmatch(etag) if replace else {"If-None-Match": "*"}
+        return self._send(Call("PUT", f"/api/v1/twins/{_seg(twin_id)}", body=twin, headers=headers))
+
+    def replace_twin(self, twin_id: str, twin: dict[str, Any], *, etag: str | None = None) -> Any:
+        return self.create_twin(twin_id, twin, replace=True, etag=etag)
+
+    def patch_twin(self, twin_id: str, patch: list[dict[str, Any]], *, etag: str | None = None) -> Any:
+        return self._send(Call("PATCH", f"/api/v1/twins/{_seg(twin_id)}", body=patch,
+                               headers={"Content-Type": "application/json-patch+json", **_ifmatch(etag)}))
+
+    def delete_twin(self, twin_id: str, *, etag: str | None = None) -> Any:
+        return self._send(Call("DELETE", f"/api/v1/twins/{_seg(twin_id)}", headers=_ifmatch(etag), empty=True))
+
+    # relationships
+    def get_relationship(self, twin_id: str, rel_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/relationships/{_seg(rel_id)}"))
+
+    def list_relationships_page(self, twin_id: str, *, name: str | None = None,
+                                continuation: str | None = None) -> Any:
+        params = {k: v for k, v in {"relationshipName": name, "continuationToken": continuation}.items() if v}
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/relationships", params=params))
+
+    def list_incoming_page(self, twin_id: str, *, continuation: str | None = None) -> Any:
+        params = {"continuationToken": continuation} if continuation else {}
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/incomingrelationships", params=params))
+
+    def create_relationship(self, twin_id: str, rel_id: str, target_id: str, name: str,
+                            properties: dict[str, Any] | None = None, *, replace: bool = False,
+                            etag: str | None = None) -> Any:
+        body = {"$targetId": target_id, "$relationshipName": name, **(properties or {})}
+        headers = _ifmatch(etag) if replace else {"If-None-Match": "*"}
+        return self._send(Call("PUT", f"/api/v1/twins/{_seg(twin_id)}/relationships/{_seg(rel_id)}", body=body,
+                               headers=headers))
+
+    def patch_relationship(self, twin_id: str, rel_id: str, patch: list[dict[str, Any]], *,
+                           etag: str | None = None) -> Any:
+        return self._send(Call("PATCH", f"/api/v1/twins/{_seg(twin_id)}/relationships/{_seg(rel_id)}", body=patch,
+                               headers={"Content-Type": "application/json-patch+json", **_ifmatch(etag)}))
+
+    def delete_relationship(self, twin_id: str, rel_id: str, *, etag: str | None = None) -> Any:
+        return self._send(Call("DELETE", f"/api/v1/twins/{_seg(twin_id)}/relationships/{_seg(rel_id)}",
+                               headers=_ifmatch(etag), empty=True))
+
+    # query, tokens, health
+    def query_page(self, query: str, *, continuation: str | None = None, page_size: int | None = None) -> Any:
+        body: dict[str, Any] = {"query": query}
+        if continuation:
+            body["continuationToken"] = continuation
+        if page_size:
+            body["maxItemsPerPage"] = page_size
+        return self._send(Call("POST", "/api/v1/query", body=body))
+
+    def create_token(self, role: str, name: str = "") -> Any:
+        return self._send(Call("POST", "/api/v1/tokens", body={"role": role, "name": name}))
+
+    def health(self) -> Any:
+        return self._send(Call("GET", "/health"))
+
+
+def _resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
+    env = ClientSettings()
+    resolved_token = token if token is not None else (env.token.get_secret_value() if env.token else None)
+    return (url or env.url).rstrip("/"), resolved_token
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+class Client(_Operations):
+    """Synchronous client. Use as a context manager or call ``close()``."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout_s: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        base, tok = _resolve(url, token)
+        self._http = httpx.Client(base_url=base, headers=_headers(tok), timeout=timeout_s, transport=transport)
+
+    def _send(self, call: Call) -> Any:
+        try:
+            response = self._http.request(call.method, call.path, params=call.params or None,
+                                          json=call.body if call.body is not None else None,
+                                          headers=call.headers or None)
+        except httpx.TransportError as exc:
+            raise UnavailableError(f"cannot reach the server at {self._http.base_url}: {exc}",
+                                   hint="is `tvilling serve` running? check --url / TVILLING_URL") from exc
+        return _decode(call, response)
+
+    def iter_twins(self, *, model: str | None = None) -> Iterator[dict[str, Any]]:
+        continuation: str | None = None
+        while True:
+            page = self.list_twins_page(model=model, continuation=continuation)
+            yield from page["value"]
+            continuation = page.get("continuationToken")
+            if not continuation:
+                return
+
+    def query(self, query: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """All rows of a query (following continuation tokens), up to ``limit``."""
+        items: list[dict[str, Any]] = []
+        continuation: str | None = None
+        while True:
+            page = self.query_page(query, continuation=continuation)
+            items.extend(page["value"])
+            continuation = page.get("continuationToken")
+            if not continuation or (limit is not None and len(items) >= limit):
+                return items[:limit] if limit is not None else items
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Operations):
+    """Asynchronous client: every operation returns an awaitable."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout_s: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        base, tok = _resolve(url, token)
+        self._http = httpx.AsyncClient(base_url=base, headers=_headers(tok), timeout=timeout_s, transport=transport)
+
+    async def _send(self, call: Call) -> Any:
+        try:
+            response = await self._http.request(call.method, call.path, params=call.params or None,
+                                                json=call.body if call.body is not None else None,
+                                                headers=call.headers or None)
+        except httpx.TransportError as exc:
+            raise UnavailableError(f"cannot reach the server at {self._http.base_url}: {exc}",
+                                   hint="is `tvilling serve` running? check --url / TVILLING_URL") from exc
+        return _decode(call, response)
+
+    async def iter_twins(self, *, model: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        continuation: str | None = None
+        while True:
+            page = await self.list_twins_page(model=model, continuation=continuation)
+            for item in page["value"]:
+                yield item
+            continuation = page.get("continuationToken")
+            if not continuation:
+                return
+
+    async def query(self, query: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        continuation: str | None = None
+        while True:
+            page = await self.query_page(query, continuation=continuation)
+            items.extend(page["value"])
+            continuation = page.get("continuationToken")
+            if not continuation or (limit is not None and len(items) >= limit):
+                return items[:limit] if limit is not None else items
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,107 @@
+"""Typed settings, loaded once. The only module that reads ``os.environ`` (architecture guideline 9).
+
+Precedence: explicit arguments (CLI flags) > environment (``TVILLING_*``) > a YAML/JSON ``--config`` file >
+defaults. Secrets (the database URL may carry a password) are masked in ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tvilling.core.errors import ConfigurationError
+
+DEFAULT_DATA_DIR = Path("./data")
+
+
+class Settings(BaseSettings):
+    """Everything the platform spine needs to start. Units are in the field names."""
+
+    model_config = SettingsConfigDict(env_prefix="TVILLING_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    # SecretStr because a PostgreSQL URL can carry a password; ``db_url_value`` reveals it where needed.
+    db: SecretStr | None = Field(default=None, description="sqlite:///path or postgresql://user:pass@host/db")
+    # durable: an ack means COMMIT reached disk (promise G1). fast: SQLite synchronous=NORMAL, which can lose the
+    # last transactions on power loss (not on a process crash); documented as weaker.
+    profile: Literal["durable", "fast"] = "durable"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Migrations are applied on start by default; with False the platform refuses a database not at head.
+    auto_migrate: bool = True
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_page_size: int = Field(default=1000, ge=1)
+    default_page_size: int = Field(default=100, ge=1)
+    # /metrics needs a token unless this is True (then it is public, for a scraper on a private network).
+    metrics_public: bool = False
+    # Browser origins allowed to open the events WebSocket besides the server's own host (S-08).
+    ws_allowed_origins: list[str] = Field(default_factory=list)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_size: int = Field(default=8, ge=1)
+    token_cache_ttl_s: float = Field(default=10.0, ge=0.0)
+    log_level: str = "INFO"
+    # Ingestion (app/ingest_service.py): point mappings (YAML) and an optional MQTT source with acks after commit.
+    mappings_file: Path | None = None
+    mqtt_url: str | None = Field(default=None, description="mqtt://host:port; unset = no MQTT ingestion")
+    mqtt_client_id: str = "tvilling-ingest"
+    mqtt_topics: list[str] = Field(default_factory=lambda: ["plant/+/telemetry"])
+    mqtt_shared_group: str | None = None
+    mqtt_protocol: int = Field(default=5, description="5, or 4 for MQTT 3.1.1-only brokers (the embedded one)")
+
+    def db_url_value(self) -> str:
+        if self.db is not None:
+            return self.db.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'tvilling.db'}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from a config file (YAML or JSON), the environment and explicit overrides.
+
+    ``None`` overrides are ignored so CLI options left unset fall through to env/file/defaults.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            text = config_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read config file: {exc.strerror}", where=str(config_file)) from exc
+        file_values = _parse_config(text, config_file)
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    env_settings = Settings()
+    # Environment wins over the file: take file values only for fields the environment did not set.
+    merged = {k: v for k, v in file_values.items() if k not in env_settings.model_fields_set}
+    merged.update(explicit)
+    try:
+        return Settings(**{**{k: getattr(env_settings, k) for k in env_settings.model_fields_set}, **merged})
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}", hint="check TVILLING_* variables and --config") from exc
+
+
+def _parse_config(text: str, path: Path) -> dict[str, Any]:
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"config file is not valid: {exc}", where=str(path)) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError("config file must hold a mapping of settings", where=str(path))
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+class ClientSettings(BaseSettings):
+    """Where the SDK and CLI find the server: ``TVILLING_URL`` and ``TVILLING_TOKEN``."""
+
+    model_config = SettingsConfigDict(env_prefix="TVILLING_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8000"
+    token: SecretStr | None = None

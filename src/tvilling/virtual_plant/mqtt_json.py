@@ -1,0 +1,137 @@
+"""MQTT JSON publisher/command endpoint for the virtual plant (paho-mqtt, MQTT 5).
+
+Topics (``<device>`` is e.g. ``pump-1``):
+  ``plant/<device>/telemetry``      ``{device_id, seq, source_ts, points: {name: value|null}, units: {name: unit}}``
+  ``plant/<device>/commands``       in: ``{command_id, command, value?}`` (``name`` is accepted for ``command``)
+  ``plant/<device>/commands/ack``   out: ``{command_id, device_id, status, reason?, applied_at?, duplicate}``
+  ``plant/status``                  retained ``online`` / ``offline`` (the last will)
+Acks also go to the MQTT 5 response topic, with the correlation data, when the command carries one.
+``null`` stands for a NaN reading: JSON has no NaN, and the platform must flag it, not choke on it.
+
+Other protocols (Sparkplug B, OPC UA) implement the same three methods (``publish_readings``, ``take_commands``,
+``ack``) and the runner drives them all alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from tvilling.virtual_plant.errors import ConfigError, VirtualPlantError
+from tvilling.virtual_plant.sensors import SensorReading
+
+TOPIC_ROOT = "plant"
+
+
+@dataclass(frozen=True)
+class IncomingCommand:
+    device: str
+    payload: dict[str, Any] | None  # None: not a JSON object (rejected with a reason)
+    error: str
+    response_topic: str | None
+    correlation: bytes | None
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    u = urlparse(url)
+    if u.scheme not in ("mqtt", "tcp") or not u.hostname:
+        raise ConfigError(f"broker URL must look like mqtt://host:port, got {url!r}")
+    return u.hostname, u.port or 1883
+
+
+class MqttJsonEndpoint:
+    def __init__(self, broker_url: str, client_id: str = "tvilling-virtual-plant", qos: int = 1,
+                 protocol: int = 5) -> None:
+        self.host, self.port = parse_broker_url(broker_url)
+        self.qos = qos
+        self.commands: queue.Queue[IncomingCommand] = queue.Queue()
+        self._connected = threading.Event()
+        self._connect_rc: Any = None
+        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+                        protocol=mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311)
+        c.max_inflight_messages_set(1000)  # accelerated time publishes in bursts
+        c.max_queued_messages_set(0)
+        c.will_set(f"{TOPIC_ROOT}/status", b"offline", qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_message = self._on_message
+        self.client = c
+        self.published = 0
+
+    # paho callbacks run on its network thread; they only enqueue.
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        self._connect_rc = rc
+        if not rc.is_failure:
+            client.subscribe(f"{TOPIC_ROOT}/+/commands", qos=1)
+            client.publish(f"{TOPIC_ROOT}/status", b"online", qos=1, retain=True)
+            self._connected.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) != 3 or parts[2] != "commands":
+            return
+        props = getattr(msg, "properties", None)
+        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        try:
+            data = json.loads(msg.payload)
+            error = "" if isinstance(data, dict) else "command payload must be a JSON object"
+        except (ValueError, UnicodeDecodeError):
+            data, error = None, "command payload is not valid JSON"
+        self.commands.put(IncomingCommand(parts[1], data if isinstance(data, dict) else None, error,
+                                          response_topic, correlation))
+
+    def connect(self, timeout_s: float = 10.0) -> None:
+        try:
+            self.client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise VirtualPlantError(f"cannot reach MQTT broker {self.host}:{self.port}: {exc}") from exc
+        self.client.loop_start()
+        if not self._connected.wait(timeout_s):
+            self.client.loop_stop()
+            raise VirtualPlantError(f"MQTT broker {self.host}:{self.port} did not accept the connection "
+                                    f"({self._connect_rc})")
+
+    def publish_readings(self, device: str, seq: int, source_ts: str, readings: list[SensorReading]) -> None:
+        payload = {
+            "device_id": device, "seq": seq, "source_ts": source_ts,
+            "points": {r.name: r.value for r in readings},
+            "units": {r.name: r.unit for r in readings},
+        }
+        self.client.publish(f"{TOPIC_ROOT}/{device}/telemetry", json.dumps(payload, separators=(",", ":")),
+                            qos=self.qos)
+        self.published += 1
+
+    def take_commands(self) -> list[IncomingCommand]:
+        out: list[IncomingCommand] = []
+        while True:
+            try:
+                out.append(self.commands.get_nowait())
+            except queue.Empty:
+                return out
+
+    def ack(self, cmd: IncomingCommand, body: dict[str, Any]) -> None:
+        data = json.dumps(body, separators=(",", ":"))
+        self.client.publish(f"{TOPIC_ROOT}/{cmd.device}/commands/ack", data, qos=1)
+        if cmd.response_topic:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            if cmd.correlation is not None:
+                props.CorrelationData = cmd.correlation
+            self.client.publish(cmd.response_topic, data, qos=1, properties=props)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        info = self.client.publish(f"{TOPIC_ROOT}/status", b"offline", qos=1, retain=True)
+        # Not connected any more: the broker publishes the will instead.
+        with contextlib.suppress(RuntimeError, ValueError):
+            info.wait_for_publish(timeout_s)
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,59 @@
+"""A minimal platform process for crash tests: MQTT source -> ingest pipeline -> SQLite (durable settings).
+
+Run as ``python -m tests.integration.ingest.platform_proc --db PATH --port PORT --mappings FILE``. Prints
+``READY`` once subscribed; runs until killed. ``--ack-before-commit`` is the D-01 mutation (a deliberately broken
+variant applied only here, never a product flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from tvilling.adapters.mqtt import MqttSettings
+from tvilling.adapters.sql import schema
+from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
+from tvilling.app.ingest import IngestPipeline
+from tvilling.app.ingest_mqtt import MqttIngestService
+from tvilling.quality.mapping import load_mappings
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--mappings", required=True)
+    ap.add_argument("--client-id", default="tvilling-crash-test")
+    ap.add_argument("--topic", default="plant/+/telemetry")
+    ap.add_argument("--ack-before-commit", action="store_true")
+    args = ap.parse_args()
+    engine = connect_durable(f"sqlite:///{args.db}")
+    schema.metadata.create_all(engine)
+    pipeline = IngestPipeline(TimeSeriesStore(engine), load_mappings(args.mappings))
+    if args.ack_before_commit:
+        original = pipeline.submit_nowait
+
+        def early(env):  # type: ignore[no-untyped-def]
+            if env.ack is not None:
+                env.ack()
+                env.ack = None
+            original(env)
+
+        pipeline.submit_nowait = early  # type: ignore[method-assign]
+    pipeline.start()
+    service = MqttIngestService(pipeline, MqttSettings(port=args.port, client_id=args.client_id,
+                                                       topics=(args.topic,)))
+    await service.start(wait_subscribed_s=10)
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await service.stop()
+    await pipeline.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,54 @@
+"""``tvilling detect`` end to end on small CSVs, including its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from tvilling.cli.main import app
+
+
+def _csv(path: Path, sep: str = ",") -> Path:
+    rng = np.random.default_rng(0)
+    n = 1200
+    a = rng.normal(0, 1, n)
+    b = 2 * a + rng.normal(0, 0.1, n)
+    b[900:905] = -b[900:905]
+    pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=n, freq="min").astype(str), "a": a, "b": b,
+                  "asset": "pump-1", "counter": np.arange(n)}).to_csv(path, index=False, sep=sep)
+    return path
+
+
+def test_detect_writes_one_row_per_input_row(tmp_path: Path) -> None:
+    src, out = _csv(tmp_path / "in.csv", sep=";"), tmp_path / "out.csv"
+    res = CliRunner().invoke(app, ["detect", "--input", str(src), "--sep", ";", "--time-col", "ts",
+                                   "--exclude", "counter", "--train-rows", "400", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["columns"] == ["a", "b"] and summary["train_rows"] == 400
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["ts", "anomaly_score", "is_anomaly"] and len(df) == 1200
+    assert set(df["is_anomaly"].unique()) <= {0, 1}
+    assert df["is_anomaly"].iloc[900] == 1
+    assert df["is_anomaly"].iloc[:900].sum() <= 5
+    assert any(e["since"] == "2024-01-01 15:00:00" for e in summary["episodes"])
+
+
+def _err(args: list[str]) -> str:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    return lines[0]
+
+
+def test_detect_errors(tmp_path: Path) -> None:
+    src, out = _csv(tmp_path / "in.csv"), str(tmp_path / "o.csv")
+    assert "not found" in _err(["detect", "--input", str(tmp_path / "missing.csv"), "--out", out])
+    assert "zz" in _err(["detect", "--input", str(src), "--out", out, "--exclude", "zz"])
+    assert "nope" in _err(["detect", "--input", str(src), "--out", out, "--time-col", "nope"])
+    assert "no numeric" in _err(["detect", "--input", str(src), "--out", out, "--exclude", "a,b,counter"])

@@ -1,0 +1,83 @@
+"""Behaviour of the shipped detectors beyond the conformance suite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tvilling.core.errors import ValidationError
+from tvilling.ml.anomaly import EnsembleDetector, MultivariateDetector
+from tvilling.ml.anomaly.offline import detect_table
+
+
+def _wave(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 50 + 10 * np.sin(np.arange(n) / 30.0) + rng.normal(0, 0.5, n)
+
+
+@pytest.mark.parametrize("kind", ["spike", "level", "dip"])
+def test_ensemble_flags_each_anomaly_kind_near_its_onset(kind: str) -> None:
+    v = _wave(3000)
+    if kind == "spike":
+        v[2000] += 40
+    elif kind == "level":
+        v[2000:] += 25
+    else:
+        v[2000:2050] -= 30
+    s = EnsembleDetector().score_learn_many(v)
+    assert np.argmax(s[1000:]) + 1000 in range(2000, 2010)
+    assert s[2000:2010].max() > 2 * s[1000:1990].max()
+
+
+def test_ensemble_is_causal() -> None:
+    v = _wave(1500)
+    w = v.copy()
+    w[1000:] += 100  # the future changes; the past scores must not
+    np.testing.assert_array_equal(EnsembleDetector().score_learn_many(v)[:1000],
+                                  EnsembleDetector().score_learn_many(w)[:1000])
+
+
+def test_ensemble_alert_shaping_reports_a_sustained_anomaly_only_at_its_onset() -> None:
+    v = _wave(3000)
+    v[2000:2200] += 40
+    s = EnsembleDetector(suppress=300).score_learn_many(v)
+    reported = np.flatnonzero(s[2000:2200] > 0.5)
+    # while the evidence still grows each new maximum is reported; after that the episode stays quiet
+    assert 1 <= reported.size <= 10 and reported.max() < 20
+    raw = EnsembleDetector(suppress=0).score_learn_many(v)
+    assert (raw[2000:2200] > 0.5).sum() > 10
+
+
+def test_ensemble_needs_one_signal_or_a_key() -> None:
+    with pytest.raises(ValidationError):
+        EnsembleDetector().score_one({"a": 1.0, "b": 2.0})
+    assert EnsembleDetector(key="b").score_one({"a": 1.0, "b": 2.0}) == 0.0
+
+
+def test_multivariate_names_the_broken_relationship() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, 1000)
+    X = np.column_stack([a, 3 * a + rng.normal(0, 0.05, 1000), rng.normal(5, 1, 1000)])
+    det = MultivariateDetector(signals=["inlet", "outlet", "vibration"])
+    det.learn_many(X)
+    # each value is in its normal range; only inlet/outlet's relationship is broken
+    odd = {"inlet": 1.0, "outlet": -3.0, "vibration": 5.0}
+    ex = det.explain_one(odd)
+    assert ex.score > 0.9
+    assert set(ex.signals[:2]) == {"inlet", "outlet"}
+    assert sum(c.share for c in ex.contributions) == pytest.approx(1.0)
+    assert det.score_one({"inlet": 1.0, "outlet": 3.0, "vibration": 5.0}) < 0.3
+
+
+def test_offline_detection_reports_episode_signal_and_onset() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    a = rng.normal(0, 1, n)
+    X = np.column_stack([a, 2 * a + rng.normal(0, 0.1, n), rng.normal(20, 1, n)])
+    X[1500:1520, 2] += 15
+    res = detect_table(X, ["a", "b", "temp"], train_rows=500)
+    assert res.is_anomaly[1500]
+    assert res.is_anomaly[:1500].mean() < 0.01
+    episode = next(e for e in res.alerts if e.since == 1500)
+    assert episode.signals == ("temp",)
+    assert 0.5 <= res.threshold < 1.0

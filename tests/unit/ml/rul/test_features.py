@@ -1,0 +1,65 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.unit.ml.rul.fleet import make_fleet
+from tvilling.ml.rul.features import Featurizer, rolling_stats
+
+
+def test_rolling_stats_match_a_direct_computation() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).cumsum(axis=0)
+    mean, std, slope = rolling_stats(x, 7)
+    for i in (0, 1, 5, 6, 20, 39):
+        win = x[max(0, i - 6): i + 1]
+        np.testing.assert_allclose(mean[i], win.mean(axis=0), atol=1e-9)
+        np.testing.assert_allclose(std[i], win.std(axis=0), atol=1e-7)
+        expected = np.polyfit(np.arange(len(win)), win, 1)[0] if len(win) > 1 else np.zeros(3)
+        np.testing.assert_allclose(slope[i], expected, atol=1e-7)
+
+
+def test_rolling_stats_are_causal() -> None:
+    x = np.random.default_rng(1).normal(size=(30, 2))
+    full = rolling_stats(x, 5)
+    part = rolling_stats(x[:12], 5)
+    for a, b in zip(full, part, strict=True):
+        np.testing.assert_allclose(a[:12], b)
+
+
+def test_constant_sensors_dropped_using_training_data_only() -> None:
+    train, _ = make_fleet(8, seed=5)
+    feats = Featurizer(windows=(5,)).fit(train)
+    assert "sensor_7" not in feats.sensors_ and "sensor_8" not in feats.sensors_
+    assert "sensor_1" in feats.sensors_
+    assert feats.n_regimes_ == 1
+
+
+def test_distinct_operating_conditions_found() -> None:
+    train, _ = make_fleet(8, seed=6, regimes=4)
+    feats = Featurizer(windows=(5,)).fit(train)
+    assert feats.n_regimes_ == 4
+    x, frame = feats.transform(train)
+    assert len(x) == len(frame) == len(train)
+    assert list(x.columns) == feats.feature_names()
+    # Per-regime normalisation removes the condition shift: normalised sensors ≈ zero mean in every regime.
+    regimes = feats.regime_of(frame)
+    z = feats._normalised(frame, regimes)
+    for r in range(4):
+        assert np.abs(z[regimes == r].mean(axis=0)).max() < 1e-6
+
+
+def test_features_are_finite_on_one_row_units() -> None:
+    train, _ = make_fleet(8, seed=7)
+    feats = Featurizer(windows=(3, 10)).fit(train)
+    one = pd.DataFrame(train.groupby("unit").head(1))
+    x, _ = feats.transform(one)
+    assert np.isfinite(x.to_numpy()).all()
+
+
+@pytest.mark.parametrize("windows", [(5,), (5, 20)])
+def test_feature_count(windows: tuple[int, ...]) -> None:
+    train, _ = make_fleet(6, seed=8)
+    feats = Featurizer(windows=windows).fit(train)
+    x, _ = feats.transform(train)
+    n = len(feats.sensors_)
+    assert x.shape[1] == 1 + 3 * n * len(windows) + n + 2 * len(windows) + 1

@@ -1,0 +1,98 @@
+"""The SDK against a real server (sync) and over ASGI (async): operations, paging and typed errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.dtdl_samples import FLOOR, ROOM, models, room
+from tests.support.platform import ApiRig, api_rig, live_server
+from tvilling.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    QuerySyntaxError,
+    UnavailableError,
+    ValidationError,
+)
+from tvilling.core.roles import Role
+from tvilling.sdk import AsyncClient, Client
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[ApiRig]:
+    with api_rig(f"sqlite:///{tmp_path / 'sdk.db'}", seed_models=False) as r:
+        yield r
+
+
+def test_sync_client_round_trip(rig: ApiRig) -> None:
+    with live_server(rig.platform.app) as url, Client(url, rig.tokens[("acme", Role.ENGINEER)]) as tv:
+        assert tv.health()["status"] == "ok"
+        assert len(tv.upload_models(models())) == 5
+        with pytest.raises(ConflictError):
+            tv.upload_models(models()[:1])
+        created = tv.create_twin("r1", room())
+        assert created["$dtId"] == "r1"
+        with pytest.raises(PreconditionFailedError):
+            tv.create_twin("r1", room())  # create = If-None-Match: *
+        patched = tv.patch_twin("r1", [{"op": "replace", "path": "/temperature", "value": 30.0}],
+                                etag=created["$etag"])
+        assert patched["temperature"] == 30.0
+        with pytest.raises(PreconditionFailedError):
+            tv.patch_twin("r1", [{"op": "replace", "path": "/temperature", "value": 1.0}], etag=created["$etag"])
+        with pytest.raises(ValidationError) as bad:
+            tv.patch_twin("r1", [{"op": "add", "path": "/nope", "value": 1}])
+        assert bad.value.where == "/nope" and bad.value.problems
+        tv.create_twin("f1", {"$metadata": {"$model": FLOOR}})
+        tv.create_relationship("f1", "c1", "r1", "contains", {"since": "now"})
+        assert tv.get_relationship("f1", "c1")["since"] == "now"
+        assert tv.list_incoming_page("r1")["value"][0]["$sourceId"] == "f1"
+        for i in range(5):
+            tv.create_twin(f"room-{i}", room())
+        assert len(list(tv.iter_twins(model=ROOM))) == 6
+        tv.delete_relationship("f1", "c1")
+        tv.delete_twin("f1")
+        with pytest.raises(NotFoundError):
+            tv.get_twin("f1")
+        with pytest.raises(QuerySyntaxError) as syntax:
+            tv.query("SELECT nonsense")
+        assert syntax.value.extra["status"] == 400
+        rows = tv.query(f"SELECT * FROM DIGITALTWINS WHERE IS_OF_MODEL('{ROOM}')")
+        assert sorted(r["$dtId"] for r in rows) == sorted(["r1", *(f"room-{i}" for i in range(5))])
+
+
+def test_sync_client_errors(rig: ApiRig) -> None:
+    with live_server(rig.platform.app) as url:
+        with Client(url, "tvl_" + "0" * 16 + "_" + "0" * 48) as tv, pytest.raises(AuthenticationError):
+            tv.get_twin("x")
+        with Client(url, rig.tokens[("acme", Role.VIEWER)]) as tv, pytest.raises(PermissionDeniedError):
+            tv.create_twin("x", room())
+    with Client("http://127.0.0.1:9", "t") as tv, pytest.raises(UnavailableError):
+        tv.health()
+
+
+async def test_async_client_over_asgi(rig: ApiRig) -> None:
+    transport = httpx.ASGITransport(app=rig.platform.app)
+    async with AsyncClient("http://test", rig.tokens[("acme", Role.ADMIN)], transport=transport) as tv:
+        await tv.upload_models(models())
+        await tv.create_twin("r1", room())
+        got = await tv.get_twin("r1")
+        assert got["temperature"] == 20.0
+        assert [t["$dtId"] async for t in tv.iter_twins()] == ["r1"]
+        issued = await tv.create_token("viewer", "nb")
+        assert issued["token"].startswith("tvl_") and issued["role"] == "viewer"
+        with pytest.raises(NotFoundError):
+            await tv.get_twin("missing")
+
+
+def test_url_and_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TVILLING_URL", "http://127.0.0.1:1234/")
+    monkeypatch.setenv("TVILLING_TOKEN", "tvl_abc")
+    with Client() as tv:
+        assert str(tv._http.base_url) == "http://127.0.0.1:1234"
+        assert tv._http.headers["authorization"] == "Bearer tvl_abc"
