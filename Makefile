@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench serve clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# Dashboard screenshots for the README (needs Debian Chromium: apt-get install chromium).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.integration.dashboard.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ from tvilling.api.app import create_app
 from tvilling.app.auth import IssuedToken
 from tvilling.app.ingest_service import run_ingest
 from tvilling.app.models import Compiler, default_compiler
+from tvilling.app.monitoring import run_monitoring
 from tvilling.app.services import Services
 from tvilling.settings import Settings
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 BackgroundFactory = Callable[["Platform"], Coroutine[Any, Any, None]]
 # Background services started with every server; ingestion and other long-running services register here.
-BACKGROUND: list[BackgroundFactory] = [run_ingest]
+BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring]
 
 
 @dataclass
@@ -84,7 +85,7 @@ def open_store(settings: Settings) -> tuple[SqlStore, dict[str, str]]:
 
 def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
                    background: list[BackgroundFactory] | None = None,
-                   announce: Callable[[str], None] = _stderr) -> Platform:
+                   announce: Callable[[str], None] = _stderr, dashboard: bool = True) -> Platform:
     store, info = open_store(settings)
     services = Services.build(store, compiler=compiler, token_cache_ttl_s=settings.token_cache_ttl_s)
     services.info.update(info)
@@ -115,6 +116,10 @@ def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
             platform.tasks.clear()
 
     app = create_app(services, settings, lifespan=lifespan)
+    if dashboard:  # the operator dashboard (NiceGUI) at /ui, same process and tokens
+        from tvilling.dashboard import mount
+
+        mount(app, services)
     platform = Platform(settings=settings, store=store, services=services, app=app, first_token=issued,
                         background=[*BACKGROUND, *(background or [])])
     holder["platform"] = platform

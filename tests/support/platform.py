@@ -48,7 +48,8 @@ def database_url(backend: str, tmp: Path, pg_cluster: PostgresCluster | None) ->
 
 @contextmanager
 def api_rig(db_url: str, *, seed_models: bool = True, **settings: Any) -> Iterator[ApiRig]:
-    platform = build_platform(Settings(db=SecretStr(db_url), **settings), announce=lambda _text: None)
+    # dashboard=False: these tests exercise the REST API; the dashboard has its own suite.
+    platform = build_platform(Settings(db=SecretStr(db_url), **settings), announce=lambda _text: None, dashboard=False)
     rig = ApiRig(platform=platform, client=TestClient(platform.app, raise_server_exceptions=False))
     for tenant in TENANTS:
         for role in Role:

@@ -81,9 +81,8 @@ class MqttSource:
         self._v5 = settings.protocol == 5
         version = MQTTProtocolVersion.MQTTv5 if self._v5 else MQTTProtocolVersion.MQTTv311
         # 3.1.1 has no clean_start: a persistent session is clean_session=False.
-        legacy = {} if self._v5 else {"clean_session": settings.clean_start}
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=version,
-                        manual_ack=True, **legacy)
+                        manual_ack=True, clean_session=None if self._v5 else settings.clean_start)
         if settings.username is not None:
             c.username_pw_set(settings.username, settings.password)
         c.reconnect_delay_set(settings.backoff_min_s, settings.backoff_max_s)

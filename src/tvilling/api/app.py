@@ -12,7 +12,7 @@ from tvilling import __version__
 from tvilling.api import errors
 from tvilling.api.body import BodyLimit
 from tvilling.api.metrics import ApiMetrics, MetricsMiddleware
-from tvilling.api.routes import events, health, models, query, relationships, telemetry, tokens, twins
+from tvilling.api.routes import events, health, insights, models, query, relationships, telemetry, tokens, twins
 from tvilling.app.services import Services
 from tvilling.settings import Settings
 
@@ -25,6 +25,7 @@ ROUTERS: list[APIRouter] = [
     tokens.router,
     events.router,
     telemetry.router,
+    insights.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}

@@ -44,24 +44,31 @@ def detections_against_truth(anomalies: list[dict[str, Any]], faults: list[dict[
         list[dict[str, Any]], int]:
     """Match each fault with the first anomaly on its asset between onset and failure (lead = failure - detection).
 
-    Returns the detections and the number of anomalies that matched no fault (false alarms).
+    An anomaly is on a fault's asset when its twin id is the asset or starts with it (``pump-1-bearing`` is part
+    of ``pump-1``). The window ends at ``failure_at``, else at ``end`` (episodic faults such as cavitation), else
+    it stays open. Each anomaly explains at most one fault, and the most specific asset is matched first (an
+    alert on ``pump-1-bearing`` is the bearing's before it is the pump's). Returns the detections, in fault
+    order, and the number of anomalies that matched no fault (false alarms).
     """
-    detections: list[dict[str, Any]] = []
+    found: dict[int, dict[str, Any]] = {}
     matched: set[int] = set()
-    for fault in faults:
+    order = sorted(range(len(faults)), key=lambda k: -len(str(faults[k].get("asset", ""))))
+    for k in order:
+        fault = faults[k]
         onset, failure = _parse_time(fault.get("onset")), _parse_time(fault.get("failure_at"))
+        until = failure or _parse_time(fault.get("end"))
         for i, alarm in enumerate(anomalies):
             at = _parse_time(alarm.get("detected_at"))
             asset = str(alarm.get("asset", ""))
-            if at is None or onset is None or not asset.startswith(str(fault.get("asset"))):
+            if i in matched or at is None or onset is None or not asset.startswith(str(fault.get("asset"))):
                 continue
-            if at >= onset and (failure is None or at <= failure):
+            if at >= onset and (until is None or at <= until):
                 lead = (failure - at).total_seconds() / 3600.0 if failure else None
-                detections.append({"asset": fault.get("asset"), "kind": fault.get("kind"),
-                                   "detected_at": alarm.get("detected_at"), "lead_hours": lead})
+                found[k] = {"asset": fault.get("asset"), "kind": fault.get("kind"),
+                            "detected_at": alarm.get("detected_at"), "lead_hours": lead}
                 matched.add(i)
                 break
-    return detections, len(anomalies) - len(matched)
+    return [found[k] for k in sorted(found)], len(anomalies) - len(matched)
 
 
 def build_summary(engine: sa.Engine, tenant: str, plant: dict[str, Any]) -> dict[str, Any]:

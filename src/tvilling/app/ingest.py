@@ -133,34 +133,55 @@ class IngestPipeline:
         return self._queue.qsize()
 
     async def run(self) -> None:
+        """Two stages: while batch N commits (SQLite releases the GIL while it writes), batch N+1 is assessed.
+        Commits stay strictly ordered and one at a time, so acks keep arrival order."""
         loop = asyncio.get_running_loop()
-        while not (self._stopping and self._queue.empty()):
-            try:
-                first = await asyncio.wait_for(self._queue.get(), timeout=min(self.stale_interval_s, 0.2))
-            except TimeoutError:
-                await self._maybe_stale()
-                continue
-            batch = [first]
-            deadline = loop.time() + self.max_delay_s
-            while len(batch) < self.max_batch:
+        pending: asyncio.Task[None] | None = None
+        idle = min(max(self.stale_interval_s, 0.01), 0.2)
+        try:
+            while not (self._stopping and self._queue.empty()):
                 try:
-                    batch.append(self._queue.get_nowait())
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
-                remaining = deadline - loop.time()
-                if remaining <= 0 or self._stopping:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    first = await asyncio.wait_for(self._queue.get(), timeout=idle)
                 except TimeoutError:
-                    break
-            await self._commit(batch)
-            await self._maybe_stale()
+                    if pending is not None:
+                        await pending
+                        pending = None
+                    await self._maybe_stale()
+                    continue
+                batch = await self._collect(first, loop)
+                rows = await asyncio.to_thread(build_rows, batch, self.mappings, self.engine)
+                if pending is not None:
+                    await pending
+                pending = asyncio.create_task(self._commit(batch, rows))
+                if self.clock.monotonic() - self._last_stale >= self.stale_interval_s:
+                    await pending  # staleness marks are written between commits, never beside one
+                    pending = None
+                    await self._maybe_stale()
+        finally:
+            if pending is not None:
+                await pending
 
-    async def _commit(self, batch: list[Envelope]) -> None:
-        rows = await asyncio.to_thread(build_rows, batch, self.mappings, self.engine)
+    async def _collect(self, first: Envelope, loop: asyncio.AbstractEventLoop) -> list[Envelope]:
+        batch = [first]
+        deadline = loop.time() + self.max_delay_s
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self._stopping:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _commit(self, batch: list[Envelope], rows: Rows) -> None:
         delay = 0.05
+        attempts = 0
         failed_http = False
         while True:
             try:
@@ -175,8 +196,9 @@ class IngestPipeline:
                     for env in batch:
                         if env.on_done is not None:
                             env.on_done(exc)
-                if self._stopping and self._task is not None and self._task.cancelled():
-                    return
+                attempts += 1
+                if self._stopping and attempts >= 3:
+                    return  # shutting down with the store failing: leave it unacked, the broker redelivers
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
         committed = Committed(batch, rows, result, self.clock.monotonic())

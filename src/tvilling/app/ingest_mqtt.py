@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 from tvilling.adapters.mqtt import Ack, MqttSettings, MqttSource
 from tvilling.app.ingest import IngestPipeline
@@ -19,6 +20,8 @@ class MqttIngestService:
         self.tenant = tenant
         self.source: MqttSource | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: deque[Envelope] = deque()
+        self._scheduled = False
 
     async def start(self, wait_subscribed_s: float = 0.0) -> None:
         self._loop = asyncio.get_running_loop()
@@ -35,13 +38,21 @@ class MqttIngestService:
 
     def _on_message(self, topic: str, payload: bytes, ack: Ack) -> None:
         # paho network thread: hand over to the event loop; the queue is bounded by the broker's ReceiveMaximum.
-        env = Envelope(source="mqtt", address=topic, received_at_us=self.pipeline.now_us(), payload=payload,
-                       tenant=self.tenant, ack=ack)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._enqueue, env)
+        # Messages go through a deque and the loop is woken once per burst, not once per message (each wake-up
+        # is a self-pipe write plus a loop iteration). Append first, then check the flag: no wake-up is lost.
+        self._inbox.append(Envelope(source="mqtt", address=topic, received_at_us=self.pipeline.now_us(),
+                                    payload=payload, tenant=self.tenant, ack=ack))
+        if not self._scheduled:
+            self._scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._drain)
 
-    def _enqueue(self, env: Envelope) -> None:
-        try:
-            self.pipeline.submit_nowait(env)
-        except asyncio.QueueFull:
-            asyncio.ensure_future(self.pipeline.submit(env))  # noqa: RUF006 — the queue holds the reference
+    def _drain(self) -> None:
+        self._scheduled = False
+        inbox = self._inbox
+        while inbox:
+            env = inbox.popleft()
+            try:
+                self.pipeline.submit_nowait(env)
+            except asyncio.QueueFull:
+                asyncio.ensure_future(self.pipeline.submit(env))  # noqa: RUF006 — the queue holds the reference

@@ -96,7 +96,8 @@ def build_rows(batch: Sequence[Envelope], mappings: MappingSet, engine: QualityE
             _quarantine(rows, QuarantineRow(tenant, env.source, env.address, Reason.UNMAPPED.value,
                                             f"no mapping for {env.address!r}", raw=_raw(env.payload)))
             continue
-        msg = decode_payload(env.payload, time_pointer=topic.time_pointer, seq_pointer=topic.seq_pointer)
+        msg = decode_payload(env.payload, time_pointer=topic.time_pointer, seq_pointer=topic.seq_pointer,
+                             device_pointer=topic.device_pointer)
         if isinstance(msg, DecodeFailure):
             _quarantine(rows, QuarantineRow(tenant, env.source, env.address, msg.reason.value,
                                             f"{msg.detail}; {len(env.payload)} bytes", raw=_raw(env.payload)))

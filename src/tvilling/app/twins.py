@@ -167,7 +167,19 @@ class TwinService:
 
     def patch(self, tenant: str, twin_id: str, operations: Any, ctx: Context, *,
               if_match: str | None = None) -> dict[str, Any]:
-        ops = _check_ops(operations)
+        return self._patch(tenant, twin_id, _check_ops(operations), ctx, if_match=if_match)
+
+    def update_properties(self, tenant: str, twin_id: str, updates: Mapping[str, PropertyUpdate],
+                          ctx: Context) -> dict[str, Any]:
+        """Set property values with source time/quality metadata (for ingestion), in one transaction.
+
+        Paths are "prop" or "component/prop". Validated against the model like any patch; publishes twin.updated.
+        """
+        ops = [{"op": "add", "path": "/" + p, "value": u.value} for p, u in updates.items()]
+        return self._patch(tenant, twin_id, _check_ops(ops), ctx, extra=updates)
+
+    def _patch(self, tenant: str, twin_id: str, ops: Sequence[dict[str, Any]], ctx: Context, *,
+               if_match: str | None = None, extra: Mapping[str, PropertyUpdate] | None = None) -> dict[str, Any]:
         now = self._clock.now()
         with self._store.write() as tx:
             old = tx.twins.get(tenant, twin_id, for_update=True)
@@ -177,7 +189,7 @@ class TwinService:
             ms = self._models.model_set(tenant)
             components = _component_names(ms, old.model_id)
             try:
-                contents = jsonpatch.apply_patch(old.contents, ops, in_place=False)
+                contents = jsonpatch.apply_patch(old.contents, [*ops], in_place=False)
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
                 raise ValidationError(f"the JSON Patch cannot be applied: {exc}", where="body",
                                       hint="each path must exist for replace/remove; use add for new properties"
@@ -186,42 +198,15 @@ class TwinService:
                 raise ValidationError("the patch must leave the twin an object", where="body")
             _validate(ms, old.model_id, contents)
             meta = _patched_meta(old, contents, ops, components, iso(now))
+            if extra:
+                _record_sources(meta, contents, extra)
             new = TwinRecord(tenant=tenant, id=twin_id, model_id=old.model_id, contents=contents, meta=meta,
                              etag=new_etag(), version=old.version + 1, last_update_time=now)
             tx.twins.update(new)
             events = [self._event("twin.updated", tenant, twin_id, now, ctx,
-                                  {"model": old.model_id, "patch": ops, "old": old.contents, "new": contents})]
+                                  {"model": old.model_id, "patch": [*ops], "old": old.contents, "new": contents})]
             tx.events.append(events)
         self._bus.publish(events)
-        return twin_document(new)
-
-    def update_properties(self, tenant: str, twin_id: str, updates: Mapping[str, PropertyUpdate],
-                          ctx: Context) -> dict[str, Any]:
-        """Set property values with source time/quality metadata (for ingestion). Paths: "prop" or "comp/prop"."""
-        ops: list[dict[str, Any]] = [{"op": "add", "path": "/" + p, "value": u.value} for p, u in updates.items()]
-        doc = self.patch(tenant, twin_id, ops, ctx)
-        extra = {p: u for p, u in updates.items() if u.source_time is not None or u.quality is not None}
-        if not extra:
-            return doc
-        with self._store.write() as tx:
-            twin = tx.twins.get(tenant, twin_id, for_update=True)
-            if twin is None:
-                raise not_found(twin_id)
-            meta = dict(twin.meta)
-            contents = copy.deepcopy(twin.contents)
-            for path, upd in extra.items():
-                comp, _, prop = path.partition("/")
-                holder = meta if not prop else contents.get(comp, {}).setdefault("$metadata", {})
-                key = prop or comp
-                entry = dict(holder.get(key, {}))
-                if upd.source_time is not None:
-                    entry["sourceTime"] = iso(upd.source_time)
-                if upd.quality is not None:
-                    entry["quality"] = upd.quality
-                holder[key] = entry
-            new = TwinRecord(tenant=tenant, id=twin_id, model_id=twin.model_id, contents=contents, meta=meta,
-                             etag=twin.etag, version=twin.version, last_update_time=twin.last_update_time)
-            tx.twins.update(new)
         return twin_document(new)
 
     def delete(self, tenant: str, twin_id: str, ctx: Context, *, if_match: str | None = None) -> None:
@@ -267,7 +252,7 @@ def _check_ops(operations: Any) -> list[dict[str, Any]]:
     return operations
 
 
-def _patched_meta(old: TwinRecord, contents: dict[str, Any], ops: list[dict[str, Any]], components: list[str],
+def _patched_meta(old: TwinRecord, contents: dict[str, Any], ops: Sequence[dict[str, Any]], components: list[str],
                   now: str) -> dict[str, Any]:
     """Metadata after a patch: touched properties get ``lastUpdateTime = now``; removed ones lose their entry."""
     touched: set[tuple[str, ...]] = set()
@@ -296,3 +281,23 @@ def _patched_meta(old: TwinRecord, contents: dict[str, Any], ops: list[dict[str,
             fresh = (key,) in touched or key not in old.meta
             meta[key] = {**old.meta.get(key, {}), "lastUpdateTime": now} if fresh else old.meta[key]
     return meta
+
+
+def _record_sources(meta: dict[str, Any], contents: dict[str, Any], updates: Mapping[str, PropertyUpdate]) -> None:
+    """Add ``sourceTime`` and ``quality`` to ``$metadata.<prop>`` (or the component's ``$metadata``)."""
+    for path, upd in updates.items():
+        comp, _, prop = path.partition("/")
+        if prop:
+            component = contents.get(comp)
+            if not isinstance(component, dict):
+                continue
+            holder: dict[str, Any] = component.setdefault("$metadata", {})
+            key = prop
+        else:
+            holder, key = meta, comp
+        entry = dict(holder.get(key, {}))
+        if upd.source_time is not None:
+            entry["sourceTime"] = iso(upd.source_time)
+        if upd.quality is not None:
+            entry["quality"] = upd.quality
+        holder[key] = entry

@@ -177,7 +177,8 @@ def _count(conn: Any) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(schema.samples)).scalar_one())
 
 
-def run_bench(broker: str | None, messages: int, points: int, devices: int, latency_s: float) -> dict[str, Any]:
+def run_bench(broker: str | None, messages: int, points: int, devices: int, latency_s: float,
+              latency_rate: float = 10_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tvilling-bench-ingest-") as tmpdir:
         tmp = Path(tmpdir)
         proc = None
@@ -195,7 +196,7 @@ def run_bench(broker: str | None, messages: int, points: int, devices: int, late
             raw = _raw(host, port, messages, points, devices, base_ms)
             plat = asyncio.run(_platform(host, port, tmp / "bench.db", mfile, messages, points, devices, None,
                                          base_ms, "plat"))
-            rate = 10_000 / points  # messages per second for 10,000 points/s
+            rate = latency_rate / points  # messages per second for the paced phase
             lat_n = max(int(rate * latency_s), 10)
             lat = asyncio.run(_platform(host, port, tmp / "latency.db", mfile, lat_n, points, devices, rate,
                                         base_ms, "lat"))
@@ -208,7 +209,7 @@ def run_bench(broker: str | None, messages: int, points: int, devices: int, late
             "points_per_s": round(plat["msgs_per_s"] * points, 1), "ratio": round(plat["msgs_per_s"] / raw, 3),
             "p99_latency_ms": lat["p99_latency_ms"] and round(lat["p99_latency_ms"], 2),
             "p50_latency_ms": lat["p50_latency_ms"] and round(lat["p50_latency_ms"], 2),
-            "latency_rate_points_per_s": 10_000, "acked": plat["acked"], "stored": stored,
+            "latency_rate_points_per_s": latency_rate, "acked": plat["acked"], "stored": stored,
             "lost": messages - stored, "messages": messages, "points_per_message": points}
 
 
@@ -218,11 +219,12 @@ def ingest(
     points_per_message: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     devices: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     latency_seconds: Annotated[float, typer.Option(min=1.0, help="duration of the paced latency phase")] = 5.0,
+    latency_rate: Annotated[float, typer.Option(min=10.0, help="points/s in the paced latency phase")] = 10_000,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Measure the raw broker rate and the full platform ingest rate on the same MQTT stream."""
     try:
-        result = run_bench(broker, messages, points_per_message, devices, latency_seconds)
+        result = run_bench(broker, messages, points_per_message, devices, latency_seconds, latency_rate)
     except (TvillingError, OSError) as exc:
         fail(str(exc))
     if json_out:

@@ -107,7 +107,8 @@ def parse_time_us(value: Any) -> int:
 
 
 def decode_payload(payload: bytes, *, time_pointer: str = "/source_ts", seq_pointer: str = "/seq",
-                   max_bytes: int = DEFAULT_MAX_BYTES) -> DecodedMessage | DecodeFailure:
+                   device_pointer: str = "/device_id", max_bytes: int = DEFAULT_MAX_BYTES
+                   ) -> DecodedMessage | DecodeFailure:
     if not payload:
         return DecodeFailure(Reason.DECODE_ERROR, "empty payload")
     if len(payload) > max_bytes:
@@ -133,5 +134,5 @@ def decode_payload(payload: bytes, *, time_pointer: str = "/source_ts", seq_poin
             return DecodeFailure(Reason.WRONG_TYPE, f"unreadable timestamp at {time_pointer}: {exc}")
     raw_seq = resolve(doc, seq_pointer)
     seq = raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else None
-    dev = doc.get("device_id")
+    dev = resolve(doc, device_pointer)
     return DecodedMessage(doc=doc, source_time_us=ts, seq=seq, device_id=dev if isinstance(dev, str) else None)

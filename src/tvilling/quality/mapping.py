@@ -43,7 +43,8 @@ _POINT_KEYS = {
     "offset", "deadband", "instrument_range", "engineering_range", "max_rate", "may_be_constant",
     "expected_period_s", "stale_k", "stale_grace_s", "stuck_samples", "stuck_seconds",
 }
-_TOPIC_KEYS = {"topic", "device", "time_pointer", "seq_pointer", "points"}
+_TOPIC_KEYS = {"topic", "device", "time_pointer", "seq_pointer", "device_pointer", "format", "points"}
+_TOPIC_DEFAULTS = {"time_pointer", "seq_pointer", "device_pointer", "format"}
 _TYPES = {"double", "integer", "boolean", "string"}
 _KINDS = {"telemetry", "property"}
 
@@ -94,6 +95,7 @@ class TopicSpec:
     device: str | None = None
     time_pointer: str = "/source_ts"
     seq_pointer: str = "/seq"
+    device_pointer: str = "/device_id"
 
 
 @dataclass(frozen=True)
@@ -260,9 +262,39 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
+def _from_flat(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat form (one row per point, as in examples/bottling-plant/mappings.yaml) -> the grouped form.
+
+    Rows are ``{topic, pointer, twin, property|name, unit, ...}``; topic-level keys in ``defaults``
+    (``time_pointer``, ``seq_pointer``, ``device_pointer``, ``format``) apply to every topic."""
+    defaults = dict(doc.get("defaults") or {}) if isinstance(doc.get("defaults"), Mapping) else {}
+    topic_defaults = {k: defaults.pop(k) for k in list(defaults) if k in _TOPIC_DEFAULTS}
+    topics: dict[str, dict[str, Any]] = {}
+    rows = doc.get("mappings")
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, Mapping):
+            topics.setdefault("", {"topic": "", "points": []})["points"].append(row)
+            continue
+        point = {("name" if k == "property" else k): v for k, v in row.items() if k != "topic"}
+        topic = row.get("topic")
+        entry = topics.setdefault(str(topic), {"topic": topic, **topic_defaults, "points": []})
+        entry["points"].append(point)
+    out = {k: v for k, v in doc.items() if k not in ("mappings", "defaults")}
+    out["defaults"] = defaults
+    out["topics"] = list(topics.values())
+    if not isinstance(rows, list):
+        out["topics"] = None
+    return out
+
+
 def parse_mappings(doc: Any) -> MappingSet:
-    """Validate a mapping document (as loaded from YAML/JSON) as a whole; raise :class:`MappingError`."""
+    """Validate a mapping document (as loaded from YAML/JSON) as a whole; raise :class:`MappingError`.
+
+    Two equivalent shapes are accepted: grouped by topic (``topics: [{topic, points: [...]}]``) or flat
+    (``mappings: [{topic, pointer, twin, property, unit}]``)."""
     c = _Collector()
+    if isinstance(doc, Mapping) and "mappings" in doc and "topics" not in doc:
+        doc = _from_flat(doc)
     if not isinstance(doc, Mapping):
         raise MappingError("a mapping document must be a mapping with 'topics'",
                            problems=[Problem("a mapping document must be a mapping with 'topics'", "/")])
@@ -313,12 +345,16 @@ def parse_mappings(doc: Any) -> MappingSet:
             points.append(spec)
         tp = traw.get("time_pointer", "/source_ts")
         sp = traw.get("seq_pointer", "/seq")
+        dp = traw.get("device_pointer", "/device_id")
+        if traw.get("format", "json") != "json":
+            c.add(where + "/format", f"unsupported payload format {traw.get('format')!r}", "this release reads json")
         device = traw.get("device")
         if device is not None and not isinstance(device, str):
             c.add(where + "/device", "must be a string")
         topics[address] = TopicSpec(address=address, points=tuple(points), device=device,
                                     time_pointer=_pointer(c, where + "/time_pointer", tp) or "/source_ts",
-                                    seq_pointer=_pointer(c, where + "/seq_pointer", sp) or "/seq")
+                                    seq_pointer=_pointer(c, where + "/seq_pointer", sp) or "/seq",
+                                    device_pointer=_pointer(c, where + "/device_pointer", dp) or "/device_id")
     if c.problems:
         raise MappingError(f"{len(c.problems)} problem(s) in the mapping document", problems=c.problems)
     return MappingSet(tenant=tenant, topics=topics)

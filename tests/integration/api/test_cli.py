@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +26,7 @@ from tvilling.core.roles import Role
 runner = CliRunner()
 
 
-def last_json(output: str) -> dict:  # type: ignore[type-arg]
+def last_json(output: str) -> dict[str, Any]:
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -79,7 +80,7 @@ def test_commands_through_the_sdk(served: tuple[ApiRig, dict[str, str]], tmp_pat
     for i, doc in enumerate(models()):
         (folder / f"m{i}.json").write_text(json.dumps(doc))
 
-    def tv(*args: str) -> dict:  # type: ignore[type-arg]
+    def tv(*args: str) -> dict[str, Any]:
         result = runner.invoke(app, [*args, "--json"], env=env)
         assert result.exit_code == 0, (args, result.output)
         return last_json(result.stdout)

@@ -54,3 +54,4 @@ def test_refusals(sqlite_rig: ApiRig, query: str, headers: dict[str, str], code:
             sqlite_rig.client.websocket_connect("/api/v1/events" + query.format(token=token), headers=headers) as ws:
         ws.receive_json()
     assert info.value.code == code
+

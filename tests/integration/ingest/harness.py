@@ -62,8 +62,8 @@ class LedgerPublisher:
                            "points": {p: v + i for i, p in enumerate(self.points)}}).encode()
 
     def publish(self, device: str, seq: int, payload: bytes | None = None) -> None:
-        info = self.client.publish(f"plant/{device}/telemetry", payload if payload is not None else self.payload(device, seq),
-                                   qos=1)
+        body = payload if payload is not None else self.payload(device, seq)
+        info = self.client.publish(f"plant/{device}/telemetry", body, qos=1)
         with self._lock:
             self.sent += 1
             if info.mid in self._early:  # PUBACK arrived before we registered the mid

@@ -99,3 +99,10 @@ def test_d01_kill9_loses_no_acked_message_and_duplicates_nothing(tmp_path: Path)
     # G3 asks for 5 s; this measures process start to subscribed, which on the shared 2-core CI box is dominated
     # by Python imports under contention, so the gate here is looser and the figure is reported.
     assert r["recovery_max_s"] < 10.0  # type: ignore[operator]
+
+
+def test_d01_mutation_ack_before_commit_is_caught(tmp_path: Path) -> None:
+    """Mutation sanity (§3): a platform that acks on receipt loses acknowledged messages on kill -9."""
+    r = run_cycles(tmp_path, 3, 2, "--ack-before-commit")
+    print(r)
+    assert r["lost_acked"] > 0  # type: ignore[operator]

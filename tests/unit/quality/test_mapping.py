@@ -69,3 +69,17 @@ def test_load_and_reload_from_yaml(tmp_path: Path) -> None:
     with pytest.raises(MappingError) as exc:
         load_mappings(f)
     assert exc.value.problems[0].file == str(f)
+
+
+def test_flat_form_of_the_example_site_loads() -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "bottling-plant" / "mappings.yaml"
+    m = load_mappings(example)
+    flow = m.point("pump-1", "flowRate")
+    assert flow is not None and flow.pointer == "/points/flow" and flow.unit_pointer == "/units/flow"
+    assert len(m.points()) > 20
+    flat = {"defaults": {"time_pointer": "/ts", "deadband": 0.5}, "mappings": [
+        {"topic": "a", "pointer": "/points/x", "twin": "t", "property": "x", "unit": "degC"},
+        {"topic": "a", "pointer": "/points/y", "twin": "t", "property": "y"}]}
+    t = parse_mappings(flat).for_address("a")
+    assert t is not None and t.time_pointer == "/ts" and [p.name for p in t.points] == ["x", "y"]
+    assert t.points[0].deadband == 0.5

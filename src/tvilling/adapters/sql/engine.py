@@ -46,7 +46,9 @@ def make_engine(url: str, *, profile: Profile = "durable", busy_timeout_ms: int 
     if name == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # No pool_pre_ping: it costs a round trip per request. After a server restart the first statement on a
+        # stale connection fails (503 + Retry-After to that caller) and SQLAlchemy invalidates the whole pool.
+        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
     raise ConfigurationError(f"unsupported database backend {name!r}",
                              hint="use sqlite:///path/to/file.db or postgresql://user@host/db")
 
@@ -73,7 +75,8 @@ def _sqlite_engine(parsed: Any, profile: Profile, busy_timeout_ms: int, pool_siz
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: the full SQLAlchemy execution path costs more than the BEGIN itself.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")  # type: ignore[union-attr]
 
     return engine
 

@@ -40,7 +40,8 @@ def document(table: Any, kind: ast.CollectionKind, dialect: str) -> ColumnElemen
         if kind == "twin":
             meta = sa.func.jsonb_build_object(sa.literal_column("'$model'"), table.c.model_id).op("||")(table.c.meta)
             pairs += [sa.literal_column("'$metadata'"), meta]
-        return sa.type_coerce(sa.func.jsonb_build_object(*pairs).op("||")(body), JSONB)
+        # Right-hand side of || wins, as json_set's does below: the system fields can never be shadowed.
+        return sa.type_coerce(body.op("||")(sa.func.jsonb_build_object(*pairs)), JSONB)
     args: list[Any] = []
     for key, col in system:
         args += [_path_literal(key), table.c[col]]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tvilling.adapters.sql.engine import WRITE_OPTION
@@ -25,17 +27,34 @@ from tvilling.core.errors import ConflictError, UnavailableError
 
 
 class SqlTransaction:
-    def __init__(self, conn: object) -> None:
-        from sqlalchemy.engine import Connection
+    """Repositories over one connection, created on first use (most requests touch one or two)."""
 
-        assert isinstance(conn, Connection)
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn  # for executors that need raw SQL (the query engine)
-        self.tenants = SqlTenantRepo(conn)
-        self.tokens = SqlTokenRepo(conn)
-        self.models = SqlModelRepo(conn)
-        self.twins = SqlTwinRepo(conn)
-        self.relationships = SqlRelationshipRepo(conn)
-        self.events = SqlEventRepo(conn)
+
+    @cached_property
+    def tenants(self) -> SqlTenantRepo:
+        return SqlTenantRepo(self.conn)
+
+    @cached_property
+    def tokens(self) -> SqlTokenRepo:
+        return SqlTokenRepo(self.conn)
+
+    @cached_property
+    def models(self) -> SqlModelRepo:
+        return SqlModelRepo(self.conn)
+
+    @cached_property
+    def twins(self) -> SqlTwinRepo:
+        return SqlTwinRepo(self.conn)
+
+    @cached_property
+    def relationships(self) -> SqlRelationshipRepo:
+        return SqlRelationshipRepo(self.conn)
+
+    @cached_property
+    def events(self) -> SqlEventRepo:
+        return SqlEventRepo(self.conn)
 
 
 class SqlStore:

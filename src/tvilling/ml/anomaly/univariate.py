@@ -4,10 +4,15 @@ Each point is compared with what came strictly before it, through tests that eac
 anomaly:
 
 * **spike** — distance of ``x`` from a slow exponentially weighted (EW) mean, in slow EW standard deviations;
+* **local spike** (optional) — the same against a fast EW mean and standard deviation, for streams whose
+  level wanders (random walks) so that the slow statistics lag behind;
 * **level shift** — distance of a fast EW mean (including ``x``) from the slow mean, in standard errors of
   the fast mean (one noisy point does not trigger it, a sustained shift does);
 * **new range** — how far ``x`` leaves the ``[min, max]`` seen so far, relative to that range;
 * **jump** — the step ``|x - x_prev|`` relative to the EW mean absolute step;
+* **volatility** — the log-ratio of a fast to the slow EW mean absolute step, in its standard errors: a noise
+  regime that grows (variance change, oscillation) or vanishes (flat-lined sensor) without any single
+  point standing out;
 * **context** — the value quantised into ``levels`` bins of the range seen so far; the share of the "words"
   formed by the current level and its last 0..``order`` predecessors never seen before (the idea of NAB's
   CAD-OSE and relative-entropy detectors, in its simplest form);
@@ -59,6 +64,9 @@ class EnsembleDetector:
         subseq_stride: points between shape comparisons.
         subseq_memory: shapes remembered.
         subseq_scale: shape novelty (ratio to its running mean) that gives strength 0.5.
+        local_alpha: smoothing of the local mean/variance of the local spike test (0 switches it off).
+        vol_alpha: smoothing of the fast mean absolute step used by the volatility test.
+        vol_weight: weight of the volatility test's z in the maximum (0 switches it off).
         key: the signal to read from ``x`` (default: the only one).
 
     >>> det = EnsembleDetector(warmup=20)
@@ -74,9 +82,12 @@ class EnsembleDetector:
                  suppress: int = 300, z_scale: float = 4.0, levels: int = 10, order: int = 3,
                  context_weight: float = 0.5, subseq_len: int = 128, subseq_segment: int = 16,
                  subseq_stride: int = 4, subseq_memory: int = 4000, subseq_scale: float = 3.0,
+                 local_alpha: float = 0.0, vol_alpha: float = 0.05, vol_weight: float = 0.0,
                  key: str | None = None) -> None:
         if not (0.0 < slow_alpha < 1.0 and 0.0 < fast_alpha <= 1.0):
             raise ValueError("slow_alpha and fast_alpha must lie in (0, 1]")
+        if not (0.0 <= local_alpha < 1.0 and 0.0 < vol_alpha < 1.0):
+            raise ValueError("local_alpha must lie in [0, 1) and vol_alpha in (0, 1)")
         if not 0.0 <= context_weight < 1.0:
             raise ValueError("context_weight must lie in [0, 1)")
         self.slow_alpha = slow_alpha
@@ -92,6 +103,9 @@ class EnsembleDetector:
         self.subseq_stride = subseq_stride
         self.subseq_memory = subseq_memory
         self.subseq_scale = subseq_scale
+        self.local_alpha = local_alpha
+        self.vol_alpha = vol_alpha
+        self.vol_weight = vol_weight
         self.key = key
         self._n = 0
         self._mean = 0.0
@@ -101,6 +115,13 @@ class EnsembleDetector:
         self._hi = -math.inf
         self._prev = math.nan
         self._absdiff = 0.0
+        self._lmean = 0.0
+        self._lvar = 0.0
+        self._vol = 0.0  # fast EW mean absolute step
+        self._decay_slow = 1.0  # (1 - alpha)^updates: bias correction of EW means started at 0
+        self._decay_vol = 1.0
+        # standard error of log(fast EW mean |step|) for Gaussian noise: CV of |N(0,1)| times the EW factor
+        self._vol_se = 0.755 * math.sqrt(vol_alpha / (2.0 - vol_alpha))
         self._raw: deque[tuple[int, float]] = deque()  # (index, strength), strengths decreasing: sliding max
         # standard error of a fast EW mean of white noise, in units of the noise sd
         self._fast_se = math.sqrt(fast_alpha / (2.0 - fast_alpha))
@@ -157,7 +178,13 @@ class EnsembleDetector:
         z_level = abs(fast - self._mean) / (sd * self._fast_se)
         over = max(v - self._hi, self._lo - v, 0.0) / max(span, sd)
         z_jump = abs(v - self._prev) / max(self._absdiff, 1e-3 * span, 1e-9) / 2.0
-        z = max(z_spike, 0.7 * z_level, 2.0 * self.z_scale * over, 0.5 * z_jump) / self.z_scale
+        z = max(z_spike, 0.7 * z_level, 2.0 * self.z_scale * over, 0.5 * z_jump)
+        if self.local_alpha:
+            lsd = max(math.sqrt(self._lvar), 1e-3 * span, 1e-9 * (abs(self._lmean) + 1.0))
+            z = max(z, abs(v - self._lmean) / lsd)
+        if self.vol_weight:
+            z = max(z, self.vol_weight * self._z_vol(v, span))
+        z /= self.z_scale
         strength = 0.5 * z * z
         if self.levels:
             # -log(1 - w c): the context novelty as extra evidence in the same log-odds-like units
@@ -168,6 +195,17 @@ class EnsembleDetector:
             r = shape[0] / self.subseq_scale
             strength += 0.5 * r * r
         return strength, shape
+
+    def _z_vol(self, v: float, span: float) -> float:
+        if self._decay_slow >= 1.0:
+            return 0.0
+        step = abs(v - self._prev)
+        va = self.vol_alpha
+        fast = (self._vol + va * (step - self._vol)) / (1.0 - self._decay_vol * (1.0 - va))
+        slow = self._absdiff / (1.0 - self._decay_slow)
+        # floors: quantised or flat signals have steps of 0; a relative floor keeps the log finite
+        floor = max(1e-3 * span, 1e-9 * (abs(self._mean) + 1.0))
+        return abs(math.log(max(fast, floor) / max(slow, floor))) / self._vol_se
 
     def _level(self, v: float) -> int:
         span = self._hi - self._lo
@@ -202,7 +240,7 @@ class EnsembleDetector:
         if not math.isfinite(v):
             return
         if self._n == 0:
-            self._mean = self._fast = self._prev = v
+            self._mean = self._fast = self._prev = self._lmean = v
         if self._shapes is not None:
             self._shapes.learn(v, self._n, self._lo, self._hi, *shape)
         if self.levels:
@@ -216,7 +254,17 @@ class EnsembleDetector:
         self._mean += a * d
         self._var = (1.0 - a) * (self._var + a * d * d)
         self._fast += self.fast_alpha * (v - self._fast)
-        self._absdiff += a * (abs(v - self._prev) - self._absdiff)
+        if self.local_alpha:
+            la = self.local_alpha
+            dl = v - self._lmean
+            self._lmean += la * dl
+            self._lvar = (1.0 - la) * (self._lvar + la * dl * dl)
+        step = abs(v - self._prev)
+        self._absdiff += a * (step - self._absdiff)
+        if self.vol_weight:
+            self._vol += self.vol_alpha * (step - self._vol)
+            self._decay_vol *= 1.0 - self.vol_alpha
+            self._decay_slow *= 1.0 - a
         self._prev = v
         self._lo = min(self._lo, v)
         self._hi = max(self._hi, v)

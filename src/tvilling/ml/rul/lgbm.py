@@ -27,8 +27,9 @@ _N_QUANTILES = 100
 
 @dataclass(frozen=True)
 class TreeParams:
-    """LightGBM settings. Defaults chosen by grouped CV on the C-MAPSS FD001/FD003 training files (see
-    docs/benchmarks.md, "RUL"); never on a test file."""
+    """LightGBM settings. The defaults were set once, a priori (moderate depth, strong subsampling), and
+    checked by grouped CV on the C-MAPSS FD001 training file (bench/tune_rul.py, docs/benchmarks.md); they
+    were not searched, and no test file was used."""
 
     n_estimators: int = 400
     learning_rate: float = 0.03
@@ -40,7 +41,8 @@ class TreeParams:
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Quantiles of a weighted sample (inverse of the weighted empirical CDF)."""
+    """Quantiles of a weighted sample (inverse of the weighted empirical CDF); zero weights drop out."""
+    values, weights = values[weights > 0], weights[weights > 0]
     order = np.argsort(values, kind="stable")
     v, w = values[order], weights[order]
     cdf = np.cumsum(w) / np.sum(w)
@@ -55,10 +57,15 @@ class LightGbmRul:
     ``cap``: piecewise-linear target cap in cycles (early life is treated as "healthy, RUL ≥ cap"); ``None``
     picks it from ``cap_grid`` by the internal CV, scoring RMSE against the *uncapped* RUL.
     ``level``: nominal coverage of ``[lower, upper]``. ``n_splits``: folds of the internal CV (≥ 2).
+    ``horizon``: the internal CV scores, and the intervals are calibrated on, cut points whose true RUL is at
+    most this many cycles (the range in which an estimate drives maintenance decisions); ``None`` uses every
+    cut point. Over a unit's whole life the error is dominated by healthy units whose remaining life nothing
+    observable can tell (RUL 150 or 300 look the same), which would push the cap to the largest candidate.
     """
 
     cap: float | None = None
     cap_grid: Sequence[float] = (110.0, 125.0, 140.0)
+    horizon: float | None = 150.0
     level: float = 0.8
     n_splits: int = 5
     calib_bins: int = 6
@@ -84,6 +91,10 @@ class LightGbmRul:
             raise ValidationError("caps must be positive")
         oof = self.out_of_fold(frame, caps)
         weight = 1.0 / frame.groupby(self.schema.unit)[self.schema.time].transform("size").to_numpy(dtype=float)
+        if self.horizon is not None:
+            weight = np.where(rul <= self.horizon, weight, 0.0)
+            if not weight.any():
+                raise ValidationError(f"no training cycle lies within the horizon of {self.horizon} cycles")
         scores = {c: float(np.sqrt(np.average((oof[c] - rul) ** 2, weights=weight))) for c in caps}
         self.cv_rmse_ = scores
         self.cap_ = min(caps, key=lambda c: (scores[c], c))
@@ -148,7 +159,7 @@ class LightGbmRul:
         self.residual_bounds_: list[tuple[float, float]] = []
         for b in range(len(self.bin_edges_) + 1):
             r, w = rul[bins == b] - pred[bins == b], weight[bins == b]
-            if len(r) == 0:  # an empty bin borrows its neighbour's residuals
+            if w.sum() <= 0:  # an empty bin borrows the pooled residuals
                 r, w = rul - pred, weight
             self.residual_q_.append(weighted_quantiles(r, w, probs))
             lo, hi = weighted_quantiles(r, w, np.array([alpha, 1.0 - alpha]))

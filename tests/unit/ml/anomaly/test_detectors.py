@@ -81,3 +81,26 @@ def test_offline_detection_reports_episode_signal_and_onset() -> None:
     episode = next(e for e in res.alerts if e.since == 1500)
     assert episode.signals == ("temp",)
     assert 0.5 <= res.threshold < 1.0
+
+
+@pytest.mark.parametrize("kind", ["flatline", "noisier"])
+def test_volatility_test_flags_a_noise_regime_change(kind: str) -> None:
+    v = _wave(3000)
+    if kind == "flatline":
+        v[2000:2300] = v[2000]
+    else:
+        v[2000:2300] += np.random.default_rng(1).normal(0, 3.0, 300)
+    on = EnsembleDetector(suppress=0, levels=0, subseq_len=0, vol_weight=1.0).score_learn_many(v)
+    off = EnsembleDetector(suppress=0, levels=0, subseq_len=0, vol_weight=0.0).score_learn_many(v)
+    calm = on[1000:1990].max()
+    assert on[2000:2300].max() > max(calm, 0.5)
+    if kind == "flatline":  # a stuck value is inside the range: only the volatility test sees it
+        assert off[2000:2300].max() < on[2000:2300].max()
+
+
+def test_local_spike_test_follows_a_wandering_level() -> None:
+    rng = np.random.default_rng(2)
+    v = np.cumsum(rng.normal(0, 1.0, 3000)) + rng.normal(0, 0.2, 3000)
+    v[2500] += 12.0  # small against the walk's overall spread, large against its local noise
+    s = EnsembleDetector(suppress=0, levels=0, subseq_len=0, local_alpha=0.03).score_learn_many(v)
+    assert int(np.argmax(s[2000:])) + 2000 == 2500

@@ -84,3 +84,16 @@ def test_real_nab_file(tmp_path: Path) -> None:
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["files"] == 1 and summary["windows"] == 5 and summary["points"] == 10320
     assert -200 < summary["standard"] <= 100
+
+
+def test_moving_zscore_baseline_is_causal_and_flags_a_spike() -> None:
+    from tvilling.cli.bench_nab import moving_zscore_scores
+
+    rng = np.random.default_rng(5)
+    v = rng.normal(0.0, 1.0, 500)
+    w = v.copy()
+    w[400] += 20.0
+    a, b = moving_zscore_scores(v), moving_zscore_scores(w)
+    np.testing.assert_array_equal(a[:400], b[:400])  # the future does not change the past
+    assert (a[:100] == 0.0).all() and int(np.argmax(b)) == 400
+    assert ((b >= 0.0) & (b < 1.0)).all()

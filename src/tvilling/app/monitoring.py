@@ -1,0 +1,277 @@
+"""Live predictive monitoring: detectors and RUL estimators attached to twins by model, fed by committed telemetry.
+
+``run_monitoring(platform)`` is registered in ``bootstrap.BACKGROUND``. It loads the monitoring document
+(``monitoring.yaml`` beside the site's mapping file; see :mod:`tvilling.app.monitoring_config`), listens on the
+event bus for ``twin.telemetry`` (published by ingestion AFTER commit, so nothing rolled back is ever scored) and
+runs one :class:`~tvilling.app.monitoring_twin.TwinMonitor` per twin whose model is, or extends, a configured
+model.
+
+Cost and isolation: the bus listener only hands events over to the event loop (``call_soon_threadsafe``) into a
+bounded queue; a full queue drops telemetry for scoring and counts it, so a slow monitor can never hold back
+ingestion. Batches are scored and their insights written in ONE worker thread at a time (the same thread pool
+the ingest path uses), so per-twin state needs no locks. State is in memory and bounded (least recently used
+twins are forgotten beyond ``max_twins``; they warm up again when they come back).
+
+Insights are events (``insight.anomaly`` when an episode opens, ``insight.cleared`` when it closes,
+``insight.rul`` while degrading) whose causality context's parent is the triggering reading's context; they are
+appended and committed, then published on the bus. Where a monitor's ``state`` names twin properties, the values
+are also written to the twin (only if its model declares them: DTDL validation is never bypassed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tvilling.adapters.sql import schema
+from tvilling.app.monitoring_config import MonitoringConfig, MonitorSpec, config_beside, load_config
+from tvilling.app.monitoring_twin import Insight, TwinMonitor, parse_iso
+from tvilling.app.twins import PropertyUpdate
+from tvilling.core.context import Context, new_id
+from tvilling.core.errors import NotFoundError, TvillingError, ValidationError
+from tvilling.core.events import Event
+
+log = logging.getLogger(__name__)
+
+INSIGHT_KINDS = ("insight.anomaly", "insight.cleared", "insight.rul")
+ACTOR = "monitoring"
+
+
+@dataclass
+class MonitoringStats:
+    received: int = 0
+    dropped: int = 0  # queue full: not scored (ingestion is never slowed down)
+    processed: int = 0
+    insights: int = 0
+    failures: int = 0
+
+
+@dataclass
+class MonitoringService:
+    services: Any  # tvilling.app.services.Services
+    config: MonitoringConfig
+    max_twins: int = 10_000
+    queue_size: int = 10_000
+    max_batch: int = 500
+    stats: MonitoringStats = field(default_factory=MonitoringStats)
+
+    def __post_init__(self) -> None:
+        self.monitors: OrderedDict[tuple[str, str], TwinMonitor] = OrderedDict()
+        # (tenant, twin) -> (model id, spec or None); None = not monitored (cached too: most twins are not)
+        self._specs: OrderedDict[tuple[str, str], tuple[str, MonitorSpec | None]] = OrderedDict()
+        self._state_off: set[tuple[str, str]] = set()  # (tenant, model) whose model rejects the state properties
+        self._queue: asyncio.Queue[Event] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._remove: Any = None
+
+    # -- wiring -----------------------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """Start listening (call on the event loop that will run :meth:`run`)."""
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue(self.queue_size)
+        self._remove = self.services.bus.listen(self._on_event)
+
+    def detach(self) -> None:
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    def _on_event(self, event: Event) -> None:  # publisher's thread: keep it cheap
+        if event.actor == ACTOR:
+            return
+        if event.kind == "twin.telemetry":
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._enqueue, event)
+        elif event.kind.startswith(("twin.", "model.")) and event.kind != "twin.quality":
+            self._loop_call(self._forget, event)
+
+    def _loop_call(self, fn: Any, event: Event) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn, event)
+
+    def _forget(self, event: Event) -> None:
+        """A twin or model changed: resolve its monitor spec again on the next reading."""
+        if event.kind.startswith("model."):
+            for key in [k for k in self._specs if k[0] == event.tenant]:
+                self._specs.pop(key, None)
+        else:
+            self._specs.pop((event.tenant, event.subject), None)
+
+    def _enqueue(self, event: Event) -> None:
+        assert self._queue is not None
+        self.stats.received += 1
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+
+    async def run(self) -> None:
+        """Score queued telemetry until cancelled."""
+        assert self._queue is not None, "attach() first"
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self.process, batch)
+            except Exception:  # a store outage loses these insights, never the service
+                self.stats.failures += 1
+                log.exception("monitoring batch of %d events failed", len(batch))
+
+    async def drain(self) -> None:
+        """Process whatever is queued now (tests, shutdown)."""
+        assert self._queue is not None
+        batch: list[Event] = []
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if batch:
+            await asyncio.to_thread(self.process, batch)
+
+    # -- scoring (worker thread) ---------------------------------------------------------------------------
+    def process(self, events: Sequence[Event]) -> list[Event]:
+        """Score a batch of ``twin.telemetry`` events; append and publish the insights. Returns them."""
+        out: list[Event] = []
+        state: list[tuple[Event, MonitorSpec, str, Insight]] = []
+        for event in events:
+            self.stats.processed += 1
+            resolved = self._resolve(event.tenant, event.subject)
+            if resolved is None:
+                continue
+            model_id, spec = resolved
+            monitor = self._monitor(event.tenant, event.subject, spec)
+            changes = event.data.get("changes") if isinstance(event.data, dict) else None
+            if not isinstance(changes, dict):
+                continue
+            for insight in monitor.update(changes):
+                ev = Event(kind=insight.kind, tenant=event.tenant, subject=event.subject,
+                           time=self.services.clock.now(), context_id=new_id(), parent_id=event.context_id,
+                           actor=ACTOR, data={"twin": event.subject, "model": model_id, **insight.data})
+                out.append(ev)
+                if spec.state:
+                    state.append((ev, spec, model_id, insight))
+        if out:
+            with self.services.store.write() as tx:
+                tx.events.append(out)
+            self.stats.insights += len(out)
+            self.services.bus.publish(out)  # after commit (bus contract)
+        for ev, spec, model_id, insight in state:
+            self._write_state(ev, spec, model_id, insight)
+        return out
+
+    def _resolve(self, tenant: str, twin_id: str) -> tuple[str, MonitorSpec] | None:
+        key = (tenant, twin_id)
+        hit = self._specs.get(key)
+        if hit is None:
+            try:
+                doc = self.services.twins.get(tenant, twin_id)
+            except NotFoundError:
+                return None
+            model_id = str(doc.get("$metadata", {}).get("$model", ""))
+            ms = self.services.models.model_set(tenant)
+
+            def is_subtype(dtmi: str, base: str) -> bool:
+                return bool(dtmi in ms and ms.is_subtype(dtmi, base))
+
+            hit = (model_id, self.config.for_model(model_id, is_subtype))
+            self._specs[key] = hit
+            while len(self._specs) > 4 * self.max_twins:
+                self._specs.popitem(last=False)
+        self._specs.move_to_end(key)
+        model_id, spec = hit
+        return (model_id, spec) if spec is not None else None
+
+    def _monitor(self, tenant: str, twin_id: str, spec: MonitorSpec) -> TwinMonitor:
+        key = (tenant, twin_id)
+        monitor = self.monitors.get(key)
+        if monitor is None or monitor.spec is not spec:
+            monitor = self.monitors[key] = TwinMonitor(spec)
+            while len(self.monitors) > self.max_twins:
+                self.monitors.popitem(last=False)
+        self.monitors.move_to_end(key)
+        return monitor
+
+    def _write_state(self, ev: Event, spec: MonitorSpec, model_id: str, insight: Insight) -> None:
+        if (ev.tenant, model_id) in self._state_off:
+            return
+        monitor = self.monitors.get((ev.tenant, ev.subject))
+        values: dict[str, Any] = {}
+        for prop, source in spec.state.items():
+            if source == "score" and monitor is not None:
+                values[prop] = round(monitor.last_score, 6)
+            elif source == "rul_hours" and insight.kind == "insight.rul":
+                values[prop] = insight.data["rul_hours"]["mean"]
+            elif source == "p_failure" and insight.kind == "insight.rul":
+                values[prop] = insight.data["p_failure"]
+        if not values:
+            return
+        when = parse_iso(ev.data.get("detected_at") or ev.data.get("at") or ev.data.get("cleared_at"))
+        source_time = datetime.fromtimestamp(when, UTC) if when is not None else None
+        try:
+            self.services.twins.update_properties(
+                ev.tenant, ev.subject, {k: PropertyUpdate(v, source_time) for k, v in values.items()},
+                Context(id=new_id(), parent_id=ev.context_id, actor=ACTOR))
+        except TvillingError as exc:
+            self._state_off.add((ev.tenant, model_id))
+            log.warning("insights of %s stay in events only: its model does not accept %s (%s)",
+                        model_id, sorted(values), exc)
+
+    def snapshot(self, tenant: str, twin_id: str) -> dict[str, Any] | None:
+        """The live state of one twin's monitor (None when the twin is not monitored)."""
+        monitor = self.monitors.get((tenant, twin_id))
+        if monitor is None:
+            return None
+        return {"warmed_up": monitor.warmed_up, "score": round(monitor.last_score, 6),
+                "alert": dict(monitor.episode) if monitor.episode else None,
+                "rul": dict(monitor.last_rul) if monitor.last_rul else None,
+                "readings": monitor.stats.vectors, "late": monitor.stats.late}
+
+
+# -- reading insights back (API) -------------------------------------------------------------------------------
+def _kinds(kind: str | None) -> tuple[str, ...]:
+    if kind is None:
+        return INSIGHT_KINDS
+    full = kind if kind.startswith("insight.") else f"insight.{kind}"
+    if full not in INSIGHT_KINDS:
+        raise ValidationError(f"unknown insight kind {kind!r}", where="kind",
+                              hint="one of " + ", ".join(k.removeprefix("insight.") for k in INSIGHT_KINDS))
+    return (full,)
+
+
+def list_insights(services: Any, tenant: str, *, twin: str | None = None, kind: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """Insight events of one tenant, newest first."""
+    kinds = _kinds(kind)
+    e = schema.events.c
+    query = (sa.select(e.seq, e.kind, e.subject, e.time, e.context_id, e.parent_id, e.data)
+             .where(e.tenant == tenant, e.kind.in_(kinds)).order_by(e.seq.desc()).limit(limit))
+    if twin is not None:
+        query = query.where(e.subject == twin)
+    with services.store.engine.connect() as conn:
+        rows = list(conn.execute(query))
+    return [{"seq": r.seq, "kind": r.kind, "twin": r.subject, "time": r.time.isoformat(),
+             "context": {"id": r.context_id, "parent_id": r.parent_id}, "data": r.data} for r in rows]
+
+
+async def run_monitoring(platform: Any) -> None:
+    """Background factory for ``bootstrap.BACKGROUND``: runs until cancelled."""
+    settings = platform.settings
+    path = getattr(settings, "monitoring_file", None) or config_beside(getattr(settings, "mappings_file", None))
+    config = load_config(path) if path else MonitoringConfig()
+    service = MonitoringService(platform.services, config)
+    platform.app.state.monitoring = service
+    if not config.monitors:
+        log.info("monitoring: no monitoring.yaml beside the mappings; no detectors attached")
+        return
+    log.info("monitoring: %d model(s) monitored from %s", len(config.monitors), path)
+    service.attach()
+    try:
+        await service.run()
+    finally:
+        service.detach()

@@ -1,0 +1,167 @@
+"""What to monitor, as data: model (and every model extending it) -> signals, detector, alerting and RUL settings.
+
+A site package may hold ``monitoring.yaml`` beside its ``mappings.yaml``::
+
+    version: 1
+    monitors:
+      - model: "dtmi:tvilling:bottling:Bearing;1"   # applies to this model and to models that extend it
+        signals: [vibrationRms, kurtosis, envelopeBpfo, envelopeBpfi, envelopeBsf]
+        detector: baseline          # baseline (frozen healthy baseline) | multivariate | univariate
+        warmup: 200                 # points learned before scoring starts
+        threshold: 0.99             # anomaly score at/above which a point counts as anomalous
+        open_after: 3               # consecutive anomalous points before an alert episode opens
+        quiet_hours: 24             # an episode closes after this long without an anomalous point
+        smooth: 5                   # rolling-median length per signal (transmitter spikes)
+        health:                     # optional: remaining useful life from a degradation trend
+          signals: [envelopeBpfo, envelopeBpfi, envelopeBsf]   # health indicator = largest excess over baseline
+          failure_threshold: 8.0    # health-indicator level at which the part is considered failed
+          horizon_hours: 72         # P(failure within this horizon) is published
+          window_hours: 72          # trend window
+
+Every problem in the document is reported at once (one ``ValidationError`` listing them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tvilling.core.errors import ValidationError
+
+DETECTORS = ("baseline", "multivariate", "univariate")
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    signals: tuple[str, ...]
+    failure_threshold: float
+    horizon_hours: float = 72.0
+    window_hours: float = 72.0
+    min_points: int = 12
+    publish_every_hours: float = 6.0  # a RUL insight at least this often (simulated/source time) while degrading
+    min_change: float = 0.1  # ... and whenever P(failure within horizon) moved by this much
+    rate_cv: float = 0.15  # floor on the relative uncertainty of the fitted growth rate
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    model: str
+    signals: tuple[str, ...]
+    detector: str = "baseline"
+    warmup: int = 200
+    threshold: float = 0.99
+    open_after: int = 3
+    quiet_hours: float = 24.0
+    smooth: int = 5
+    z_scale: float = 3.0
+    health: HealthSpec | None = None
+    # twin property name -> insight field ("score", "rul_hours", "p_failure"); applied only where the model has it
+    state: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    monitors: tuple[MonitorSpec, ...] = ()
+
+    def for_model(self, model_id: str, is_subtype: Any) -> MonitorSpec | None:
+        """The first spec whose model is ``model_id`` or one it extends (``is_subtype(dtmi, base)``)."""
+        for spec in self.monitors:
+            if model_id == spec.model or is_subtype(model_id, spec.model):
+                return spec
+        return None
+
+
+def _names(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        problems.append(f"{where}: a non-empty list of telemetry names is required")
+        return ()
+    return tuple(value)
+
+
+def _number(raw: Mapping[str, Any], key: str, default: float, where: str, problems: list[str], *,
+            positive: bool = True) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (positive and value <= 0):
+        problems.append(f"{where}.{key}: a {'positive ' if positive else ''}number is required, got {value!r}")
+        return default
+    return float(value)
+
+
+def _health(raw: Any, where: str, problems: list[str]) -> HealthSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: a mapping is required")
+        return None
+    signals = _names(raw.get("signals"), f"{where}.signals", problems)
+    if "failure_threshold" not in raw:
+        problems.append(f"{where}.failure_threshold is required")
+    return HealthSpec(signals=signals,
+                      failure_threshold=_number(raw, "failure_threshold", 1.0, where, problems),
+                      horizon_hours=_number(raw, "horizon_hours", 72.0, where, problems),
+                      window_hours=_number(raw, "window_hours", 72.0, where, problems),
+                      min_points=int(_number(raw, "min_points", 12, where, problems)),
+                      publish_every_hours=_number(raw, "publish_every_hours", 6.0, where, problems),
+                      min_change=_number(raw, "min_change", 0.1, where, problems),
+                      rate_cv=_number(raw, "rate_cv", 0.15, where, problems))
+
+
+def parse_config(doc: Any) -> MonitoringConfig:
+    problems: list[str] = []
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("monitors"), list):
+        raise ValidationError("a monitoring document needs a 'monitors' list", where="monitors")
+    specs: list[MonitorSpec] = []
+    for i, raw in enumerate(doc["monitors"]):
+        where = f"monitors[{i}]"
+        if not isinstance(raw, Mapping):
+            problems.append(f"{where}: a mapping is required")
+            continue
+        model = raw.get("model")
+        if not isinstance(model, str) or not model.startswith("dtmi:"):
+            problems.append(f"{where}.model: a DTMI is required, got {model!r}")
+        detector = raw.get("detector", "baseline")
+        if detector not in DETECTORS:
+            problems.append(f"{where}.detector: one of {', '.join(DETECTORS)} is required, got {detector!r}")
+        signals = _names(raw.get("signals"), f"{where}.signals", problems)
+        if detector == "univariate" and len(signals) != 1:
+            problems.append(f"{where}: a univariate detector takes exactly one signal")
+        state = raw.get("state", {})
+        if not isinstance(state, Mapping) or not all(
+                isinstance(k, str) and v in ("score", "rul_hours", "p_failure") for k, v in state.items()):
+            problems.append(f"{where}.state: property -> one of score, rul_hours, p_failure")
+            state = {}
+        threshold = _number(raw, "threshold", 0.99, where, problems)
+        if threshold >= 1.0:
+            problems.append(f"{where}.threshold: scores lie in [0, 1), so the threshold must be < 1")
+        specs.append(MonitorSpec(
+            model=str(model), signals=signals, detector=str(detector),
+            warmup=int(_number(raw, "warmup", 200, where, problems)), threshold=threshold,
+            open_after=int(_number(raw, "open_after", 3, where, problems)),
+            quiet_hours=_number(raw, "quiet_hours", 24.0, where, problems),
+            smooth=int(_number(raw, "smooth", 5, where, problems)),
+            z_scale=_number(raw, "z_scale", 3.0, where, problems),
+            health=_health(raw.get("health"), f"{where}.health", problems), state=dict(state)))
+    if problems:
+        raise ValidationError(f"{len(problems)} problem(s) in the monitoring document: " + "; ".join(problems),
+                              where="monitoring")
+    return MonitoringConfig(tuple(specs))
+
+
+def load_config(path: str | Path) -> MonitoringConfig:
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValidationError(f"cannot read the monitoring document {path}: {exc}", where=str(path)) from None
+    return parse_config(doc)
+
+
+def config_beside(mappings_file: str | Path | None) -> Path | None:
+    """``monitoring.yaml`` next to the site's mapping file, if there is one."""
+    if not mappings_file:
+        return None
+    candidate = Path(mappings_file).parent / "monitoring.yaml"
+    return candidate if candidate.is_file() else None

@@ -1,0 +1,215 @@
+"""One twin's live monitor: readings in (source time), insights out. Synchronous and clock-free.
+
+Readings arrive as partial updates (each transmitter has its own period), so the monitor keeps the latest
+spike-filtered value of every signal (sample-and-hold) and scores the whole vector whenever one of them changes.
+Per signal, a reading older than the last one accepted is late and ignored for scoring (it is still stored by
+ingestion). The first ``warmup`` complete vectors teach the detector the healthy state; afterwards:
+
+* an alert episode opens after ``open_after`` consecutive anomalous vectors (score ≥ threshold); it reports the
+  contributing signals and since when (the first anomalous vector of the run) -> ``insight.anomaly``;
+* it closes after ``quiet_hours`` without an anomalous vector -> ``insight.cleared``; the trend is reset
+  (a part that is back to normal was repaired or replaced);
+* while an episode is open and a health indicator is configured, the degradation trend gives RUL and
+  P(failure within the horizon) -> ``insight.rul`` (first estimate, then on a change ≥ ``min_change`` or every
+  ``publish_every_hours``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tvilling.app.monitoring_config import MonitorSpec
+from tvilling.ml.anomaly import EnsembleDetector, Explanation, MultivariateDetector
+from tvilling.ml.features import BaselineDetector, RollingMedian
+from tvilling.ml.trend import ExponentialTrend, excess_over
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso(t_s: float) -> str:
+    return (_EPOCH + timedelta(seconds=t_s)).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH).total_seconds()
+
+
+@dataclass(frozen=True)
+class Insight:
+    kind: str  # insight.anomaly | insight.cleared | insight.rul
+    data: dict[str, Any]
+
+
+@dataclass
+class MonitorStats:
+    vectors: int = 0
+    scored: int = 0
+    late: int = 0
+    skipped: int = 0  # bad quality or non-numeric
+
+
+def _detector(spec: MonitorSpec) -> Any:
+    if spec.detector == "multivariate":
+        return MultivariateDetector(warmup=spec.warmup, z_scale=spec.z_scale, signals=spec.signals)
+    if spec.detector == "univariate":
+        return EnsembleDetector()
+    return BaselineDetector(spec.signals, warmup=spec.warmup, z_scale=spec.z_scale)
+
+
+@dataclass
+class TwinMonitor:
+    spec: MonitorSpec
+    stats: MonitorStats = field(default_factory=MonitorStats)
+
+    def __post_init__(self) -> None:
+        s = self.spec
+        self.detector = _detector(s)
+        watched = dict.fromkeys((*s.signals, *(s.health.signals if s.health else ())))
+        self._filters = {name: RollingMedian(s.smooth) for name in watched}
+        self._values: dict[str, float] = {}
+        self._times: dict[str, float] = {}
+        self._last_scored = -math.inf
+        self._learned = 0
+        self._warm: dict[str, list[float]] = {name: [] for name in (s.health.signals if s.health else ())}
+        self._floor: dict[str, float] = {}
+        self._run = 0  # consecutive anomalous vectors
+        self._run_since: float | None = None
+        self.episode: dict[str, Any] | None = None
+        self._last_anomalous = -math.inf
+        self.last_score = 0.0
+        self.last_rul: dict[str, Any] | None = None
+        self._rul_published_at = -math.inf
+        self.trend = (ExponentialTrend(s.health.failure_threshold, window_h=s.health.window_hours,
+                                       min_points=s.health.min_points, rate_cv=s.health.rate_cv)
+                      if s.health else None)
+
+    @property
+    def warmed_up(self) -> bool:
+        return self._learned >= self.spec.warmup
+
+    def update(self, changes: dict[str, Any]) -> list[Insight]:
+        """Feed one ``twin.telemetry`` change set ``{name: {"new", "quality", "source_time", ...}}``."""
+        t_new = -math.inf
+        for name, ch in changes.items():
+            flt = self._filters.get(name)
+            if flt is None or not isinstance(ch, dict):
+                continue
+            value, t_s = ch.get("new"), parse_iso(ch.get("source_time"))
+            if (ch.get("quality") == "bad" or isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value) or t_s is None):
+                self.stats.skipped += 1
+                continue
+            if t_s <= self._times.get(name, -math.inf):
+                self.stats.late += 1
+                continue
+            self._times[name] = t_s
+            self._values[name] = flt.update(float(value))
+            t_new = max(t_new, t_s)
+        if t_new == -math.inf or len(self._values) < len(self._filters):
+            return []
+        if t_new <= self._last_scored:
+            self.stats.late += 1
+            return []
+        self._last_scored = t_new
+        self.stats.vectors += 1
+        x = {name: self._values[name] for name in self.spec.signals}
+        if not self.warmed_up:
+            self._learn(x)
+            return []
+        self.stats.scored += 1
+        explanation = self._explain(x)
+        self.last_score = explanation.score
+        out = self._alerting(t_new, explanation)
+        if self.episode is not None and self.trend is not None:
+            out.extend(self._rul(t_new))
+        return out
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _learn(self, x: dict[str, float]) -> None:
+        self.detector.learn_one(x)
+        self._learned += 1
+        for name, seen in self._warm.items():
+            seen.append(self._values[name])
+        if self.warmed_up:
+            for name, seen in self._warm.items():
+                self._floor[name] = sorted(seen)[len(seen) // 2]
+            self._warm = {}
+
+    def _explain(self, x: dict[str, float]) -> Explanation:
+        explain = getattr(self.detector, "explain_one", None)
+        if explain is not None:
+            result: Explanation = explain(x)
+            return result
+        score = float(self.detector.score_one(x))
+        self.detector.learn_one(x)  # adaptive univariate detectors keep learning (they do not freeze)
+        return Explanation(score)
+
+    def _alerting(self, t_s: float, ex: Explanation) -> list[Insight]:
+        spec = self.spec
+        anomalous = ex.score >= spec.threshold
+        if anomalous:
+            self._run += 1
+            self._run_since = t_s if self._run == 1 else self._run_since
+            self._last_anomalous = t_s
+        else:
+            self._run = 0
+        if self.episode is None:
+            if not anomalous or self._run < spec.open_after:
+                return []
+            signals = [c.signal for c in ex.contributions if c.share >= 0.25] or ex.signals[:1]
+            self.episode = {
+                "score": round(ex.score, 6), "threshold": spec.threshold, "detected_at": iso(t_s),
+                "since": iso(self._run_since if self._run_since is not None else t_s), "signals": signals,
+                "contributions": [{"signal": c.signal, "share": round(c.share, 4), "deviation": round(c.residual, 3)}
+                                  for c in ex.contributions],
+                "values": {k: round(v, 6) for k, v in self._values.items()}, "detector": spec.detector}
+            return [Insight("insight.anomaly", dict(self.episode))]
+        if anomalous:
+            self.episode["peak_score"] = max(self.episode.get("peak_score", 0.0), round(ex.score, 6))
+            return []
+        if t_s - self._last_anomalous >= spec.quiet_hours * 3600.0:
+            closed = {"since": self.episode["since"], "detected_at": self.episode["detected_at"],
+                      "cleared_at": iso(t_s), "signals": self.episode["signals"]}
+            self.episode = None
+            self.last_rul = None
+            self._rul_published_at = -math.inf
+            if self.trend is not None:
+                self.trend.reset()
+            return [Insight("insight.cleared", closed)]
+        return []
+
+    def health_indicator(self) -> float:
+        """The largest excess of a health signal over its healthy (warm-up median) level."""
+        return max(excess_over(self._values[n], self._floor.get(n, 0.0)) for n in self.spec.health.signals) \
+            if self.spec.health else 0.0
+
+    def _rul(self, t_s: float) -> list[Insight]:
+        assert self.trend is not None and self.spec.health is not None
+        h = self.spec.health
+        self.trend.update(t_s, self.health_indicator())
+        est = self.trend.estimate()
+        if est is None:
+            return []
+        p = est.prob_failure_within(h.horizon_hours)
+        due = t_s - self._rul_published_at >= h.publish_every_hours * 3600.0
+        moved = self.last_rul is None or abs(p - float(self.last_rul["p_failure"])) >= h.min_change
+        if not (due or moved):
+            return []
+        self._rul_published_at = t_s
+        self.last_rul = {
+            "at": iso(t_s), "rul_hours": {"mean": round(est.mean, 2), "lower": round(est.lower, 2),
+                                          "upper": round(est.upper, 2), "level": est.level},
+            "p_failure": round(p, 4), "horizon_hours": h.horizon_hours,
+            "health_indicator": round(self.health_indicator(), 6), "failure_threshold": h.failure_threshold}
+        return [Insight("insight.rul", dict(self.last_rul))]

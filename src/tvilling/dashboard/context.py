@@ -1,0 +1,57 @@
+"""Process-wide dashboard state: which platform the pages serve, and the browser sessions (token per browser)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from tvilling.app.alarms import AlarmService
+from tvilling.app.auth import Principal
+from tvilling.app.services import Services
+from tvilling.core.errors import TvillingError
+from tvilling.dashboard.live import LiveHub
+
+
+@dataclass
+class Dashboard:
+    services: Services
+    alarms: AlarmService
+    hub: LiveHub
+    app_state: object  # the FastAPI app's ``state`` (history store, insights are found there at run time)
+    sessions: dict[str, str] = field(default_factory=dict)  # browser id -> bearer token (memory only)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def login(self, browser_id: str, token: str) -> Principal:
+        principal = self.services.tokens.verify(token.strip())
+        with self.lock:
+            self.sessions[browser_id] = token.strip()
+        return principal
+
+    def logout(self, browser_id: str) -> None:
+        with self.lock:
+            self.sessions.pop(browser_id, None)
+
+    def principal(self, browser_id: str | None) -> Principal | None:
+        """Re-verified on every page load, so a revoked token stops working (within the token cache TTL)."""
+        token = self.sessions.get(browser_id or "")
+        if token is None:
+            return None
+        try:
+            return self.services.tokens.verify(token)
+        except TvillingError:
+            self.logout(browser_id or "")
+            return None
+
+
+_current: Dashboard | None = None
+
+
+def current() -> Dashboard:
+    if _current is None:
+        raise RuntimeError("the dashboard is not mounted")
+    return _current
+
+
+def set_current(dashboard: Dashboard) -> None:
+    global _current
+    _current = dashboard

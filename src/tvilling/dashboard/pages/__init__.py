@@ -1,0 +1,1 @@
+"""Dashboard pages; importing a module registers its routes."""

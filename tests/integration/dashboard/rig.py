@@ -1,0 +1,143 @@
+"""A real platform on a loopback port with the bottling plant's twins, plus Debian Chromium through Playwright.
+
+Shared by the dashboard tests, the screenshot script and bench/bench_dashboard.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import yaml
+from pydantic import SecretStr
+
+from tests.support.services import free_port, unavailable
+from tvilling.app.site import SitePackage, load_site
+from tvilling.bootstrap import Platform, build_platform
+from tvilling.core.context import Context
+from tvilling.core.roles import Role
+from tvilling.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+SITE = ROOT / "examples" / "bottling-plant"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TENANT = "default"
+
+
+@dataclass
+class Rig:
+    platform: Platform
+    base: str
+    loop: asyncio.AbstractEventLoop
+    tokens: dict[Role, str] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        """Run a coroutine on the server's loop (where the dashboard lives) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def post(self, readings: list[dict[str, Any]]) -> None:
+        r = httpx.post(self.url("/api/v1/telemetry"), json={"readings": readings}, timeout=10,
+                       headers={"Authorization": f"Bearer {self.tokens[Role.ADMIN]}"})
+        r.raise_for_status()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def plant_readings(step: int) -> list[dict[str, Any]]:
+    """Plausible values for every mapped point of the bottling plant (a gentle wave per step)."""
+    data = yaml.safe_load((SITE / "mappings.yaml").read_text())
+    t = now_iso()
+    out = []
+    for i, m in enumerate(data["mappings"]):
+        base = 10.0 + (i % 7) * 3.0
+        out.append({"twinId": m["twin"], "name": m["property"], "value": round(base + (step % 10) * 0.1, 3),
+                    "unit": m.get("unit"), "sourceTime": t})
+    return out
+
+
+@contextlib.contextmanager
+def running_platform(tmp: Path, *, extra_twins: int = 0) -> Iterator[Rig]:
+    settings = Settings(db=SecretStr(f"sqlite:///{tmp / 'dash.db'}"), host="127.0.0.1", port=free_port(),
+                        mappings_file=SITE / "mappings.yaml")
+    platform = build_platform(settings, announce=lambda _t: None)
+    services = platform.services
+    load_site(services, TENANT, SitePackage(SITE), Context.new(actor="test"))
+    if extra_twins:
+        add_fleet(platform, extra_twins)
+    tokens = {role: services.tokens.create(TENANT, role, f"dash-{role.value}").token for role in Role}
+    loop = asyncio.new_event_loop()
+    server = uvicorn.Server(uvicorn.Config(platform.app, host="127.0.0.1", port=settings.port, log_level="warning",
+                                           access_log=False, lifespan="on"))
+    def serve() -> None:
+        loop.run_until_complete(server.serve())
+        # Socket.IO leaves ping tasks behind: end them so closing the loop is quiet.
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the platform did not start")
+        time.sleep(0.02)
+    try:
+        yield Rig(platform, f"http://127.0.0.1:{settings.port}", loop, tokens)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        loop.close()
+        platform.close()
+
+
+def add_fleet(platform: Platform, n: int) -> list[str]:
+    """``n`` extra motors (fleet-0000 …) for the benchmark; they reuse the plant's Motor model."""
+    ids = [f"fleet-{i:04d}" for i in range(n)]
+    ctx = Context.new(actor="bench")
+    for twin_id in ids:
+        platform.services.twins.put(TENANT, twin_id, {"$metadata": {"$model": "dtmi:tvilling:bottling:Motor;1"},
+                                                       "ratedPower": 4.0, "poles": 4}, ctx)
+    return ids
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium (never a downloaded browser); fails under CI when missing."""
+    if not CHROMIUM.exists():
+        unavailable(f"Debian Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[dev]')")
+        raise
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in(page: Any, rig: Rig, role: Role, path: str = "/ui/") -> None:
+    page.goto(rig.url(path))
+    page.locator("input[type=password]").fill(rig.tokens[role])
+    page.get_by_test_id("sign-in").click()
+    page.wait_for_url(lambda u: "/login" not in u, timeout=10_000)

@@ -1,0 +1,105 @@
+"""The pipeline's promises with a fake store: ack only after commit (G1), nothing acked on failure, retry,
+HTTP callers told at once, stale marking driven by an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tvilling.adapters.sql.timeseries import BatchResult
+from tvilling.app.ingest import IngestPipeline
+from tvilling.app.ingest_rows import Envelope, HttpReading
+from tvilling.core.errors import UnavailableError
+from tvilling.quality.mapping import parse_mappings
+
+MAPPING = parse_mappings({"topics": [{"topic": "d/t", "points": [
+    {"pointer": "/points/v", "twin": "tw", "name": "v", "expected_period_s": 1.0, "stale_grace_s": 0.5}]}]})
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 1, 1, tzinfo=UTC)
+        self.mono = 0.0
+
+    def now(self) -> datetime:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, s: float) -> None:
+        self.t += timedelta(seconds=s)
+        self.mono += s
+
+
+class FakeStore:
+    def __init__(self, fail: int = 0) -> None:
+        self.fail = fail
+        self.log: list[str] = []
+        self.samples = 0
+        self.marked: list[Any] = []
+
+    def write_batch(self, samples: Any, quarantine: Any, latest: Any, now_us: int) -> BatchResult:
+        if self.fail:
+            self.fail -= 1
+            self.log.append("fail")
+            raise OSError("disk on fire")
+        self.log.append(f"commit:{len(samples)}")
+        self.samples += len(samples)
+        return BatchResult(inserted=len(samples))
+
+    def mark_quality(self, tenant: str, points: Any, quality: str, reason: str, now_us: int) -> BatchResult:
+        self.marked.append((points, quality, reason))
+        return BatchResult()
+
+
+def env(store_log: list[str], i: int, clock: FakeClock) -> Envelope:
+    payload = json.dumps({"source_ts": clock.now().isoformat(), "points": {"v": float(i)}}).encode()
+    now_us = int((clock.now() - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 1_000_000
+    return Envelope("mqtt", "d/t", now_us, payload=payload, ack=lambda: store_log.append(f"ack:{i}"))
+
+
+async def test_acks_follow_the_commit_and_failures_ack_nothing() -> None:
+    clock, store = FakeClock(), FakeStore(fail=2)
+    p = IngestPipeline(store, MAPPING, clock=clock, retry_max_s=0.01)  # type: ignore[arg-type]
+    p.start()
+    for i in range(3):
+        await p.submit(env(store.log, i, clock))
+        clock.advance(0.001)
+    await p.stop()
+    assert store.log[:2] == ["fail", "fail"]
+    commit = next(i for i, x in enumerate(store.log) if x.startswith("commit"))
+    acks = [i for i, x in enumerate(store.log) if x.startswith("ack")]
+    assert acks and min(acks) > commit and len(acks) == 3
+    assert p.stats.commit_failures == 2 and store.samples == 3
+
+
+async def test_http_caller_gets_unavailable_at_once_when_the_store_fails() -> None:
+    clock, store = FakeClock(), FakeStore(fail=1)
+    p = IngestPipeline(store, MAPPING, clock=clock, retry_max_s=0.01)  # type: ignore[arg-type]
+    p.start()
+    with pytest.raises(UnavailableError):
+        await p.ingest_http([HttpReading("tw", "v", 1.0, None, None)])
+    ok = await p.ingest_http([HttpReading("tw", "v", 2.0, None, "2026-01-01T00:00:01Z")])
+    assert ok.result.inserted >= 1
+    await p.stop()
+
+
+async def test_stale_points_are_marked_from_the_injected_clock() -> None:
+    clock, store = FakeClock(), FakeStore()
+    p = IngestPipeline(store, MAPPING, clock=clock, stale_interval_s=0.0)  # type: ignore[arg-type]
+    p.start()
+    await p.submit(env(store.log, 0, clock))
+    await asyncio.sleep(0.3)
+    assert store.marked == []
+    clock.advance(3.6)  # 3 × 1 s + 0.5 s grace exceeded
+    for _ in range(50):
+        if store.marked:
+            break
+        await asyncio.sleep(0.05)
+    await p.stop()
+    assert store.marked == [([("tw", "v")], "bad", "stale")]
