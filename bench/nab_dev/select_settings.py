@@ -84,7 +84,13 @@ def main() -> None:
                          "one-parameter move around the best candidate so far")
     ap.add_argument("--passes", type=int, default=1, help="greedy passes over the parameters")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--start", type=json.loads, default=None,
+                    help="JSON setting to start from (default: the previous default)")
+    ap.add_argument("--space", type=json.loads, default=None,
+                    help="JSON {parameter: [values]} searched instead of SPACE (the rest stays at --start)")
     args = ap.parse_args()
+    start = {**PREVIOUS_DEFAULT, **(args.start or {})}
+    space = args.space or SPACE
     dev, held = make_corpus(args.select_seed, args.files), make_corpus(args.check_seed, args.files)
     rng = np.random.default_rng(args.seed)
     log: list[dict[str, Any]] = []
@@ -100,19 +106,19 @@ def main() -> None:
                 print(json.dumps(log[-1]), file=sys.stderr, flush=True)  # progress
             return float(seen[key]["standard"])
 
-        run(PREVIOUS_DEFAULT, "previous_default")
+        run(start, "start")
         for _ in range(args.random):
-            run({k: vals[int(rng.integers(len(vals)))] for k, vals in SPACE.items()}, "random")
+            run({**start, **{k: vals[int(rng.integers(len(vals)))] for k, vals in space.items()}}, "random")
         best = dict(max(log, key=lambda e: e["dev"]["standard"])["setting"])
         if args.local == "around-best":
-            for k, vals in SPACE.items():
+            for k, vals in space.items():
                 for val in vals:
                     if val != best[k]:
                         run({**best, k: val}, "local")
         elif args.local == "greedy":
             best_score = run(best, "greedy")
             for p in range(args.passes):
-                for k, vals in SPACE.items():
+                for k, vals in space.items():
                     for val in vals:
                         cand = {**best, k: val}
                         score = run(cand, f"greedy-pass{p + 1}")
@@ -120,14 +126,14 @@ def main() -> None:
                             best, best_score = cand, score
         best_entry = max(log, key=lambda e: e["dev"]["standard"])
         check = {"best": evaluate(best_entry["setting"], held, pool),
-                 "previous_default": evaluate(PREVIOUS_DEFAULT, held, pool)}
+                 "start": evaluate(start, held, pool)}
     print(json.dumps({
         "protocol": f"selection corpus seed {args.select_seed}, held-out check corpus seed {args.check_seed}; "
                     "objective = standard profile on the selection corpus",
         "files_per_corpus": args.files, "points_dev": int(sum(len(f.values) for f in dev)),
         "windows_dev": sum(len(f.windows) for f in dev), "random": args.random, "random_seed": args.seed,
         "local": args.local, "evaluations": len(log), "wall_seconds": round(time.perf_counter() - t0, 1),
-        "best": best_entry, "held_out_check": check, "log": log,
+        "start": start, "space": space, "best": best_entry, "held_out_check": check, "log": log,
     }))
 
 

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "tvilling-ingest"
     mqtt_topics: list[str] = Field(default_factory=lambda: ["plant/+/telemetry"])
     mqtt_shared_group: str | None = None
+    # Time policy for incoming data (reliability G6): older or further ahead than these is quarantined.
+    quality_max_age_s: float = Field(default=7 * 86_400.0, gt=0, description="oldest source time accepted, seconds")
+    quality_future_tolerance_s: float = Field(default=30.0, ge=0, description="allowed clock lead, seconds")
     mqtt_protocol: int = Field(default=5, description="5, or 4 for MQTT 3.1.1-only brokers (the embedded one)")
 
     def db_url_value(self) -> str:

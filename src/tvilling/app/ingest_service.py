@@ -23,6 +23,7 @@ from tvilling.app.ingest import Committed, IngestPipeline
 from tvilling.app.ingest_mqtt import MqttIngestService
 from tvilling.app.ingest_rows import LATE, MESSAGES, QUARANTINED, SAMPLES
 from tvilling.quality.mapping import MappingSet, load_mappings
+from tvilling.quality.rules import QualityEngine, QualitySettings
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ async def run_ingest(platform: Any) -> None:
     mfile = getattr(settings, "mappings_file", None)
     mappings = load_mappings(mfile) if mfile else MappingSet()
     history = TimeSeriesStore(platform.store.engine)
-    pipeline = IngestPipeline(history, mappings, clock=services.clock)
+    time_policy = QualitySettings(max_age_s=settings.quality_max_age_s,
+                                  future_tolerance_s=settings.quality_future_tolerance_s)
+    pipeline = IngestPipeline(history, mappings, clock=services.clock, engine=QualityEngine(time_policy))
 
     def publish(committed: Committed) -> None:
         services.bus.publish(committed.result.events)

@@ -86,23 +86,23 @@ class MonitoringService:
     def _on_event(self, event: Event) -> None:  # publisher's thread: keep it cheap
         if event.actor == ACTOR:
             return
-        if event.kind == "twin.telemetry":
-            if self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self._enqueue, event)
-        elif event.kind.startswith(("twin.", "model.")) and event.kind != "twin.quality":
-            self._loop_call(self._forget, event)
-
-    def _loop_call(self, fn: Any, event: Event) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(fn, event)
+        # Telemetry to score, and twin/model changes that invalidate the cached model -> monitor resolution:
+        # both go through the one queue, so the worker thread alone touches the monitors (no locks).
+        if event.kind == "twin.telemetry" or (event.kind.startswith(("twin.", "model."))
+                                              and event.kind != "twin.quality"):
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self._enqueue, event)
 
     def _forget(self, event: Event) -> None:
         """A twin or model changed: resolve its monitor spec again on the next reading."""
         if event.kind.startswith("model."):
             for key in [k for k in self._specs if k[0] == event.tenant]:
                 self._specs.pop(key, None)
-        else:
-            self._specs.pop((event.tenant, event.subject), None)
+            return
+        self._specs.pop((event.tenant, event.subject), None)
+        if event.kind == "twin.deleted":
+            self.monitors.pop((event.tenant, event.subject), None)
 
     def _enqueue(self, event: Event) -> None:
         assert self._queue is not None
@@ -140,6 +140,9 @@ class MonitoringService:
         out: list[Event] = []
         state: list[tuple[Event, MonitorSpec, str, Insight]] = []
         for event in events:
+            if event.kind != "twin.telemetry":
+                self._forget(event)
+                continue
             self.stats.processed += 1
             resolved = self._resolve(event.tenant, event.subject)
             if resolved is None:

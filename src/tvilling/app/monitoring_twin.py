@@ -176,7 +176,9 @@ class TwinMonitor:
                 "values": {k: round(v, 6) for k, v in self._values.items()}, "detector": spec.detector}
             return [Insight("insight.anomaly", dict(self.episode))]
         if anomalous:
-            self.episode["peak_score"] = max(self.episode.get("peak_score", 0.0), round(ex.score, 6))
+            # a new dict, never mutated in place: the API thread may be copying the current one
+            self.episode = {**self.episode, "peak_score": max(self.episode.get("peak_score", 0.0),
+                                                              round(ex.score, 6))}
             return []
         if t_s - self._last_anomalous >= spec.quiet_hours * 3600.0:
             closed = {"since": self.episode["since"], "detected_at": self.episode["detected_at"],

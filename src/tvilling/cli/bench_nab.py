@@ -54,7 +54,8 @@ def moving_zscore_scores(values: np.ndarray, window: int = ZSCORE_WINDOW) -> np.
     prev = pd.Series(values, dtype=np.float64).shift(1).rolling(window, min_periods=window)
     mean, sd = prev.mean().to_numpy(), prev.std(ddof=0).to_numpy()
     z = np.abs(values - mean) / np.maximum(sd, 1e-9 * (np.abs(mean) + 1.0))
-    return np.nan_to_num(z / (1.0 + z), nan=0.0)
+    out: np.ndarray = np.nan_to_num(z / (1.0 + z), nan=0.0)
+    return out
 
 
 # name -> function mapping a file's values to its anomaly scores (a fresh detector per file). Besides the

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -87,7 +88,14 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
         embedded = EmbeddedBroker(port=_free_port())
         await embedded.start()
         broker = embedded.url
+    # Accelerated time: the plant's clock runs `speed` times faster than the wall clock. It starts far enough in
+    # the past that its last reading lands at about "now", so the platform's time policy (future readings are
+    # quarantined) holds unchanged; the accepted age is widened to the simulated span instead.
+    wall = duration if duration is not None else 10 * 365 * 86400.0
+    sim_span_s = min(speed * wall, 10 * 365 * 86400.0)
+    start = datetime.now(UTC) - timedelta(seconds=sim_span_s)
     settings = load_settings(None, db=f"sqlite:///{data_dir / 'tvilling.db'}", host="127.0.0.1", port=port,
+                             quality_max_age_s=sim_span_s + 86400.0,
                              mappings_file=package.mappings_file, mqtt_url=broker,
                              mqtt_client_id=f"tvilling-demo-{os.getpid()}", mqtt_protocol=protocol)
     platform = build_platform(settings, announce=lambda _text: None)
@@ -109,12 +117,12 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
         _say(f"  API:   {url}/api/v1  (docs: {url}/docs)")
         _say(f"  Token: {token.token}")
         _say(f"  Try:   curl -H 'Authorization: Bearer {token.token}' {url}/api/v1/twins/pump-1")
-        wall = duration if duration is not None else 10 * 365 * 86400.0
         truth = data_dir / "ground-truth.json"
         plant = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tvilling.virtual_plant", "--broker", broker, "--speed", str(speed),
             "--duration", str(wall), "--seed", str(seed), "--truth-out", str(truth),
-            "--mqtt-version", str(protocol), *plant_args,
+            "--mqtt-version", str(protocol),
+            "--start", start.strftime("%Y-%m-%dT%H:%M:%SZ"), *plant_args,
             stdout=asyncio.subprocess.PIPE)
         out, _ = await plant.communicate()
         if plant.returncode != 0:

@@ -60,17 +60,40 @@ class TenantState:
     watchers: list[Watcher] = field(default_factory=list)
     events_seen: int = 0
 
+    _index: dict[str, Any] | None = None  # parts/parent/containers/zones, rebuilt when the edges change
+
+    def set_edges(self, edges: list[tuple[str, str, str]]) -> None:
+        self.edges = edges
+        self._index = None
+
+    def _idx(self) -> dict[str, Any]:
+        if self._index is None:
+            parts: dict[str, list[str]] = {}
+            parent: dict[str, str] = {}
+            for s, n, t in self.edges:
+                if n == "hasPart":
+                    parts.setdefault(s, []).append(t)
+                    parent.setdefault(t, s)
+            self._index = {"parts": parts, "parent": parent,
+                           "containers": {s for s, n, _ in self.edges if n == "contains"},
+                           "zones": {t for _, n, t in self.edges if n == "locatedIn"}}
+        return self._index
+
     def parts_of(self, twin_id: str) -> list[str]:
-        return [t for s, n, t in self.edges if s == twin_id and n == "hasPart"]
+        parts: list[str] = self._idx()["parts"].get(twin_id, [])
+        return parts
 
     def parent_of(self, twin_id: str) -> str | None:
-        return next((s for s, n, t in self.edges if t == twin_id and n == "hasPart"), None)
+        parent: str | None = self._idx()["parent"].get(twin_id)
+        return parent
 
     def assets(self) -> list[str]:
-        """Equipment shown in overviews: twins that report telemetry or have parts, and are not a part."""
-        part_ids = {t for _, n, t in self.edges if n == "hasPart"}
-        return sorted(i for i, tw in self.twins.items()
-                      if i not in part_ids and (tw.props or self.parts_of(i)))
+        """Equipment shown in overviews: not a part, and either reporting data, having parts, or being a leaf of
+        the containment tree that is not a zone (a chiller with no data yet is still equipment)."""
+        idx = self._idx()
+        part_ids, containers, zones = idx["parent"], idx["containers"], idx["zones"]
+        return sorted(i for i, tw in self.twins.items() if i not in part_ids and (
+            tw.props or self.parts_of(i) or (i not in containers and i not in zones)))
 
 
 class LiveHub:
@@ -145,8 +168,7 @@ class LiveHub:
                 state.twins[doc["$dtId"]] = twin_from_document(doc)
             if after is None:
                 break
-        for twin_id in list(state.twins):
-            state.edges.extend(self._edges_of(tenant, twin_id))
+        state.set_edges([e for twin_id in list(state.twins) for e in self._edges_of(tenant, twin_id)])
         monitoring = getattr(self.app_state, "monitoring", None)
         snapshot = getattr(monitoring, "snapshot", None)
         if snapshot is not None:  # open anomaly episodes and RUL from before this page was first opened
@@ -175,12 +197,12 @@ class LiveHub:
             doc = await asyncio.to_thread(self.services.twins.get, tenant, twin_id)
         except Exception:  # deleted meanwhile
             state.twins.pop(twin_id, None)
-            state.edges = [e for e in state.edges if twin_id not in (e[0], e[2])]
+            state.set_edges([e for e in state.edges if twin_id not in (e[0], e[2])])
         else:
             state.twins[twin_id] = twin_from_document(doc)
             if with_edges:
                 edges = await asyncio.to_thread(self._edges_of, tenant, twin_id)
-                state.edges = [e for e in state.edges if e[0] != twin_id] + edges
+                state.set_edges([e for e in state.edges if e[0] != twin_id] + edges)
             self._recompute(tenant, state, twin_id)
         self._mark(tenant, {twin_id}, {"twins", "graph"})
 

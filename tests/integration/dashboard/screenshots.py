@@ -22,7 +22,7 @@ from tests.integration.dashboard.rig import CHROMIUM, SITE, Rig, chromium, runni
 from tvilling.core.roles import Role
 
 PAGES = [("overview", "/ui/", "asset-table"), ("explorer", "/ui/explorer", "twin-results"),
-         ("twin", "/ui/twin/pump-1-bearing", "history-chart"), ("scene", "/ui/scene", "plant-scene"),
+         ("twin", "/ui/twin/pump-1-bearing?prop=vibrationRms", "history-chart"), ("scene", "/ui/scene", "plant-scene"),
          ("heatmap", "/ui/heatmap", "heatmap"), ("alarms", "/ui/alarms", "alarm-table"),
          ("models", "/ui/models", "model-table")]
 

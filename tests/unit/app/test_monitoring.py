@@ -19,6 +19,7 @@ from tvilling.bootstrap import build_platform
 from tvilling.core.context import Context
 from tvilling.core.errors import ValidationError
 from tvilling.core.events import Event
+from tvilling.core.roles import Role
 from tvilling.settings import Settings
 
 T0 = datetime(2026, 5, 4, tzinfo=UTC).timestamp()
@@ -43,7 +44,7 @@ def degrading(i: int, onset: int, rng: random.Random) -> float:
 
 
 def run(monitor: TwinMonitor, values: list[float | None]) -> list[tuple[int, Any]]:
-    out = []
+    out: list[tuple[int, Any]] = []
     for i, v in enumerate(values):
         out.extend((i, ins) for ins in monitor.update(changes(i, v)))
     return out
@@ -85,8 +86,8 @@ def test_steady_signal_with_spikes_and_dropouts_raises_no_alert() -> None:
 def test_alert_closes_after_quiet_period_and_late_data_is_ignored() -> None:
     rng = random.Random(7)
     monitor = TwinMonitor(SPEC)
-    values: list[float | None] = [healthy(rng) for _ in range(200)] + [1.0] * 10 + \
-        [healthy(rng) for _ in range(200)]
+    values: list[float | None] = [*(healthy(rng) for _ in range(200)), *[1.0] * 10,
+                                  *(healthy(rng) for _ in range(200))]
     insights = run(monitor, values)
     assert [ins.kind for _i, ins in insights] == ["insight.anomaly", "insight.cleared"]
     late = monitor.update(changes(5, 100.0))  # far in the past: not scored
@@ -96,7 +97,8 @@ def test_alert_closes_after_quiet_period_and_late_data_is_ignored() -> None:
 def test_monitors_are_isolated_per_twin() -> None:
     rng = random.Random(8)
     a, b = TwinMonitor(SPEC), TwinMonitor(SPEC)
-    out_a, out_b = [], []
+    out_a: list[Any] = []
+    out_b: list[Any] = []
     for i in range(400):
         out_a += a.update(changes(i, degrading(i, 150, rng)))
         out_b += b.update(changes(i, healthy(rng)))
@@ -125,7 +127,7 @@ def platform(tmp_path: Path) -> Any:
     p = build_platform(Settings(db=SecretStr(f"sqlite:///{tmp_path / 't.db'}")), announce=lambda _t: None)
     svc = p.services
     for tenant in ("acme", "globex"):
-        svc.tokens.create(tenant, __import__("tvilling.core.roles", fromlist=["Role"]).Role.ADMIN, "t")
+        svc.tokens.create(tenant, Role.ADMIN, "t")
         svc.models.upload(tenant, dtdl_samples.models(), Context.new())
         svc.twins.put(tenant, "office-1", dtdl_samples.room(model=dtdl_samples.OFFICE), Context.new())
         svc.twins.put(tenant, "room-1", dtdl_samples.room(), Context.new())
@@ -172,15 +174,19 @@ def test_service_ignores_unmonitored_models_and_bounds_its_state(platform: Any) 
     assert service.monitors == {}
     service.process([telemetry(t, "office-1", 0, 20.0) for t in ("acme", "globex")])
     assert len(service.monitors) == 1
+    gone = Event(kind="twin.deleted", tenant="globex", subject="office-1", time=datetime.now(UTC), context_id="c")
+    service.process([gone])
+    assert service.monitors == {}
 
 
 def test_demo_matching_gives_each_anomaly_to_one_fault_most_specific_first() -> None:
     from tvilling.app.demo_summary import detections_against_truth
 
-    faults = [{"asset": "pump-1", "kind": "cavitation", "onset": "2026-05-15T20:45:00Z", "failure_at": None,
-               "end": "2026-05-16T02:45:00Z"},
-              {"asset": "pump-1-bearing", "kind": "bearing_wear", "onset": "2026-05-18T00:55:00Z",
-               "failure_at": "2026-07-13T01:40:00Z"}]
+    faults: list[dict[str, Any]] = [
+        {"asset": "pump-1", "kind": "cavitation", "onset": "2026-05-15T20:45:00Z", "failure_at": None,
+         "end": "2026-05-16T02:45:00Z"},
+        {"asset": "pump-1-bearing", "kind": "bearing_wear", "onset": "2026-05-18T00:55:00Z",
+         "failure_at": "2026-07-13T01:40:00Z"}]
     one = [{"asset": "pump-1-bearing", "detected_at": "2026-05-27T20:30:00Z"}]
     detections, false_alarms = detections_against_truth(one, faults)
     assert [d["kind"] for d in detections] == ["bearing_wear"] and false_alarms == 0

@@ -27,14 +27,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from tvilling.adapters.sql.engine import WRITE_OPTION, make_engine, verify_durability
 from tvilling.adapters.sql.schema import events, quarantine, rollups, samples, twins
+from tvilling.adapters.sql.timeseries_read import AGGREGATES, MAX_BUCKETS, ROLLUP_WIDTHS_S, HistoryReader, iso_us
 from tvilling.core.context import Context
-from tvilling.core.errors import ValidationError
 from tvilling.core.events import Event
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ROLLUP_WIDTHS_S = (60, 3600)  # _rollup folds minutes into hours: keep 3600 a multiple of 60
-AGGREGATES = ("min", "max", "mean", "last", "count")
-MAX_BUCKETS = 100_000
 _CHUNK = 400  # keys per IN (...) lookup; well under SQLite's parameter limit
 _SQLITE_INSERT = ("INSERT INTO samples (tenant, twin_id, name, source_time, value, value_json, quality, reason, unit, "
                   "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
@@ -89,10 +86,6 @@ class BatchResult:
     events: list[Event] = field(default_factory=list)  # recorded in the same transaction; publish after commit
 
 
-def iso_us(t_us: int) -> str:
-    return (_EPOCH + timedelta(microseconds=t_us)).isoformat().replace("+00:00", "Z")
-
-
 def _us(iso: Any) -> int | None:
     if not isinstance(iso, str):
         return None
@@ -135,7 +128,7 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return (postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table))
 
 
-class TimeSeriesStore:
+class TimeSeriesStore(HistoryReader):
     """History store. Synchronous (SQLAlchemy Core); the async pipeline calls it from a worker thread."""
 
     def __init__(self, engine: Engine) -> None:
@@ -396,66 +389,6 @@ class TimeSeriesStore:
             evs = _events(conn, changes, "twin.quality", now_us)
         return BatchResult(changes=changes, events=evs)
 
-    # -- read -----------------------------------------------------------------------------------------------
-    def history(self, tenant: str, twin_id: str, name: str, start_us: int, end_us: int,
-                limit: int = 10_000) -> list[dict[str, Any]]:
-        """Raw samples in [start, end), oldest first, at most ``limit``."""
-        c = samples.c
-        q = (sa.select(c.source_time, c.value, c.value_json, c.quality, c.reason, c.unit)
-             .where(c.tenant == tenant, c.twin_id == twin_id, c.name == name, c.source_time >= start_us,
-                    c.source_time < end_us).order_by(c.source_time).limit(limit))
-        with self.engine.connect() as conn:
-            return [{"t": r[0], "value": r[1] if r[1] is not None else _numeric_json(r[2]), "quality": r[3],
-                     "reason": r[4], "unit": r[5], **_original(r[2], r[1])} for r in conn.execute(q)]
-
-    def bucketed(self, tenant: str, twin_id: str, name: str, start_us: int, end_us: int, bucket_s: int,
-                 aggs: Sequence[str] = AGGREGATES) -> list[dict[str, Any]]:
-        """Aggregates per epoch-aligned bucket of ``bucket_s`` seconds over [start, end).
-
-        Uses the 1 h or 1 min rollups when the bucket and both range ends are multiples of their width (then the
-        answer is exactly what raw samples give); otherwise aggregates raw samples."""
-        bad = [a for a in aggs if a not in AGGREGATES]
-        if bad or bucket_s <= 0 or end_us <= start_us:
-            raise ValidationError("invalid bucketed query", hint=f"aggregates: {', '.join(AGGREGATES)}; "
-                                  "bucket > 0; end after start")
-        b_us = bucket_s * 1_000_000
-        if (end_us - start_us) // b_us > MAX_BUCKETS:
-            raise ValidationError(f"more than {MAX_BUCKETS} buckets requested", hint="use a larger bucket")
-        width = next((w for w in reversed(ROLLUP_WIDTHS_S) if bucket_s % w == 0
-                      and start_us % (w * 1_000_000) == 0 and end_us % (w * 1_000_000) == 0), None)
-        out: dict[int, list[Any]] = {}
-        with self.engine.connect() as conn:
-            if width is not None:
-                r = rollups.c
-                q = (sa.select(r.bucket_start, r.count, r.sum, r.min, r.max, r.last, r.last_time)
-                     .where(r.tenant == tenant, r.twin_id == twin_id, r.name == name, r.width_s == width,
-                            r.bucket_start >= start_us, r.bucket_start < end_us))
-                rows: Iterable[Sequence[Any]] = conn.execute(q)
-            else:
-                c = samples.c
-                q2 = (sa.select(c.source_time, sa.literal(1), c.value, c.value, c.value, c.value, c.source_time)
-                      .where(c.tenant == tenant, c.twin_id == twin_id, c.name == name, c.value.is_not(None),
-                             c.source_time >= start_us, c.source_time < end_us))
-                rows = conn.execute(q2)
-            for bs, cnt, sm, mn, mx, last, last_t in rows:
-                key = (bs // b_us) * b_us
-                a = out.get(key)
-                if a is None:
-                    out[key] = [cnt, sm, mn, mx, last, last_t]
-                else:
-                    a[0] += cnt
-                    a[1] += sm
-                    a[2] = min(a[2], mn)
-                    a[3] = max(a[3], mx)
-                    if last_t >= a[5]:
-                        a[4], a[5] = last, last_t
-        result = []
-        for key in sorted(out):
-            cnt, sm, mn, mx, last, _ = out[key]
-            full = {"min": mn, "max": mx, "mean": sm / cnt if cnt else None, "last": last, "count": cnt}
-            result.append({"t": key, **{a: full[a] for a in aggs}})
-        return result
-
     def recompute_rollups(self, tenant: str, twin_id: str, name: str) -> None:
         """Rebuild one point's rollups from raw samples (repair tool; ingest keeps them current)."""
         c, r = samples.c, rollups.c
@@ -465,20 +398,6 @@ class TimeSeriesStore:
                 sa.select(c.source_time, c.value).where(c.tenant == tenant, c.twin_id == twin_id, c.name == name,
                                                         c.value.is_not(None)))]
             self._rollup(conn, rows)
-
-    def quarantined(self, tenant: str, *, reason: str | None = None, limit: int = 100,
-                    before_id: int | None = None) -> list[dict[str, Any]]:
-        q = quarantine.c
-        stmt = sa.select(q.id, q.source, q.address, q.twin_id, q.name, q.reason, q.detail, q.received_at,
-                         sa.func.length(q.raw)).where(q.tenant == tenant)
-        if reason:
-            stmt = stmt.where(q.reason == reason)
-        if before_id is not None:
-            stmt = stmt.where(q.id < before_id)
-        stmt = stmt.order_by(q.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return [{"id": r[0], "source": r[1], "address": r[2], "twin_id": r[3], "name": r[4], "reason": r[5],
-                     "detail": r[6], "received_at": iso_us(r[7]), "raw_bytes": r[8]} for r in conn.execute(stmt)]
 
     def apply_retention(self, now_us: int, *, raw_s: float, minute_s: float, hour_s: float | None = None) -> int:
         """Delete raw samples and rollups older than their retention; returns rows deleted."""
@@ -494,18 +413,5 @@ class TimeSeriesStore:
         return deleted
 
 
-def _numeric_json(v: Any) -> Any:
-    if isinstance(v, dict) and "original" in v:
-        return None
-    return v
-
-
-def _original(value_json: Any, value: Any) -> dict[str, Any]:
-    # Numeric samples converted from another unit keep what arrived in value_json {"original": {value, unit}}.
-    if value is not None and isinstance(value_json, dict) and "original" in value_json:
-        return {"original": value_json["original"]}
-    return {}
-
-
-__all__ = ["BatchResult", "LatestUpdate", "QuarantineRow", "SampleRow", "TimeSeriesStore", "connect_durable",
-           "iso_us"]
+__all__ = ["AGGREGATES", "MAX_BUCKETS", "ROLLUP_WIDTHS_S", "BatchResult", "LatestUpdate", "QuarantineRow", "SampleRow",
+           "TimeSeriesStore", "connect_durable", "iso_us"]

@@ -107,10 +107,10 @@ async def overview_page(request: Request) -> RedirectResponse | None:
             if not items:
                 ui.label("No open alarms").classes("tv-muted")
             for a in items:
-                with ui.row().classes("items-center no-wrap w-full"):
-                    ui.icon("error" if a.state == "active" else "check_circle",
-                            color="negative" if a.state == "active" else "grey-6")
-                    with ui.column().classes("q-gutter-none"):
+                with ui.row().classes("items-start no-wrap w-full gap-2"):
+                    ui.icon("error" if a.state == "active" else "check_circle", size="20px",
+                            color="negative" if a.state == "active" else "grey-6").classes("q-mt-xs")
+                    with ui.column().classes("gap-0"):
                         ui.link(a.twin_id, shell.url(f"/twin/{a.twin_id}")).classes("text-weight-medium")
                         ui.label(a.message).classes("tv-muted")
         insight_box.clear()

@@ -60,7 +60,7 @@ def pair_rows(twin: TwinState) -> list[dict[str, Any]]:
 
 
 @ui.page("/twin/{twin_id}", title="Tvilling · twin")
-async def twin_page(request: Request, twin_id: str) -> RedirectResponse | None:
+async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> RedirectResponse | None:
     session = shell.session_or_redirect(request)
     if isinstance(session, RedirectResponse):
         return session
@@ -118,17 +118,18 @@ async def twin_page(request: Request, twin_id: str) -> RedirectResponse | None:
                     insight_box = ui.column().classes("w-full gap-1")
             with ui.column().classes("gap-4").style("flex: 2"):
                 with ui.card().classes("tv-card q-pa-md w-full"):
-                    with ui.row().classes("items-center w-full gap-3"):
+                    with ui.row().classes("items-center w-full gap-2 no-wrap"):
                         ui.label("History").classes("tv-section")
                         ui.space()
-                        prop_select = ui.select(live_names, value=live_names[0] if live_names else None,
-                                                label="Property").props("dense outlined").style("width: 200px")
+                        first = prop if prop in live_names else (live_names[0] if live_names else None)
+                        prop_select = ui.select(live_names, value=first, label="Property").props(
+                            "dense outlined options-dense").style("width: 170px")
                         range_select = ui.select(list(history.RANGES), value="1 h", label="Range").props(
-                            "dense outlined").style("width: 100px")
+                            "dense outlined options-dense").style("width: 88px")
                         bucket_select = ui.select(["auto", *history.BUCKETS], value="auto", label="Bucket").props(
-                            "dense outlined").style("width: 100px")
+                            "dense outlined options-dense").style("width: 88px")
                         agg_select = ui.select(list(history.AGGREGATES), value="mean", label="Aggregate").props(
-                            "dense outlined").style("width: 110px")
+                            "dense outlined options-dense").style("width: 96px")
                     chart = ui.echart(history.chart_options(None, "", None, "mean", False)).classes(
                         "w-full").style("height: 340px").props("data-testid=history-chart")
                     chart_note = ui.label("").classes("tv-muted")

@@ -23,7 +23,7 @@ def _corner(train: np.ndarray) -> np.ndarray:
 CASES: dict[str, tuple[Callable[[], Any], tuple[str, ...], float]] = {
     "ensemble": (lambda: EnsembleDetector(), ("a",), 1.0),
     "ensemble-unshaped": (lambda: EnsembleDetector(suppress=0, levels=0), ("a",), 1.0),
-    "ensemble-all-tests": (lambda: EnsembleDetector(local_alpha=0.03, vol_weight=1.0, subseq_len=64),
+    "ensemble-all-tests": (lambda: EnsembleDetector(vol_weight=1.0, subseq_len=64, step_context=True),
                            ("a",), 1.0),
     "multivariate": (lambda: MultivariateDetector(), ("a", "b", "c"), 1.0),
     "multivariate-1": (lambda: MultivariateDetector(), ("a",), 1.0),

@@ -40,11 +40,12 @@ def test_ensemble_is_causal() -> None:
 def test_ensemble_alert_shaping_reports_a_sustained_anomaly_only_at_its_onset() -> None:
     v = _wave(3000)
     v[2000:2200] += 40
-    s = EnsembleDetector(suppress=300).score_learn_many(v)
+    # slow adaptation, so that the raw evidence stays high through the whole episode
+    s = EnsembleDetector(suppress=300, slow_alpha=0.003, local_alpha=0.0).score_learn_many(v)
     reported = np.flatnonzero(s[2000:2200] > 0.5)
     # while the evidence still grows each new maximum is reported; after that the episode stays quiet
     assert 1 <= reported.size <= 10 and reported.max() < 20
-    raw = EnsembleDetector(suppress=0).score_learn_many(v)
+    raw = EnsembleDetector(suppress=0, slow_alpha=0.003, local_alpha=0.0).score_learn_many(v)
     assert (raw[2000:2200] > 0.5).sum() > 10
 
 
@@ -104,3 +105,13 @@ def test_local_spike_test_follows_a_wandering_level() -> None:
     v[2500] += 12.0  # small against the walk's overall spread, large against its local noise
     s = EnsembleDetector(suppress=0, levels=0, subseq_len=0, local_alpha=0.03).score_learn_many(v)
     assert int(np.argmax(s[2000:])) + 2000 == 2500
+
+
+def test_step_context_sees_a_stuck_value_inside_the_range() -> None:
+    v = _wave(3000)
+    v[2000:2200] = v[2000]
+    kw = {"suppress": 0, "local_alpha": 0.0, "slow_alpha": 0.003}
+    with_steps = EnsembleDetector(step_context=True, **kw).score_learn_many(v)
+    levels_only = EnsembleDetector(step_context=False, **kw).score_learn_many(v)
+    assert with_steps[2000:2200].max() > with_steps[1000:1990].max()
+    assert with_steps[2000:2200].max() > levels_only[2000:2200].max()

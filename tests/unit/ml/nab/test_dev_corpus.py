@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from bench.nab_dev.corpus import make_corpus
 from bench.nab_dev.select_settings import PREVIOUS_DEFAULT, SPACE, evaluate
 
