@@ -16,7 +16,7 @@ commit, event bus, the dashboard's coalescing window, the WebSocket push and the
 Prints one JSON object.
 
     .venv/bin/python bench/bench_dashboard.py                 # 200 twins, 20 s per phase
-    .venv/bin/python bench/bench_dashboard.py --twins 50 --seconds 10
+    .venv/bin/python bench/bench_dashboard.py --clients 5    # five operators watching
 """
 
 from __future__ import annotations
@@ -110,16 +110,25 @@ class Feeder(threading.Thread):
         self._pool.shutdown(wait=True)
 
 
-def measure(feeder: Feeder, seconds: float, main_cpu_before: float) -> dict[str, float]:
-    wall0, proc0, feed0 = time.monotonic(), time.process_time(), feeder.cpu
+def measure(feeder: Feeder, seconds: float, main_cpu_before: float) -> dict[str, Any]:
+    wall0, proc0, feed0, sent0 = time.monotonic(), time.process_time(), feeder.cpu, set(feeder.sent)
     time.sleep(seconds)
+    # Commit latency (POST answered) of this phase's batches: the dashboard must not slow ingestion down.
+    phase = [m for m in feeder.sent if m not in sent0]
     wall = time.monotonic() - wall0
     proc = time.process_time() - proc0
     feed = feeder.cpu - feed0
     main = time.thread_time() - main_cpu_before
     server = max(proc - feed - main, 0.0)
     return {"wall_s": round(wall, 2), "server_cpu_pct": round(100 * server / wall, 1),
-            "feeder_cpu_pct": round(100 * feed / wall, 1)}
+            "feeder_cpu_pct": round(100 * feed / wall, 1), "markers": phase}
+
+
+def commit_latency(feeder: Feeder, phase: dict[str, Any]) -> None:
+    """Replace the phase's batch markers by their commit latency (after the feeder has drained)."""
+    markers = phase.pop("markers")
+    phase["ingest_commit_ms"] = summary(sorted((feeder.committed[m] - feeder.sent[m]) * 1000.0
+                                               for m in markers if m in feeder.committed))
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -133,6 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--twins", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=1, help="browser sessions, each with both pages open")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, running_platform(Path(tmp), extra_twins=args.twins) as rig:
         twins = [f"fleet-{i:04d}" for i in range(args.twins)]
@@ -141,20 +151,26 @@ def main() -> None:
         time.sleep(3)  # first batches create the points; steady state from here
         baseline = measure(feeder, args.seconds, time.thread_time())
         with chromium() as browser:
-            context = browser.new_context(viewport={"width": 1366, "height": 800})
-            overview = context.new_page()
-            sign_in(overview, rig, Role.VIEWER)
-            overview.get_by_test_id("asset-table").wait_for()
-            detail = context.new_page()
-            detail.goto(rig.url(f"/ui/twin/{WATCHED}"))
-            detail.get_by_test_id("value-speed").wait_for()
+            details = []
+            for _ in range(args.clients):
+                context = browser.new_context(viewport={"width": 1366, "height": 800})
+                overview = context.new_page()
+                sign_in(overview, rig, Role.VIEWER)
+                overview.get_by_test_id("asset-table").wait_for()
+                detail = context.new_page()
+                detail.goto(rig.url(f"/ui/twin/{WATCHED}"))
+                detail.get_by_test_id("value-speed").wait_for()
+                details.append(detail)
+            detail = details[0]
             detail.evaluate(OBSERVER)
             main0 = time.thread_time()
             dashboard = measure(feeder, args.seconds, main0)
             seen = detail.evaluate("() => window.__seen")
             watchers = rig.platform.app.state.dashboard.hub.watcher_count()
         feeder.stop.set()
-        feeder.join(5)
+        feeder.join(30)
+        commit_latency(feeder, baseline)
+        commit_latency(feeder, dashboard)
     delays = sorted((t_ms / 1000.0 - feeder.sent[text]) * 1000.0 for text, t_ms in seen if text in feeder.sent)
     # The same samples split at the commit: POST answered (ingest + fsync) vs commit -> pixels (the dashboard).
     commit = sorted((feeder.committed[t] - feeder.sent[t]) * 1000.0 for t, _ in seen if t in feeder.committed)
@@ -162,7 +178,8 @@ def main() -> None:
     result = {
         "twins_updating": args.twins, "rate_hz": 1, "points_per_s": 2 * args.twins, "seconds_per_phase": args.seconds,
         "baseline_no_dashboard": baseline,
-        "dashboard_open": {**dashboard, "pages": ["overview", f"twin/{WATCHED}"], "watchers": watchers},
+        "dashboard_open": {**dashboard, "clients": args.clients, "pages_per_client": ["overview", f"twin/{WATCHED}"],
+                           "watchers": watchers},
         "event_to_screen_ms": summary(delays),
         "of_which_ingest_commit_ms": summary(commit),
         "of_which_commit_to_screen_ms": summary(after),

@@ -7,15 +7,27 @@ Protocol (all of it is in this file, nothing else is consulted):
 2. Each candidate is one global setting of :class:`EnsembleDetector` (same for every stream), run as NAB
    does (fresh detector per stream, row t scored with rows < t then learned) and scored with the NAB v1.1
    scorer of Tvilling (one threshold per profile optimised over the corpus, null/perfect normalisation).
-3. Candidates: the previous default, then ``--random`` settings drawn from ``SPACE`` with ``--seed`` (default
-   none), then ``--passes`` passes of coordinate ascent over ``SPACE`` (each parameter in turn takes each of its
-   values; a better one is kept at once). The objective is the *standard* profile score on the selection corpus.
-4. Prints one JSON object: every evaluation (setting, dev scores), the best setting, and its held-out check.
+3. Candidates: ``--start`` (default: the previous default), then ``--random`` settings drawn from the grid
+   (``SPACE``, or ``--space``) with ``--seed`` (default none), then ``--passes`` passes of coordinate ascent over
+   the grid (each parameter in turn takes each of its values; a better one is kept at once). The objective is
+   the *standard* profile score on the selection corpus.
+4. Prints one JSON object: every evaluation (setting, dev scores), the best setting, and the held-out check of
+   the best and of the start.
 
-    nice -n 10 .venv/bin/python -m bench.nab_dev.select_settings --passes 2 --jobs 2   # round 2 (the one used)
-    # round 1 (superseded, see docs/benchmarks.md):
+    # round 2 (chose the default)
+    nice -n 10 .venv/bin/python -m bench.nab_dev.select_settings --passes 2 --jobs 2
+    # rounds 3 and 4 (new options, started from round 2's choice; adopted only if better on both corpora)
+    nice -n 10 .venv/bin/python -m bench.nab_dev.select_settings --passes 1 --start "$ROUND2" \
+        --space '{"step_context": [false, true], "order": [1, 3, 5], "context_weight": [0.5, 0.8, 0.9], \
+                  "levels": [10, 20]}'
+    nice -n 10 .venv/bin/python -m bench.nab_dev.select_settings --passes 1 --start "$ROUND2_NORM" \
+        --space '{"norm_floor": [0.05, 0.2, 0.5], "norm_alpha": [0.0, 0.001, 0.003]}'
+    # round 1 (superseded; its grid then lacked fast_alpha and order, so the random draws differ today):
     nice -n 10 .venv/bin/python -m bench.nab_dev.select_settings --select-seed 0 --check-seed 1 --files 40 \
         --random 30 --seed 0 --local around-best
+
+``$ROUND2`` is ``best.setting`` of ``round2_select.json`` (``start`` of ``round3_select.json``);
+``$ROUND2_NORM`` is the same with ``"norm_alpha": 0.001`` (``start`` of ``round4_select.json``).
 """
 
 from __future__ import annotations

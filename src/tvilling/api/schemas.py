@@ -87,7 +87,7 @@ class Health(BaseModel):
 
 class TokenCreate(BaseModel):
     role: str = Field(pattern="^(viewer|operator|engineer|admin)$")
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class TokenInfo(BaseModel):

@@ -74,7 +74,8 @@ def mount(app: FastAPI, services: Services) -> context.Dashboard:
     if not _mounted_once:
         _register_pages()
         ui.run_with(app, mount_path=MOUNT_PATH, title="Tvilling", favicon=_FAVICON, dark=False,
-                    storage_secret=secrets.token_hex(32), show_welcome_message=False, reconnect_timeout=10.0)
+                    storage_secret=secrets.token_hex(32), show_welcome_message=False, reconnect_timeout=10.0,
+                    binding_refresh_interval=None)  # no bindings used: no 100 ms refresh loop
         _mounted_once = True
     else:
         # NiceGUI's app is a process singleton and takes middleware only once: mount it again and run its

@@ -196,3 +196,12 @@ def test_write_transactions_serialise_read_modify_write(store: SqlStore) -> None
     with store.read() as tx:
         final = tx.twins.get("a", "counter")
     assert final is not None and final.contents["n"] == 40
+
+
+def test_values_the_database_cannot_hold_are_validation_errors(store: SqlStore) -> None:
+    from tvilling.core.errors import ValidationError
+
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores NUL characters; only PostgreSQL refuses them")
+    with pytest.raises(ValidationError), store.write() as tx:
+        tx.tokens.add(TokenRecord("0123456789abcdef", "a", "viewer", "bad\x00name", "f" * 64, NOW))

@@ -12,7 +12,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from tvilling.adapters.sql.engine import WRITE_OPTION
 from tvilling.adapters.sql.repos import (
@@ -23,7 +23,7 @@ from tvilling.adapters.sql.repos import (
     SqlTokenRepo,
     SqlTwinRepo,
 )
-from tvilling.core.errors import ConflictError, UnavailableError
+from tvilling.core.errors import ConflictError, UnavailableError, ValidationError
 
 
 class SqlTransaction:
@@ -95,6 +95,9 @@ class SqlStore:
         except IntegrityError as exc:
             raise ConflictError("the change conflicts with existing data (a concurrent request changed it)",
                                 hint="read the current state and retry") from exc
+        except DataError as exc:  # e.g. NUL characters PostgreSQL cannot store: the input's fault, not the server's
+            raise ValidationError(f"the database cannot store a value: {str(exc.orig).splitlines()[0]}",
+                                  hint="remove control characters (NUL) and keep numbers within range") from exc
         except OperationalError as exc:
             raise UnavailableError(f"the database is unavailable: {type(exc.orig).__name__}",
                                    hint="retry later", extra={"retry_after": 1}) from exc

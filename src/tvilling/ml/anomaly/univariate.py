@@ -61,6 +61,9 @@ class EnsembleDetector:
         order: previous levels in the longest context word of the context test.
         step_context: the context symbols also carry the step size's octave (the signal's dynamics, not only
             its level: catches in-range changes of rhythm or a stuck value).
+        norm_alpha: smoothing of the stream's mean strength; each strength is divided by it (at least by
+            ``norm_floor``) so that a busy stream needs more to alert (0 switches this off).
+        norm_floor: smallest divisor of that normalisation.
         context_weight: how much a never-seen context raises the score (0..1).
         subseq_len: points in the shape window (0 switches the shape test off).
         subseq_segment: points per PAA segment of the shape window.
@@ -87,7 +90,8 @@ class EnsembleDetector:
                  context_weight: float = 0.8, subseq_len: int = 0, subseq_segment: int = 16,
                  subseq_stride: int = 4, subseq_memory: int = 4000, subseq_scale: float = 3.0,
                  local_alpha: float = 0.03, vol_alpha: float = 0.05, vol_weight: float = 0.0,
-                 step_context: bool = False, key: str | None = None) -> None:
+                 step_context: bool = False, norm_alpha: float = 0.0, norm_floor: float = 0.05,
+                 key: str | None = None) -> None:
         if not (0.0 < slow_alpha < 1.0 and 0.0 < fast_alpha <= 1.0):
             raise ValueError("slow_alpha and fast_alpha must lie in (0, 1]")
         if not (0.0 <= local_alpha < 1.0 and 0.0 < vol_alpha < 1.0):
@@ -109,6 +113,9 @@ class EnsembleDetector:
         self.subseq_scale = subseq_scale
         self.local_alpha = local_alpha
         self.step_context = step_context
+        self.norm_alpha = norm_alpha
+        self.norm_floor = norm_floor
+        self._smean = 0.0  # EW mean of the raw strength (norm_alpha)
         self.vol_alpha = vol_alpha
         self.vol_weight = vol_weight
         self.key = key
@@ -144,7 +151,7 @@ class EnsembleDetector:
         v = first_value(x, self.key)
         strength, shape = self._evaluate(v)
         self._push(strength)
-        self._update(v, shape)
+        self._update(v, shape, strength)
 
     def score_learn_one(self, x: Mapping[str, float]) -> float:
         """Prequential step: score ``x`` then learn it (one pass instead of two)."""
@@ -168,7 +175,7 @@ class EnsembleDetector:
         strength, shape = self._evaluate(v)
         out = self._shape(strength)
         self._push(strength)
-        self._update(v, shape)
+        self._update(v, shape, strength)
         return out
 
     def _evaluate(self, v: float) -> tuple[float, _Shape]:
@@ -199,6 +206,9 @@ class EnsembleDetector:
             shape = self._shapes.novelty(v, self._n, self._lo, self._hi)
             r = shape[0] / self.subseq_scale
             strength += 0.5 * r * r
+        if self.norm_alpha:
+            # in units of this stream's usual strength: a stream that is always busy needs more to alert
+            strength /= max(self._smean, self.norm_floor)
         return strength, shape
 
     def _z_vol(self, v: float, span: float) -> float:
@@ -251,9 +261,13 @@ class EnsembleDetector:
         while q[0][0] <= self._n - self.suppress:
             q.popleft()
 
-    def _update(self, v: float, shape: _Shape) -> None:
+    def _update(self, v: float, shape: _Shape, strength: float) -> None:
         if not math.isfinite(v):
             return
+        if self.norm_alpha:
+            # the raw strength back from the normalised one (the divisor has not changed since _evaluate)
+            raw = strength * max(self._smean, self.norm_floor)
+            self._smean += self.norm_alpha * (raw - self._smean)
         if self._n == 0:
             self._mean = self._fast = self._prev = self._lmean = v
         if self._shapes is not None:

@@ -23,7 +23,8 @@ def _corner(train: np.ndarray) -> np.ndarray:
 CASES: dict[str, tuple[Callable[[], Any], tuple[str, ...], float]] = {
     "ensemble": (lambda: EnsembleDetector(), ("a",), 1.0),
     "ensemble-unshaped": (lambda: EnsembleDetector(suppress=0, levels=0), ("a",), 1.0),
-    "ensemble-all-tests": (lambda: EnsembleDetector(vol_weight=1.0, subseq_len=64, step_context=True),
+    "ensemble-all-tests": (lambda: EnsembleDetector(vol_weight=1.0, subseq_len=64, step_context=True,
+                                                     norm_alpha=0.003, norm_floor=0.2),
                            ("a",), 1.0),
     "multivariate": (lambda: MultivariateDetector(), ("a", "b", "c"), 1.0),
     "multivariate-1": (lambda: MultivariateDetector(), ("a",), 1.0),
