@@ -26,6 +26,7 @@ from tvilling.adapters.sql.migrate import check_version
 from tvilling.adapters.sql.store import SqlStore
 from tvilling.api.app import create_app
 from tvilling.app.auth import IssuedToken
+from tvilling.app.ingest_opcua import run_opcua
 from tvilling.app.ingest_service import run_ingest
 from tvilling.app.models import Compiler, default_compiler
 from tvilling.app.monitoring import run_monitoring
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 BackgroundFactory = Callable[["Platform"], Coroutine[Any, Any, None]]
 # Background services started with every server; ingestion and other long-running services register here.
-BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring]
+BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_opcua]
 
 
 @dataclass

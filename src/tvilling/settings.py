@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     quality_max_age_s: float = Field(default=7 * 86_400.0, gt=0, description="oldest source time accepted, seconds")
     quality_future_tolerance_s: float = Field(default=30.0, ge=0, description="allowed clock lead, seconds")
     mqtt_protocol: int = Field(default=5, description="5, or 4 for MQTT 3.1.1-only brokers (the embedded one)")
+    # OPC UA ingestion (app/ingest_opcua.py): nodes come from node_id rows in mappings_file; no downgrade (S-12).
+    opcua_url: str | None = Field(default=None, description="opc.tcp://host:port/path; unset = no OPC UA ingestion")
+    opcua_security: Literal["None", "Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    opcua_certificate: Path | None = None
+    opcua_private_key: Path | None = None
+    opcua_server_certificate: Path | None = Field(default=None, description="pinned server certificate")
 
     def db_url_value(self) -> str:
         if self.db is not None:

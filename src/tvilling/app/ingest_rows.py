@@ -51,6 +51,8 @@ class Envelope:
     tenant: str | None = None
     ack: Callable[[], None] | None = None
     on_done: Callable[[BaseException | None], None] | None = None
+    # A source with its own decode step (OPC UA): called instead of decode -> map, adds to ``rows`` itself.
+    build: Callable[[Envelope, str, MappingSet, QualityEngine, Rows], None] | None = None
 
 
 @dataclass
@@ -90,6 +92,9 @@ def build_rows(batch: Sequence[Envelope], mappings: MappingSet, engine: QualityE
         tenant = env.tenant or mappings.tenant
         if env.readings:
             _http(env, tenant, mappings, engine, rows)
+            continue
+        if env.build is not None:
+            env.build(env, tenant, mappings, engine, rows)
             continue
         topic = mappings.for_address(env.address)
         if topic is None:

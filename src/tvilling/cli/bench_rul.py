@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 
 from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
-from tvilling.ml.rul import LightGbmRul, interval_coverage, phm08_score, rmse
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from tvilling.ml.rul import LightGbmRul
 
 CMAPSS_COLUMNS = ["unit", "cycle", "setting_1", "setting_2", "setting_3", *[f"sensor_{i}" for i in range(1, 22)]]
 TRUTH_CAP = 125.0  # the cap most published C-MAPSS tables apply to the truth
@@ -21,6 +24,7 @@ TRUTH_CAP = 125.0  # the cap most published C-MAPSS tables apply to the truth
 
 def read_cmapss(path: Path) -> pd.DataFrame:
     """A C-MAPSS history file: 26 space-separated numeric columns (trailing spaces allowed)."""
+    import pandas as pd
     try:
         frame = pd.read_csv(path, sep=r"\s+", header=None, engine="python")
     except FileNotFoundError:
@@ -38,6 +42,8 @@ def read_cmapss(path: Path) -> pd.DataFrame:
 
 def read_truth(path: Path) -> np.ndarray:
     """RUL_*.txt: one true RUL per test unit, in unit order."""
+    import numpy as np
+    import pandas as pd
     try:
         values = pd.read_csv(path, sep=r"\s+", header=None, engine="python")
     except FileNotFoundError:
@@ -52,6 +58,9 @@ def read_truth(path: Path) -> np.ndarray:
 def evaluate(model: LightGbmRul, train_frame: pd.DataFrame, test_frame: pd.DataFrame,
              true: np.ndarray) -> dict[str, object]:
     """Fit ``model`` on the training histories only, predict each test unit at its last cycle, score."""
+    import numpy as np
+
+    from tvilling.ml.rul import interval_coverage, phm08_score, rmse
     n_units = test_frame["unit"].nunique()
     if len(true) != n_units:
         raise TvillingError(f"truth has {len(true)} values for {n_units} test units")
@@ -78,6 +87,7 @@ def evaluate(model: LightGbmRul, train_frame: pd.DataFrame, test_frame: pd.DataF
 
 def run_benchmark(train: Path, test: Path, truth: Path, *, seed: int = 0, cap: float | None = None,
                   folds: int = 5, jobs: int = 1) -> dict[str, object]:
+    from tvilling.ml.rul import LightGbmRul
     train_frame, test_frame, true = read_cmapss(train), read_cmapss(test), read_truth(truth)
     if len(true) != test_frame["unit"].nunique():
         raise TvillingError(f"{truth}: {len(true)} values for {test_frame['unit'].nunique()} test units")

@@ -7,15 +7,16 @@ per input row. The threshold rule is documented in :mod:`tvilling.ml.anomaly.off
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
 from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
-from tvilling.ml.anomaly.offline import detect_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 _TIME_NAMES = ("timestamp", "time", "datetime", "date", "ts")
 
@@ -42,6 +43,10 @@ def detect(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object on the last line")] = False,
 ) -> None:
     """Score every row of a CSV for anomalies using all numeric columns (except --exclude)."""
+    import numpy as np
+    import pandas as pd
+
+    from tvilling.ml.anomaly.offline import detect_table
     if not input.is_file():
         fail(f"input file not found: {input}")
     if train_rows is not None and train_rows < 0:
@@ -88,6 +93,8 @@ def detect(
 
 
 def _stamp(times: Any, idx: object) -> Any:
+    import numpy as np
+    import pandas as pd
     i = int(idx)  # type: ignore[call-overload]
     value = times.iloc[i] if isinstance(times, pd.Series) else times[i]
     return value.item() if isinstance(value, np.generic) else value

@@ -20,6 +20,9 @@ A mapping file is YAML (or the equivalent JSON value)::
             may_be_constant: false               # false -> stuck detection applies
             expected_period_s: 1.0               # for staleness
 
+An OPC UA row names ``node_id: "ns=2;s=Line1.Speed"`` instead of ``topic`` + ``pointer`` (the variant value is the
+point; see adapters/opcua.py).
+
 The unit of an incoming value comes from ``source_unit`` (fixed) or from ``unit_pointer``, which defaults to
 ``/units/<name>`` when the value pointer is ``/points/<name>`` (the virtual plant's payload shape).
 The whole document is validated at once and every problem is reported (``ValidationError.problems``).
@@ -43,7 +46,7 @@ _POINT_KEYS = {
     "offset", "deadband", "instrument_range", "engineering_range", "max_rate", "may_be_constant",
     "expected_period_s", "stale_k", "stale_grace_s", "stuck_samples", "stuck_seconds",
 }
-_TOPIC_KEYS = {"topic", "device", "time_pointer", "seq_pointer", "device_pointer", "format", "points"}
+_TOPIC_KEYS = {"topic", "node_id", "device", "time_pointer", "seq_pointer", "device_pointer", "format", "points"}
 _TOPIC_DEFAULTS = {"time_pointer", "seq_pointer", "device_pointer", "format"}
 _TYPES = {"double", "integer", "boolean", "string"}
 _KINDS = {"telemetry", "property"}
@@ -96,6 +99,7 @@ class TopicSpec:
     time_pointer: str = "/source_ts"
     seq_pointer: str = "/seq"
     device_pointer: str = "/device_id"
+    node_id: str | None = None  # an OPC UA source: the address is the NodeId and the point pointer is ""
 
 
 @dataclass(frozen=True)
@@ -275,9 +279,13 @@ def _from_flat(doc: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(row, Mapping):
             topics.setdefault("", {"topic": "", "points": []})["points"].append(row)
             continue
-        point = {("name" if k == "property" else k): v for k, v in row.items() if k != "topic"}
+        point = {("name" if k == "property" else k): v for k, v in row.items() if k not in ("topic", "node_id")}
         topic = row.get("topic")
-        entry = topics.setdefault(str(topic), {"topic": topic, **topic_defaults, "points": []})
+        head: dict[str, Any] = {"topic": topic}
+        if "node_id" in row:  # an OPC UA row: keyed by NodeId, the whole variant value is the point
+            head = {"node_id": row["node_id"], **({"topic": topic} if topic is not None else {})}
+            topic = row["node_id"] if topic is None else topic
+        entry = topics.setdefault(str(topic), {**head, **topic_defaults, "points": []})
         entry["points"].append(point)
     out = {k: v for k, v in doc.items() if k not in ("mappings", "defaults")}
     out["defaults"] = defaults
@@ -323,7 +331,11 @@ def parse_mappings(doc: Any) -> MappingSet:
             continue
         for key in sorted(set(traw) - _TOPIC_KEYS):
             c.add(f"{where}/{key}", f"unknown key {key!r}")
-        address = traw.get("topic")
+        node_id = traw.get("node_id")
+        if node_id is not None and (not isinstance(node_id, str) or not node_id or "topic" in traw):
+            c.add(where + "/node_id", "node_id must be a non-empty string, and a row has topic or node_id, not both")
+            continue
+        address = traw.get("topic") if node_id is None else node_id
         if not isinstance(address, str) or not address:
             c.add(where + "/topic", "topic is required")
             continue
@@ -332,6 +344,8 @@ def parse_mappings(doc: Any) -> MappingSet:
         points: list[PointSpec] = []
         pointers: set[str] = set()
         for j, praw in enumerate(traw.get("points") or []):
+            if node_id is not None and isinstance(praw, Mapping):
+                praw = {"pointer": "", **praw}
             spec = _point(c, f"{where}/points/{j}", praw, defaults)
             if spec is None:
                 continue
@@ -354,7 +368,8 @@ def parse_mappings(doc: Any) -> MappingSet:
         topics[address] = TopicSpec(address=address, points=tuple(points), device=device,
                                     time_pointer=_pointer(c, where + "/time_pointer", tp) or "/source_ts",
                                     seq_pointer=_pointer(c, where + "/seq_pointer", sp) or "/seq",
-                                    device_pointer=_pointer(c, where + "/device_pointer", dp) or "/device_id")
+                                    device_pointer=_pointer(c, where + "/device_pointer", dp) or "/device_id",
+                                    node_id=node_id)
     if c.problems:
         raise MappingError(f"{len(c.problems)} problem(s) in the mapping document", problems=c.problems)
     return MappingSet(tenant=tenant, topics=topics)

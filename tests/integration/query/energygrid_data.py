@@ -90,7 +90,33 @@ def _value(rng: random.Random, schema: Any) -> Any:
     return f"{rng.choice(WORDS)}-{rng.randint(0, 999):03d}"
 
 
-def build(onto: Ontology, *, seed: int = 7, n_twins: int = 10_000, n_rels: int = 30_000) -> Graph:
+def _undeclared_twin_props(rng: random.Random, doc: dict[str, Any]) -> None:
+    # Values that exercise typing rules: an object (component-like), and a property of mixed JSON types.
+    if rng.random() < 0.5:
+        doc["geo"] = {"lat": round(rng.uniform(50, 70), 4), "lon": round(rng.uniform(-5, 30), 4),
+                      "site": {"code": rng.choice(WORDS)}}
+    roll = rng.random()
+    if roll < 0.3:
+        doc["rating"] = rng.randint(0, 10)
+    elif roll < 0.5:
+        doc["rating"] = str(rng.randint(0, 10))
+    elif roll < 0.6:
+        doc["rating"] = None
+
+
+def _undeclared_rel_props(rng: random.Random, doc: dict[str, Any]) -> None:
+    if rng.random() < 0.8:
+        doc["weight"] = round(rng.random(), 4)
+    if rng.random() < 0.5:
+        doc["label"] = rng.choice(WORDS)
+    if rng.random() < 0.3:
+        doc["info"] = {"k": rng.randint(0, 9)}
+
+
+def build(onto: Ontology, *, seed: int = 7, n_twins: int = 10_000, n_rels: int = 30_000,
+          conform: bool = False) -> Graph:
+    """``conform``: only properties the ontology declares (what the API accepts); the default also adds undeclared
+    twin and relationship properties of mixed JSON types, written straight into the store by the store-level test."""
     rng = random.Random(seed)
     models = sorted(onto.interfaces)
     twins: dict[str, dict[str, Any]] = {}
@@ -103,17 +129,8 @@ def build(onto: Ontology, *, seed: int = 7, n_twins: int = 10_000, n_rels: int =
         for prop in props_cache[model]:
             if rng.random() < 0.7:
                 doc[prop["name"]] = _value(rng, prop["schema"])
-        # Values that exercise typing rules: an object (component-like), and a property of mixed JSON types.
-        if rng.random() < 0.5:
-            doc["geo"] = {"lat": round(rng.uniform(50, 70), 4), "lon": round(rng.uniform(-5, 30), 4),
-                          "site": {"code": rng.choice(WORDS)}}
-        roll = rng.random()
-        if roll < 0.3:
-            doc["rating"] = rng.randint(0, 10)
-        elif roll < 0.5:
-            doc["rating"] = str(rng.randint(0, 10))
-        elif roll < 0.6:
-            doc["rating"] = None
+        if not conform:
+            _undeclared_twin_props(rng, doc)
         twins[tid] = doc
         model_of[tid] = model
     by_model: dict[str, list[str]] = defaultdict(list)
@@ -121,6 +138,8 @@ def build(onto: Ontology, *, seed: int = 7, n_twins: int = 10_000, n_rels: int =
         for anc in onto.ancestors(model):
             by_model[anc].append(tid)
     rel_cache = {m: onto.contents(m, "Relationship") for m in models}
+    if conform:  # a relationship whose target model no twin has (20 CIM targets are not defined) has no valid target
+        rel_cache = {m: [r for r in rs if "target" not in r or by_model.get(r["target"])] for m, rs in rel_cache.items()}
     sources = [t for t in twins if rel_cache[model_of[t]]]
     all_ids = list(twins)
     rels: list[dict[str, Any]] = []
@@ -131,12 +150,8 @@ def build(onto: Ontology, *, seed: int = 7, n_twins: int = 10_000, n_rels: int =
         tgt = rng.choice(candidates)
         doc = {"$relationshipId": f"rel-{i:05d}", "$sourceId": src, "$targetId": tgt,
                "$relationshipName": rel["name"], "$etag": f'W/"r{i}"'}
-        if rng.random() < 0.8:
-            doc["weight"] = round(rng.random(), 4)
-        if rng.random() < 0.5:
-            doc["label"] = rng.choice(WORDS)
-        if rng.random() < 0.3:
-            doc["info"] = {"k": rng.randint(0, 9)}
+        if not conform:
+            _undeclared_rel_props(rng, doc)
         rels.append(doc)
     return Graph(twins, rels, model_of)
 

@@ -194,3 +194,47 @@ def test_demo_matching_gives_each_anomaly_to_one_fault_most_specific_first() -> 
     # an alert on the pump long after the cavitation episode ended explains nothing
     late = [{"asset": "pump-1", "detected_at": "2026-06-01T00:00:00Z"}]
     assert detections_against_truth(late, faults) == ([], 1)
+
+
+def test_other_detector_kinds_run_from_config() -> None:
+    rng = random.Random(10)
+    multi = TwinMonitor(MonitorSpec(model="dtmi:x:Y;1", signals=("flow", "power"), detector="multivariate",
+                                    warmup=150, open_after=2))
+    out: list[Any] = []
+    for i in range(300):
+        a = rng.gauss(0.0, 1.0)
+        power = 2 * a + rng.gauss(0.0, 0.1) if i < 250 else -2 * a + rng.gauss(0.0, 0.1) + 6.0
+        t = iso(T0 + i * STEP_S)
+        out += multi.update({"flow": {"new": a, "source_time": t}, "power": {"new": power, "source_time": t}})
+    assert [x.kind for x in out][:1] == ["insight.anomaly"]
+    uni = TwinMonitor(MonitorSpec(model="dtmi:x:Y;1", signals=("v",), detector="univariate", warmup=50))
+    for i in range(120):
+        uni.update(changes(i, rng.gauss(0.0, 1.0), name="v"))
+    assert uni.warmed_up and 0.0 <= uni.last_score <= 1.0
+
+
+PUMP = "dtmi:test:Pump;1"
+
+
+def test_insights_become_twin_state_only_where_the_model_declares_them(platform: Any) -> None:
+    svc = platform.services
+    svc.models.upload("acme", [{"@context": "dtmi:dtdl:context;3", "@id": PUMP, "@type": "Interface",
+                                "contents": [{"@type": "Property", "name": "temperature", "schema": "double"},
+                                             {"@type": "Property", "name": "rulHours", "schema": "double"},
+                                             {"@type": "Property", "name": "failure72h", "schema": "double"}]}],
+                      Context.new())
+    svc.twins.put("acme", "pump-1", {"$metadata": {"$model": PUMP}, "temperature": 0.0}, Context.new())
+    spec = MonitorSpec(model=PUMP, signals=SPEC.signals, warmup=100, quiet_hours=12.0, health=SPEC.health,
+                       state={"rulHours": "rul_hours", "failure72h": "p_failure"})
+    room_spec = MonitorSpec(model=dtdl_samples.ROOM, signals=SPEC.signals, warmup=100, state={"name": "score"})
+    service = MonitoringService(svc, MonitoringConfig((spec, room_spec)))
+    rng = random.Random(11)
+    out = service.process([telemetry("acme", "pump-1", i, degrading(i, 150, rng)) for i in range(400)])
+    last_rul = [e for e in out if e.kind == "insight.rul"][-1]
+    twin = svc.twins.get("acme", "pump-1")
+    assert twin["rulHours"] == last_rul.data["rul_hours"]["mean"]
+    assert twin["failure72h"] == last_rul.data["p_failure"]
+    # Room's "name" is a string: a score would not validate, so the insight stays an event and the twin is intact
+    out = service.process([telemetry("acme", "room-1", i, degrading(i, 150, rng)) for i in range(400)])
+    assert any(e.kind == "insight.anomaly" for e in out)
+    assert svc.twins.get("acme", "room-1")["name"] == "r"

@@ -80,3 +80,11 @@ def test_rolling_median_rejects_a_single_spike() -> None:
     m = RollingMedian(5)
     out = [m.update(v) for v in (1.0, 1.1, 0.9, 50.0, 1.0, 1.05)]
     assert max(out) < 1.2
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from tvilling.ml import features
+
+    assert doctest.testmod(features).failed == 0

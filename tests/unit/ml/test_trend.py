@@ -77,3 +77,11 @@ def test_invalid_parameters() -> None:
 def test_excess_over_baseline() -> None:
     assert excess_over(5.0, 3.0) == pytest.approx(4.0)
     assert excess_over(1.0, 3.0) == 0.0
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from tvilling.ml import trend
+
+    assert doctest.testmod(trend).failed == 0

@@ -1,0 +1,216 @@
+"""OPC UA ingestion against a real in-process asyncua server (loopback, SignAndEncrypt only): B-07 and S-12."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from asyncua import Server, ua
+from asyncua.crypto.cert_gen import (
+    dump_private_key_as_pem,
+    generate_private_key,
+    generate_self_signed_app_certificate,
+)
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tvilling.adapters.opcua import OpcuaSecurityError, OpcuaSettings, OpcuaSource, browse_variables, open_client
+from tvilling.adapters.sql import schema
+from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
+from tvilling.app.ingest import IngestPipeline
+from tvilling.app.ingest_opcua import OpcuaIngestService, node_ids
+from tvilling.quality.mapping import parse_mappings
+
+CLIENT_URI = "urn:tvilling:ingest"
+SERVER_URI = "urn:tvilling:test-plc"
+PAUSE = 0.12  # > 2 publishing intervals: every write is its own notification (monitored item queue size 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _make_cert(d: Path, name: str, uri: str, usage: x509.ObjectIdentifier) -> tuple[Path, Path]:
+    key = generate_private_key()
+    cert = generate_self_signed_app_certificate(
+        key, name, {}, [x509.UniformResourceIdentifier(uri), x509.DNSName("localhost"),
+                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], [usage], days=2)
+    d.mkdir(parents=True, exist_ok=True)
+    (d.parent / "keys").mkdir(exist_ok=True)  # the trust directory must hold certificates only
+    cert_path, key_path = d / f"{name}.der", d.parent / "keys" / f"{name}.pem"
+    cert_path.write_bytes(cert.public_bytes(Encoding.DER))
+    key_path.write_bytes(dump_private_key_as_pem(key))
+    return cert_path, key_path
+
+
+@dataclass
+class Plc:
+    server: Server
+    url: str
+    nodes: dict[str, Any]
+    client_cert: Path
+    client_key: Path
+    server_cert: Path
+
+
+async def _start_server(tmp: Path, policy: ua.SecurityPolicyType, trust_client: bool = True) -> Plc:
+    client_cert, client_key = _make_cert(tmp / "client", "tvilling-ingest", CLIENT_URI, ExtendedKeyUsageOID.CLIENT_AUTH)
+    server_cert, server_key = _make_cert(tmp / "server", "test-plc", SERVER_URI, ExtendedKeyUsageOID.SERVER_AUTH)
+    url = f"opc.tcp://127.0.0.1:{_free_port()}/tvilling/"
+    server = Server()
+    await server.init()
+    server.set_endpoint(url)
+    await server.set_application_uri(SERVER_URI)
+    server.set_security_policy([policy])
+    await server.load_certificate(str(server_cert))
+    await server.load_private_key(str(server_key))
+    if trust_client and policy != ua.SecurityPolicyType.NoSecurity:
+        store = TrustStore([tmp / "client"], [])
+        await store.load()
+        server.set_certificate_validator(CertificateValidator(
+            CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT, store))
+    ns = await server.register_namespace("urn:tvilling:test")
+    line = await server.nodes.objects.add_object(ua.NodeId("Line1", ns), "Line1")
+    nodes = {
+        "speed": await line.add_variable(ua.NodeId("Line1.Speed", ns), "Speed", 0.0, ua.VariantType.Double),
+        "count": await line.add_variable(ua.NodeId("Line1.Count", ns), "Count", 0, ua.VariantType.Int32),
+        "state": await line.add_variable(ua.NodeId("Line1.State", ns), "State", "idle", ua.VariantType.String),
+    }
+    await server.start()
+    return Plc(server, url, nodes, client_cert, client_key, server_cert)
+
+
+@pytest.fixture
+async def plc(tmp_path: Path) -> AsyncIterator[Plc]:
+    p = await _start_server(tmp_path, ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt)
+    try:
+        yield p
+    finally:
+        await p.server.stop()
+
+
+def _store(tmp: Path) -> tuple[Any, TimeSeriesStore]:
+    eng = connect_durable(f"sqlite:///{tmp / 'h.db'}")
+    schema.metadata.create_all(eng)
+    with eng.begin() as c:
+        c.execute(sa.insert(schema.twins).values(tenant="default", id="line-1", model_id="dtmi:x;1", contents={},
+                                                 meta={}, etag="e", version=1, last_update_time=datetime.now(UTC)))
+    return eng, TimeSeriesStore(eng)
+
+
+async def _write(plc: Plc, key: str, variant: ua.Variant, status: int = ua.StatusCodes.Good,
+                 ts: datetime | None = None) -> None:
+    dv = ua.DataValue(variant, StatusCode=ua.StatusCode(status), SourceTimestamp=ts or datetime.now(UTC),
+                      ServerTimestamp=datetime.now(UTC))
+    await plc.server.write_attribute_value(plc.nodes[key].nodeid, dv)
+    await asyncio.sleep(PAUSE)
+
+
+async def test_opcua_secure_subscription_quality_and_types(plc: Plc, tmp_path: Path) -> None:
+    ids = {k: n.nodeid.to_string() for k, n in plc.nodes.items()}
+    mappings = parse_mappings({"mappings": [
+        {"node_id": ids["speed"], "twin": "line-1", "property": "line_speed", "unit": "m/s",
+         "instrument_range": [0, 10]},
+        {"node_id": ids["count"], "twin": "line-1", "property": "count", "type": "integer"},
+        {"node_id": ids["state"], "twin": "line-1", "property": "state", "type": "string"},
+    ]})
+    assert sorted(node_ids(mappings)) == sorted(ids.values())
+    eng, store = _store(tmp_path)
+    pipeline = IngestPipeline(store, mappings)
+    pipeline.start()
+    settings = OpcuaSettings(url=plc.url, node_ids=tuple(node_ids(mappings)), security="SignAndEncrypt",
+                             certificate=plc.client_cert, private_key=plc.client_key,
+                             server_certificate=plc.server_cert, application_uri=CLIENT_URI,
+                             publishing_interval_ms=50)
+    service = OpcuaIngestService(pipeline, settings)
+    service.start()
+    try:
+        assert await service.source.wait_connected(20), service.source.last_error
+        await asyncio.sleep(0.3)  # the initial values (written before the test) arrive first
+        base = datetime.now(UTC)
+        good_speeds = [1.5, 2.0, 2.5, 3.0]
+        for i, v in enumerate(good_speeds):
+            await _write(plc, "speed", ua.Variant(v, ua.VariantType.Double), ts=base + timedelta(milliseconds=i))
+        # Labelled source statuses (B-07): 3 Bad_SensorFailure, 3 Uncertain_LastUsableValue.
+        for i in range(3):
+            await _write(plc, "speed", ua.Variant(5.0 + i, ua.VariantType.Double), ua.StatusCodes.BadSensorFailure,
+                         ts=base + timedelta(milliseconds=10 + 2 * i))
+            await _write(plc, "speed", ua.Variant(4.0 + i, ua.VariantType.Double),
+                         ua.StatusCodes.UncertainLastUsableValue, ts=base + timedelta(milliseconds=11 + 2 * i))
+        # Wrong types (B-07): a string, a null variant and an array on the Double node; a Double on an Int32 point.
+        await _write(plc, "speed", ua.Variant("fast", ua.VariantType.String), ts=base + timedelta(milliseconds=20))
+        await _write(plc, "speed", ua.Variant(None, ua.VariantType.Null), ts=base + timedelta(milliseconds=21))
+        await _write(plc, "speed", ua.Variant([1.0, 2.0], ua.VariantType.Double),
+                     ts=base + timedelta(milliseconds=22))
+        await _write(plc, "count", ua.Variant(7.5, ua.VariantType.Double), ts=base + timedelta(milliseconds=23))
+        await _write(plc, "speed", ua.Variant(3.25, ua.VariantType.Double), ts=base + timedelta(milliseconds=30))
+        await _write(plc, "count", ua.Variant(42, ua.VariantType.Int32), ts=base + timedelta(milliseconds=31))
+        await _write(plc, "state", ua.Variant("running", ua.VariantType.String),
+                     ts=base + timedelta(milliseconds=32))
+        await asyncio.sleep(0.3)
+        # browse helper: the three variables under Line1 are listed over the secure session
+        client = await open_client(settings)
+        try:
+            found = dict(await browse_variables(client, plc.nodes["speed"].nodeid.to_string().replace(
+                "Line1.Speed", "Line1")))
+        finally:
+            await client.disconnect()
+        assert set(found) == set(ids.values())
+    finally:
+        await service.stop()
+        await pipeline.stop()
+
+    base_us = int(base.timestamp() * 1_000_000) - 1000
+    hist = store.history("default", "line-1", "line_speed", base_us, 2**62, limit=1000)
+    good = [h["value"] for h in hist if h["quality"] == "good"]
+    assert good == [*good_speeds, 3.25]
+    uncertain = [h for h in hist if h["quality"] == "uncertain"]
+    assert [h["value"] for h in uncertain] == [4.0, 5.0, 6.0]  # 100 % of the Uncertain statuses preserved
+    assert all(h["reason"] == "source_status" and h["original"]["status"] == "UncertainLastUsableValue"
+               for h in uncertain)
+    assert len(hist) == 8  # no Bad and no wrong-typed value reached history
+    quarantined = store.quarantined("default", limit=1000)
+    status_q = [q for q in quarantined if q["reason"] == "source_status"]
+    assert len(status_q) == 3 and all("BadSensorFailure" in json.dumps(q) for q in status_q)
+    wrong = [q for q in quarantined if q["reason"] == "wrong_type"]
+    assert len(wrong) == 4
+    assert len(quarantined) == 7
+    with eng.connect() as c:
+        contents, meta = c.execute(sa.select(schema.twins.c.contents, schema.twins.c.meta)).one()
+    assert contents["line_speed"] == 3.25 and meta["line_speed"]["quality"] == "good"
+    assert contents["count"] == 42 and contents["state"] == "running"
+
+
+async def test_signandencrypt_client_refuses_server_offering_only_none(tmp_path: Path) -> None:
+    plc = await _start_server(tmp_path, ua.SecurityPolicyType.NoSecurity)
+    try:
+        settings = OpcuaSettings(url=plc.url, node_ids=(plc.nodes["speed"].nodeid.to_string(),),
+                                 security="SignAndEncrypt", certificate=plc.client_cert, private_key=plc.client_key,
+                                 application_uri=CLIENT_URI, backoff_min_s=0.2, backoff_max_s=0.4)
+        with pytest.raises(OpcuaSecurityError, match="no downgrade"):
+            await open_client(settings)
+        # The long-running source keeps refusing, no faster than its backoff, and never delivers a sample.
+        got: list[Any] = []
+        source = OpcuaSource(settings, got.extend)
+        task = asyncio.create_task(source.run())
+        await asyncio.sleep(1.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert source.connects == 0 and got == []
+        assert 2 <= source.failures <= 5 and "no downgrade" in source.last_error
+    finally:
+        await plc.server.stop()
