@@ -21,8 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from asyncua import Client, ua
+from asyncua import ua
+from asyncua.client.client import Client, _first_cert_from_chain
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.uaerrors import UaStatusCodeError
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tvilling.core.errors import ConfigurationError, TvillingError
 
@@ -32,6 +37,7 @@ SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
 _MODES = {"None": ua.MessageSecurityMode.None_, "Sign": ua.MessageSecurityMode.Sign,
           "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EVERY_SAMPLE = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
 
 
 class OpcuaSecurityError(TvillingError):
@@ -48,6 +54,7 @@ class OpcuaSettings:
     server_certificate: Path | None = None  # pinned; unset = the certificate the endpoint presents
     application_uri: str = "urn:tvilling:ingest"
     publishing_interval_ms: float = 100.0
+    queue_size: int = 100  # per monitored item: samples kept between two publishes
     timeout_s: float = 4.0
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -129,9 +136,10 @@ async def open_client(settings: OpcuaSettings) -> Client:
                 f"(offers {', '.join(offered) or 'nothing'}); refusing to connect (no downgrade)",
                 hint="configure the server for the required security mode")
         server_der: bytes = match[0].ServerCertificate
+        _check_server_certificate(settings.url, server_der, match[0].Server.ApplicationUri)
         if settings.server_certificate is not None:
             pinned = _der(settings.server_certificate.read_bytes())
-            if not server_der.startswith(pinned):  # the endpoint may send a chain: the leaf comes first
+            if _first_cert_from_chain(server_der) != pinned:
                 raise OpcuaSecurityError(f"OPC UA server {settings.url} presents a certificate that is not the "
                                          "pinned one; refusing to connect", hint="check opcua_server_certificate")
         assert settings.certificate is not None and settings.private_key is not None  # checked in __post_init__
@@ -139,14 +147,38 @@ async def open_client(settings: OpcuaSettings) -> Client:
                                   private_key=str(settings.private_key),
                                   server_certificate=(str(settings.server_certificate)
                                                       if settings.server_certificate else None), mode=mode)
-    await client.connect()
+    try:
+        await client.connect()
+    except UaStatusCodeError as exc:
+        name = type(exc).__name__
+        if name.startswith(("BadCertificate", "BadSecurity", "BadIdentity")):
+            # The server rejected our certificate (not trusted, wrong URI, ...): a security event (S-12).
+            raise OpcuaSecurityError(f"OPC UA server {settings.url} refused the client certificate ({name})",
+                                     hint="add the client certificate to the server's trust list") from exc
+        raise
     return client
+
+
+def _check_server_certificate(url: str, der: bytes, app_uri: str | None) -> None:
+    """Refuse an expired (or not yet valid) server certificate, or one whose URI is not the server's (S-12)."""
+    cert = x509.load_der_x509_certificate(_first_cert_from_chain(der))  # a chain starts with the leaf
+    now = datetime.now(UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise OpcuaSecurityError(f"OPC UA server {url} presents a certificate valid only from "
+                                 f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}; "
+                                 "refusing to connect")
+    try:
+        uris = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.UniformResourceIdentifier)
+    except x509.ExtensionNotFound:
+        uris = []
+    if app_uri and app_uri not in uris:
+        raise OpcuaSecurityError(f"OPC UA server {url} certificate URI {uris} does not match its application URI "
+                                 f"{app_uri!r}; refusing to connect")
 
 
 def _der(data: bytes) -> bytes:
     if data.lstrip().startswith(b"-----BEGIN"):
-        from cryptography import x509
-        from cryptography.hazmat.primitives.serialization import Encoding
         return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
     return data
 
@@ -210,7 +242,10 @@ class OpcuaSource:
                 sub = await client.create_subscription(self.settings.publishing_interval_ms, _Handler(self.on_samples))
                 nodes = [client.get_node(ua.NodeId.from_string(n)) for n in self.settings.node_ids]
                 if nodes:
-                    await sub.subscribe_data_change(nodes)
+                    # Trigger on source timestamp too, with a queue: every sample the server takes is history
+                    # (the default StatusValue trigger drops repeats, which would hide a stuck sensor, Q-04).
+                    await sub._subscribe(nodes, AttributeIds.Value, _EVERY_SAMPLE,
+                                         queuesize=self.settings.queue_size)
                 self.connected, self.connects = True, self.connects + 1
                 self._ready.set()
                 delay = self.settings.backoff_min_s

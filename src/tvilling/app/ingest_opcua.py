@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from tvilling.adapters.opcua import OpcuaSample, OpcuaSettings, OpcuaSource
+from tvilling.adapters.sql.timeseries import QuarantineRow
 from tvilling.app.ingest import IngestPipeline
 from tvilling.app.ingest_rows import Envelope, Rows, _add, _quarantine
-from tvilling.adapters.sql.timeseries import QuarantineRow
 from tvilling.core.errors import UnavailableError
 from tvilling.core.quality import Quality, Reason
 from tvilling.quality.mapping import MappingSet

@@ -21,6 +21,7 @@ are also written to the twin (only if its model declares them: DTDL validation i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -278,3 +279,7 @@ async def run_monitoring(platform: Any) -> None:
         await service.run()
     finally:
         service.detach()
+        # what ingestion committed just before shutdown still gets its insights (the store is closed only
+        # after the background tasks have finished)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(service.drain())

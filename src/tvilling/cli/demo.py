@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -98,7 +99,11 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
                              quality_max_age_s=sim_span_s + 86400.0,
                              mappings_file=package.mappings_file, mqtt_url=broker,
                              mqtt_client_id=f"tvilling-demo-{os.getpid()}", mqtt_protocol=protocol)
-    platform = build_platform(settings, announce=lambda _text: None)
+    platform = build_platform(settings, announce=lambda _text: None, dashboard=not headless)
+    # SIGTERM (systemd, CI, a terminal closing) must stop the plant child too, not orphan it.
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     plant: asyncio.subprocess.Process | None = None
     server: uvicorn.Server | None = None
     try:
@@ -114,7 +119,9 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
             await asyncio.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         _say(f"Tvilling demo: {report.twins} twins, {report.models} models loaded; broker {broker}")
-        _say(f"  API:   {url}/api/v1  (docs: {url}/docs)")
+        if not headless:
+            _say(f"  Dashboard: {url}/ui/  (sign in with the token)")
+        _say(f"  API:   {url}/api/v1  (docs: {url}/api/v1/docs)")
         _say(f"  Token: {token.token}")
         _say(f"  Try:   curl -H 'Authorization: Bearer {token.token}' {url}/api/v1/twins/pump-1")
         truth = data_dir / "ground-truth.json"
@@ -179,7 +186,7 @@ def demo(
                                        data_dir=data_dir, port=port, site=site, plant_args=plant_args))
     except TvillingError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return
     if summary is not None:
         if json_out:

@@ -89,5 +89,14 @@ def chart_options(series: Series | None, name: str, unit: str | None, agg: str, 
     }
 
 
-def window_start(range_s: int, now: datetime | None = None) -> datetime:
-    return (now or datetime.now(UTC)) - timedelta(seconds=range_s)
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO time as aware datetime, but never in the future (a clock-ahead source must not hide history)."""
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return min(t + timedelta(seconds=1), datetime.now(UTC))

@@ -40,7 +40,9 @@ class PropState:
     quality: str | None = None
     reason: str | None = None
     source_time: str | None = None
-    updated_mono: float = 0.0  # when the dashboard saw it (for the age column and the delay benchmark)
+    updated_mono: float = 0.0  # when the dashboard saw it (monotonic)
+    received: str | None = None  # when the platform committed it (wall clock, ISO); the age column counts from here
+    # because source times may be simulated (the virtual plant runs faster than real time)
 
 
 @dataclass
@@ -237,6 +239,7 @@ class LiveHub:
                     prop.value = ch.get("new")
                 prop.quality, prop.reason = ch.get("quality"), ch.get("reason")
                 prop.source_time, prop.updated_mono = ch.get("source_time"), now
+                prop.received = event.time.isoformat()
                 twin.props[name] = prop
             self._recompute(event.tenant, state, twin_id)
             self._mark(event.tenant, {twin_id}, {"twins"})
@@ -325,7 +328,8 @@ def twin_from_document(doc: dict[str, Any]) -> TwinState:
         m: dict[str, Any] = meta[name] if isinstance(meta.get(name), dict) else {}
         if "sourceTime" not in m and "quality" not in m:
             continue  # configuration (ratedPower …), not a live property
-        twin.props[name] = PropState(value, m.get("unit"), m.get("quality"), m.get("reason"), m.get("sourceTime"))
+        twin.props[name] = PropState(value, m.get("unit"), m.get("quality"), m.get("reason"), m.get("sourceTime"),
+                                     received=m.get("lastUpdateTime"))
     return twin
 
 

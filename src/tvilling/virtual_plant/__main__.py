@@ -12,11 +12,15 @@ import signal
 import sys
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tvilling.virtual_plant.errors import VirtualPlantError
 from tvilling.virtual_plant.mqtt_json import MqttJsonEndpoint
 from tvilling.virtual_plant.plant import Plant, PlantConfig
-from tvilling.virtual_plant.runner import RunStats, run
+from tvilling.virtual_plant.runner import Endpoint, RunStats, run
+
+if TYPE_CHECKING:
+    from tvilling.virtual_plant.opcua_plc import OpcuaPlc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,11 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="MQTT protocol: 5 (default) or 4 = 3.1.1 for brokers that only speak 3.1.1")
     ap.add_argument("--qos", type=int, choices=(0, 1), default=1, help="telemetry QoS")
     ap.add_argument("--truth-out", default=None, help="write the ground-truth JSON here at the end")
+    ap.add_argument("--opcua-port", type=int, default=None,
+                    help="also serve line-1 from an OPC UA PLC on 127.0.0.1:PORT (virtual_plant/opcua_plc.py)")
+    ap.add_argument("--opcua-cert", default=None, help="PLC certificate: offer SignAndEncrypt only (with --opcua-key)")
+    ap.add_argument("--opcua-key", default=None, help="PLC private key (PEM)")
+    ap.add_argument("--opcua-trust", default=None, help="directory of trusted client certificates")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    plc: OpcuaPlc | None = None
     try:
         if args.speed <= 0 or args.duration <= 0:
             raise VirtualPlantError("--speed and --duration must be > 0")
@@ -57,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
                                   repair_after_s=args.repair_hours * 3600.0 if args.repair_hours > 0 else None))
         endpoint = MqttJsonEndpoint(args.broker, qos=args.qos, protocol=args.mqtt_version)
         endpoint.connect()
+        endpoints: list[Endpoint] = [endpoint]
+        if args.opcua_port is not None:
+            from tvilling.virtual_plant.opcua_plc import start_plc  # asyncua loads only when asked for
+
+            plc = start_plc(plant, args.opcua_port, args.opcua_cert, args.opcua_key, args.opcua_trust)
+            endpoints.append(plc)
     except (VirtualPlantError, ValueError) as exc:
         sys.stderr.write(f"virtual plant: {exc}\n")
         return 1
@@ -68,11 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     stats = RunStats()
     interrupted = False
     try:
-        run(plant, endpoint, speed=args.speed, duration_s=args.duration, sim_duration_s=sim_s, stats=stats)
+        run(plant, endpoints, speed=args.speed, duration_s=args.duration, sim_duration_s=sim_s, stats=stats)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         endpoint.close()
+        if plc is not None:
+            plc.close()
         if args.truth_out:
             plant.truth.dump(args.truth_out)
     summary = {

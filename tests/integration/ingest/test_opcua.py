@@ -6,6 +6,9 @@ import asyncio
 import ipaddress
 import json
 import socket
+import threading
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +17,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from asyncua import Server, ua
+import yaml
+from asyncua import ua
 from asyncua.crypto.cert_gen import (
     dump_private_key_as_pem,
     generate_private_key,
@@ -22,10 +26,13 @@ from asyncua.crypto.cert_gen import (
 )
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from asyncua.server.server import Server
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tests.support import dtdl_samples
+from tests.support.platform import api_rig
 from tvilling.adapters.opcua import OpcuaSecurityError, OpcuaSettings, OpcuaSource, browse_variables, open_client
 from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
@@ -90,6 +97,12 @@ async def _start_server(tmp: Path, policy: ua.SecurityPolicyType, trust_client: 
         "count": await line.add_variable(ua.NodeId("Line1.Count", ns), "Count", 0, ua.VariantType.Int32),
         "state": await line.add_variable(ua.NodeId("Line1.State", ns), "State", "idle", ua.VariantType.String),
     }
+    # A misbehaving server (B-07): nodes whose value is a Null variant; with DataType Number the server accepts
+    # any variant type on the first write, which lets the test send a String and an array for a Double point.
+    number = ua.NodeId(ua.ObjectIds.Number)
+    for key in ("null", "text", "vector"):
+        nodes[key] = await line.add_variable(ua.NodeId(f"Line1.{key}", ns), key, ua.Variant(None, ua.VariantType.Null),
+                                             datatype=number)
     await server.start()
     return Plc(server, url, nodes, client_cert, client_key, server_cert)
 
@@ -127,6 +140,7 @@ async def test_opcua_secure_subscription_quality_and_types(plc: Plc, tmp_path: P
          "instrument_range": [0, 10]},
         {"node_id": ids["count"], "twin": "line-1", "property": "count", "type": "integer"},
         {"node_id": ids["state"], "twin": "line-1", "property": "state", "type": "string"},
+        *({"node_id": ids[k], "twin": "line-1", "property": k} for k in ("null", "text", "vector")),
     ]})
     assert sorted(node_ids(mappings)) == sorted(ids.values())
     eng, store = _store(tmp_path)
@@ -151,12 +165,11 @@ async def test_opcua_secure_subscription_quality_and_types(plc: Plc, tmp_path: P
                          ts=base + timedelta(milliseconds=10 + 2 * i))
             await _write(plc, "speed", ua.Variant(4.0 + i, ua.VariantType.Double),
                          ua.StatusCodes.UncertainLastUsableValue, ts=base + timedelta(milliseconds=11 + 2 * i))
-        # Wrong types (B-07): a string, a null variant and an array on the Double node; a Double on an Int32 point.
-        await _write(plc, "speed", ua.Variant("fast", ua.VariantType.String), ts=base + timedelta(milliseconds=20))
-        await _write(plc, "speed", ua.Variant(None, ua.VariantType.Null), ts=base + timedelta(milliseconds=21))
-        await _write(plc, "speed", ua.Variant([1.0, 2.0], ua.VariantType.Double),
+        # Wrong types (B-07): each Null node has already sent its initial Null variant; now a String and an array
+        # arrive for scalar Double points.
+        await _write(plc, "text", ua.Variant("fast", ua.VariantType.String), ts=base + timedelta(milliseconds=20))
+        await _write(plc, "vector", ua.Variant([1.0, 2.0], ua.VariantType.Double),
                      ts=base + timedelta(milliseconds=22))
-        await _write(plc, "count", ua.Variant(7.5, ua.VariantType.Double), ts=base + timedelta(milliseconds=23))
         await _write(plc, "speed", ua.Variant(3.25, ua.VariantType.Double), ts=base + timedelta(milliseconds=30))
         await _write(plc, "count", ua.Variant(42, ua.VariantType.Int32), ts=base + timedelta(milliseconds=31))
         await _write(plc, "state", ua.Variant("running", ua.VariantType.String),
@@ -169,7 +182,7 @@ async def test_opcua_secure_subscription_quality_and_types(plc: Plc, tmp_path: P
                 "Line1.Speed", "Line1")))
         finally:
             await client.disconnect()
-        assert set(found) == set(ids.values())
+        assert set(found) == set(ids.values()) and found[ids["speed"]] == "Speed"
     finally:
         await service.stop()
         await pipeline.stop()
@@ -186,9 +199,11 @@ async def test_opcua_secure_subscription_quality_and_types(plc: Plc, tmp_path: P
     quarantined = store.quarantined("default", limit=1000)
     status_q = [q for q in quarantined if q["reason"] == "source_status"]
     assert len(status_q) == 3 and all("BadSensorFailure" in json.dumps(q) for q in status_q)
-    wrong = [q for q in quarantined if q["reason"] == "wrong_type"]
-    assert len(wrong) == 4
-    assert len(quarantined) == 7
+    wrong = Counter(q["address"] for q in quarantined if q["reason"] == "wrong_type")
+    assert wrong == {ids["null"]: 1, ids["text"]: 2, ids["vector"]: 2}  # initial Null + the one bad write
+    details = " ".join(str(q["detail"]) for q in quarantined if q["reason"] == "wrong_type")
+    assert "String variant" in details and "array variant" in details and "Null variant" in details
+    assert len(quarantined) == 3 + 5
     with eng.connect() as c:
         contents, meta = c.execute(sa.select(schema.twins.c.contents, schema.twins.c.meta)).one()
     assert contents["line_speed"] == 3.25 and meta["line_speed"]["quality"] == "good"
@@ -206,11 +221,145 @@ async def test_signandencrypt_client_refuses_server_offering_only_none(tmp_path:
         # The long-running source keeps refusing, no faster than its backoff, and never delivers a sample.
         got: list[Any] = []
         source = OpcuaSource(settings, got.extend)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         task = asyncio.create_task(source.run())
-        await asyncio.sleep(1.0)
+        while source.failures < 3 and loop.time() - started < 20:
+            await asyncio.sleep(0.02)
+        elapsed = loop.time() - started
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        assert source.connects == 0 and got == []
-        assert 2 <= source.failures <= 5 and "no downgrade" in source.last_error
+        assert source.connects == 0 and got == [] and source.failures >= 3
+        assert elapsed >= 0.2 + 0.4  # the two back-off sleeps between the three refusals
+        assert "no downgrade" in source.last_error
     finally:
         await plc.server.stop()
+
+
+async def test_certificate_problems_are_security_refusals(plc: Plc, tmp_path: Path) -> None:
+    stranger_cert, stranger_key = _make_cert(tmp_path / "stranger", "stranger", CLIENT_URI,
+                                             ExtendedKeyUsageOID.CLIENT_AUTH)
+    other_server, _ = _make_cert(tmp_path / "other", "other-plc", SERVER_URI, ExtendedKeyUsageOID.SERVER_AUTH)
+    cases = {
+        "refused the client certificate (BadCertificateUntrusted)": OpcuaSettings(
+            url=plc.url, certificate=stranger_cert, private_key=stranger_key, application_uri=CLIENT_URI),
+        "not the pinned one": OpcuaSettings(
+            url=plc.url, certificate=plc.client_cert, private_key=plc.client_key, application_uri=CLIENT_URI,
+            server_certificate=other_server),
+        "(BadCertificateUriInvalid)": OpcuaSettings(
+            url=plc.url, certificate=plc.client_cert, private_key=plc.client_key, application_uri="urn:someone-else"),
+    }
+    for expected, settings in cases.items():
+        with pytest.raises(OpcuaSecurityError) as info:
+            await open_client(settings)
+        assert expected in info.value.message
+
+
+def test_server_ingests_from_opcua_when_configured(tmp_path: Path) -> None:
+    """settings -> bootstrap BACKGROUND (run_opcua) -> pipeline -> twin state and history over the REST API."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def on_plc_loop(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
+
+    plc = on_plc_loop(_start_server(tmp_path, ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt))
+    mfile = tmp_path / "mappings.yaml"
+    mfile.write_text(yaml.safe_dump({"tenant": "acme", "mappings": [
+        {"node_id": plc.nodes["speed"].nodeid.to_string(), "twin": "room1", "property": "temperature",
+         "unit": "degC"}]}))
+    try:
+        with api_rig(f"sqlite:///{tmp_path / 'p.db'}", mappings_file=mfile, opcua_url=plc.url,
+                     opcua_security="SignAndEncrypt", opcua_certificate=plc.client_cert,
+                     opcua_private_key=plc.client_key, opcua_server_certificate=plc.server_cert) as rig:
+            assert rig.call("PUT", "/api/v1/twins/room1", json=dtdl_samples.room()).status_code in (200, 201)
+            deadline = time.monotonic() + 30
+            twin: dict[str, Any] = {}
+            value = 30.0
+            while time.monotonic() < deadline:  # the session may not be up yet: write again (a new value each time)
+                value += 0.5
+                on_plc_loop(_write(plc, "speed", ua.Variant(value, ua.VariantType.Double)))
+                twin = rig.call("GET", "/api/v1/twins/room1").json()
+                if twin["$metadata"].get("temperature", {}).get("sourceTime"):
+                    break
+            assert 30.0 < twin["temperature"] <= value
+            assert twin["$metadata"]["temperature"]["quality"] == "good"
+            hist = rig.call("GET", "/api/v1/twins/room1/history/temperature").json()
+            assert hist["items"] and all(h["quality"] == "good" for h in hist["items"])
+    finally:
+        on_plc_loop(plc.server.stop())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+class _Recorder:
+    """A runner endpoint beside the PLC that keeps what line-1 published (the oracle)."""
+
+    def __init__(self) -> None:
+        self.throughput: list[float | None] = []
+
+    def publish_readings(self, device: str, seq: int, source_ts: str, readings: list[Any]) -> None:
+        if device == "line-1":
+            self.throughput += [r.value for r in readings if r.name == "throughput"]
+
+    def take_commands(self) -> list[Any]:
+        return []
+
+    def ack(self, cmd: Any, body: dict[str, Any]) -> None:
+        return None
+
+
+async def test_virtual_plant_line_plc_over_signandencrypt(tmp_path: Path) -> None:
+    """Plant runner -> OPC UA PLC (SignAndEncrypt only) -> platform client -> history and twin state."""
+    from tvilling.virtual_plant.opcua_plc import APPLICATION_URI, OpcuaPlc, PlcSettings
+    from tvilling.virtual_plant.plant import Plant, PlantConfig
+    from tvilling.virtual_plant.runner import run
+    from tvilling.virtual_plant.sensors import SensorReading
+
+    client_cert, client_key = _make_cert(tmp_path / "trusted", "tvilling-ingest", CLIENT_URI,
+                                         ExtendedKeyUsageOID.CLIENT_AUTH)
+    plc_cert, plc_key = _make_cert(tmp_path / "plc", "line-plc", APPLICATION_URI, ExtendedKeyUsageOID.SERVER_AUTH)
+    plant = Plant(PlantConfig(seed=3, start=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1),
+                              faults=[]))
+    plc = OpcuaPlc(plant, PlcSettings(port=_free_port(), certificate=plc_cert, private_key=plc_key,
+                                      trust_dir=tmp_path / "trusted"))
+    await asyncio.to_thread(plc.start)
+    mappings = parse_mappings({"mappings": [
+        {"node_id": plc.node_ids["throughput"], "twin": "line-1", "property": "throughput"},
+        {"node_id": plc.node_ids["line_speed"], "twin": "line-1", "property": "line_speed"},
+        {"node_id": plc.node_ids["state"], "twin": "line-1", "property": "state", "type": "string"},
+    ]})
+    eng, store = _store(tmp_path)
+    pipeline = IngestPipeline(store, mappings)
+    pipeline.start()
+    service = OpcuaIngestService(pipeline, OpcuaSettings(
+        url=plc.url, node_ids=tuple(node_ids(mappings)), certificate=client_cert, private_key=client_key,
+        application_uri=CLIENT_URI, publishing_interval_ms=50))
+    service.start()
+    recorder = _Recorder()
+    try:
+        assert await service.source.wait_connected(20), service.source.last_error
+        await asyncio.sleep(0.3)
+        # 60 simulated s per step at 300x: a line-1 sample every 0.2 s of wall time, ~10 in all.
+        await asyncio.to_thread(run, plant, [plc, recorder], speed=300.0, duration_s=2.0)
+        await asyncio.sleep(0.3)
+        failed_at = plant.now() + timedelta(seconds=1)
+        await asyncio.to_thread(plc.publish_readings, "line-1", 0, "", [
+            SensorReading("throughput", None, "1/min", failed_at)])  # the sensor fails: BadSensorFailure
+        await asyncio.sleep(0.5)
+    finally:
+        await service.stop()
+        await pipeline.stop()
+        await asyncio.to_thread(plc.close)
+    start_us = int(plant.config.start.timestamp() * 1_000_000) + 1
+    hist = store.history("default", "line-1", "throughput", start_us, 2**62, limit=1000)
+    published = [v for v in recorder.throughput if v is not None]
+    assert len(published) >= 5
+    assert [h["value"] for h in hist] == published and all(h["quality"] == "good" for h in hist)
+    bad = [q for q in store.quarantined("default", limit=100) if q["reason"] == "source_status"]
+    assert len(bad) == 1 and "BadSensorFailure" in json.dumps(bad[0])
+    with eng.connect() as c:
+        contents, meta = c.execute(sa.select(schema.twins.c.contents, schema.twins.c.meta)).one()
+    assert contents["throughput"] == published[-1] and meta["throughput"]["quality"] == "good"
+    assert contents["line_speed"] == plant.line.speed_command_bpm and contents["state"] == "running"

@@ -139,7 +139,8 @@ def build(onto: Ontology, *, seed: int = 7, n_twins: int = 10_000, n_rels: int =
             by_model[anc].append(tid)
     rel_cache = {m: onto.contents(m, "Relationship") for m in models}
     if conform:  # a relationship whose target model no twin has (20 CIM targets are not defined) has no valid target
-        rel_cache = {m: [r for r in rs if "target" not in r or by_model.get(r["target"])] for m, rs in rel_cache.items()}
+        rel_cache = {m: [r for r in rs if "target" not in r or by_model.get(r["target"])]
+                     for m, rs in rel_cache.items()}
     sources = [t for t in twins if rel_cache[model_of[t]]]
     all_ids = list(twins)
     rels: list[dict[str, Any]] = []

@@ -35,6 +35,7 @@ def model_query(model: str | None) -> str:
 
 def graph_options(state: TenantState, ids: list[str], hub: LiveHub) -> dict[str, Any]:
     shown = set(ids)
+    # Colour is health, so no model legend (its swatches would contradict the node colours); size marks parts.
     models = sorted({short_model(state.twins[i].model) for i in ids if i in state.twins})
     nodes = []
     for i in ids:
@@ -49,8 +50,7 @@ def graph_options(state: TenantState, ids: list[str], hub: LiveHub) -> dict[str,
     links = [{"source": s, "target": t, "value": n, "lineStyle": {"color": EDGE_COLORS.get(n, "#c5ccd4")}}
              for s, n, t in state.edges if s in shown and t in shown]
     return {
-        "tooltip": {"formatter": "{b}: {c}"},
-        "legend": [{"data": models, "bottom": 0, "textStyle": {"fontSize": 11}}],
+        "tooltip": {"formatter": "{b}: health {c}"},
         "animationDurationUpdate": 300,
         "series": [{
             "type": "graph", "layout": "force", "roam": True, "draggable": True, "data": nodes, "links": links,

@@ -47,7 +47,7 @@ def asset_rows(hub: LiveHub, tenant: str, state: TenantState) -> list[dict[str, 
         members = [asset, *state.parts_of(asset)]
         props = [p for m in members if m in state.twins for p in state.twins[m].props.values()]
         counts = {q: sum(1 for p in props if (p.quality or "good") == q) for q in ("good", "uncertain", "bad")}
-        ages = [a for a in (age_s(p.source_time) for p in props) if a is not None]
+        ages = [a for a in (age_s(p.received or p.source_time) for p in props) if a is not None]
         score = hub.asset_health(state, asset)
         rows.append({"asset": asset, "model": short_model(twin.model),
                      "health": None if score is None else round(score, 1),

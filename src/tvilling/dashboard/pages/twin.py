@@ -42,7 +42,7 @@ def prop_rows(twin: TwinState) -> list[dict[str, Any]]:
     rows = []
     for name in sorted(twin.props):
         p = twin.props[name]
-        age = age_s(p.source_time, now)
+        age = age_s(p.received or p.source_time, now)
         rows.append({"name": name, "value": shell.fmt(p.value), "unit": p.unit or "",
                      "quality": p.quality or "good", "reason": p.reason or "",
                      "age": "–" if age is None else f"{max(age, 0):.1f} s"})
@@ -202,7 +202,11 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
         range_s = history.RANGES[range_select.value]
         bucket_s = history.auto_bucket(range_s) if bucket_select.value == "auto" else history.BUCKETS[
             bucket_select.value]
-        series = await history.load(dash.app_state, tenant, twin_id, name, range_s, bucket_s, agg_select.value)
+        # Anchor the window at the newest sample: a simulated or replayed plant has source times far from now.
+        latest = twin.props[name].source_time if name in twin.props else None
+        anchor = history.parse_time(latest)
+        series = await history.load(dash.app_state, tenant, twin_id, name, range_s, bucket_s, agg_select.value,
+                                    now=anchor)
         unit = twin.props[name].unit if name in twin.props else None
         chart.options.clear()
         chart.options.update(history.chart_options(series, name, unit, agg_select.value, bool(bucket_s)))
