@@ -121,8 +121,10 @@ def _twin(row: Row[Any]) -> TwinRecord:
 
 # Hot-path statements are built once: constructing a SELECT costs more than running it on SQLite.
 _GET_TWIN = select(twins).where(twins.c.tenant == bindparam("tenant"), twins.c.id == bindparam("id"))
-# FOR UPDATE is a no-op on SQLite, where BEGIN IMMEDIATE already serialises writers.
-_GET_TWIN_LOCKED = _GET_TWIN.with_for_update()
+# FOR UPDATE is a no-op on SQLite, where BEGIN IMMEDIATE already serialises writers. On PostgreSQL it is FOR NO KEY
+# UPDATE (key_share): a plain FOR UPDATE conflicts with the KEY SHARE lock that the relationship foreign keys take on
+# the target twin, so two concurrent PUTs of relationships X->Y and Y->X deadlocked (found by the energy-grid API test).
+_GET_TWIN_LOCKED = _GET_TWIN.with_for_update(key_share=True)
 
 
 class SqlTwinRepo(_Repo):
