@@ -15,7 +15,8 @@ from tvilling.dtdl import ModelError, parse_models
 app = typer.Typer(help="DTDL models: check and import.", no_args_is_help=True)
 
 
-def _collect(paths: list[Path]) -> list[Path]:
+def collect_json_files(paths: list[Path]) -> list[Path]:
+    """Files given, plus every *.json under folders given (sorted); a missing path is a one-line error."""
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
@@ -35,7 +36,7 @@ def check(
         "--disallow-undefined-extensions", help="Reject undefined terms and extensions.")] = False,
 ) -> None:
     """Validate DTDL files or folders as one model set; list every problem with its file and element id."""
-    files = _collect(paths)
+    files = collect_json_files(paths)
     if not files:
         fail("no *.json files found")
     docs: list[Any] = []

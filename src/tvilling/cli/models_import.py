@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tvilling.cli.models import collect_json_files
 from tvilling.cli.output import fail
 from tvilling.cli.remote import AsJson, Token, Url, connect, show
 
@@ -17,14 +18,7 @@ def import_models(
     url: Url = None, token: Token = None, as_json: AsJson = False,
 ) -> None:
     """Upload DTDL interfaces; the server validates them together with the models it already has."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*.json") if f.is_file()))
-        elif p.is_file():
-            files.append(p)
-        else:
-            fail(f"{p}: no such file or folder")
+    files = collect_json_files(paths)
     if not files:
         fail("no *.json files found")
     documents: list[Any] = []
