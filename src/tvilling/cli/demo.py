@@ -26,6 +26,7 @@ from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
 
 DEFAULT_SITE = Path("examples/bottling-plant")
+INTERACTIVE_SIM_DAYS = 90.0  # an open-ended demo replays one 90-day season ending now, then keeps serving
 TENANT = "default"
 
 
@@ -92,8 +93,8 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
     # Accelerated time: the plant's clock runs `speed` times faster than the wall clock. It starts far enough in
     # the past that its last reading lands at about "now", so the platform's time policy (future readings are
     # quarantined) holds unchanged; the accepted age is widened to the simulated span instead.
-    wall = duration if duration is not None else 10 * 365 * 86400.0
-    sim_span_s = min(speed * wall, 10 * 365 * 86400.0)
+    sim_span_s = speed * duration if duration is not None else INTERACTIVE_SIM_DAYS * 86400.0
+    wall = sim_span_s / speed
     start = datetime.now(UTC) - timedelta(seconds=sim_span_s)
     settings = load_settings(None, db=f"sqlite:///{data_dir / 'tvilling.db'}", host="127.0.0.1", port=port,
                              quality_max_age_s=sim_span_s + 86400.0,
@@ -138,7 +139,12 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
         lines = [ln for ln in out.decode().splitlines() if ln.strip().startswith("{")]
         plant_summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
         await _wait_until_quiet(platform.store.engine, TENANT)
-        return build_summary(platform.store.engine, TENANT, plant_summary) if headless else None
+        if headless:
+            return build_summary(platform.store.engine, TENANT, plant_summary)
+        _say(f"The plant has run its {sim_span_s / 86400:.0f} simulated days; the platform keeps serving "
+             "history and the dashboard until Ctrl-C.")
+        await asyncio.Event().wait()
+        return None
     finally:
         if plant is not None and plant.returncode is None:
             plant.terminate()
