@@ -102,9 +102,14 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
                              mqtt_client_id=f"tvilling-demo-{os.getpid()}", mqtt_protocol=protocol)
     platform = build_platform(settings, announce=lambda _text: None, dashboard=not headless)
     # SIGTERM (systemd, CI, a terminal closing) must stop the plant child too, not orphan it.
-    main_task = asyncio.current_task()
-    if main_task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    main_task, loop = asyncio.current_task(), asyncio.get_running_loop()
+
+    def _stop() -> None:  # once: a second SIGTERM must not interrupt the clean-up
+        loop.remove_signal_handler(signal.SIGTERM)
+        if main_task is not None:
+            main_task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, _stop)
     plant: asyncio.subprocess.Process | None = None
     server: uvicorn.Server | None = None
     try:
@@ -148,15 +153,18 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
     finally:
         if plant is not None and plant.returncode is None:
             plant.terminate()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(plant.wait(), 10)
         if server is not None:
             server.should_exit = True
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(server_task, 15)
         platform.close()
         if embedded is not None:
-            await embedded.stop()
+            # amqtt logs its own task cancellation at shutdown as an error; it is the expected way to stop it.
+            logging.getLogger("amqtt").setLevel(logging.CRITICAL)
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await embedded.stop()
 
 
 def demo(

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def _terminate(_sig: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a repeated SIGTERM must not cut the clean-up short
         raise KeyboardInterrupt  # unwind through the finally below so the ground truth is still written
 
     signal.signal(signal.SIGTERM, _terminate)
