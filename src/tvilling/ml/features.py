@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tvilling.core.errors import ValidationError
-from tvilling.ml.anomaly.base import Contribution, Explanation
+from tvilling.ml.anomaly.base import Explanation, explain_residuals
 
 FloatArray = npt.NDArray[np.float64]
 _MAD_TO_SD = 1.4826  # MAD of a Gaussian sample x 1.4826 estimates its standard deviation
@@ -112,12 +112,7 @@ class BaselineDetector:
     def explain_one(self, x: Mapping[str, float]) -> Explanation:
         """Score plus each signal's share of the squared distances, largest first."""
         d = self._distances(self._row(x))
-        total = float(np.sum(d * d))
-        if total <= 0.0:
-            return Explanation(self._score(d))
-        parts = sorted((Contribution(s, float(d[i] * d[i] / total), float(d[i]))
-                        for i, s in enumerate(self.signals)), key=lambda c: -c.share)
-        return Explanation(self._score(d), tuple(parts))
+        return explain_residuals(self._score(d), self.signals, d)
 
     # -- batch forms (columns in ``signals`` order) -----------------------------------------------------
     def learn_many(self, X: npt.ArrayLike) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tvilling.core.errors import ValidationError
@@ -55,3 +55,18 @@ def first_value(x: Mapping[str, float], key: str | None) -> float:
         raise ValidationError(f"a univariate detector needs exactly one signal, got {len(x)}",
                               hint="pass key=... to pick one")
     return float(next(iter(x.values())))
+
+
+def explain_residuals(score: float, signals: Sequence[str], residuals: Iterable[float]) -> Explanation:
+    """``score`` plus each signal's share of the squared residuals, largest first.
+
+    Shared by every residual-based detector so their explanations read the same; all-zero residuals explain
+    nothing, so no signal is named.
+    """
+    values = [float(r) for r in residuals]
+    total = sum(r * r for r in values)
+    if total <= 0.0:
+        return Explanation(score)
+    parts = sorted((Contribution(s, r * r / total, r) for s, r in zip(signals, values, strict=True)),
+                   key=lambda c: -c.share)
+    return Explanation(score, tuple(parts))

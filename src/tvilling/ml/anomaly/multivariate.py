@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tvilling.core.errors import ValidationError
-from tvilling.ml.anomaly.base import Contribution, Explanation
+from tvilling.ml.anomaly.base import Explanation, explain_residuals
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -80,11 +80,7 @@ class MultivariateDetector:
         if self.signals is None or self._n < self.warmup:
             return Explanation(self.score_one(x))
         row = self._row(x)
-        r = self._residuals(row)
-        total = float(np.sum(r * r)) or 1.0
-        parts = sorted((Contribution(s, float(r[i] * r[i] / total), float(r[i]))
-                        for i, s in enumerate(self.signals)), key=lambda c: -c.share)
-        return Explanation(self._score_row(row), tuple(parts))
+        return explain_residuals(self._score_row(row), self.signals, self._residuals(row))
 
     # -- batch forms (columns in ``signals`` order) -----------------------------------------------------
     def learn_many(self, X: npt.ArrayLike) -> None:
