@@ -12,9 +12,9 @@ import jsonpatch
 import jsonpointer
 
 from tvilling.app.models import ModelService
-from tvilling.app.twins import _check_ops, check_if_match, new_etag, not_found
+from tvilling.app.twins import _check_ops, check_if_match, check_preconditions, new_etag, not_found
 from tvilling.core.context import Context
-from tvilling.core.errors import NotFoundError, PreconditionFailedError, Problem, ValidationError
+from tvilling.core.errors import NotFoundError, Problem, ValidationError
 from tvilling.core.events import Event
 from tvilling.ports.clock import Clock
 from tvilling.ports.documents import incoming_document, relationship_document
@@ -88,15 +88,7 @@ class RelationshipService:
             if src is None:
                 raise not_found(twin_id)
             old = tx.relationships.get(tenant, twin_id, rel_id)
-            if old is None:
-                if if_match is not None and if_match.strip() != "*":
-                    raise PreconditionFailedError(f"relationship {rel_id} does not exist", where="If-Match",
-                                                  hint="omit If-Match to create it")
-            else:
-                if if_none_match is not None and if_none_match.strip() == "*":
-                    raise PreconditionFailedError(f"relationship {rel_id} already exists", where="If-None-Match",
-                                                  hint="omit If-None-Match: * to replace it")
-                check_if_match(if_match, old.etag, f"relationship {rel_id}")
+            check_preconditions(f"relationship {rel_id}", old.etag if old else None, if_match, if_none_match)
             target = tx.twins.get(tenant, target_id)
             if target is None:
                 raise ValidationError(f"target twin {target_id} not found", where="$targetId",

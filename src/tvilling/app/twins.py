@@ -47,6 +47,19 @@ def check_if_match(if_match: str | None, etag: str, what: str) -> None:
                                       hint="GET it again and retry with the new $etag, or omit If-Match")
 
 
+def check_preconditions(what: str, etag: str | None, if_match: str | None, if_none_match: str | None) -> None:
+    """HTTP conditional-write rules for a PUT: ``etag`` is None when the object does not exist yet."""
+    if etag is None:
+        if if_match is not None and if_match.strip() != "*":
+            raise PreconditionFailedError(f"{what} does not exist", where="If-Match",
+                                          hint="omit If-Match to create it")
+        return
+    if if_none_match is not None and if_none_match.strip() == "*":
+        raise PreconditionFailedError(f"{what} already exists", where="If-None-Match",
+                                      hint="omit If-None-Match: * to replace it")
+    check_if_match(if_match, etag, what)
+
+
 @dataclass(frozen=True)
 class PropertyUpdate:
     """A value from ingestion with its source time and quality (recorded in ``$metadata.<prop>``)."""
@@ -136,19 +149,12 @@ class TwinService:
         now = self._clock.now()
         with self._store.write() as tx:
             old = tx.twins.get(tenant, twin_id, for_update=True)
+            check_preconditions(f"twin {twin_id}", old.etag if old else None, if_match, if_none_match)
             if old is None:
-                if if_match is not None and if_match.strip() != "*":
-                    raise PreconditionFailedError(f"twin {twin_id} does not exist", where="If-Match",
-                                                  hint="omit If-Match to create it")
                 model = tx.models.get(tenant, model_id)
                 if model is not None and model.decommissioned:
                     raise ValidationError(f"model {model_id} is decommissioned", where="$metadata.$model",
                                           hint="create twins of a model version that is not decommissioned")
-            else:
-                if if_none_match is not None and if_none_match.strip() == "*":
-                    raise PreconditionFailedError(f"twin {twin_id} already exists", where="If-None-Match",
-                                                  hint="omit If-None-Match: * to replace it")
-                check_if_match(if_match, old.etag, f"twin {twin_id}")
             meta = _stamp_all(contents, components, iso(now))
             new = TwinRecord(tenant=tenant, id=twin_id, model_id=model_id, contents=contents, meta=meta,
                              etag=new_etag(), version=(old.version + 1) if old else 1, last_update_time=now)

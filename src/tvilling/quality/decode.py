@@ -35,21 +35,7 @@ class DecodeFailure:
 
 def resolve(doc: Any, pointer: str) -> Any:
     """RFC 6901 JSON pointer lookup; returns the module sentinel ``MISSING`` when the path does not exist."""
-    if pointer == "":
-        return doc
-    node = doc
-    for token in pointer[1:].split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict):
-            node = node.get(token, _MISSING)
-            if node is _MISSING:
-                return _MISSING
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return _MISSING
-    return node
-
+    return resolve_tokens(doc, split_pointer(pointer))
 
 MISSING = _MISSING
 
