@@ -171,3 +171,6 @@ quarantine = Table(
     Column("received_at", BigInteger, nullable=False),
     Index("ix_quarantine_tenant_reason", "tenant", "reason"),
 )
+
+# Feature tables live in their own modules on the same metadata; importing them here registers them.
+from tvilling.adapters.sql import schema_alarms, schema_commands, schema_registry  # noqa: E402, F401
