@@ -25,11 +25,15 @@ from tvilling.adapters.sql.engine import make_engine, verify_durability
 from tvilling.adapters.sql.migrate import check_version
 from tvilling.adapters.sql.store import SqlStore
 from tvilling.api.app import create_app
+from tvilling.app.alarms import run_alarms
 from tvilling.app.auth import IssuedToken
+from tvilling.app.command_runtime import build_command_service, run_commands
 from tvilling.app.ingest_opcua import run_opcua
 from tvilling.app.ingest_service import run_ingest
+from tvilling.app.ingest_sparkplug import run_sparkplug
 from tvilling.app.models import Compiler, default_compiler
 from tvilling.app.monitoring import run_monitoring
+from tvilling.app.retention import run_retention
 from tvilling.app.services import Services
 from tvilling.settings import Settings
 
@@ -37,7 +41,8 @@ log = logging.getLogger(__name__)
 
 BackgroundFactory = Callable[["Platform"], Coroutine[Any, Any, None]]
 # Background services started with every server; ingestion and other long-running services register here.
-BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_opcua]
+BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_opcua, run_sparkplug, run_alarms,
+                                       run_retention, run_commands]
 
 
 @dataclass
@@ -117,6 +122,7 @@ def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
             platform.tasks.clear()
 
     app = create_app(services, settings, lifespan=lifespan)
+    app.state.commands = build_command_service(services, settings)
     if dashboard:  # the operator dashboard (NiceGUI) at /ui, same process and tokens
         from tvilling.dashboard import mount
 
@@ -134,7 +140,8 @@ def serve(settings: Settings, *, announce: Callable[[str], None] = _stderr) -> N
 
     platform = build_platform(settings, announce=announce)
     try:
+        # uvloop + httptools (both dependencies): roughly half the per-request cost of asyncio + h11.
         uvicorn.run(platform.app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                    access_log=False, ws_max_size=1_048_576)
+                    access_log=False, ws_max_size=1_048_576, loop="uvloop", http="httptools")
     finally:
         platform.close()

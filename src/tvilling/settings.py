@@ -43,6 +43,20 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=8, ge=1)
     token_cache_ttl_s: float = Field(default=10.0, ge=0.0)
+    # Rate limits, on by default (G4/G7): token buckets per bearer token, and per client address for
+    # unauthenticated traffic (/health, failed authentication). 429 problem+json with Retry-After when exceeded.
+    rate_limit_enabled: bool = True
+    rate_limit_token_per_s: float = Field(default=1000.0, gt=0, description="sustained requests/s per token")
+    rate_limit_token_burst: int = Field(default=2000, ge=1, description="requests a token may send at once")
+    rate_limit_anonymous_per_s: float = Field(default=100.0, gt=0, description="per client address")
+    rate_limit_anonymous_burst: int = Field(default=500, ge=1)
+    # Group commit for API writes: concurrent twin/relationship writes share one transaction and one fsync.
+    group_commit: bool = True
+    group_commit_window_ms: float = Field(default=1.0, ge=0.0, description="wait for company before a batch")
+    group_commit_max_batch: int = Field(default=256, ge=1)
+    group_commit_parallel: int = Field(default=4, ge=1, description="batches in flight (PostgreSQL; SQLite: 1)")
+    # GET /api/v1/twins/{id} answered by a pure ASGI fast lane when ordinary (api/fastlane.py); off = routed.
+    fast_twin_reads: bool = True
     log_level: str = "INFO"
     # Ingestion (app/ingest_service.py): point mappings (YAML) and an optional MQTT source with acks after commit.
     mappings_file: Path | None = None
@@ -60,6 +74,24 @@ class Settings(BaseSettings):
     opcua_certificate: Path | None = None
     opcua_private_key: Path | None = None
     opcua_server_certificate: Path | None = Field(default=None, description="pinned server certificate")
+    # Alarms (app/alarms.py): declarative rules; default = alarms.yaml beside mappings_file, if there is one.
+    alarms_file: Path | None = None
+    # Retention (app/retention.py), in days; 0 keeps that class forever. Raw/rollups age by source time.
+    retention_raw_days: float = Field(default=0.0, ge=0, description="raw samples, days (0 = forever)")
+    retention_rollup_1m_days: float = Field(default=0.0, ge=0, description="1-minute rollups, days (0 = forever)")
+    retention_rollup_1h_days: float = Field(default=0.0, ge=0, description="1-hour rollups, days (0 = forever)")
+    retention_quarantine_days: float = Field(default=30.0, ge=0, description="quarantine, days (0 = forever)")
+    retention_interval_s: float = Field(default=3600.0, ge=0, description="between passes; 0 = no scheduled pass")
+    retention_batch_rows: int = Field(default=5000, ge=1, description="rows deleted per transaction")
+    # Sparkplug B ingestion (app/ingest_sparkplug.py): a host application subscribed to spBv1.0/#.
+    sparkplug_enabled: bool = False
+    sparkplug_url: str | None = Field(default=None, description="mqtt://host:port; unset = mqtt_url")
+    sparkplug_client_id: str = "tvilling-sparkplug"
+    sparkplug_host_id: str = Field(default="tvilling", description="STATE topic spBv1.0/STATE/<host id>")
+    sparkplug_provision: bool = Field(default=True, description="unmapped devices become twins of a built-in model")
+    # Commands (app/commands.py): (twin, DTDL command) -> transport + address; MQTT/OPC UA use the settings above.
+    commands_file: Path | None = Field(default=None, description="commands.yaml; unset = no command mappings")
+    commands_client_id: str = "tvilling-commands"
 
     def db_url_value(self) -> str:
         if self.db is not None:

@@ -11,8 +11,23 @@ from fastapi import APIRouter, FastAPI
 from tvilling import __version__
 from tvilling.api import errors
 from tvilling.api.body import BodyLimit
+from tvilling.api.deps import group_committer, rate_limiter
+from tvilling.api.fastlane import TwinReadFastLane
 from tvilling.api.metrics import ApiMetrics, MetricsMiddleware
-from tvilling.api.routes import events, health, insights, models, query, relationships, telemetry, tokens, twins
+from tvilling.api.routes import (
+    alarms,
+    commands,
+    events,
+    health,
+    insights,
+    ml_models,
+    models,
+    query,
+    relationships,
+    telemetry,
+    tokens,
+    twins,
+)
 from tvilling.app.services import Services
 from tvilling.settings import Settings
 
@@ -26,6 +41,9 @@ ROUTERS: list[APIRouter] = [
     events.router,
     telemetry.router,
     insights.router,
+    ml_models.router,
+    alarms.router,
+    commands.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}
@@ -41,9 +59,13 @@ def create_app(services: Services, settings: Settings, *, extra_routers: list[AP
     app.state.services = services
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
+    app.state.limiter = rate_limiter(settings, services.clock)
+    app.state.writes = group_committer(settings, services)
     errors.install(app)
     for router in [*ROUTERS, *(extra_routers or [])]:
         app.include_router(router)
+    if settings.fast_twin_reads:  # innermost of ours: metrics and the body limit still see its requests
+        app.add_middleware(TwinReadFastLane)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _document_security(app)

@@ -4,23 +4,60 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from tvilling.app.auth import Principal
+from tvilling.app.group_commit import GroupCommitter, WriteOp, run_now
+from tvilling.app.ratelimit import Limit, RateLimiter
 from tvilling.app.services import Services
 from tvilling.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
 from tvilling.core.roles import Role
+from tvilling.ports.clock import Clock
+from tvilling.settings import Settings
 
 MAX_JSON_DEPTH = 64
 ID_PATTERN = r"^[^\x00-\x1f\x7f/\\?#]{1,512}$"  # no control characters, no URL delimiters
+T = TypeVar("T")
 
 
 def services(conn: HTTPConnection) -> Services:
     svc: Services = conn.app.state.services
     return svc
+
+
+def rate_limiter(settings: Settings, clock: Clock) -> RateLimiter | None:
+    if not settings.rate_limit_enabled:
+        return None
+    return RateLimiter(clock, per_token=Limit(settings.rate_limit_token_per_s, settings.rate_limit_token_burst),
+                       per_address=Limit(settings.rate_limit_anonymous_per_s, settings.rate_limit_anonymous_burst))
+
+
+def group_committer(settings: Settings, svc: Services) -> GroupCommitter | None:
+    if not settings.group_commit:
+        return None
+    return GroupCommitter(svc.store, svc.bus, window_s=settings.group_commit_window_ms / 1000,
+                          max_batch=settings.group_commit_max_batch,
+                          parallel=1 if svc.store.engine.dialect.name == "sqlite" else settings.group_commit_parallel)
+
+
+async def run_write(request: Request, op: WriteOp[T]) -> T:
+    """Run a twin/relationship write: group-committed with concurrent ones, or alone in a worker thread."""
+    committer: GroupCommitter | None = getattr(request.app.state, "writes", None)
+    if committer is not None:
+        return await committer.submit(op)
+    svc = services(request)
+    return await run_in_threadpool(run_now, svc.store, svc.bus, op)
+
+
+def limit_address(conn: HTTPConnection) -> None:
+    """Charge an unauthenticated request to its client address (429 when over the limit)."""
+    limiter: RateLimiter | None = getattr(conn.app.state, "limiter", None)
+    if limiter is not None:
+        limiter.check_address(conn.client.host if conn.client else "unknown")
 
 
 def bearer(conn: HTTPConnection) -> str | None:
@@ -41,7 +78,15 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     """
 
     async def dependency(request: Request) -> Principal:
-        principal = services(request).tokens.verify(bearer(request))
+        try:
+            principal = services(request).tokens.verify(bearer(request))
+        except AuthenticationError:
+            limit_address(request)  # failed logins count against the address: floods get 429, not DB lookups
+            raise
+        limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+        # Not twice for one request: the read fast lane (api/fastlane.py) may have charged it before falling through.
+        if limiter is not None and getattr(request.state, "rate_limit_charged", None) != principal.token_id:
+            limiter.check_token(principal.token_id)
         reject_unknown_query(request)
         if not principal.role.allows(role):
             raise PermissionDeniedError(f"the {principal.role.value} role cannot do this; it needs {role.value}",

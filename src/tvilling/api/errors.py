@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tvilling.app.errors import NotImplementedYetError
+from tvilling.app.errors import NotImplementedYetError, RateLimitedError
 from tvilling.core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -43,6 +43,7 @@ STATUS_TABLE: dict[type[TvillingError], tuple[int, str, str]] = {
     UnavailableError: (503, "unavailable", "Service unavailable"),
     QuerySyntaxError: (400, "query-syntax", "The query cannot be parsed"),
     NotImplementedYetError: (501, "not-implemented", "Not implemented"),
+    RateLimitedError: (429, "rate-limited", "Too many requests"),
     ConfigurationError: (500, "configuration", "Server misconfigured"),
     TvillingError: (500, "internal", "Internal error"),
 }
@@ -89,7 +90,7 @@ def tvilling_error_response(request: Request, exc: TvillingError) -> JSONRespons
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="tvilling"'
-    if status == 503:
+    if status in (429, 503):
         headers["Retry-After"] = str(int(exc.extra.get("retry_after", 1)))
     if status >= 500 and status != 501 and status != 503:
         log.error("internal error on %s %s: %s", request.method, request.url.path, exc)
@@ -155,6 +156,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     403: problem_doc("The token's role does not allow this"),
     413: problem_doc("Request body too large"),
     422: problem_doc("The request or its content is not valid"),
+    429: problem_doc("Rate limit exceeded; retry after Retry-After seconds"),
     503: problem_doc("The database is unavailable; retry after Retry-After seconds"),
 }
 

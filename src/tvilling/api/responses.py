@@ -1,18 +1,24 @@
-"""Fast JSON responses: documents are returned as built (no second validation pass), strictly finite."""
+"""Fast JSON responses: documents are returned as built (no second validation pass), serialised by orjson.
+
+Values are finite by construction: request bodies with NaN/Infinity are refused at the door (api/body.py), so the
+stores never hold them (orjson would write ``null`` for one, where ``json`` raised).
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.responses import Response
+
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS  # as json.dumps: integer keys become strings instead of failing
 
 
 class Json(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        return orjson.dumps(content, option=JSON_OPTIONS)
 
 
 def page(items: list[Any], continuation: str | None) -> Json:

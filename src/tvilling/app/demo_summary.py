@@ -92,4 +92,7 @@ def build_summary(engine: sa.Engine, tenant: str, plant: dict[str, Any]) -> dict
         "faults_injected": [{k: f.get(k) for k in ("asset", "kind", "onset", "failure_at")} for f in faults],
         "detections": detections,
         "false_alarms_per_day": false_alarms / sim_days if sim_days > 0 else 0.0,
+        # Reconciliation (extra keys): what the plant says it published, next to what the store holds.
+        "messages_published": plant.get("messages"),
+        "points_published": plant.get("points"),
     }

@@ -59,7 +59,9 @@ class Envelope:
 class Rows:
     samples: list[SampleRow] = field(default_factory=list)
     quarantine: list[QuarantineRow] = field(default_factory=list)
-    latest_by_point: dict[tuple[str, str, str], LatestUpdate] = field(default_factory=dict)
+    # The newest in-order assessment per (tenant, twin, name); LatestUpdate rows are built once per point per
+    # batch (``latest``), not once per sample.
+    latest_by_point: dict[tuple[str, str, str], Assessment] = field(default_factory=dict)
     points: int = 0
     # Counted per batch and added to Prometheus once: a labelled ``inc`` per sample costs more than the rules.
     counts: CounterT[tuple[str, str]] = field(default_factory=CounterT)
@@ -68,7 +70,8 @@ class Rows:
 
     @property
     def latest(self) -> list[LatestUpdate]:
-        return list(self.latest_by_point.values())
+        return [LatestUpdate(tenant, twin_id, name, a.value, a.source_time_us, a.quality, a.reason, a.unit)
+                for (tenant, twin_id, name), a in self.latest_by_point.items()]
 
     def publish_metrics(self) -> None:
         for (quality, reason), n in self.counts.items():
@@ -160,13 +163,16 @@ def _add(rows: Rows, tenant: str, env: Envelope, a: Assessment) -> None:
         rows.late += 1
     if not a.store:
         return
-    numeric = isinstance(a.value, float)
-    value_json: Any = ({"original": a.original} if a.original else None) if numeric else a.value
-    rows.samples.append(SampleRow(tenant, spec.twin_id, spec.name, a.source_time_us, a.value if numeric else None,
-                                  value_json, a.quality, a.reason, a.unit))
+    value = a.value
+    if isinstance(value, float):
+        rows.samples.append(SampleRow(tenant, spec.twin_id, spec.name, a.source_time_us, value,
+                                      {"original": a.original} if a.original else None, a.quality, a.reason,
+                                      a.unit))
+    else:
+        rows.samples.append(SampleRow(tenant, spec.twin_id, spec.name, a.source_time_us, None, value, a.quality,
+                                      a.reason, a.unit))
     if a.updates_latest:  # in source-time order per point, so the last one wins
-        rows.latest_by_point[(tenant, spec.twin_id, spec.name)] = LatestUpdate(
-            tenant, spec.twin_id, spec.name, a.value, a.source_time_us, a.quality, a.reason, a.unit)
+        rows.latest_by_point[(tenant, spec.twin_id, spec.name)] = a
 
 
 def _jsonable(v: Any) -> Any:

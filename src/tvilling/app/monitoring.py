@@ -16,6 +16,11 @@ Insights are events (``insight.anomaly`` when an episode opens, ``insight.cleare
 ``insight.rul`` while degrading) whose causality context's parent is the triggering reading's context; they are
 appended and committed, then published on the bus. Where a monitor's ``state`` names twin properties, the values
 are also written to the twin (only if its model declares them: DTDL validation is never bypassed).
+
+Model registry (``app/registry.py``): a new monitor starts from the production version of ``<twin>:anomaly``
+when one is registered (no warm-up); otherwise every detector it fits (after warm-up, after a drift
+recalibration) is registered and promoted, since it is what runs live. A promotion or roll-back made by someone
+else drops the twin's monitor, so the next reading rebuilds it from the new production version.
 """
 
 from __future__ import annotations
@@ -33,16 +38,24 @@ import sqlalchemy as sa
 
 from tvilling.adapters.sql import schema
 from tvilling.app.monitoring_config import MonitoringConfig, MonitorSpec, config_beside, load_config
-from tvilling.app.monitoring_twin import Insight, TwinMonitor, parse_iso
+from tvilling.app.monitoring_twin import Insight, TwinMonitor, iso, parse_iso
+from tvilling.app.registry import RegistryService
 from tvilling.app.twins import PropertyUpdate
 from tvilling.core.context import Context, new_id
 from tvilling.core.errors import NotFoundError, TvillingError, ValidationError
 from tvilling.core.events import Event
+from tvilling.ml.artifact import BASELINE_FORMAT, dump_baseline, load_baseline
+from tvilling.ml.features import BaselineDetector
 
 log = logging.getLogger(__name__)
 
-INSIGHT_KINDS = ("insight.anomaly", "insight.cleared", "insight.rul")
+INSIGHT_KINDS = ("insight.anomaly", "insight.cleared", "insight.rul", "insight.drift", "insight.recalibrated")
 ACTOR = "monitoring"
+
+
+def model_name(twin_id: str) -> str:
+    """The registry name of a twin's live anomaly detector."""
+    return f"{twin_id}:anomaly"
 
 
 @dataclass
@@ -62,8 +75,11 @@ class MonitoringService:
     queue_size: int = 10_000
     max_batch: int = 500
     stats: MonitoringStats = field(default_factory=MonitoringStats)
+    registry: RegistryService | None = None
 
     def __post_init__(self) -> None:
+        if self.registry is None and hasattr(self.services, "store"):
+            self.registry = RegistryService(self.services.store, self.services.bus, self.services.clock)
         self.monitors: OrderedDict[tuple[str, str], TwinMonitor] = OrderedDict()
         # (tenant, twin) -> (model id, spec or None); None = not monitored (cached too: most twins are not)
         self._specs: OrderedDict[tuple[str, str], tuple[str, MonitorSpec | None]] = OrderedDict()
@@ -89,14 +105,20 @@ class MonitoringService:
             return
         # Telemetry to score, and twin/model changes that invalidate the cached model -> monitor resolution:
         # both go through the one queue, so the worker thread alone touches the monitors (no locks).
-        if event.kind == "twin.telemetry" or (event.kind.startswith(("twin.", "model."))
-                                              and event.kind != "twin.quality"):
+        # A promotion / roll-back by someone else (own events are skipped above) also goes through it.
+        if event.kind == "twin.telemetry" or event.kind in ("ml.model.promoted", "ml.model.rolled_back") or (
+                event.kind.startswith(("twin.", "model.")) and event.kind != "twin.quality"):
             loop = self._loop
             if loop is not None and not loop.is_closed():
                 loop.call_soon_threadsafe(self._enqueue, event)
 
     def _forget(self, event: Event) -> None:
         """A twin or model changed: resolve its monitor spec again on the next reading."""
+        if event.kind.startswith("ml.model."):  # another production version: rebuild the monitor from it
+            twin = event.subject.removesuffix(":anomaly")
+            if model_name(twin) == event.subject:
+                self.monitors.pop((event.tenant, twin), None)
+            return
         if event.kind.startswith("model."):
             for key in [k for k in self._specs if k[0] == event.tenant]:
                 self._specs.pop(key, None)
@@ -153,7 +175,10 @@ class MonitoringService:
             changes = event.data.get("changes") if isinstance(event.data, dict) else None
             if not isinstance(changes, dict):
                 continue
-            for insight in monitor.update(changes):
+            insights = monitor.update(changes)
+            if monitor.trained:
+                self._register(event, model_id, spec, monitor)
+            for insight in insights:
                 ev = Event(kind=insight.kind, tenant=event.tenant, subject=event.subject,
                            time=self.services.clock.now(), context_id=new_id(), parent_id=event.context_id,
                            actor=ACTOR, data={"twin": event.subject, "model": model_id, **insight.data})
@@ -196,10 +221,62 @@ class MonitoringService:
         monitor = self.monitors.get(key)
         if monitor is None or monitor.spec is not spec:
             monitor = self.monitors[key] = TwinMonitor(spec)
+            if spec.register:
+                self._load(tenant, twin_id, monitor)
             while len(self.monitors) > self.max_twins:
                 self.monitors.popitem(last=False)
         self.monitors.move_to_end(key)
         return monitor
+
+    def _load(self, tenant: str, twin_id: str, monitor: TwinMonitor) -> None:
+        """Start ``monitor`` from the registered production detector, if there is a compatible one."""
+        if self.registry is None or monitor.spec.detector != "baseline":
+            return
+        try:
+            found = self.registry.production(tenant, model_name(twin_id))
+            if found is None or found[0].format != BASELINE_FORMAT:
+                return
+            detector, extra = load_baseline(found[1])
+        except TvillingError as exc:
+            log.warning("monitor of %s warms up afresh: its registered model cannot be used (%s)", twin_id, exc)
+            return
+        if detector.signals != list(monitor.spec.signals):
+            log.info("monitor of %s warms up afresh: the registered model has other signals", twin_id)
+            return
+        monitor.load(detector, extra, found[0].version)
+
+    def _register(self, cause: Event, model_id: str, spec: MonitorSpec, monitor: TwinMonitor) -> None:
+        """Register (and promote: it is what runs live) every detector the monitor has just fitted."""
+        pending, monitor.trained = monitor.trained, []
+        if self.registry is None or not spec.register:
+            return
+        params: dict[str, Any] = {"model": model_id, "detector": spec.detector, "signals": list(spec.signals),
+                                  "warmup": spec.warmup, "threshold": spec.threshold, "z_scale": spec.z_scale,
+                                  "smooth": spec.smooth}
+        if spec.drift is not None:
+            params["drift"] = {"action": spec.drift.action, "monitor": spec.drift.monitor,
+                               "method": spec.drift.method, "params": dict(spec.drift.params),
+                               "window": spec.drift.window}
+        for trained in pending:
+            if not isinstance(trained.detector, BaselineDetector):
+                continue  # only the baseline detector has a registry format (tvilling.ml.artifact)
+            try:
+                version = self.registry.register(
+                    cause.tenant, model_name(cause.subject), "anomaly",
+                    dump_baseline(trained.detector, extra=monitor.artifact_extra()), BASELINE_FORMAT,
+                    Context(id=new_id(), parent_id=cause.context_id, actor=ACTOR), metrics=trained.metrics,
+                    training={"start": iso(trained.start), "end": iso(trained.end), "twins": [cause.subject],
+                              "points": trained.points},
+                    parameters=params, lineage={"parent_version": monitor.version, "reason": trained.reason,
+                                                "data_fingerprint": trained.fingerprint},
+                    promote=True).version
+            except TvillingError as exc:  # the live model keeps running; only its record is missing
+                self.stats.failures += 1
+                log.warning("could not register the %s model of %s: %s", trained.reason, cause.subject, exc)
+                continue
+            monitor.version = version
+            if trained.insight is not None:
+                trained.insight["version"] = version
 
     def _write_state(self, ev: Event, spec: MonitorSpec, model_id: str, insight: Insight) -> None:
         if (ev.tenant, model_id) in self._state_off:
@@ -234,7 +311,8 @@ class MonitoringService:
         return {"warmed_up": monitor.warmed_up, "score": round(monitor.last_score, 6),
                 "alert": dict(monitor.episode) if monitor.episode else None,
                 "rul": dict(monitor.last_rul) if monitor.last_rul else None,
-                "readings": monitor.stats.vectors, "late": monitor.stats.late}
+                "readings": monitor.stats.vectors, "late": monitor.stats.late,
+                "model_version": monitor.version, "drift_collecting": bool(monitor.drift and monitor.drift.collecting)}
 
 
 # -- reading insights back (API) -------------------------------------------------------------------------------

@@ -17,6 +17,12 @@ A site package may hold ``monitoring.yaml`` beside its ``mappings.yaml``::
           failure_threshold: 8.0    # health-indicator level at which the part is considered failed
           horizon_hours: 72         # P(failure within this horizon) is published
           window_hours: 72          # trend window
+        drift:                      # optional drift policy (tvilling.ml.drift_policy)
+          monitor: residuals        # residuals | inputs | both
+          method: page_hinkley      # page_hinkley | adwin; detector parameters under params: {...}
+          action: recalibrate       # notify | recalibrate (re-fit normalisation) | retrain (new detector)
+          window: 200               # vectors re-fitted on after a detection
+        register: true              # load the production model from the registry; register what is trained
 
 Every problem in the document is reported at once (one ``ValidationError`` listing them).
 """
@@ -30,7 +36,8 @@ from typing import Any
 
 import yaml
 
-from tvilling.core.errors import ValidationError
+from tvilling.core.errors import TvillingError, ValidationError
+from tvilling.ml.drift_policy import DriftPolicy, DriftWatch
 
 DETECTORS = ("baseline", "multivariate", "univariate")
 
@@ -61,6 +68,8 @@ class MonitorSpec:
     health: HealthSpec | None = None
     # twin property name -> insight field ("score", "rul_hours", "p_failure"); applied only where the model has it
     state: Mapping[str, str] = field(default_factory=dict)
+    drift: DriftPolicy | None = None
+    register: bool = True  # models are loaded from / registered in the model registry (app/registry.py)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,31 @@ def _health(raw: Any, where: str, problems: list[str]) -> HealthSpec | None:
                       rate_cv=_number(raw, "rate_cv", 0.15, where, problems))
 
 
+def _drift(raw: Any, detector: str, where: str, problems: list[str]) -> DriftPolicy | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("params", {}), Mapping):
+        problems.append(f"{where}: a mapping is required (params: a mapping of detector parameters)")
+        return None
+    try:
+        policy = DriftPolicy(action=str(raw.get("action", "notify")), monitor=str(raw.get("monitor", "residuals")),
+                             method=str(raw.get("method", "page_hinkley")), params=dict(raw.get("params", {})),
+                             window=int(_number(raw, "window", 200, where, problems)),
+                             reference=int(_number(raw, "reference", 50, where, problems)),
+                             suppress_alerts=bool(raw.get("suppress_alerts", True)))
+    except ValidationError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    try:  # unknown detector parameters are a configuration error, not a crash of the first monitor
+        DriftWatch(policy, ["x"])
+    except (TypeError, ValueError, TvillingError) as exc:
+        problems.append(f"{where}.params: {exc}")
+    if policy.action == "recalibrate" and detector != "baseline":
+        problems.append(f"{where}.action: recalibrate re-fits a baseline detector's normalisation; "
+                        f"use retrain or notify with the {detector} detector")
+    return policy
+
+
 def parse_config(doc: Any) -> MonitoringConfig:
     problems: list[str] = []
     if not isinstance(doc, Mapping) or not isinstance(doc.get("monitors"), list):
@@ -144,7 +178,9 @@ def parse_config(doc: Any) -> MonitoringConfig:
             quiet_hours=_number(raw, "quiet_hours", 24.0, where, problems),
             smooth=int(_number(raw, "smooth", 5, where, problems)),
             z_scale=_number(raw, "z_scale", 3.0, where, problems),
-            health=_health(raw.get("health"), f"{where}.health", problems), state=dict(state)))
+            health=_health(raw.get("health"), f"{where}.health", problems), state=dict(state),
+            drift=_drift(raw.get("drift"), str(detector), f"{where}.drift", problems),
+            register=bool(raw.get("register", True))))
     if problems:
         raise ValidationError(f"{len(problems)} problem(s) in the monitoring document: " + "; ".join(problems),
                               where="monitoring")

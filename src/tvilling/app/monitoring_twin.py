@@ -12,10 +12,16 @@ ingestion). The first ``warmup`` complete vectors teach the detector the healthy
 * while an episode is open and a health indicator is configured, the degradation trend gives RUL and
   P(failure within the horizon) -> ``insight.rul`` (first estimate, then on a change ≥ ``min_change`` or every
   ``publish_every_hours``).
+
+With a drift policy (``spec.drift``, see :mod:`tvilling.ml.drift_policy`) the detector's residuals and/or inputs
+are watched: a regime change raises ``insight.drift``; ``recalibrate``/``retrain`` then collect a fresh window,
+re-fit, and raise ``insight.recalibrated`` with the error before and after. Every model the monitor fits (after
+warm-up and after each re-fit) is queued in ``trained`` for the service to register (``app/registry.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +29,7 @@ from typing import Any
 
 from tvilling.app.monitoring_config import MonitorSpec
 from tvilling.ml.anomaly import EnsembleDetector, Explanation, MultivariateDetector
+from tvilling.ml.drift_policy import DriftWatch, error_metrics, refit_baseline, residual
 from tvilling.ml.features import BaselineDetector, RollingMedian
 from tvilling.ml.trend import ExponentialTrend, excess_over
 
@@ -49,6 +56,24 @@ def parse_iso(value: Any) -> float | None:
 class Insight:
     kind: str  # insight.anomaly | insight.cleared | insight.rul
     data: dict[str, Any]
+
+
+@dataclass
+class Trained:
+    """A detector the monitor fitted, waiting to be registered (``reason``: warmup, recalibrate or retrain)."""
+
+    reason: str
+    detector: Any
+    start: float  # source time of the first / last training vector, s since the epoch
+    end: float
+    points: int
+    fingerprint: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    insight: dict[str, Any] | None = None  # the insight.recalibrated data; the service adds the version
+
+
+def _digest(rows: list[dict[str, float]]) -> str:
+    return hashlib.sha256(repr([sorted(r.items()) for r in rows]).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -93,6 +118,13 @@ class TwinMonitor:
         self.trend = (ExponentialTrend(s.health.failure_threshold, window_h=s.health.window_hours,
                                        min_points=s.health.min_points, rate_cv=s.health.rate_cv)
                       if s.health else None)
+        self.drift = DriftWatch(s.drift, s.signals) if s.drift else None
+        self.trained: list[Trained] = []
+        self.version: int | None = None  # registry version of the detector in use (set by the service)
+        self._warm_span: list[float] = []  # first and last source time of the warm-up vectors
+        self._warm_hash = hashlib.sha256()
+        self._drift_at: float | None = None
+        self._pre_drift = math.nan
 
     @property
     def warmed_up(self) -> bool:
@@ -125,26 +157,102 @@ class TwinMonitor:
         self.stats.vectors += 1
         x = {name: self._values[name] for name in self.spec.signals}
         if not self.warmed_up:
-            self._learn(x)
+            self._learn(x, t_new)
             return []
         self.stats.scored += 1
         explanation = self._explain(x)
         self.last_score = explanation.score
-        out = self._alerting(t_new, explanation)
+        out: list[Insight] = []
+        if self.drift is not None:
+            out.extend(self._watch(t_new, x, explanation.score))
+            if self.drift.collecting and self.drift.policy.suppress_alerts:
+                return out  # the model is known to be stale until re-fitted: its alarms would be false
+        out.extend(self._alerting(t_new, explanation))
         if self.episode is not None and self.trend is not None:
             out.extend(self._rul(t_new))
         return out
 
     # -- internals ----------------------------------------------------------------------------------------
-    def _learn(self, x: dict[str, float]) -> None:
+    def load(self, detector: Any, extra: dict[str, Any], version: int) -> None:
+        """Start from a registered, fitted detector instead of warming up (``extra``: its saved state)."""
+        self.detector = detector
+        self._learned = self.spec.warmup
+        self._warm = {}
+        floors = extra.get("health_floor", {}) if isinstance(extra, dict) else {}
+        self._floor = {k: float(v) for k, v in floors.items()
+                       if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+        self.version = version
+
+    def artifact_extra(self) -> dict[str, Any]:
+        """Monitor state stored with the model: the health indicator's healthy floors."""
+        return {"health_floor": dict(self._floor)}
+
+    def _learn(self, x: dict[str, float], t_s: float) -> None:
         self.detector.learn_one(x)
         self._learned += 1
+        self._warm_span = [self._warm_span[0] if self._warm_span else t_s, t_s]
+        self._warm_hash.update(repr(sorted(x.items())).encode())
         for name, seen in self._warm.items():
             seen.append(self._values[name])
         if self.warmed_up:
             for name, seen in self._warm.items():
                 self._floor[name] = sorted(seen)[len(seen) // 2]
             self._warm = {}
+            self.trained.append(Trained("warmup", self.detector, self._warm_span[0], t_s, self._learned,
+                                        self._warm_hash.hexdigest()[:16], {"warmup_points": self._learned}))
+
+    def _watch(self, t_s: float, x: dict[str, float], score: float) -> list[Insight]:
+        """Feed the drift policy; on a detection -> insight.drift; with a full window -> re-fit."""
+        assert self.drift is not None
+        watch, policy = self.drift, self.drift.policy
+        value = residual(self.detector, x, score)
+        if value is None:
+            return []
+        seen, total = watch.seen, watch.residual_sum
+        out: list[Insight] = []
+        found = watch.observe(x, value)
+        if found is not None:
+            self._drift_at = t_s
+            out.append(Insight("insight.drift", {
+                "detected_at": iso(t_s), "source": found.source, "value": round(found.value, 6),
+                "action": policy.action, "monitor": policy.monitor, "method": policy.method,
+                "signals": list(self.spec.signals), "vectors_since_fit": found.seen,
+                "residual_mae_before": round(total / seen, 6) if seen else None}))
+            # the error since the last fit, up to the detection (it includes the detection lag)
+            self._pre_drift = total / seen if seen else math.nan
+        need = self.spec.warmup if policy.action == "retrain" else policy.window
+        if watch.collecting and len(watch.window) >= need:
+            out.extend(self._refit(t_s))
+        return out
+
+    def _refit(self, t_s: float) -> list[Insight]:
+        assert self.drift is not None
+        action = self.drift.policy.action
+        rows = self.drift.take_window()
+        old = self.detector
+        if isinstance(old, BaselineDetector) and old.fitted:
+            new: Any = refit_baseline(old, rows)
+            metrics: dict[str, Any] = {"pre_drift": {"residual_mae": round(self._pre_drift, 6)
+                                                                    if math.isfinite(self._pre_drift) else None},
+                                       "before": error_metrics(old, rows, self.spec.threshold),
+                                       "after": error_metrics(new, rows, self.spec.threshold)}
+        else:  # an adaptive detector: a fresh one learns the new regime
+            new = _detector(self.spec)
+            for x in rows:
+                new.learn_one(x)
+            metrics = {"points": len(rows)}
+        for name in self._floor:  # the health floors follow the new regime where the window has the signal
+            seen = sorted(r[name] for r in rows if name in r)
+            if seen:
+                self._floor[name] = seen[len(seen) // 2]
+        self.detector = new
+        self._run = 0
+        start = self._drift_at if self._drift_at is not None else t_s
+        data: dict[str, Any] = {"action": action, "drift_detected_at": iso(start), "recalibrated_at": iso(t_s),
+                                "window": {"after": iso(start), "end": iso(t_s), "points": len(rows)},
+                                "metrics": metrics, "parent_version": self.version}
+        self.trained.append(Trained(action, new, start, t_s, len(rows), _digest(rows), metrics, data))
+        return [Insight("insight.recalibrated", data)]
 
     def _explain(self, x: dict[str, float]) -> Explanation:
         explain = getattr(self.detector, "explain_one", None)

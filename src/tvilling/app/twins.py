@@ -17,6 +17,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from tvilling.app.group_commit import Apply, WriteOp, run_now
 from tvilling.app.models import ModelService, ModelSetLike
 from tvilling.core.context import Context
 from tvilling.core.errors import (
@@ -29,7 +30,7 @@ from tvilling.core.errors import (
 from tvilling.core.events import Event
 from tvilling.ports.clock import Clock
 from tvilling.ports.documents import iso, twin_document
-from tvilling.ports.store import EventSink, Store, TwinRecord
+from tvilling.ports.store import EventSink, Store, Transaction, TwinRecord
 
 SYSTEM_KEYS = ("$dtId", "$etag", "$metadata")
 
@@ -86,6 +87,14 @@ def _split_body(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return model_id, contents
 
 
+def _decommissioned(tx: Transaction, tenant: str, model_id: str) -> bool:
+    flag = getattr(tx.models, "is_decommissioned", None)  # SQL stores read the flag without the model document
+    if flag is not None:
+        return bool(flag(tenant, model_id))
+    model = tx.models.get(tenant, model_id)
+    return model is not None and model.decommissioned
+
+
 def _component_names(model_set: ModelSetLike, model_id: str) -> list[str]:
     iface = model_set.get(model_id)
     return list(getattr(iface, "components", {}) or {}) if iface is not None else []
@@ -118,6 +127,12 @@ class TwinService:
         self._models = models
 
     def get(self, tenant: str, twin_id: str) -> dict[str, Any]:
+        fast = getattr(self._store, "twin_document", None)  # SqlStore's one-statement read (the API hot path)
+        if fast is not None:
+            doc: dict[str, Any] | None = fast(tenant, twin_id)
+            if doc is None:
+                raise not_found(twin_id)
+            return doc
         with self._store.read() as tx:
             twin = tx.twins.get(tenant, twin_id)
         if twin is None:
@@ -139,41 +154,60 @@ class TwinService:
     def put(self, tenant: str, twin_id: str, body: Mapping[str, Any], ctx: Context, *,
             if_match: str | None = None, if_none_match: str | None = None) -> tuple[dict[str, Any], bool]:
         """Create or replace; returns (document, created)."""
-        model_id, contents = _split_body(body)
-        ms = self._models.model_set(tenant)
-        if model_id not in ms:
-            raise ValidationError(f"model {model_id} is not uploaded", where="$metadata.$model",
-                                  hint="upload the model first (tvilling models import FILE)")
-        _validate(ms, model_id, contents)
-        components = _component_names(ms, model_id)
-        now = self._clock.now()
-        with self._store.write() as tx:
-            old = tx.twins.get(tenant, twin_id, for_update=True)
-            check_preconditions(f"twin {twin_id}", old.etag if old else None, if_match, if_none_match)
-            if old is None:
-                model = tx.models.get(tenant, model_id)
-                if model is not None and model.decommissioned:
+        return run_now(self._store, self._bus, self.put_op(tenant, twin_id, body, ctx, if_match=if_match,
+                                                           if_none_match=if_none_match))
+
+    def put_op(self, tenant: str, twin_id: str, body: Mapping[str, Any], ctx: Context, *,
+               if_match: str | None = None, if_none_match: str | None = None) -> WriteOp[tuple[dict[str, Any], bool]]:
+        """``put`` as a group-committable op: validation in ``prepare``, the read-check-write in ``apply``."""
+
+        def prepare() -> Apply[tuple[dict[str, Any], bool]]:
+            model_id, contents = _split_body(body)
+            ms = self._models.model_set(tenant)
+            if model_id not in ms:
+                raise ValidationError(f"model {model_id} is not uploaded", where="$metadata.$model",
+                                      hint="upload the model first (tvilling models import FILE)")
+            _validate(ms, model_id, contents)
+            components = _component_names(ms, model_id)
+
+            def apply(tx: Transaction) -> tuple[tuple[dict[str, Any], bool], list[Event]]:
+                now = self._clock.now()
+                old = tx.twins.get(tenant, twin_id, for_update=True)
+                check_preconditions(f"twin {twin_id}", old.etag if old else None, if_match, if_none_match)
+                if old is None and _decommissioned(tx, tenant, model_id):
                     raise ValidationError(f"model {model_id} is decommissioned", where="$metadata.$model",
                                           hint="create twins of a model version that is not decommissioned")
-            meta = _stamp_all(contents, components, iso(now))
-            new = TwinRecord(tenant=tenant, id=twin_id, model_id=model_id, contents=contents, meta=meta,
-                             etag=new_etag(), version=(old.version + 1) if old else 1, last_update_time=now)
-            if old is None:
-                tx.twins.insert(new)
-                data: dict[str, Any] = {"model": model_id, "old": None, "new": contents}
-                kind = "twin.created"
-            else:
-                tx.twins.update(new)
-                data = {"model": model_id, "old": old.contents, "new": contents}
-                kind = "twin.replaced"
-            events = [self._event(kind, tenant, twin_id, now, ctx, data)]
-            tx.events.append(events)
-        self._bus.publish(events)
-        return twin_document(new), old is None
+                fresh = copy.deepcopy(contents)  # apply may run twice (a failed batch is retried item by item)
+                meta = _stamp_all(fresh, components, iso(now))
+                new = TwinRecord(tenant=tenant, id=twin_id, model_id=model_id, contents=fresh, meta=meta,
+                                 etag=new_etag(), version=(old.version + 1) if old else 1, last_update_time=now)
+                if old is None:
+                    tx.twins.insert(new)
+                    data: dict[str, Any] = {"model": model_id, "old": None, "new": fresh}
+                    kind = "twin.created"
+                else:
+                    tx.twins.update(new)
+                    data = {"model": model_id, "old": old.contents, "new": fresh}
+                    kind = "twin.replaced"
+                events = [self._event(kind, tenant, twin_id, now, ctx, data)]
+                tx.events.append(events)
+                return (twin_document(new), old is None), events
+
+            return apply
+
+        return WriteOp(prepare)
 
     def patch(self, tenant: str, twin_id: str, operations: Any, ctx: Context, *,
               if_match: str | None = None) -> dict[str, Any]:
-        return self._patch(tenant, twin_id, _check_ops(operations), ctx, if_match=if_match)
+        return run_now(self._store, self._bus, self.patch_op(tenant, twin_id, operations, ctx, if_match=if_match))
+
+    def patch_op(self, tenant: str, twin_id: str, operations: Any, ctx: Context, *,
+                 if_match: str | None = None) -> WriteOp[dict[str, Any]]:
+        def prepare() -> Apply[dict[str, Any]]:
+            ops = _check_ops(operations)
+            return lambda tx: self._apply_patch(tx, tenant, twin_id, ops, ctx, if_match=if_match)
+
+        return WriteOp(prepare)
 
     def update_properties(self, tenant: str, twin_id: str, updates: Mapping[str, PropertyUpdate],
                           ctx: Context) -> dict[str, Any]:
@@ -181,39 +215,39 @@ class TwinService:
 
         Paths are "prop" or "component/prop". Validated against the model like any patch; publishes twin.updated.
         """
-        ops = [{"op": "add", "path": "/" + p, "value": u.value} for p, u in updates.items()]
-        return self._patch(tenant, twin_id, _check_ops(ops), ctx, extra=updates)
+        ops = _check_ops([{"op": "add", "path": "/" + p, "value": u.value} for p, u in updates.items()])
+        op = WriteOp(lambda: lambda tx: self._apply_patch(tx, tenant, twin_id, ops, ctx, extra=updates))
+        return run_now(self._store, self._bus, op)
 
-    def _patch(self, tenant: str, twin_id: str, ops: Sequence[dict[str, Any]], ctx: Context, *,
-               if_match: str | None = None, extra: Mapping[str, PropertyUpdate] | None = None) -> dict[str, Any]:
+    def _apply_patch(self, tx: Transaction, tenant: str, twin_id: str, ops: Sequence[dict[str, Any]],
+                     ctx: Context, *, if_match: str | None = None,
+                     extra: Mapping[str, PropertyUpdate] | None = None) -> tuple[dict[str, Any], Sequence[Event]]:
         now = self._clock.now()
-        with self._store.write() as tx:
-            old = tx.twins.get(tenant, twin_id, for_update=True)
-            if old is None:
-                raise not_found(twin_id)
-            check_if_match(if_match, old.etag, f"twin {twin_id}")
-            ms = self._models.model_set(tenant)
-            components = _component_names(ms, old.model_id)
-            try:
-                contents = jsonpatch.apply_patch(old.contents, [*ops], in_place=False)
-            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-                raise ValidationError(f"the JSON Patch cannot be applied: {exc}", where="body",
-                                      hint="each path must exist for replace/remove; use add for new properties"
-                                      ) from exc
-            if not isinstance(contents, dict):
-                raise ValidationError("the patch must leave the twin an object", where="body")
-            _validate(ms, old.model_id, contents)
-            meta = _patched_meta(old, contents, ops, components, iso(now))
-            if extra:
-                _record_sources(meta, contents, extra)
-            new = TwinRecord(tenant=tenant, id=twin_id, model_id=old.model_id, contents=contents, meta=meta,
-                             etag=new_etag(), version=old.version + 1, last_update_time=now)
-            tx.twins.update(new)
-            events = [self._event("twin.updated", tenant, twin_id, now, ctx,
-                                  {"model": old.model_id, "patch": [*ops], "old": old.contents, "new": contents})]
-            tx.events.append(events)
-        self._bus.publish(events)
-        return twin_document(new)
+        old = tx.twins.get(tenant, twin_id, for_update=True)
+        if old is None:
+            raise not_found(twin_id)
+        check_if_match(if_match, old.etag, f"twin {twin_id}")
+        ms = self._models.model_set(tenant)
+        components = _component_names(ms, old.model_id)
+        try:
+            contents = jsonpatch.apply_patch(old.contents, [*ops], in_place=False)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            raise ValidationError(f"the JSON Patch cannot be applied: {exc}", where="body",
+                                  hint="each path must exist for replace/remove; use add for new properties"
+                                  ) from exc
+        if not isinstance(contents, dict):
+            raise ValidationError("the patch must leave the twin an object", where="body")
+        _validate(ms, old.model_id, contents)
+        meta = _patched_meta(old, contents, ops, components, iso(now))
+        if extra:
+            _record_sources(meta, contents, extra)
+        new = TwinRecord(tenant=tenant, id=twin_id, model_id=old.model_id, contents=contents, meta=meta,
+                         etag=new_etag(), version=old.version + 1, last_update_time=now)
+        tx.twins.update(new)
+        events = [self._event("twin.updated", tenant, twin_id, now, ctx,
+                              {"model": old.model_id, "patch": [*ops], "old": old.contents, "new": contents})]
+        tx.events.append(events)
+        return twin_document(new), events
 
     def delete(self, tenant: str, twin_id: str, ctx: Context, *, if_match: str | None = None) -> None:
         now = self._clock.now()

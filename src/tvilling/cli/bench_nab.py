@@ -20,6 +20,7 @@ import typer
 
 from tvilling.cli.output import emit_json, fail
 from tvilling.ml.anomaly import EnsembleDetector
+from tvilling.ml.anomaly.context_ose import nab_context_ose_scores
 from tvilling.ml.nab import PROFILES, FileData, load_profiles, score_corpus
 from tvilling.ml.nab.scoring import windows_to_indices
 
@@ -67,6 +68,10 @@ DETECTORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tvilling_unshaped": lambda v: EnsembleDetector(suppress=0).score_learn_many(v),
     "ewstats": lambda v: EnsembleDetector(suppress=0, levels=0, subseq_len=0).score_learn_many(v),
     "null": _null_scores,
+    # CAD OSE with its published defaults, given what NAB's runner gives it (the file's min/max, rest period =
+    # probationary length / 5), and the causal form that learns its range over the probationary period
+    "context_ose": nab_context_ose_scores,
+    "context_ose_causal": lambda v: nab_context_ose_scores(v, causal=True),
 }
 
 

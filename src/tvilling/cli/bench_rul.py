@@ -82,6 +82,7 @@ def evaluate(model: LightGbmRul, train_frame: pd.DataFrame, test_frame: pd.DataF
         "interval_coverage_capped": interval_coverage(lower, upper, capped),
         "mean_interval_width": float(np.mean(upper - lower)),
         "cap": model.cap_, "cv_rmse": {str(k): round(v, 3) for k, v in model.cv_rmse_.items()},
+        "n_bags": model.n_bags,
     }
 
 

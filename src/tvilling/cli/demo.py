@@ -1,8 +1,9 @@
 """``tvilling demo``: the platform, an embedded MQTT broker and the virtual plant, wired together.
 
-The plant runs as its own process (``python -m tvilling.virtual_plant``) and speaks MQTT only; nothing here
-imports it (house rule 8). With ``--headless --duration S`` the demo stops by itself and prints the summary from
-``shared/docs/contracts.md``.
+The plant runs as its own process (``python -m tvilling.virtual_plant``) and speaks MQTT JSON, Sparkplug B
+(chiller-1, hall) and OPC UA (its line PLC, line-1; SignAndEncrypt with certificates made at first start in the
+data directory); nothing here imports it (house rule 8). With ``--headless --duration S`` the demo stops by itself
+and prints the summary from ``shared/docs/contracts.md``.
 """
 
 from __future__ import annotations
@@ -22,12 +23,52 @@ from typing import Annotated, Any
 
 import typer
 
+from tvilling.cli.demo_certs import opcua_certificates
 from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
 
 DEFAULT_SITE = Path("examples/bottling-plant")
 INTERACTIVE_SIM_DAYS = 90.0  # an open-ended demo replays one 90-day season ending now, then keeps serving
 TENANT = "default"
+SPARKPLUG_DEVICES = "chiller-1,hall"  # published as Sparkplug B; examples/bottling-plant/mappings.yaml maps them
+
+
+def _opcua_rows(mappings_file: Path) -> set[tuple[str, str]]:
+    """(twin, property) of the points the site maps from OPC UA NodeIds."""
+    from tvilling.quality.mapping import load_mappings
+
+    return {(p.twin_id, p.name) for t in load_mappings(mappings_file).topics.values() if t.node_id is not None
+            for p in t.points}
+
+
+def _commands_file(root: Path) -> Path | None:
+    """The site's command mappings (commands.yaml), if it has them."""
+    path = root / "commands.yaml"
+    return path if path.exists() else None
+
+
+def _check_commands(platform: Any) -> None:
+    """Command mappings must fit the loaded twins and models; a bad row is reported before anything runs."""
+    problems = platform.app.state.commands.check_mappings()
+    if problems:
+        raise TvillingError(f"commands.yaml: {problems[0].where}: {problems[0].message}",
+                            hint=f"{len(problems)} problem(s) in the command mappings")
+
+
+def _set_aside_previous_run(db: Path) -> Path | None:
+    """Move an earlier run's database to ``tvilling.prev.db`` (replacing an older one) so this run starts fresh.
+
+    Why: every run replays a season that ends now, and a reading older than a twin's current state does not
+    move it; on top of the previous run's history the twins would look frozen until the replay caught up with
+    where that run stopped (measured: 113 s after a 2-minute earlier run; up to the whole season)."""
+    if not db.exists():
+        return None
+    prev = db.with_name(db.stem + ".prev" + db.suffix)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(prev) + suffix).unlink(missing_ok=True)
+        if Path(str(db) + suffix).exists():
+            Path(str(db) + suffix).rename(Path(str(prev) + suffix))
+    return prev
 
 
 def _free_port() -> int:
@@ -41,19 +82,59 @@ def _say(text: str) -> None:
     sys.stderr.flush()
 
 
-async def _wait_until_quiet(engine: Any, tenant: str, *, quiet_s: float = 1.5, limit_s: float = 30.0) -> None:
-    """Drain: wait until no sample or quarantine row has arrived for ``quiet_s`` (bounded by ``limit_s``)."""
+async def _start_opcua_when_up(platform: Any, port: int, plant_done: asyncio.Task[Any],
+                               limit_s: float = 60.0) -> asyncio.Task[None] | None:
+    """Start the platform's OPC UA ingestion as soon as the PLC accepts connections on ``port`` (None if the
+    plant ended or the PLC never came up within ``limit_s``); the task joins the platform's background tasks."""
+    from tvilling.app.ingest_opcua import run_opcua
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not plant_done.done() and loop.time() < deadline:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        task = asyncio.create_task(run_opcua(platform), name="run_opcua")
+        platform.tasks.append(task)  # cancelled and awaited with the other background services at shutdown
+        return task
+    return None
+
+
+async def _wait_until_quiet(engine: Any, tenant: str, *, expected: int | None = None, quiet_s: float = 10.0,
+                            limit_s: float = 900.0, live: set[tuple[str, str]] | None = None) -> None:
+    """Drain: wait until the store holds ``expected`` rows (samples + quarantine: one per point the plant
+    published), or no row has arrived for ``quiet_s``, bounded by ``limit_s``. The embedded broker and the
+    platform share one process and may work through a backlog for minutes after the plant exits, with pauses
+    of seconds under load; the former 1.5 s quiet / 30 s limit summarised counts that were still growing.
+
+    ``live``: (twin, property) points fed by an OPC UA subscription, a live view that may skip values; their
+    samples and quarantine rows (from the OPC UA source, or the store's, e.g. two values at one source time) are
+    not counted (``expected`` then counts the other points only)."""
     import sqlalchemy as sa
 
     from tvilling.adapters.sql import schema
 
+    s, q = schema.samples, schema.quarantine
+    points = sorted(live or ())
+    skip_samples = [sa.not_(sa.and_(s.c.twin_id == twin, s.c.name == name)) for twin, name in points]
+    # quarantine.twin_id/name may be NULL (an unparsable message): coalesce so NOT(...) keeps those rows
+    skip_quarantine = [sa.not_(sa.and_(sa.func.coalesce(q.c.twin_id, "") == twin,
+                                       sa.func.coalesce(q.c.name, "") == name)) for twin, name in points]
+    if live:
+        skip_quarantine.append(q.c.source != "opcua")
+
     def counts() -> tuple[int, int]:
         with engine.connect() as conn:
-            n = conn.execute(sa.select(sa.func.count()).select_from(schema.samples)
-                             .where(schema.samples.c.tenant == tenant)).scalar_one()
-            q = conn.execute(sa.select(sa.func.count()).select_from(schema.quarantine)
-                             .where(schema.quarantine.c.tenant == tenant)).scalar_one()
-        return int(n), int(q)
+            n = conn.execute(sa.select(sa.func.count()).select_from(s)
+                             .where(s.c.tenant == tenant, *skip_samples)).scalar_one()
+            m = conn.execute(sa.select(sa.func.count()).select_from(q)
+                             .where(q.c.tenant == tenant, *skip_quarantine)).scalar_one()
+        return int(n), int(m)
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s
@@ -61,6 +142,8 @@ async def _wait_until_quiet(engine: Any, tenant: str, *, quiet_s: float = 1.5, l
     while loop.time() < deadline:
         await asyncio.sleep(0.25)
         now = await asyncio.to_thread(counts)
+        if expected is not None and sum(now) >= expected:
+            return
         if now != last:
             last, since = now, loop.time()
         elif loop.time() - since >= quiet_s:
@@ -82,6 +165,7 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
     package = SitePackage(site)
     package.check()
     data_dir.mkdir(parents=True, exist_ok=True)
+    previous = _set_aside_previous_run(data_dir / "tvilling.db")
     embedded = None
     protocol = 5
     if broker is None:
@@ -96,11 +180,30 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
     sim_span_s = speed * duration if duration is not None else INTERACTIVE_SIM_DAYS * 86400.0
     wall = sim_span_s / speed
     start = datetime.now(UTC) - timedelta(seconds=sim_span_s)
+    # The line PLC (OPC UA) on a free loopback port, SignAndEncrypt only; the platform refuses anything less (G8).
+    certs = await asyncio.to_thread(opcua_certificates, data_dir)
+    plc_port = _free_port()
+    plc_url = f"opc.tcp://127.0.0.1:{plc_port}/tvilling/plc/"  # the path the plant's PLC serves
     settings = load_settings(None, db=f"sqlite:///{data_dir / 'tvilling.db'}", host="127.0.0.1", port=port,
                              quality_max_age_s=sim_span_s + 86400.0,
                              mappings_file=package.mappings_file, mqtt_url=broker,
-                             mqtt_client_id=f"tvilling-demo-{os.getpid()}", mqtt_protocol=protocol)
+                             commands_file=_commands_file(package.root),
+                             mqtt_client_id=f"tvilling-demo-{os.getpid()}", mqtt_protocol=protocol,
+                             # chiller-1 and hall speak Sparkplug B (the plant's --sparkplug-devices below)
+                             sparkplug_enabled=True, sparkplug_client_id=f"tvilling-demo-spb-{os.getpid()}",
+                             opcua_url=plc_url, opcua_security="SignAndEncrypt", opcua_certificate=certs.client_cert,
+                             opcua_private_key=certs.client_key, opcua_server_certificate=certs.plc_cert)
     platform = build_platform(settings, announce=lambda _text: None, dashboard=not headless)
+    # OPC UA ingestion starts once the PLC answers (_start_opcua_when_up), not with the server: the PLC comes up
+    # with the plant process seconds later, and a source started at once would sit out its reconnect backoff
+    # (0.5 s doubling) and miss those seconds of line-1 data.
+    from tvilling.app.ingest_opcua import run_opcua
+
+    platform.background.remove(run_opcua)
+    # For the same reason the OPC UA command transport's first session attempt (at server start) finds no PLC;
+    # that warning is held back until the PLC is up, after which its warnings are real (the next send retries).
+    opcua_commands_log = logging.getLogger("tvilling.adapters.opcua_commands")
+    opcua_commands_log.setLevel(logging.ERROR)
     # SIGTERM (systemd, CI, a terminal closing) must stop the plant child too, not orphan it.
     main_task, loop = asyncio.current_task(), asyncio.get_running_loop()
 
@@ -111,9 +214,11 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
 
     loop.add_signal_handler(signal.SIGTERM, _stop)
     plant: asyncio.subprocess.Process | None = None
+    plant_done: asyncio.Task[Any] | None = None
     server: uvicorn.Server | None = None
     try:
         report = await asyncio.to_thread(load_site, platform.services, TENANT, package, Context.new(actor="demo"))
+        await asyncio.to_thread(_check_commands, platform)
         token = platform.first_token or platform.services.tokens.create(TENANT, Role.ADMIN, "demo")
         server = uvicorn.Server(uvicorn.Config(platform.app, host="127.0.0.1", port=port, log_level="warning",
                                                access_log=False, lifespan="on"))
@@ -125,6 +230,9 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
             await asyncio.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         _say(f"Tvilling demo: {report.twins} twins, {report.models} models loaded; broker {broker}")
+        if previous is not None:
+            _say(f"  The previous run's database is kept as {previous}")
+        _say(f"  Line PLC: {plc_url} (OPC UA, SignAndEncrypt; certificates in {certs.trust_dir.parent})")
         if not headless:
             _say(f"  Dashboard: {url}/ui/  (sign in with the token)")
         _say(f"  API:   {url}/api/v1  (docs: {url}/api/v1/docs)")
@@ -134,18 +242,32 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
         plant = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tvilling.virtual_plant", "--broker", broker, "--speed", str(speed),
             "--duration", str(wall), "--seed", str(seed), "--truth-out", str(truth),
-            "--mqtt-version", str(protocol),
+            "--mqtt-version", str(protocol), "--sparkplug-devices", SPARKPLUG_DEVICES,
+            "--opcua-port", str(plc_port), "--opcua-cert", str(certs.plc_cert), "--opcua-key", str(certs.plc_key),
+            "--opcua-trust", str(certs.trust_dir),
             "--start", start.strftime("%Y-%m-%dT%H:%M:%SZ"), *plant_args,
             stdout=asyncio.subprocess.PIPE)
-        out, _ = await plant.communicate()
+        plant_done = asyncio.create_task(plant.communicate())
+        opcua_task = await _start_opcua_when_up(platform, plc_port, plant_done)
+        opcua_commands_log.setLevel(logging.NOTSET)
+        out, _ = await plant_done
+        if opcua_task is not None:  # the PLC left with the plant: reconnecting to it would only log warnings
+            opcua_task.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await opcua_task
         if plant.returncode != 0:
             raise TvillingError(f"the virtual plant stopped with exit code {plant.returncode}",
                                 hint="run `python -m tvilling.virtual_plant --help` to check its options")
         lines = [ln for ln in out.decode().splitlines() if ln.strip().startswith("{")]
         plant_summary: dict[str, Any] = json.loads(lines[-1]) if lines else {}
-        await _wait_until_quiet(platform.store.engine, TENANT)
+        points, over_opcua = plant_summary.get("points"), plant_summary.get("points_opcua", 0)
+        await _wait_until_quiet(platform.store.engine, TENANT, live=_opcua_rows(package.mappings_file),
+                                expected=points - over_opcua if isinstance(points, int) and
+                                isinstance(over_opcua, int) else None)
         if headless:
-            return build_summary(platform.store.engine, TENANT, plant_summary)
+            summary = build_summary(platform.store.engine, TENANT, plant_summary)
+            summary["points_published_opcua"] = over_opcua  # of points_published; a live view, may skip values
+            return summary
         _say(f"The plant has run its {sim_span_s / 86400:.0f} simulated days; the platform keeps serving "
              "history and the dashboard until Ctrl-C.")
         await asyncio.Event().wait()
@@ -155,6 +277,10 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
             plant.terminate()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(plant.wait(), 10)
+        if plant_done is not None and not plant_done.done():
+            plant_done.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await plant_done
         if server is not None:
             server.should_exit = True
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -186,6 +312,9 @@ def demo(
 ) -> None:
     """Run the platform with the virtual bottling plant on embedded defaults (SQLite, in-process broker)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # asyncua logs a traceback when the PLC goes away with the plant; the platform's OPC UA adapter reports
+    # connection loss itself, in one line.
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
     if headless and duration is None:
         fail("--headless needs --duration SECONDS (the demo must know when to stop)")
     if data_dir is None:

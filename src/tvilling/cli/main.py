@@ -6,7 +6,22 @@ import sys
 
 import typer
 
-from tvilling.cli import bench, demo, detect, models, models_import, query, relationships, serve, token, twins
+from tvilling.cli import (
+    alarms,
+    bench,
+    commands,
+    demo,
+    detect,
+    models,
+    models_import,
+    query,
+    registry,
+    relationships,
+    retention,
+    serve,
+    token,
+    twins,
+)
 
 app = typer.Typer(
     name="tvilling",
@@ -24,6 +39,10 @@ app.command("query")(query.query)
 app.add_typer(twins.app, name="twins")
 app.add_typer(relationships.app, name="relationships")
 app.add_typer(token.app, name="token")
+app.add_typer(registry.app, name="registry")
+app.add_typer(alarms.app, name="alarms")
+app.add_typer(retention.app, name="retention")
+app.add_typer(commands.app, name="commands")
 models.app.command("import")(models_import.import_models)
 
 

@@ -30,7 +30,8 @@ HISTORY_BUCKET_S = 10  # heat-map resolution kept in memory
 HISTORY_BUCKETS = 2160  # six hours at 10 s
 INSIGHT_PREFIXES = ("insight.", "anomaly.", "rul.", "monitoring.")
 
-Watcher = Callable[[set[str], set[str]], None]  # (changed twin ids, changed kinds: "twins" | "alarms" | "graph")
+# (changed twin ids, changed kinds: "twins" | "alarms" | "graph" | "insights" | "commands" | "registry")
+Watcher = Callable[[set[str], set[str]], None]
 
 
 @dataclass
@@ -256,6 +257,10 @@ class LiveHub:
                     twin.insights[kind] = dict(event.data)
                 self._recompute(event.tenant, state, twin_id)
                 self._mark(event.tenant, {twin_id}, {"insights"})
+        elif kind.startswith("command."):  # the twin page re-reads the twin's commands (state, history)
+            self._mark(event.tenant, {twin_id}, {"commands"})
+        elif kind.startswith("ml.model."):  # subject is the model name, not a twin: the registry page re-reads
+            self._mark(event.tenant, set(), {"registry"})
         elif kind.startswith(("twin.", "relationship.")):
             # Rare (model-level edits): re-read the twin rather than replaying the change here.
             task = asyncio.ensure_future(self._reload_twin(event.tenant, twin_id, kind.startswith("relationship.")))

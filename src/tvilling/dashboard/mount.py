@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 
-from tvilling.app.alarms import AlarmService
+from tvilling.app.alarms import alarm_service
 from tvilling.app.services import Services
 from tvilling.dashboard import context
 from tvilling.dashboard.live import LiveHub
@@ -34,6 +34,7 @@ def _register_pages() -> None:
         models,
         overview,
         placeholders,
+        registry,
         scene,
         twin,
     )
@@ -45,10 +46,7 @@ def mount(app: FastAPI, services: Services) -> context.Dashboard:
                                                                f"tvilling-nicegui-{os.getpid()}"))
     from nicegui import core, ui
 
-    alarms = getattr(app.state, "alarms", None)
-    if not isinstance(alarms, AlarmService):
-        alarms = AlarmService(services.store, services.bus, services.clock)
-        app.state.alarms = alarms
+    alarms = alarm_service(app.state, services)  # shared with the API and the background evaluator
     dash = context.Dashboard(services=services, alarms=alarms, hub=LiveHub(services, alarms, app.state),
                                 app_state=app.state)
     context.set_current(dash)

@@ -25,6 +25,7 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/heatmap", "Health heat map", "grid_on", True),
     ("/alarms", "Alarms", "notifications_active", True),
     ("/models", "Models", "schema", True),
+    ("/registry", "Model registry", "model_training", True),
     ("/scenarios", "Scenarios", "science", False),
     ("/maintenance", "Maintenance", "build", False),
     ("/approvals", "Approvals", "task_alt", False),

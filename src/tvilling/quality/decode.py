@@ -6,15 +6,24 @@ deeper than the parser allows, a non-object top level, an unreadable timestamp.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from tvilling.core.quality import Reason
 
 DEFAULT_MAX_BYTES = 256 * 1024
+# orjson turns integers beyond 64 bits into floats instead of refusing them; any run of 19+ digits goes to the
+# standard parser, which keeps them exact. Found by mapping every digit to "0" and searching for 19 of them: two
+# C calls, < 1 µs on a typical payload (a regex search took ~6 µs, as long as the parse itself).
+_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else b for b in range(256))
+_LONG_RUN = b"0" * 19
 _MISSING = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -37,9 +46,11 @@ def resolve(doc: Any, pointer: str) -> Any:
     """RFC 6901 JSON pointer lookup; returns the module sentinel ``MISSING`` when the path does not exist."""
     return resolve_tokens(doc, split_pointer(pointer))
 
+
 MISSING = _MISSING
 
 
+@lru_cache(maxsize=4096)  # pointers come from mappings: few and repeated on every message
 def split_pointer(pointer: str) -> tuple[str, ...]:
     if pointer == "":
         return ()
@@ -99,6 +110,36 @@ def decode_payload(payload: bytes, *, time_pointer: str = "/source_ts", seq_poin
         return DecodeFailure(Reason.DECODE_ERROR, "empty payload")
     if len(payload) > max_bytes:
         return DecodeFailure(Reason.OVERSIZE, f"payload of {len(payload)} bytes exceeds {max_bytes}")
+    # orjson parses (and checks UTF-8) in C, ~4x faster than the standard library. It is stricter: it refuses
+    # NaN/Infinity literals and lone surrogates, which the standard parser accepts (and the quality rules then
+    # judge, e.g. NaN -> Bad non_finite). So a refusal is retried with the standard parser, and only what that
+    # also refuses is a decode error: the decoded document is the same either way.
+    doc: Any = _MISSING
+    if payload.translate(_DIGITS_AS_ZERO).find(_LONG_RUN) < 0:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            doc = orjson.loads(payload)
+    if doc is _MISSING:
+        slow = _decode_stdlib(payload)
+        if isinstance(slow, DecodeFailure):
+            return slow
+        doc = slow
+    if not isinstance(doc, dict):
+        return DecodeFailure(Reason.WRONG_TYPE, f"top level is {type(doc).__name__}, expected an object")
+    raw_ts = resolve_tokens(doc, split_pointer(time_pointer))
+    ts: int | None = None
+    if raw_ts is not _MISSING and raw_ts is not None:
+        try:
+            ts = parse_time_us(raw_ts)
+        except (ValueError, OverflowError, TypeError) as exc:
+            return DecodeFailure(Reason.WRONG_TYPE, f"unreadable timestamp at {time_pointer}: {exc}")
+    raw_seq = resolve_tokens(doc, split_pointer(seq_pointer))
+    seq = raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else None
+    dev = resolve_tokens(doc, split_pointer(device_pointer))
+    return DecodedMessage(doc=doc, source_time_us=ts, seq=seq, device_id=dev if isinstance(dev, str) else None)
+
+
+def _decode_stdlib(payload: bytes) -> Any:
+    """The standard parser, for what orjson refuses; failures carry the precise reason (UTF-8, syntax, depth)."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -109,16 +150,4 @@ def decode_payload(payload: bytes, *, time_pointer: str = "/source_ts", seq_poin
         return DecodeFailure(Reason.DECODE_ERROR, f"invalid JSON: {exc.msg} at {exc.pos}")
     except RecursionError:
         return DecodeFailure(Reason.DECODE_ERROR, "JSON nested too deeply")
-    if not isinstance(doc, dict):
-        return DecodeFailure(Reason.WRONG_TYPE, f"top level is {type(doc).__name__}, expected an object")
-    raw_ts = resolve(doc, time_pointer)
-    ts: int | None = None
-    if raw_ts is not _MISSING and raw_ts is not None:
-        try:
-            ts = parse_time_us(raw_ts)
-        except (ValueError, OverflowError, TypeError) as exc:
-            return DecodeFailure(Reason.WRONG_TYPE, f"unreadable timestamp at {time_pointer}: {exc}")
-    raw_seq = resolve(doc, seq_pointer)
-    seq = raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else None
-    dev = resolve(doc, device_pointer)
-    return DecodedMessage(doc=doc, source_time_us=ts, seq=seq, device_id=dev if isinstance(dev, str) else None)
+    return doc

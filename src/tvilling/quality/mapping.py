@@ -279,6 +279,8 @@ def _from_flat(doc: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(row, Mapping):
             topics.setdefault("", {"topic": "", "points": []})["points"].append(row)
             continue
+        if "sparkplug" in row:  # a Sparkplug B metric: {sparkplug: group/edge[/device], metric: name, ...}
+            row = sparkplug_row(row)
         point = {("name" if k == "property" else k): v for k, v in row.items() if k not in ("topic", "node_id")}
         topic = row.get("topic")
         head: dict[str, Any] = {"topic": topic}
@@ -292,6 +294,28 @@ def _from_flat(doc: Mapping[str, Any]) -> dict[str, Any]:
     out["topics"] = list(topics.values())
     if not isinstance(rows, list):
         out["topics"] = None
+    return out
+
+
+SPARKPLUG_PREFIX = "sparkplug:"
+
+
+def sparkplug_address(device: str) -> str:
+    """The source address of a Sparkplug B edge node or device (``group/edge[/device]``) in a MappingSet."""
+    return SPARKPLUG_PREFIX + device
+
+
+def metric_pointer(metric: str) -> str:
+    """A Sparkplug metric name as the point's pointer (RFC 6901 escaping: metric names often contain ``/``)."""
+    return "/" + metric.replace("~", "~0").replace("/", "~1")
+
+
+def sparkplug_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat ``{sparkplug, metric, twin, property, …}`` row as a ``{topic, pointer, …}`` row."""
+    out = {k: v for k, v in row.items() if k not in ("sparkplug", "metric")}
+    out["topic"] = sparkplug_address(str(row["sparkplug"]))
+    metric = row.get("metric")
+    out["pointer"] = metric_pointer(metric) if isinstance(metric, str) and metric else metric
     return out
 
 

@@ -18,6 +18,7 @@ from tvilling.quality.decode import MISSING, DecodedMessage, resolve_tokens, spl
 from tvilling.quality.mapping import MappingSet, PointSpec, TopicSpec
 from tvilling.quality.units import UnitError, converter
 
+_NUMERIC = frozenset(("double", "integer"))
 _NON_FINITE_STRINGS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 US = 1_000_000
 
@@ -50,18 +51,11 @@ class Assessment:
     late: bool = False
 
 
-class _Bad:
-    """Builds Bad (quarantined) assessments; a small object instead of a closure per reading (hot path)."""
-
-    __slots__ = ("raw", "spec", "t", "unit")
-
-    def __init__(self, spec: PointSpec, raw: Any, raw_unit: Any, t: int) -> None:
-        self.spec, self.raw, self.unit, self.t = spec, raw, raw_unit, t
-
-    def __call__(self, reason: Reason, detail: str, value: Any = None) -> Assessment:
-        return Assessment(self.spec, self.raw if value is None else value, self.t, Quality.BAD, reason,
-                          store=False, quarantine=True, detail=detail,
-                          unit=self.unit if isinstance(self.unit, str) else None)
+def _bad(spec: PointSpec, raw: Any, raw_unit: Any, t: int, reason: Reason, detail: str,
+         value: Any = None) -> Assessment:
+    """A Bad (quarantined) assessment; built only when a rule fails, never on the good path."""
+    return Assessment(spec, raw if value is None else value, t, Quality.BAD, reason, store=False, quarantine=True,
+                      detail=detail, unit=raw_unit if isinstance(raw_unit, str) else None)
 
 
 @dataclass(slots=True)
@@ -78,65 +72,119 @@ class _State:
     stale: bool = False
 
 
+def _lookup(doc: dict[str, Any], tokens: tuple[str, ...]) -> Any:
+    """``resolve_tokens`` with the common two-level pointer (``/points/<name>``) done as two dict lookups."""
+    if len(tokens) == 2:
+        node = doc.get(tokens[0], MISSING)
+        if type(node) is dict:
+            return node.get(tokens[1], MISSING)
+        if node is MISSING:
+            return MISSING
+    return resolve_tokens(doc, tokens)
+
+
+# Per topic, what assess_message needs for each point, resolved once: the spec, its split value and unit
+# pointers and its state object (so the hot path does no pointer splitting and no state-dict lookup).
+_Plan = tuple[tuple[PointSpec, tuple[str, ...], tuple[str, ...] | None, _State], ...]
+
+
 @dataclass
 class QualityEngine:
     settings: QualitySettings = field(default_factory=QualitySettings)
     _states: dict[tuple[str, str], _State] = field(default_factory=dict)
     _started_us: int | None = None
-    _tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _plans: dict[int, tuple[TopicSpec, _Plan]] = field(default_factory=dict)
 
     # -- messages -------------------------------------------------------------------------------------------
     def assess_message(self, topic: TopicSpec, msg: DecodedMessage, now_us: int) -> list[Assessment]:
         """Every mapped point of one decoded message. Points absent from the payload are skipped (not an error:
         devices may report subsets); present-but-invalid values become Bad assessments."""
         ts = msg.source_time_us if msg.source_time_us is not None else now_us
+        doc = msg.doc
+        # The time policy depends on the message only: judged once, not per point.
+        in_window = self._time_verdict(ts, now_us) is None
         out: list[Assessment] = []
-        tokens = self._tokens
-        for spec in topic.points:
-            pt = tokens.get(spec.pointer)
-            if pt is None:
-                pt = tokens[spec.pointer] = split_pointer(spec.pointer)
-            raw = resolve_tokens(msg.doc, pt)
+        for spec, pt, ut, st in self._plan(topic):
+            raw = _lookup(doc, pt)
             if raw is MISSING:
                 continue
             unit: Any = spec.source_unit
-            if unit is None and spec.unit_pointer is not None:
-                ut = tokens.get(spec.unit_pointer)
-                if ut is None:
-                    ut = tokens[spec.unit_pointer] = split_pointer(spec.unit_pointer)
-                u = resolve_tokens(msg.doc, ut)
+            if unit is None and ut is not None:
+                u = _lookup(doc, ut)
                 unit = None if u is MISSING else u
-            out.append(self.assess(spec, raw, unit, ts, now_us))
+            if in_window:
+                out.append(self._assess(spec, st, raw, unit, ts, now_us))
+            else:
+                out.append(self.assess(spec, raw, unit, ts, now_us))
         return out
+
+    def _plan(self, topic: TopicSpec) -> _Plan:
+        entry = self._plans.get(id(topic))
+        if entry is not None and entry[0] is topic:  # the entry holds the topic, so its id cannot be reused
+            return entry[1]
+        if len(self._plans) > 10_000:  # mapping reloads leave old topics behind; start over now and then
+            self._plans.clear()
+        plan = tuple((spec, split_pointer(spec.pointer),
+                      split_pointer(spec.unit_pointer) if spec.unit_pointer is not None else None,
+                      self._state(spec)) for spec in topic.points)
+        self._plans[id(topic)] = (topic, plan)
+        return plan
+
+    def _state(self, spec: PointSpec) -> _State:
+        key = (spec.twin_id, spec.name)
+        st = self._states.get(key)
+        if st is None:
+            st = self._states[key] = _State()
+        return st
+
+    def _time_verdict(self, t_us: int, now_us: int) -> tuple[Reason, str] | None:
+        if t_us > now_us + int(self.settings.future_tolerance_s * US):
+            return Reason.CLOCK_AHEAD, f"source time {(t_us - now_us) / US:.3f} s ahead"
+        if t_us < now_us - int(self.settings.max_age_s * US):
+            return Reason.TOO_OLD, f"source time {(now_us - t_us) / US:.0f} s old"
+        return None
 
     # -- one reading ----------------------------------------------------------------------------------------
     def assess(self, spec: PointSpec, raw: Any, raw_unit: Any, source_time_us: int, now_us: int) -> Assessment:
-        st = self._states.get(spec.key)
-        if st is None:
-            st = self._states[spec.key] = _State()
-        st.observed_at_us = now_us if st.observed_at_us is None else max(st.observed_at_us, now_us)
+        st = self._state(spec)
+        verdict = self._time_verdict(source_time_us, now_us)
+        if verdict is None:
+            return self._assess(spec, st, raw, raw_unit, source_time_us, now_us)
+        self._observe(st, now_us)  # a reading with a bad clock still shows the point is alive
+        return _bad(spec, raw, raw_unit, source_time_us, *verdict)
+
+    @staticmethod
+    def _observe(st: _State, now_us: int) -> None:
+        if st.observed_at_us is None or now_us > st.observed_at_us:
+            st.observed_at_us = now_us
         st.stale = False
 
-        bad = _Bad(spec, raw, raw_unit, source_time_us)
-        if source_time_us > now_us + int(self.settings.future_tolerance_s * US):
-            return bad(Reason.CLOCK_AHEAD, f"source time {(source_time_us - now_us) / US:.3f} s ahead")
-        if source_time_us < now_us - int(self.settings.max_age_s * US):
-            return bad(Reason.TOO_OLD, f"source time {(now_us - source_time_us) / US:.0f} s old")
-        if not spec.numeric:
-            return self._non_numeric(spec, raw, source_time_us, st, bad)
+    def _assess(self, spec: PointSpec, st: _State, raw: Any, raw_unit: Any, source_time_us: int,
+                now_us: int) -> Assessment:
+        """:meth:`assess` after the time policy passed (hot path: one call per point)."""
+        obs = st.observed_at_us
+        if obs is None or now_us > obs:
+            st.observed_at_us = now_us
+        st.stale = False
+        if spec.type not in _NUMERIC:
+            return self._non_numeric(spec, raw, raw_unit, source_time_us, st)
 
         # Q-02: non-finite values of every spelling; wrong types are their own reason.
-        if raw is None:
-            return bad(Reason.NON_FINITE, "null value")
-        if isinstance(raw, str):
-            if raw.strip().lower() in _NON_FINITE_STRINGS:
-                return bad(Reason.NON_FINITE, f"value {raw!r}")
-            return bad(Reason.WRONG_TYPE, "string where a number is expected")
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            return bad(Reason.WRONG_TYPE, f"{type(raw).__name__} where a number is expected")
+        kind = type(raw)
+        if kind is not float and kind is not int:  # bool is its own type, so True/False go the slow way
+            if raw is None:
+                return _bad(spec, raw, raw_unit, source_time_us, Reason.NON_FINITE, "null value")
+            if isinstance(raw, str):
+                if raw.strip().lower() in _NON_FINITE_STRINGS:
+                    return _bad(spec, raw, raw_unit, source_time_us, Reason.NON_FINITE, f"value {raw!r}")
+                return _bad(spec, raw, raw_unit, source_time_us, Reason.WRONG_TYPE,
+                            "string where a number is expected")
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                return _bad(spec, raw, raw_unit, source_time_us, Reason.WRONG_TYPE,
+                            f"{type(raw).__name__} where a number is expected")
         value = float(raw)
         if not math.isfinite(value):
-            return bad(Reason.NON_FINITE, f"value {raw!r}")
+            return _bad(spec, raw, raw_unit, source_time_us, Reason.NON_FINITE, f"value {raw!r}")
         value = value * spec.scale + spec.offset
 
         # Q-09: units. Convert to the twin's unit; keep the original for provenance.
@@ -144,29 +192,33 @@ class QualityEngine:
         if spec.unit is not None:
             if raw_unit is None:
                 if spec.unit_required:
-                    return bad(Reason.UNIT_MISSING, f"no unit given; expected one convertible to {spec.unit}")
+                    return _bad(spec, raw, raw_unit, source_time_us, Reason.UNIT_MISSING,
+                                f"no unit given; expected one convertible to {spec.unit}")
             elif not isinstance(raw_unit, str):
-                return bad(Reason.UNIT_MISMATCH, f"unit is {type(raw_unit).__name__}, not a name")
+                return _bad(spec, raw, raw_unit, source_time_us, Reason.UNIT_MISMATCH,
+                            f"unit is {type(raw_unit).__name__}, not a name")
             elif raw_unit != spec.unit:
                 try:
                     conv = converter(raw_unit, spec.unit)
                 except UnitError as exc:
-                    return bad(Reason.UNIT_MISMATCH, exc.message)
+                    return _bad(spec, raw, raw_unit, source_time_us, Reason.UNIT_MISMATCH, exc.message)
                 converted = conv(value)
                 if converted != value:
                     original = {"value": raw, "unit": raw_unit}
                 value = converted
             if not math.isfinite(value):
-                return bad(Reason.NON_FINITE, "conversion overflowed")
+                return _bad(spec, raw, raw_unit, source_time_us, Reason.NON_FINITE, "conversion overflowed")
 
         # Q-03: instrument range -> Bad (physically impossible reading); engineering range -> Uncertain.
-        if spec.instrument_range and not spec.instrument_range[0] <= value <= spec.instrument_range[1]:
-            return bad(Reason.OUT_OF_RANGE, f"{value} outside instrument range {list(spec.instrument_range)}",
-                       value)
+        rng = spec.instrument_range
+        if rng and not rng[0] <= value <= rng[1]:
+            return _bad(spec, raw, raw_unit, source_time_us, Reason.OUT_OF_RANGE,
+                        f"{value} outside instrument range {list(rng)}", value)
         quality, reason, detail = Quality.GOOD, Reason.NONE, ""
-        if spec.engineering_range and not spec.engineering_range[0] <= value <= spec.engineering_range[1]:
+        rng = spec.engineering_range
+        if rng and not rng[0] <= value <= rng[1]:
             quality, reason = Quality.UNCERTAIN, Reason.OUTSIDE_ENGINEERING_RANGE
-            detail = f"{value} outside engineering range {list(spec.engineering_range)}"
+            detail = f"{value} outside engineering range {list(rng)}"
 
         in_order = st.latest_time_us is None or source_time_us > st.latest_time_us
         if in_order:
@@ -211,14 +263,16 @@ class QualityEngine:
                 store = False  # inside the deadband: not history, but the point is alive (observed_at moved)
             else:
                 st.latest_time_us, st.latest_value = t_us, value
-        return Assessment(spec, value, t_us, quality, reason, store=store, quarantine=False, detail=detail,
-                          unit=spec.unit, original=original, updates_latest=in_order and store,
-                          late=not in_order and st.latest_time_us is not None and t_us < st.latest_time_us)
+        # Positional: built once per sample, and keyword passing costs measurably more.
+        return Assessment(spec, value, t_us, quality, reason, store, False, detail, spec.unit, original,
+                          in_order and store,
+                          not in_order and st.latest_time_us is not None and t_us < st.latest_time_us)
 
-    def _non_numeric(self, spec: PointSpec, raw: Any, t_us: int, st: _State, bad: _Bad) -> Assessment:
+    def _non_numeric(self, spec: PointSpec, raw: Any, raw_unit: Any, t_us: int, st: _State) -> Assessment:
         ok = isinstance(raw, bool) if spec.type == "boolean" else isinstance(raw, str)
         if not ok:
-            return bad(Reason.WRONG_TYPE, f"{type(raw).__name__} where a {spec.type} is expected")
+            return _bad(spec, raw, raw_unit, t_us, Reason.WRONG_TYPE,
+                        f"{type(raw).__name__} where a {spec.type} is expected")
         in_order = st.latest_time_us is None or t_us > st.latest_time_us
         return self._finish(spec, st, raw, t_us, Quality.GOOD, Reason.NONE, "", None, in_order)
 

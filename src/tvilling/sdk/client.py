@@ -176,6 +176,64 @@ class _Operations:
     def health(self) -> Any:
         return self._send(Call("GET", "/health"))
 
+    # commands (docs/commands.md): 202 with the command; follow get_command for acked / failed / expired
+    def send_command(self, twin_id: str, name: str, payload: Any = None, *, command_id: str | None = None,
+                     timeout_s: float | None = None) -> Any:
+        params = {k: v for k, v in {"commandId": command_id, "timeout": timeout_s}.items() if v is not None}
+        return self._send(Call("POST", f"/api/v1/twins/{_seg(twin_id)}/commands/{_seg(name)}", params=params,
+                               body=payload))
+
+    def get_command(self, command_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/commands/{_seg(command_id)}"))
+
+    def list_commands_page(self, twin_id: str, *, continuation: str | None = None,
+                           page_size: int | None = None) -> Any:
+        params = {k: v for k, v in {"continuationToken": continuation, "maxItemsPerPage": page_size}.items()
+                  if v is not None}
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/commands", params=params))
+
+    # alarms
+    def list_alarms(self, *, state: Sequence[str] | None = None, twin: str | None = None,
+                    severity: str | None = None, limit: int = 100) -> Any:
+        """``state``: active, acknowledged, returned, cleared or open; newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = list(state)
+        if twin:
+            params["twin"] = twin
+        if severity:
+            params["severity"] = severity
+        return self._send(Call("GET", "/api/v1/alarms", params=params))
+
+    def get_alarm(self, alarm_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/alarms/{_seg(alarm_id)}"))
+
+    def ack_alarm(self, alarm_id: str, comment: str | None = None) -> Any:
+        return self._send(Call("POST", f"/api/v1/alarms/{_seg(alarm_id)}/ack",
+                               body={"comment": comment} if comment else {}))
+
+    def list_alarm_rules(self) -> Any:
+        return self._send(Call("GET", "/api/v1/alarm-rules"))
+
+    # model registry (ML artifacts)
+    def list_ml_models(self) -> Any:
+        return self._send(Call("GET", "/api/v1/ml/models"))
+
+    def get_ml_model(self, name: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/ml/models/{_seg(name)}"))
+
+    def list_ml_model_versions(self, name: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/ml/models/{_seg(name)}/versions"))
+
+    def get_ml_model_version(self, name: str, version: int) -> Any:
+        return self._send(Call("GET", f"/api/v1/ml/models/{_seg(name)}/versions/{int(version)}"))
+
+    def promote_ml_model(self, name: str, version: int) -> Any:
+        return self._send(Call("POST", f"/api/v1/ml/models/{_seg(name)}/versions/{int(version)}/promote"))
+
+    def rollback_ml_model(self, name: str) -> Any:
+        return self._send(Call("POST", f"/api/v1/ml/models/{_seg(name)}/rollback"))
+
 
 def _resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
     env = ClientSettings()

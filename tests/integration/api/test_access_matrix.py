@@ -4,6 +4,7 @@ the tenant-isolation matrix (tenant A's token gets 404 for every tenant-B id, an
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -133,6 +134,121 @@ def op_metrics(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("GET", "/metrics", role=role)
 
 
+# Model registry: two versions registered by the platform itself (the API has no upload), v2 in production.
+def _ml_model(rig: ApiRig, uid: str, tenant: str = "acme", note: str = "") -> str:
+    from tvilling.app.registry import registry_for
+    from tvilling.core.context import Context
+
+    registry = registry_for(rig.platform.services)
+    for _ in range(2):
+        registry.register(tenant, f"m-{uid}", "anomaly", b"{}", "test/1", Context.new(), metrics={"note": note},
+                          promote=True)
+    return f"m-{uid}"
+
+
+def op_list_ml_models(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/ml/models", role=role)
+
+
+def op_get_ml_model(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", f"/api/v1/ml/models/{_ml_model(rig, uid)}", role=role)
+
+
+def op_ml_model_versions(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", f"/api/v1/ml/models/{_ml_model(rig, uid)}/versions", role=role)
+
+
+def op_ml_model_version(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", f"/api/v1/ml/models/{_ml_model(rig, uid)}/versions/1", role=role)
+
+
+def op_promote_ml_model(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", f"/api/v1/ml/models/{_ml_model(rig, uid)}/versions/1/promote", role=role)
+
+
+def op_rollback_ml_model(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", f"/api/v1/ml/models/{_ml_model(rig, uid)}/rollback", role=role)
+
+
+# Commands: a model with a command, a twin, and a mapping to an in-memory transport that acks at once.
+DEVICE = "dtmi:test:Device;1"
+
+
+class _LoopTransport:
+    name = "loop"
+
+    async def start(self, on_outcome: Any) -> None: ...
+
+    async def send(self, request: Any) -> Any:
+        from tvilling.ports.commands import CommandOutcome
+
+        return CommandOutcome(request.command_id, "acked")
+
+    async def close(self) -> None: ...
+
+
+def _commands_for(rig: ApiRig, tenant: str, twin_id: str) -> Any:
+    from tvilling.app.command_mapping import parse_command_mappings
+
+    svc = rig.platform.app.state.commands
+    svc.transports["loop"] = _LoopTransport()
+    svc.mappings = parse_command_mappings({"tenant": tenant, "commands": [
+        {"twin": twin_id, "command": "ping", "transport": "loop", "address": "x"}]})
+    rig.call("POST", "/api/v1/models", tenant=tenant, json=[{
+        "@context": CTX, "@id": DEVICE, "@type": "Interface", "contents": [
+            {"@type": "Command", "name": "ping",
+             "request": {"@type": "CommandRequest", "name": "note", "schema": "string"}}]}])
+    r = rig.call("PUT", f"/api/v1/twins/{twin_id}", tenant=tenant, json={"$metadata": {"$model": DEVICE}})
+    assert r.status_code in (200, 201), r.text
+    return svc
+
+
+def _command(rig: ApiRig, uid: str, tenant: str = "acme", note: str = "hello") -> str:
+    _commands_for(rig, tenant, f"dev-{uid}")
+    r = rig.call("POST", f"/api/v1/twins/dev-{uid}/commands/ping", tenant=tenant, json=note,
+                 params={"commandId": f"c-{uid}"})
+    assert r.status_code == 202, r.text
+    return f"c-{uid}"
+
+
+def op_send_command(rig: ApiRig, role: Role, uid: str) -> Any:
+    _commands_for(rig, "acme", f"dev-{uid}")
+    return rig.call("POST", f"/api/v1/twins/dev-{uid}/commands/ping", role=role, json="hi")
+
+
+def op_get_command(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", f"/api/v1/commands/{_command(rig, uid)}", role=role)
+
+
+def op_list_commands(rig: ApiRig, role: Role, uid: str) -> Any:
+    _command(rig, uid)
+    return rig.call("GET", f"/api/v1/twins/dev-{uid}/commands", role=role)
+
+
+# Alarms: raised by the platform's alarm service (rules or other services), acknowledged through the API.
+def _alarm(rig: ApiRig, uid: str, tenant: str = "acme", message: str = "hot") -> str:
+    from tvilling.app.alarms import alarm_service
+
+    svc = alarm_service(rig.platform.app.state, rig.platform.services)
+    return svc.raise_alarm(tenant, f"a-{uid}", "temperature", "major", message).id
+
+
+def op_list_alarms(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/alarms", role=role, params={"state": "open"})
+
+
+def op_get_alarm(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", f"/api/v1/alarms/{_alarm(rig, uid)}", role=role)
+
+
+def op_ack_alarm(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", f"/api/v1/alarms/{_alarm(rig, uid)}/ack", role=role, json={"comment": uid})
+
+
+def op_alarm_rules(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/alarm-rules", role=role)
+
+
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_put_twin, Role.ENGINEER),
     (op_patch_twin, Role.OPERATOR), (op_delete_twin, Role.ENGINEER), (op_list_rels, Role.VIEWER),
@@ -141,6 +257,11 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_get_model, Role.VIEWER), (op_upload_model, Role.ENGINEER), (op_decommission_model, Role.ENGINEER),
     (op_delete_model, Role.ENGINEER), (op_query, Role.VIEWER), (op_list_tokens, Role.ADMIN),
     (op_create_token, Role.ADMIN), (op_revoke_token, Role.ADMIN), (op_metrics, Role.VIEWER),
+    (op_list_alarms, Role.VIEWER), (op_get_alarm, Role.VIEWER), (op_ack_alarm, Role.OPERATOR),
+    (op_alarm_rules, Role.VIEWER),
+    (op_list_ml_models, Role.VIEWER), (op_get_ml_model, Role.VIEWER), (op_ml_model_versions, Role.VIEWER),
+    (op_ml_model_version, Role.VIEWER), (op_promote_ml_model, Role.ENGINEER), (op_rollback_ml_model, Role.ENGINEER),
+    (op_send_command, Role.OPERATOR), (op_get_command, Role.VIEWER), (op_list_commands, Role.VIEWER),
 ]
 
 
@@ -150,7 +271,7 @@ def test_role_matrix(shared_rig: ApiRig, op: Op, needed: Role) -> None:
         uid = f"{op.__name__[3:]}-{role.value}".replace("_", "-")
         r = op(shared_rig, role, uid)
         if role.allows(needed):
-            assert r.status_code in (200, 201, 204), (role, r.status_code, r.text)
+            assert r.status_code in (200, 201, 202, 204), (role, r.status_code, r.text)
         else:
             assert r.status_code == 403, (role, r.status_code, r.text)
             assert r.json()["type"].endswith("forbidden")
@@ -204,16 +325,25 @@ def _seed_b(rig: ApiRig) -> dict[str, Any]:
     rig.call("POST", "/api/v1/models", tenant="globex",
              json=[{"@context": CTX, "@id": "dtmi:globex:Secret;1", "@type": "Interface", "description": CANARY}])
     token = rig.platform.services.tokens.create("globex", Role.VIEWER, CANARY)
-    return {"token_id": token.id, "state": _b_state(rig)}
+    command_id = _command(rig, "b", tenant="globex", note=CANARY)
+    for _ in range(200):  # settled (acked by the loop transport) before the state is recorded
+        if rig.call("GET", f"/api/v1/commands/{command_id}", tenant="globex").json()["state"] == "acked":
+            break
+        time.sleep(0.02)
+    _ml_model(rig, "b", tenant="globex", note=CANARY)
+    alarm_id = _alarm(rig, "b", tenant="globex", message=CANARY)
+    return {"token_id": token.id, "alarm_id": alarm_id, "state": _b_state(rig)}
 
 
 def _b_state(rig: ApiRig) -> Any:
     out = {}
     for path in ("/api/v1/twins/b-room", "/api/v1/twins/b-floor", "/api/v1/twins/b-floor/relationships/b-rel",
-                 "/api/v1/models/dtmi:globex:Secret;1"):
+                 "/api/v1/models/dtmi:globex:Secret;1", "/api/v1/commands/c-b", "/api/v1/twins/dev-b/commands"):
         r = rig.call("GET", path, tenant="globex")
         assert r.status_code == 200
         out[path] = r.json()
+    out["alarms"] = rig.call("GET", "/api/v1/alarms", tenant="globex").json()
+    out["ml"] = rig.call("GET", "/api/v1/ml/models/m-b/versions", tenant="globex").json()
     return out
 
 
@@ -237,6 +367,16 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
          [{"op": "replace", "path": "/decommissioned", "value": True}]),
         ("DELETE", "/api/v1/models/dtmi:globex:Secret;1", None),
         ("DELETE", f"/api/v1/tokens/{seeded['token_id']}", None),
+        ("GET", f"/api/v1/alarms/{seeded['alarm_id']}", None),
+        ("POST", f"/api/v1/alarms/{seeded['alarm_id']}/ack", {"comment": "x"}),
+        ("GET", "/api/v1/ml/models/m-b", None),
+        ("GET", "/api/v1/ml/models/m-b/versions", None),
+        ("GET", "/api/v1/ml/models/m-b/versions/1", None),
+        ("POST", "/api/v1/ml/models/m-b/versions/1/promote", None),
+        ("POST", "/api/v1/ml/models/m-b/rollback", None),
+        ("GET", "/api/v1/commands/c-b", None),
+        ("GET", "/api/v1/twins/dev-b/commands", None),
+        ("POST", "/api/v1/twins/dev-b/commands/ping", "x"),
     ]
     for method, path, body in attempts:
         r = rig.call(method, path, tenant="acme", role=Role.ADMIN, json=body)
@@ -244,7 +384,8 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         assert CANARY not in r.text
     # Listings and queries in A never show B's data.
     for method, path, body in [("GET", "/api/v1/twins", None), ("GET", "/api/v1/models", None),
-                               ("GET", "/api/v1/tokens", None),
+                               ("GET", "/api/v1/tokens", None), ("GET", "/api/v1/ml/models", None),
+                               ("GET", "/api/v1/alarms", None),
                                ("POST", "/api/v1/query", {"query": "SELECT * FROM DIGITALTWINS"})]:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text

@@ -55,3 +55,19 @@ def test_refusals(sqlite_rig: ApiRig, query: str, headers: dict[str, str], code:
         ws.receive_json()
     assert info.value.code == code
 
+
+
+def test_query_filter_by_model_family_and_invalid_filter(sqlite_rig: ApiRig) -> None:
+    from tests.support.dtdl_samples import FLOOR, OFFICE, ROOM
+
+    rig = sqlite_rig
+    token = rig.tokens[("acme", Role.VIEWER)]
+    with rig.client.websocket_connect(f"/api/v1/events?access_token={token}&model={ROOM}&kind=twin.created") as ws:
+        rig.call("PUT", "/api/v1/twins/f1", json={"$metadata": {"$model": FLOOR}})  # not a Room
+        rig.call("PUT", "/api/v1/twins/o1", json=room(model=OFFICE))  # Office extends Room
+        frame = ws.receive_json()
+    assert (frame["kind"], frame["subject"]) == ("twin.created", "o1")
+    with pytest.raises(WebSocketDisconnect) as info, \
+            rig.client.websocket_connect(f"/api/v1/events?access_token={token}&kind=") as ws:
+        ws.receive_json()
+    assert info.value.code == 4422

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from tvilling.app.site import SitePackage, load_site
 from tvilling.bootstrap import Platform, build_platform
 from tvilling.core.context import Context
 from tvilling.core.roles import Role
+from tvilling.ports.commands import CommandOutcome, CommandRequest, OutcomeCallback
 from tvilling.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -72,9 +73,12 @@ def plant_readings(step: int) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def running_platform(tmp: Path, *, extra_twins: int = 0) -> Iterator[Rig]:
+def running_platform(tmp: Path, *, extra_twins: int = 0, commands: bool = False) -> Iterator[Rig]:
+    # commands: map the site's commands.yaml (then the command service sweeps for expiries 4 times a second; the
+    # dashboard benchmark leaves it off so its CPU figures stay comparable).
     settings = Settings(db=SecretStr(f"sqlite:///{tmp / 'dash.db'}"), host="127.0.0.1", port=free_port(),
-                        mappings_file=SITE / "mappings.yaml")
+                        mappings_file=SITE / "mappings.yaml",
+                        commands_file=SITE / "commands.yaml" if commands else None)
     platform = build_platform(settings, announce=lambda _t: None)
     services = platform.services
     load_site(services, TENANT, SitePackage(SITE), Context.new(actor="test"))
@@ -141,3 +145,57 @@ def sign_in(page: Any, rig: Rig, role: Role, path: str = "/ui/") -> None:
     page.locator("input[type=password]").fill(rig.tokens[role])
     page.get_by_test_id("sign-in").click()
     page.wait_for_url(lambda u: "/login" not in u, timeout=10_000)
+
+
+class Channel:
+    """One transport name (mqtt, opcua) of the recording device."""
+
+    def __init__(self, name: str, device: RecordingDevice) -> None:
+        self.name = name
+        self.device = device
+
+    async def start(self, on_outcome: OutcomeCallback) -> None:
+        self.device.on_outcome = on_outcome
+
+    async def send(self, request: CommandRequest) -> CommandOutcome | None:
+        self.device.sent.append(request)
+        return None  # the answer comes later, as from a real device
+
+    async def close(self) -> None:
+        return None
+
+
+class RecordingDevice:
+    """Stands in for the device path of every transport the site maps: records what was sent; the test answers
+    through ``answer``."""
+
+    def __init__(self) -> None:
+        self.sent: list[CommandRequest] = []
+        self.on_outcome: OutcomeCallback | None = None
+        self.detach: Callable[[], None] = lambda: None
+
+    async def answer(self, outcome: CommandOutcome) -> None:
+        assert self.on_outcome is not None
+        await self.on_outcome(outcome)
+
+    def wait_sent(self, count: int, timeout: float = 5.0) -> CommandRequest:
+        deadline = time.monotonic() + timeout
+        while len(self.sent) < count:
+            assert time.monotonic() < deadline, f"{count} command(s) not sent: {self.sent}"
+            time.sleep(0.02)
+        return self.sent[count - 1]
+
+
+def attach_device(rig: Rig) -> RecordingDevice:
+    """Register the recording device under every transport name the site's commands.yaml uses."""
+    service = rig.platform.app.state.commands
+    device, names = RecordingDevice(), sorted(service.mappings.transports())
+    for name in names:
+        rig.run(service.attach(Channel(name, device)))
+
+    def detach() -> None:
+        for name in names:
+            service.transports.pop(name, None)
+
+    device.detach = detach
+    return device

@@ -2,7 +2,9 @@
 
 The platform runs on loopback with the bottling plant's twins; this script feeds it synthetic readings (30 min of
 history, then live values, with a slowly rising bearing vibration) and raises two alarms through the alarm
-service, so every page has something to show. Usage: python -m tests.integration.dashboard.screenshots OUT_DIR
+service, sends commands to chiller-1 (answered by a recording device) and, when the live monitor registered no
+model, registers a synthetic one, so every page has something to show.
+Usage: python -m tests.integration.dashboard.screenshots OUT_DIR
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ from typing import Any
 
 import yaml
 
-from tests.integration.dashboard.rig import CHROMIUM, SITE, Rig, chromium, running_platform, sign_in
+from tests.integration.dashboard.rig import CHROMIUM, SITE, Rig, attach_device, chromium, running_platform, sign_in
+from tvilling.app.registry import registry_for
+from tvilling.core.context import Context
 from tvilling.core.roles import Role
+from tvilling.ports.commands import CommandOutcome
 
 PAGES = [("overview", "/ui/", "asset-table"), ("explorer", "/ui/explorer", "twin-results"),
          ("twin", "/ui/twin/pump-1-bearing?prop=vibrationRms", "history-chart"), ("scene", "/ui/scene", "plant-scene"),
          ("heatmap", "/ui/heatmap", "heatmap"), ("alarms", "/ui/alarms", "alarm-table"),
-         ("models", "/ui/models", "model-table")]
+         ("models", "/ui/models", "model-table"), ("commands", "/ui/twin/chiller-1", "commands-panel"),
+         ("registry", "/ui/registry", "registry-table")]
 
 
 def value(i: int, name: str, twin: str, t: float) -> float:
@@ -57,10 +63,35 @@ def feed(rig: Rig, stop: threading.Event) -> None:
         stop.wait(1.0)
 
 
+def commands(rig: Rig) -> None:
+    """A few commands to chiller-1 through the command service; a recording device answers (ack, refusal), one
+    stays unanswered. Also a registered model with a promoted second version, if the monitor registered none."""
+    device, service, ctx = attach_device(rig), rig.platform.app.state.commands, Context.new(actor="operator")
+    for name, payload, answer in [("set_setpoint_c", 7.0, "acked"), ("clean_condenser", None, "failed"),
+                                  ("start", None, None)]:
+        count = len(device.sent) + 1
+        rig.run(service.request("default", "chiller-1", name, payload, ctx))
+        sent = device.wait_sent(count)
+        if answer is not None:
+            reason = "" if answer == "acked" else "compressor running: stop the chiller first"
+            rig.run(device.answer(CommandOutcome(sent.command_id, answer, reason)))  # type: ignore[arg-type]
+    registry = registry_for(rig.platform.services)
+    if not registry.list_models("default"):
+        start = datetime.now(UTC) - timedelta(days=30)
+        training = {"start": start.isoformat(), "end": (start + timedelta(days=20)).isoformat(), "points": 28800,
+                    "twins": ["pump-1-bearing"]}
+        first = registry.register("default", "pump-1-bearing:rul", "rul", b"{}", "json", ctx,
+                                  metrics={"rmse_h": 41.0}, training=training, lineage={"reason": "train"},
+                                  promote=True)
+        registry.register("default", "pump-1-bearing:rul", "rul", b"{}", "json", ctx, metrics={"rmse_h": 33.5},
+                          training={**training, "end": datetime.now(UTC).isoformat()},
+                          lineage={"reason": "retrain", "parent_version": first.version})
+
+
 def capture(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     saved = []
-    with tempfile.TemporaryDirectory() as tmp, running_platform(Path(tmp)) as rig, chromium() as browser:
+    with tempfile.TemporaryDirectory() as tmp, running_platform(Path(tmp), commands=True) as rig, chromium() as browser:
         stop = threading.Event()
         feeder = threading.Thread(target=feed, args=(rig, stop), daemon=True)
         feeder.start()
@@ -68,16 +99,17 @@ def capture(out: Path) -> list[Path]:
         alarms = rig.platform.app.state.alarms
         alarms.raise_alarm("default", "pump-1-bearing", "vibrationRms", "major", "vibrationRms rising above limit")
         acked = alarms.raise_alarm("default", "filler-1-motor", "current", "minor", "current above engineering range")
-        alarms.acknowledge("default", acked.id, role=Role.OPERATOR, actor="operator")
+        alarms.acknowledge("default", acked.id, role=Role.OPERATOR, actor="operator", comment="load spike, checked")
+        commands(rig)
         time.sleep(4)
         page = browser.new_page(viewport={"width": 1366, "height": 800})
-        sign_in(page, rig, Role.OPERATOR)
+        sign_in(page, rig, Role.ENGINEER)  # engineer: the registry's promote / roll back buttons show too
         for name, path, marker in PAGES:
             page.goto(rig.url(path))
             page.get_by_test_id(marker).first.wait_for(state="visible", timeout=15_000)
             page.wait_for_timeout(2500)  # live updates and chart animations settle
             target = out / f"{name}.png"
-            page.screenshot(path=str(target))
+            page.screenshot(path=str(target), full_page=name == "commands")  # the panel is below the fold
             saved.append(target)
         stop.set()
         feeder.join(10)

@@ -7,52 +7,18 @@ end to end; a viewer cannot act.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.dashboard.rig import Rig, chromium, now_iso, plant_readings, running_platform, sign_in
+from tests.integration.dashboard.rig import Rig, now_iso
 from tvilling.core.roles import Role
 
 pytestmark = pytest.mark.chromium
 PAGES = [("/ui/", "asset-table"), ("/ui/explorer", "twin-results"), ("/ui/twin/pump-1", "live-props"),
          ("/ui/twin/pump-1-valve", "history-chart"), ("/ui/scene", "plant-scene"), ("/ui/heatmap", "heatmap"),
-         ("/ui/alarms", "alarm-table"), ("/ui/models", "model-table"), ("/ui/audit", "role-badge")]
-
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    with running_platform(tmp_path_factory.mktemp("dash")) as r:
-        for step in range(3):
-            r.post(plant_readings(step))
-        yield r
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page_for(browser: Any, rig: Rig) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def open_as(role: Role, path: str = "/ui/") -> Any:
-        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.problems = []  # console errors and uncaught exceptions, checked by the tests
-        page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}") if m.type == "error"
-                else None)
-        page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
-        sign_in(page, rig, role, path)
-        return page
-
-    yield open_as
-    for ctx in contexts:
-        ctx.close()
+         ("/ui/alarms", "alarm-table"), ("/ui/models", "model-table"), ("/ui/registry", "registry-table"),
+         ("/ui/audit", "role-badge")]
 
 
 def test_sign_in_is_required_and_a_bad_token_is_refused(browser: Any, rig: Rig) -> None:
@@ -106,12 +72,18 @@ def test_alarm_acknowledged_end_to_end(page_for: Any, rig: Rig) -> None:
     alarm = alarms.raise_alarm("default", "pump-1-bearing", "vibrationRms", "major", "vibration above limit")
     button = page.get_by_test_id(f"ack-{alarm.id}")
     button.wait_for(timeout=3000)
-    button.click()
+    button.click()  # asks for confirmation and an optional comment
+    page.get_by_test_id("ack-dialog").filter(has_text="vibration above limit").wait_for(timeout=3000)
+    page.locator("input[data-testid=ack-comment], [data-testid=ack-comment] input").first.fill(
+        "checked on site, belt guard loose")
+    page.get_by_test_id("ack-confirm").click()
     page.get_by_text("acknowledged", exact=True).wait_for(timeout=3000)
     assert button.count() == 0
+    page.get_by_test_id(f"ack-comment-{alarm.id}").filter(has_text="belt guard loose").wait_for(timeout=3000)
     stored = alarms.get("default", alarm.id)
     assert stored.state == "acknowledged"
     assert stored.acked_by is not None and stored.acked_by.startswith("token:")
+    assert stored.ack_comment == "checked on site, belt guard loose"
     with rig.platform.services.store.read() as tx:
         kinds = [s.event.kind for s in tx.events.list("default", subject="pump-1-bearing", limit=1000)]
     assert "alarm.acknowledged" in kinds

@@ -9,6 +9,7 @@ import yaml
 
 from tvilling.virtual_plant import Plant, PlantConfig
 from tvilling.virtual_plant.commands import COMMANDS
+from tvilling.virtual_plant.opcua_plc import DEVICE, VARIABLES
 from tvilling.virtual_plant.plant_sensors import default_sensors
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "bottling-plant"
@@ -105,8 +106,20 @@ def test_mappings_cover_every_published_point_and_target_model_contents() -> Non
     twins = {t["id"]: t for t in yaml.safe_load((EXAMPLE / "twins.yaml").read_text(encoding="utf-8"))["twins"]}
     mapping = yaml.safe_load((EXAMPLE / "mappings.yaml").read_text(encoding="utf-8"))
     rows = mapping["mappings"]
-    published = {(f"plant/{s.device}/telemetry", f"/points/{s.name}"): s.unit for s in default_sensors()}
-    mapped = {(r["topic"], r["pointer"]): r for r in rows}
+    # chiller-1 and hall come over Sparkplug B in the demo (edge node bottling/virtual-plant), line-1's throughput
+    # and speed readback from the line PLC over OPC UA (its namespace is the first the server registers: ns=2);
+    # the rest as MQTT JSON. Each point has exactly one source.
+    sparkplug = {"chiller-1", "hall"}
+
+    def plc_node(variable: str) -> tuple[str, str]:
+        return ("opcua", f"ns=2;s={VARIABLES[variable][0]}")
+
+    published = {plc_node(s.name) if (s.device, s.name) == (DEVICE, "throughput") else
+                 (f"sparkplug:bottling/virtual-plant/{s.device}", s.name) if s.device in sparkplug else
+                 (f"plant/{s.device}/telemetry", f"/points/{s.name}"): s.unit for s in default_sensors()}
+    published[plc_node("line_speed")] = "1/min"  # the PLC's speed setpoint, read back (not a plant sensor)
+    mapped = {(f"sparkplug:{r['sparkplug']}", r["metric"]) if "sparkplug" in r else ("opcua", r["node_id"])
+              if "node_id" in r else (r["topic"], r["pointer"]): r for r in rows}
     assert len(mapped) == len(rows), "duplicate topic/pointer rows"
     assert set(mapped) == set(published)
     for key, r in mapped.items():

@@ -80,6 +80,11 @@ def _model(row: Row[Any]) -> ModelRecord:
                        decommissioned=bool(row.decommissioned), uploaded_at=aware(row.uploaded_at))
 
 
+_GET_MODEL = select(models).where(models.c.tenant == bindparam("tenant"), models.c.id == bindparam("id"))
+_MODEL_FLAG = select(models.c.decommissioned).where(models.c.tenant == bindparam("tenant"),
+                                                   models.c.id == bindparam("id"))
+
+
 class SqlModelRepo(_Repo):
     def add(self, model: ModelRecord) -> None:
         self.conn.execute(insert(models).values(
@@ -87,8 +92,13 @@ class SqlModelRepo(_Repo):
             decommissioned=model.decommissioned, uploaded_at=model.uploaded_at))
 
     def get(self, tenant: str, model_id: str) -> ModelRecord | None:
-        row = self.conn.execute(select(models).where(models.c.tenant == tenant, models.c.id == model_id)).first()
+        row = self.conn.execute(_GET_MODEL, {"tenant": tenant, "id": model_id}).first()
         return _model(row) if row else None
+
+    def is_decommissioned(self, tenant: str, model_id: str) -> bool | None:
+        """The flag alone (None: no such model): twin creation checks it without decoding the model document."""
+        value = self.conn.execute(_MODEL_FLAG, {"tenant": tenant, "id": model_id}).scalar()
+        return None if value is None else bool(value)
 
     def existing_ids(self, tenant: str, ids: Sequence[str]) -> set[str]:
         if not ids:
@@ -125,6 +135,10 @@ _GET_TWIN = select(twins).where(twins.c.tenant == bindparam("tenant"), twins.c.i
 # UPDATE (key_share): a plain FOR UPDATE conflicts with the KEY SHARE lock that the relationship foreign keys take on
 # the target twin, so two concurrent PUTs of relationships X->Y and Y->X deadlocked (found by the energy-grid API test).
 _GET_TWIN_LOCKED = _GET_TWIN.with_for_update(key_share=True)
+# Writes too (group commit runs hundreds per second): values come as parameters, the SET/VALUES clause from their keys.
+_INSERT_TWIN = insert(twins)
+_UPDATE_TWIN = update(twins).where(twins.c.tenant == bindparam("w_tenant"), twins.c.id == bindparam("w_id"))
+_INSERT_EVENT = insert(events).returning(events.c.seq)
 
 
 class SqlTwinRepo(_Repo):
@@ -134,14 +148,14 @@ class SqlTwinRepo(_Repo):
         return _twin(row) if row else None
 
     def insert(self, twin: TwinRecord) -> None:
-        self.conn.execute(insert(twins).values(
-            tenant=twin.tenant, id=twin.id, model_id=twin.model_id, contents=twin.contents, meta=twin.meta,
-            etag=twin.etag, version=twin.version, last_update_time=twin.last_update_time))
+        self.conn.execute(_INSERT_TWIN, {
+            "tenant": twin.tenant, "id": twin.id, "model_id": twin.model_id, "contents": twin.contents,
+            "meta": twin.meta, "etag": twin.etag, "version": twin.version, "last_update_time": twin.last_update_time})
 
     def update(self, twin: TwinRecord) -> None:
-        self.conn.execute(update(twins).where(twins.c.tenant == twin.tenant, twins.c.id == twin.id).values(
-            model_id=twin.model_id, contents=twin.contents, meta=twin.meta, etag=twin.etag, version=twin.version,
-            last_update_time=twin.last_update_time))
+        self.conn.execute(_UPDATE_TWIN, {
+            "w_tenant": twin.tenant, "w_id": twin.id, "model_id": twin.model_id, "contents": twin.contents,
+            "meta": twin.meta, "etag": twin.etag, "version": twin.version, "last_update_time": twin.last_update_time})
 
     def delete(self, tenant: str, twin_id: str) -> bool:
         res = self.conn.execute(delete(twins).where(twins.c.tenant == tenant, twins.c.id == twin_id))
@@ -166,21 +180,28 @@ def _rel(row: Row[Any]) -> RelationshipRecord:
                               target_id=row.target_id, properties=row.properties, etag=row.etag)
 
 
+_REL_KEY = (relationships.c.tenant == bindparam("w_tenant"), relationships.c.source_id == bindparam("w_source"),
+            relationships.c.id == bindparam("w_id"))
+_GET_REL = select(relationships).where(*_REL_KEY)
+_UPDATE_REL = update(relationships).where(*_REL_KEY)
+_INSERT_REL = insert(relationships)
+_COUNT_OUTGOING = select(func.count()).select_from(relationships).where(
+    relationships.c.tenant == bindparam("w_tenant"), relationships.c.source_id == bindparam("w_source"),
+    relationships.c.name == bindparam("w_name"))
+
+
 class SqlRelationshipRepo(_Repo):
     def get(self, tenant: str, source_id: str, rel_id: str) -> RelationshipRecord | None:
-        row = self.conn.execute(select(relationships).where(
-            relationships.c.tenant == tenant, relationships.c.source_id == source_id,
-            relationships.c.id == rel_id)).first()
+        row = self.conn.execute(_GET_REL, {"w_tenant": tenant, "w_source": source_id, "w_id": rel_id}).first()
         return _rel(row) if row else None
 
     def upsert(self, rel: RelationshipRecord) -> None:
         values = {"name": rel.name, "target_id": rel.target_id, "properties": rel.properties, "etag": rel.etag}
-        res = self.conn.execute(update(relationships).where(
-            relationships.c.tenant == rel.tenant, relationships.c.source_id == rel.source_id,
-            relationships.c.id == rel.id).values(**values))
+        res = self.conn.execute(_UPDATE_REL, {"w_tenant": rel.tenant, "w_source": rel.source_id, "w_id": rel.id,
+                                              **values})
         if not res.rowcount:
-            self.conn.execute(insert(relationships).values(tenant=rel.tenant, source_id=rel.source_id, id=rel.id,
-                                                           **values))
+            self.conn.execute(_INSERT_REL, {"tenant": rel.tenant, "source_id": rel.source_id, "id": rel.id,
+                                            **values})
 
     def delete(self, tenant: str, source_id: str, rel_id: str) -> bool:
         res = self.conn.execute(delete(relationships).where(
@@ -209,9 +230,8 @@ class SqlRelationshipRepo(_Repo):
         return [_rel(r) for r in self.conn.execute(stmt)]
 
     def count_outgoing(self, tenant: str, source_id: str, name: str) -> int:
-        return int(self.conn.execute(select(func.count()).select_from(relationships).where(
-            relationships.c.tenant == tenant, relationships.c.source_id == source_id,
-            relationships.c.name == name)).scalar() or 0)
+        return int(self.conn.execute(_COUNT_OUTGOING, {"w_tenant": tenant, "w_source": source_id,
+                                                       "w_name": name}).scalar() or 0)
 
     def count_touching(self, tenant: str, twin_id: str) -> int:
         return int(self.conn.execute(select(func.count()).select_from(relationships).where(
@@ -225,9 +245,9 @@ class SqlEventRepo(_Repo):
     def append(self, evs: Sequence[Event]) -> list[int]:
         seqs: list[int] = []
         for ev in evs:
-            res = self.conn.execute(insert(events).values(
-                tenant=ev.tenant, kind=ev.kind, subject=ev.subject, time=ev.time, context_id=ev.context_id,
-                parent_id=ev.parent_id, actor=ev.actor, data=ev.data).returning(events.c.seq))
+            res = self.conn.execute(_INSERT_EVENT, {
+                "tenant": ev.tenant, "kind": ev.kind, "subject": ev.subject, "time": ev.time,
+                "context_id": ev.context_id, "parent_id": ev.parent_id, "actor": ev.actor, "data": ev.data})
             seqs.append(int(res.scalar_one()))
         return seqs
 

@@ -136,6 +136,8 @@ samples = Table(
     Column("reason", String(48), nullable=False, default=""),
     Column("unit", String(64), nullable=True),
     Column("received_at", BigInteger, nullable=False),  # microseconds since the Unix epoch, UTC
+    # SQLite: the row lives in the key's b-tree (no rowid table + key index pair to update per sample); see 0005.
+    sqlite_with_rowid=False,
 )
 
 # Rollups maintained at ingest so long-range bucketed history never scans raw samples.

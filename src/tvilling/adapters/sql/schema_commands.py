@@ -1,5 +1,49 @@
-"""Tables of the commands feature, on the shared metadata of :mod:`tvilling.adapters.sql.schema`."""
+"""Tables of the commands feature, on the shared metadata of :mod:`tvilling.adapters.sql.schema`.
+
+``commands`` holds one row per command with its current state; ``command_transitions`` every state change (and
+late answers) in order, so a command's history survives restarts and is auditable. Both are keyed by tenant
+first; ``(tenant, id)`` is the client-supplied command id, which makes a retried POST idempotent.
+"""
 
 from __future__ import annotations
 
-from tvilling.adapters.sql.schema import metadata  # noqa: F401
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Table, Text
+
+from tvilling.adapters.sql.schema import Document, metadata
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("twin_id", String(512), nullable=False),
+    Column("name", String(512), nullable=False),
+    Column("payload", Document, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("transport", String(32), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("context_id", String(32), nullable=False),
+    Column("parent_id", String(32), nullable=True),
+    Column("actor", String(200), nullable=False),
+    # SHA-256 of (twin, name, payload): a retried id with a different request is a conflict, not a replay.
+    Column("request_digest", String(64), nullable=False),
+    Index("ix_commands_tenant_twin", "tenant", "twin_id", "requested_at"),
+    Index("ix_commands_open", "state", "expires_at"),
+)
+
+command_transitions = Table(
+    "command_transitions",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("command_id", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("detail", Document, nullable=False),
+    Column("late", Boolean, nullable=False, default=False),
+    Index("ix_command_transitions_command", "tenant", "command_id", "seq"),
+)

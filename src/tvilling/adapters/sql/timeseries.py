@@ -35,6 +35,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 400  # keys per IN (...) lookup; well under SQLite's parameter limit
 _SQLITE_INSERT = ("INSERT INTO samples (tenant, twin_id, name, source_time, value, value_json, quality, reason, unit, "
                   "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+# What SQLAlchemy compiles for the rollup upsert below, run on the driver directly (SQLite evaluates every SET
+# expression against the row as it was, so the order of the assignments does not matter).
+_SQLITE_ROLLUP = (
+    "INSERT INTO rollups (tenant, twin_id, name, width_s, bucket_start, count, sum, min, max, last, last_time) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, twin_id, name, width_s, bucket_start) DO UPDATE "
+    "SET count = (rollups.count + excluded.count), sum = (rollups.sum + excluded.sum), "
+    "min = min(rollups.min, excluded.min), max = max(rollups.max, excluded.max), "
+    "last = CASE WHEN (excluded.last_time >= rollups.last_time) THEN excluded.last ELSE rollups.last END, "
+    "last_time = max(rollups.last_time, excluded.last_time)")
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses cost ~2x to build, and this is built per sample
@@ -201,26 +210,27 @@ class TimeSeriesStore(HistoryReader):
                        ) -> tuple[list[SampleRow], list[SampleRow]]:
         """SQLite fast path: plain ``executemany`` on the driver (SQLAlchemy's per-row parameter processing
         cost more than SQLite itself). When the inserted-row count shows that some keys already existed (a
-        redelivery), roll back to a savepoint and redo the batch knowing exactly which keys are new."""
-        seen: set[tuple[str, str, str, int]] = set()
-        uniq: list[SampleRow] = []
-        rejected: list[SampleRow] = []
-        for s in rows:
-            key = (s.tenant, s.twin_id, s.name, s.source_time_us)
-            if key in seen:
-                rejected.append(s)
-            else:
-                seen.add(key)
-                uniq.append(s)
+        redelivery, or the same key twice in this batch), roll back to a savepoint and redo the batch knowing
+        exactly which keys are new. The common case (every row new) builds no key tuples at all."""
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cur.execute("SAVEPOINT tvl_samples")
-            cur.executemany(_SQLITE_INSERT, self._tuples(uniq, received_at_us))
-            if cur.rowcount == len(uniq):
+            cur.executemany(_SQLITE_INSERT, self._tuples(rows, received_at_us))
+            if cur.rowcount == len(rows):
                 cur.execute("RELEASE tvl_samples")
-                return uniq, rejected
+                return list(rows), []
             cur.execute("ROLLBACK TO tvl_samples")
             cur.execute("RELEASE tvl_samples")
+            seen: set[tuple[str, str, str, int]] = set()
+            uniq: list[SampleRow] = []
+            rejected: list[SampleRow] = []
+            for s in rows:
+                key = (s.tenant, s.twin_id, s.name, s.source_time_us)
+                if key in seen:
+                    rejected.append(s)
+                else:
+                    seen.add(key)
+                    uniq.append(s)
             existing = self._existing(conn, [(s.tenant, s.twin_id, s.name, s.source_time_us) for s in uniq])
             new = [s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) not in existing]
             rejected.extend(s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) in existing)
@@ -310,6 +320,13 @@ class TimeSeriesStore(HistoryReader):
                 if m[5] >= h[5]:
                     h[4], h[5] = m[4], m[5]
         if not acc:
+            return
+        if conn.dialect.name == "sqlite":
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.executemany(_SQLITE_ROLLUP, [(*k, *a[:6]) for k, a in acc.items()])
+            finally:
+                cur.close()
             return
         params = [{"tenant": k[0], "twin_id": k[1], "name": k[2], "width_s": k[3], "bucket_start": k[4],
                    "count": a[0], "sum": a[1], "min": a[2], "max": a[3], "last": a[4], "last_time": a[5]}

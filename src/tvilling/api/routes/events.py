@@ -1,18 +1,26 @@
-"""WebSocket /api/v1/events: committed changes of the caller's tenant, optionally filtered by twin id and kind.
+"""WebSocket /api/v1/events: committed changes of the caller's tenant, filtered by twin (id or model), property
+and event kind.
 
 Authentication (a browser cannot set headers on a WebSocket): ``?access_token=tvl_…``, or the subprotocol list
 ``tvilling, tvl_…`` (the server answers with ``tvilling``), or an ``Authorization: Bearer`` header. A foreign
 ``Origin`` is refused (reliability S-08) unless listed in TVILLING_WS_ALLOWED_ORIGINS. Close codes: 4401 no or bad
-token, 4403 foreign origin, 4408 the client fell too far behind (reconnect and re-read state).
+token, 4403 foreign origin, 4408 the client fell too far behind (reconnect and re-read state), 4422 an invalid
+filter in the query string.
 
 Frames are JSON: ``{"kind", "subject", "time", "context": {"id", "parent_id", "actor"}, "data"}``.
+
+Filters: the query string (``?twin=…&model=…&property=…&kind=…``, each repeatable) sets the first one; a client
+may replace it at any time with a text frame ``{"type": "subscribe", "twins": [...], "models": [...],
+"properties": [...], "kinds": [...]}`` (omitted = no restriction), answered by ``{"type": "subscribed",
+"filter": {...}}`` or ``{"type": "error", "detail": ...}`` (the previous filter stays). A filter only narrows:
+the stream is always the token's own tenant (see :mod:`tvilling.app.event_filter`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +29,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from tvilling.api.deps import bearer, services
 from tvilling.app.auth import Principal
-from tvilling.core.errors import AuthenticationError
+from tvilling.app.event_filter import EventFilter
+from tvilling.core.errors import AuthenticationError, NotFoundError, TvillingError
 from tvilling.core.events import Event
 from tvilling.ports.documents import iso
 
@@ -61,6 +70,73 @@ def _credentials(ws: WebSocket) -> tuple[str | None, str | None]:
         return None, None
 
 
+class _Stream:
+    """One connection's filter, bus subscription and twin -> model cache (model filters need the lookup)."""
+
+    def __init__(self, ws: WebSocket, principal: Principal, flt: EventFilter) -> None:
+        self.svc = services(ws)
+        self.tenant = principal.tenant
+        self.filter = flt
+        self.sub = self._subscribe()
+        self._models: OrderedDict[str, str | None] = OrderedDict()
+
+    def _subscribe(self) -> Any:
+        f = self.filter
+        return self.svc.bus.subscribe(self.tenant, subjects=f.bus_subjects, kinds=f.kinds)
+
+    def refilter(self, flt: EventFilter) -> None:
+        self.sub.close()
+        self.filter = flt
+        self.sub = self._subscribe()
+
+    def _model_of(self, twin_id: str) -> str | None:
+        if twin_id not in self._models:
+            try:  # scoped to the token's tenant: another tenant's twin looks missing
+                doc = self.svc.twins.get(self.tenant, twin_id)
+                self._models[twin_id] = str(doc.get("$metadata", {}).get("$model", "")) or None
+            except NotFoundError:
+                self._models[twin_id] = None
+            while len(self._models) > 10_000:
+                self._models.popitem(last=False)
+        return self._models[twin_id]
+
+    def _shape(self, event: Event) -> Event | None:
+        if event.kind.startswith("twin.") and event.kind not in ("twin.telemetry", "twin.quality"):
+            self._models.pop(event.subject, None)  # created, replaced or deleted: look the model up again
+        ms = self.svc.models.model_set(self.tenant) if self.filter.needs_model else None
+
+        def is_subtype(model: str, base: str) -> bool:
+            return ms is not None and model in ms and ms.is_subtype(model, base)
+
+        return self.filter.apply(event, self._model_of, is_subtype)
+
+    async def shape(self, event: Event) -> Event | None:
+        if not self.filter.needs_model:  # no lookups: cheap enough for the loop
+            return self._shape(event)
+        return await asyncio.to_thread(self._shape, event)
+
+
+def _initial_filter(ws: WebSocket) -> EventFilter:
+    q = ws.query_params
+    return EventFilter.parse({k: v for k, v in (("twins", q.getlist("twin")), ("models", q.getlist("model")),
+                                                ("properties", q.getlist("property")),
+                                                ("kinds", q.getlist("kind"))) if v})
+
+
+async def _control(ws: WebSocket, stream: _Stream, text: str) -> None:
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict) or message.get("type") != "subscribe":
+            raise ValueError('expected {"type": "subscribe", ...}')
+        flt = EventFilter.parse(message)
+    except (ValueError, TvillingError) as exc:
+        detail = exc.message if isinstance(exc, TvillingError) else str(exc)
+        await ws.send_text(json.dumps({"type": "error", "detail": detail[:500]}))
+        return
+    stream.refilter(flt)
+    await ws.send_text(json.dumps({"type": "subscribed", "filter": flt.as_dict()}))
+
+
 @router.websocket("/api/v1/events")
 async def events_socket(ws: WebSocket) -> None:
     svc = services(ws)
@@ -70,40 +146,48 @@ async def events_socket(ws: WebSocket) -> None:
     token, subprotocol = _credentials(ws)
     try:
         principal: Principal = svc.tokens.verify(token)
+        flt = _initial_filter(ws)
     except AuthenticationError as exc:
         await ws.close(code=4401, reason=exc.message[:120])
         return
-    twins = ws.query_params.getlist("twin") or None
-    kinds = ws.query_params.getlist("kind") or None
-    sub = svc.bus.subscribe(principal.tenant, subjects=twins, kinds=kinds)
+    except TvillingError as exc:
+        await ws.close(code=4422, reason=exc.message[:120])
+        return
+    stream = _Stream(ws, principal, flt)
     metrics: Any = ws.app.state.metrics
     await ws.accept(subprotocol=subprotocol)
     metrics.websockets.inc()
-
-    async def drain_client() -> None:
-        # We only need to notice the client leaving; inbound frames are ignored.
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-
-    reader = asyncio.create_task(drain_client())
+    receiver = asyncio.create_task(ws.receive())
+    getter: asyncio.Task[Event | None] | None = None
     try:
         while True:
-            getter = asyncio.create_task(sub.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
-                return
-            event = getter.result()
-            if event is None:
-                await ws.close(code=4408, reason="too slow: events dropped; reconnect and re-read state")
-                return
-            await ws.send_text(event_frame(event))
+            if getter is None:
+                getter = asyncio.create_task(stream.sub.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:  # first: an event already taken from the queue must not be lost
+                event = getter.result()
+                getter = None
+                if event is None:
+                    await ws.close(code=4408, reason="too slow: events dropped; reconnect and re-read state")
+                    return
+                shaped = await stream.shape(event)
+                if shaped is not None:
+                    await ws.send_text(event_frame(shaped))
+            if receiver in done:
+                message = receiver.result()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text"):
+                    if getter is not None:  # a pending get() is safe to cancel: nothing was dequeued
+                        getter.cancel()
+                        getter = None
+                    await _control(ws, stream, message["text"])
+                receiver = asyncio.create_task(ws.receive())
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
-        reader.cancel()
-        sub.close()
+        receiver.cancel()
+        if getter is not None:
+            getter.cancel()
+        stream.sub.close()
         metrics.websockets.dec()

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tvilling import __version__
-from tvilling.api.deps import require, services
+from tvilling.api.deps import limit_address, require, services
 from tvilling.api.errors import errors, problem_doc
 from tvilling.api.responses import Json
 from tvilling.api.schemas import Health
@@ -19,9 +19,11 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=None,
-            responses={200: {"model": Health}, 503: {"model": Health, "description": "Degraded"}},
+            responses={200: {"model": Health}, 503: {"model": Health, "description": "Degraded"},
+                       429: problem_doc("Too many requests from this address; retry after Retry-After")},
             summary="Liveness and database reachability (public)")
 async def health(request: Request) -> Response:
+    limit_address(request)  # public, so limited per client address instead of per token (G7)
     svc = services(request)
     ok = await run_in_threadpool(svc.store.ping)
     body = {"status": "ok" if ok else "degraded", "database": "ok" if ok else "unreachable",

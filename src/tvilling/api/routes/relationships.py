@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tvilling.api.body import JSON_PATCH_SCHEMA, json_body, read_json
-from tvilling.api.deps import ID_PATTERN, require, services
+from tvilling.api.deps import ID_PATTERN, require, run_write, services
 from tvilling.api.errors import errors
 from tvilling.api.responses import page, with_etag
 from tvilling.api.schemas import IncomingPage, RelationshipDocument, RelationshipPage
@@ -77,9 +76,9 @@ async def put_relationship(request: Request, twin_id: TwinId, rel_id: RelId,
                            if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=200)] = None
                            ) -> Response:
     body = await read_json(request)
-    doc, created = await run_in_threadpool(services(request).relationships.put, principal.tenant, twin_id, rel_id,
-                                           body, principal.context(), if_match=if_match,
-                                           if_none_match=if_none_match)
+    doc, created = await run_write(request, services(request).relationships.put_op(
+        principal.tenant, twin_id, rel_id, body, principal.context(), if_match=if_match,
+        if_none_match=if_none_match))
     return with_etag(doc, 201 if created else 200)
 
 
@@ -92,8 +91,8 @@ async def patch_relationship(request: Request, twin_id: TwinId, rel_id: RelId,
                              principal: Annotated[Principal, Depends(require(Role.ENGINEER))],
                              if_match: IfMatch = None) -> Response:
     body = await read_json(request)
-    doc = await run_in_threadpool(services(request).relationships.patch, principal.tenant, twin_id, rel_id, body,
-                                  principal.context(), if_match=if_match)
+    doc = await run_write(request, services(request).relationships.patch_op(
+        principal.tenant, twin_id, rel_id, body, principal.context(), if_match=if_match))
     return with_etag(doc)
 
 

@@ -33,7 +33,10 @@ _BUCKET = re.compile(r"^(\d{1,7})([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 READING = {"type": "object", "required": ["twinId", "name", "value"], "properties": {
     "twinId": {"type": "string"}, "name": {"type": "string"}, "value": {},
-    "unit": {"type": "string"}, "sourceTime": {"type": "string", "format": "date-time"}}}
+    "unit": {"type": "string"},
+    # No `format: date-time`: a reading whose time does not parse is bad sensor data, quarantined with its reason
+    # (rule Q-06), not a malformed request.
+    "sourceTime": {"type": "string", "description": "RFC 3339 source time; unparseable values are quarantined"}}}
 # No maxItems in the schema: the limit is enforced by the body-size cap (413) and MAX_READINGS (422), and a schema
 # bound would make a 413 look like "invalid data accepted" to schema-driven fuzzers.
 BATCH_BODY = json_body({"oneOf": [{"type": "object", "required": ["readings"], "properties": {
@@ -84,6 +87,9 @@ def _parse_body(raw: bytes, ndjson: bool) -> list[HttpReading]:
         if not isinstance(twin, str) or not re.fullmatch(ID_PATTERN, twin) or not isinstance(name, str) \
                 or not name or len(name) > 512:
             raise ValidationError("twinId and name must be valid identifiers", where=where)
+        for key in ("unit", "sourceTime"):
+            if it.get(key) is not None and not isinstance(it[key], str):
+                raise ValidationError(f"{key} must be a string", where=f"{where}.{key}")
         if _depth(it.get("value")) > MAX_DEPTH:
             raise ValidationError("value nested too deeply", where=where + ".value")
         out.append(HttpReading(twin, name, it["value"], it.get("unit"), it.get("sourceTime")))

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tvilling.api.body import JSON_PATCH_SCHEMA, json_body, read_json
-from tvilling.api.deps import ID_PATTERN, require, services
+from tvilling.api.deps import ID_PATTERN, require, run_write, services
 from tvilling.api.errors import errors
 from tvilling.api.responses import page, with_etag
 from tvilling.api.schemas import TwinDocument, TwinPage
@@ -63,8 +63,8 @@ async def put_twin(request: Request, twin_id: TwinId,
                    if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=200)] = None
                    ) -> Response:
     body = await read_json(request)
-    doc, created = await run_in_threadpool(services(request).twins.put, principal.tenant, twin_id, body,
-                                           principal.context(), if_match=if_match, if_none_match=if_none_match)
+    doc, created = await run_write(request, services(request).twins.put_op(
+        principal.tenant, twin_id, body, principal.context(), if_match=if_match, if_none_match=if_none_match))
     return with_etag(doc, 201 if created else 200)
 
 
@@ -77,8 +77,8 @@ async def patch_twin(request: Request, twin_id: TwinId,
                      principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
                      if_match: IfMatch = None) -> Response:
     body = await read_json(request)
-    doc = await run_in_threadpool(services(request).twins.patch, principal.tenant, twin_id, body,
-                                 principal.context(), if_match=if_match)
+    doc = await run_write(request, services(request).twins.patch_op(principal.tenant, twin_id, body,
+                                                                    principal.context(), if_match=if_match))
     return with_etag(doc)
 
 

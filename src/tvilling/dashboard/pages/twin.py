@@ -1,5 +1,5 @@
 """Twin detail: live properties (value, unit, quality, age), desired vs reported, history with zoom and bucketed
-aggregation, anomaly score and RUL insights, configuration and related twins."""
+aggregation, anomaly score and RUL insights, commands (``commands_panel``), configuration and related twins."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse
 
 from tvilling.core.errors import TvillingError
 from tvilling.dashboard import history, shell, twinview
+from tvilling.dashboard.commands_panel import commands_panel
 from tvilling.dashboard.live import TwinState, age_s
 
 PROP_COLUMNS: list[dict[str, Any]] = [
@@ -133,6 +134,7 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
                     chart = ui.echart(history.chart_options(None, "", None, "mean", False)).classes(
                         "w-full").style("height: 340px").props("data-testid=history-chart")
                     chart_note = ui.label("").classes("tv-muted")
+                await commands_panel(session, twin_id, twin.model)  # nothing when the model has no commands
                 with ui.row().classes("w-full no-wrap gap-4 items-start"):
                     with ui.card().classes("tv-card q-pa-md").style("flex: 1"):
                         ui.label("Related twins").classes("tv-section")

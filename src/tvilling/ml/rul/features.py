@@ -101,6 +101,14 @@ def rolling_stats(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, n
     return mean, std, slope
 
 
+def ewm_mean(x: np.ndarray, span: float) -> np.ndarray:
+    """Adjusted exponentially weighted mean of each column (one unit's rows in time order): row ``t`` is
+    Σ_{i≤t} (1−a)^{t−i} x_i / Σ_{i≤t} (1−a)^{t−i} with a = 2/(span+1), so it uses rows ≤ t only."""
+    if span < 1:
+        raise ValidationError(f"ewm span must be >= 1, got {span}")
+    return np.asarray(pd.DataFrame(x).ewm(span=span, adjust=True).mean().to_numpy())
+
+
 def _baseline(x: np.ndarray, rows: int) -> np.ndarray:
     """Mean of the unit's first ``rows`` rows, or of all rows seen so far while fewer exist (causal)."""
     n = x.shape[0]
@@ -117,6 +125,10 @@ class Featurizer:
     mean is each unit's own baseline (units differ by manufacturing scatter; wear shows as drift from it).
     ``max_regimes``: upper bound for the operating-regime clustering of the settings; the number actually
     used is 1 unless the settings form clearly separated clusters (silhouette ≥ ``regime_silhouette``).
+    ``hi_windows``: trailing windows for the health index's mean and slope (``None``: the same as
+    ``windows``). The index is one denoised column, so long slopes on it are cheap where per-sensor ones are
+    not. ``ewm_spans``: spans of exponentially weighted means of every normalised sensor (adjusted, per unit,
+    so causal) — a smoother that weighs recent cycles most without a hard window edge.
     """
 
     schema: Schema = field(default_factory=Schema)
@@ -125,7 +137,12 @@ class Featurizer:
     max_regimes: int = 8
     regime_silhouette: float = 0.85
     health_cap: float = 125.0
+    hi_windows: Sequence[int] | None = None
+    ewm_spans: Sequence[float] = ()
     seed: int = 0
+
+    def _hi_windows(self) -> tuple[int, ...]:
+        return tuple(self.windows if self.hi_windows is None else self.hi_windows)
 
     def fit(self, frame: pd.DataFrame) -> Featurizer:
         frame = check_history(frame, self.schema)
@@ -220,7 +237,10 @@ class Featurizer:
             for stat in ("mean", "std", "slope"):
                 names += [f"{s}_{stat}{w}" for s in self.sensors_]
         names += [f"{s}_drift" for s in self.sensors_]
-        names += [f"hi_mean{w}" for w in self.windows] + [f"hi_slope{w}" for w in self.windows] + ["hi_drift"]
+        for span in self.ewm_spans:
+            names += [f"{s}_ewm{span:g}" for s in self.sensors_]
+        hw = self._hi_windows()
+        names += [f"hi_mean{w}" for w in hw] + [f"hi_slope{w}" for w in hw] + ["hi_drift"]
         return names
 
     def transform(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -240,8 +260,9 @@ class Featurizer:
                 cols.extend(rolling_stats(x, w))
             smooth10 = rolling_stats(x, 10)[0]
             cols.append(smooth10 - _baseline(x, self.baseline_rows))
+            cols.extend(ewm_mean(x, span) for span in self.ewm_spans)
             hi = (np.column_stack([smooth10, np.ones(len(x))]) @ self.health_w_)[:, None]
-            hi_stats = [rolling_stats(hi, w) for w in self.windows]
+            hi_stats = [rolling_stats(hi, w) for w in self._hi_windows()]
             cols.extend(m for m, _, _ in hi_stats)
             cols.extend(s for _, _, s in hi_stats)
             cols.append(hi - _baseline(hi, self.baseline_rows))

@@ -44,7 +44,8 @@ def test_bench_rul_json(files: dict[str, Path]) -> None:
     result = runner.invoke(app, [*_args(files), "--json"])
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("rmse", "score", "rmse_capped", "score_capped", "units", "fit_seconds", "interval_coverage"):
+    for key in ("rmse", "score", "rmse_capped", "score_capped", "units", "fit_seconds", "interval_coverage",
+                "n_bags"):
         assert key in out
     assert out["units"] == 8
     truth = np.loadtxt(files["truth"])

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tests.unit.ml.rul.fleet import make_fleet
-from tvilling.ml.rul.features import Featurizer, rolling_stats
+from tvilling.ml.rul.features import Featurizer, ewm_mean, rolling_stats
 
 
 def test_rolling_stats_match_a_direct_computation() -> None:
@@ -63,3 +63,28 @@ def test_feature_count(windows: tuple[int, ...]) -> None:
     x, _ = feats.transform(train)
     n = len(feats.sensors_)
     assert x.shape[1] == 1 + 3 * n * len(windows) + n + 2 * len(windows) + 1
+
+
+def test_ewm_mean_matches_the_adjusted_formula_and_is_causal() -> None:
+    x = np.random.default_rng(2).normal(size=(25, 2))
+    span = 6.0
+    a = 2.0 / (span + 1.0)
+    full = ewm_mean(x, span)
+    for t in (0, 1, 9, 24):
+        w = (1.0 - a) ** np.arange(t, -1, -1)
+        np.testing.assert_allclose(full[t], (w[:, None] * x[: t + 1]).sum(axis=0) / w.sum(), atol=1e-12)
+    np.testing.assert_allclose(ewm_mean(x[:10], span), full[:10])
+
+
+def test_ewm_and_health_index_windows_add_their_columns() -> None:
+    train, _ = make_fleet(6, seed=8)
+    feats = Featurizer(windows=(1,), hi_windows=(5, 20), ewm_spans=(10, 30)).fit(train)
+    x, _ = feats.transform(train)
+    n = len(feats.sensors_)
+    assert x.shape[1] == 1 + 3 * n + n + 2 * n + 2 * 2 + 1
+    assert list(x.columns) == feats.feature_names()
+    assert {"hi_slope20", f"{feats.sensors_[0]}_ewm30"} <= set(x.columns)
+    # Causal: features of a unit truncated at row 15 equal the first 15 rows of the full unit.
+    one = train[train["unit"] == train["unit"].iloc[0]]
+    np.testing.assert_allclose(feats.transform(one.head(15))[0].to_numpy(),
+                               feats.transform(one)[0].to_numpy()[:15])

@@ -11,7 +11,9 @@ FAST = TreeParams(n_estimators=60, learning_rate=0.1, num_leaves=7, min_child_sa
 
 
 def _make(seed: int) -> LightGbmRul:
-    return LightGbmRul(cap_grid=(40.0, 80.0), n_splits=3, trees=FAST, windows=(5, 15), seed=seed, n_jobs=1)
+    # One model: the bagged default is covered by its own conformance test below (keeps the suite fast).
+    return LightGbmRul(cap_grid=(40.0, 80.0), n_splits=3, trees=FAST, windows=(5, 15), n_bags=1, seed=seed,
+                       n_jobs=1)
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,21 @@ def test_bad_input_raises_validation_error(fleet: tuple[pd.DataFrame, pd.DataFra
         _make(0).fit(pd.concat([train, train.head(1)]))
     with pytest.raises(ValidationError, match="empty"):
         _make(0).fit(train.head(0))
+
+
+def test_bagged_estimator_passes_conformance_and_averages(
+        fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    train, test, _ = fleet
+
+    def make(seed: int) -> LightGbmRul:
+        return LightGbmRul(cap=60.0, n_splits=3, trees=FAST, windows=(1,), hi_windows=(5, 15), ewm_spans=(10,),
+                           n_bags=2, seed=seed, n_jobs=1)
+
+    check_rul_estimator(make, train, test)
+    est = make(0).fit(train)
+    x, _ = est.featurizer_.transform(test)
+    members = [m.predict(x) for m in est.model_.models]
+    assert len(members) == 2 and not np.allclose(members[0], members[1])  # the seeds differ
+    np.testing.assert_allclose(est.model_.predict(x), np.mean(members, axis=0))
+    with pytest.raises(ValidationError, match="n_bags"):
+        LightGbmRul(n_bags=0).fit(train)
