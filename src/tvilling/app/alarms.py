@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from tvilling.alarms.engine import RuleState, Sample, evaluate
 from tvilling.alarms.lifecycle import STATES, Alarm
 from tvilling.alarms.rules import SEVERITIES, RuleSet, load_rules, rules_beside
 from tvilling.app.alarm_targets import RuleTargets, seconds
+from tvilling.app.events import run_attached
 from tvilling.app.worker_queue import WorkerQueue
 from tvilling.core.context import new_id
 from tvilling.core.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -383,10 +383,4 @@ async def run_alarms(platform: Any) -> None:
         for p in problems:  # models may be loaded after start (a site package): warn, do not refuse
             log.warning("alarm rule problem: %s (at %s)", p.message, p.where)
         log.info("alarms: %d rule(s) from %s", len(rules.rules), path)
-    service.attach()
-    try:
-        await service.run()
-    finally:
-        service.detach()
-        with contextlib.suppress(Exception):
-            await asyncio.shield(service.drain())
+    await run_attached(service)

@@ -15,9 +15,11 @@ Two ways to consume:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Protocol
 
 from tvilling.core.events import Event
 
@@ -150,3 +152,24 @@ class EventBus:
     def _remove(self, sub: Subscription) -> None:
         with self._lock:
             self._subscriptions.discard(sub)
+
+
+class BusConsumer(Protocol):
+    """A background service fed by the bus: subscribes on attach, works in run, finishes queued work in drain."""
+
+    def attach(self) -> None: ...
+    async def run(self) -> None: ...
+    def detach(self) -> None: ...
+    async def drain(self) -> None: ...
+
+
+async def run_attached(service: BusConsumer) -> None:
+    """Run a bus consumer until cancelled. What was committed just before shutdown is still processed: the store is
+    closed only after the background tasks have finished, and the drain is shielded from the cancellation."""
+    service.attach()
+    try:
+        await service.run()
+    finally:
+        service.detach()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(service.drain())

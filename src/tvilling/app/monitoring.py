@@ -26,7 +26,6 @@ else drops the twin's monitor, so the next reading rebuilds it from the new prod
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tvilling.adapters.sql import schema
+from tvilling.app.events import run_attached
 from tvilling.app.monitoring_config import MonitoringConfig, MonitorSpec, config_beside, load_config
 from tvilling.app.monitoring_twin import Insight, TwinMonitor, iso, parse_iso
 from tvilling.app.registry import RegistryService
@@ -352,12 +352,4 @@ async def run_monitoring(platform: Any) -> None:
         log.info("monitoring: no monitoring.yaml beside the mappings; no detectors attached")
         return
     log.info("monitoring: %d model(s) monitored from %s", len(config.monitors), path)
-    service.attach()
-    try:
-        await service.run()
-    finally:
-        service.detach()
-        # what ingestion committed just before shutdown still gets its insights (the store is closed only
-        # after the background tasks have finished)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(service.drain())
+    await run_attached(service)

@@ -19,6 +19,7 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -41,6 +42,19 @@ class IncomingCommand:
     error: str
     response_topic: str | None
     correlation: bytes | None
+
+
+def connect_client(client: mqtt.Client, host: str, port: int, connected: threading.Event,
+                   connect_rc: Callable[[], Any], timeout_s: float) -> None:
+    """Connect, start paho's network thread and wait for CONNACK; one clear error otherwise."""
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as exc:
+        raise VirtualPlantError(f"cannot reach MQTT broker {host}:{port}: {exc}") from exc
+    client.loop_start()
+    if not connected.wait(timeout_s):
+        client.loop_stop()
+        raise VirtualPlantError(f"MQTT broker {host}:{port} did not accept the connection ({connect_rc()})")
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
@@ -107,15 +121,7 @@ class MqttJsonEndpoint:
                                           response_topic, correlation))
 
     def connect(self, timeout_s: float = 10.0) -> None:
-        try:
-            self.client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise VirtualPlantError(f"cannot reach MQTT broker {self.host}:{self.port}: {exc}") from exc
-        self.client.loop_start()
-        if not self._connected.wait(timeout_s):
-            self.client.loop_stop()
-            raise VirtualPlantError(f"MQTT broker {self.host}:{self.port} did not accept the connection "
-                                    f"({self._connect_rc})")
+        connect_client(self.client, self.host, self.port, self._connected, lambda: self._connect_rc, timeout_s)
 
     def publish_readings(self, device: str, seq: int, source_ts: str, readings: list[SensorReading]) -> None:
         payload = {

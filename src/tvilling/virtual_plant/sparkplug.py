@@ -45,8 +45,7 @@ from tvilling.protocols.sparkplug import (
     encode_payload,
     parse_topic,
 )
-from tvilling.virtual_plant.errors import VirtualPlantError
-from tvilling.virtual_plant.mqtt_json import IncomingCommand, parse_broker_url
+from tvilling.virtual_plant.mqtt_json import IncomingCommand, connect_client, parse_broker_url
 from tvilling.virtual_plant.runner import Endpoint
 from tvilling.virtual_plant.sensors import SensorReading
 
@@ -163,15 +162,7 @@ class SparkplugEndpoint:
 
     # -- Endpoint -------------------------------------------------------------------------------------------
     def connect(self, timeout_s: float = 10.0) -> None:
-        try:
-            self.client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise VirtualPlantError(f"cannot reach MQTT broker {self.host}:{self.port}: {exc}") from exc
-        self.client.loop_start()
-        if not self._connected.wait(timeout_s):
-            self.client.loop_stop()
-            raise VirtualPlantError(f"MQTT broker {self.host}:{self.port} did not accept the connection "
-                                    f"({self._connect_rc})")
+        connect_client(self.client, self.host, self.port, self._connected, lambda: self._connect_rc, timeout_s)
         self._maybe_rebirth()
 
     def _maybe_rebirth(self) -> None:
