@@ -93,20 +93,27 @@ def run_corpus(files: list[NabFile], detector: str, out_dir: Path | None,
                profiles_file: Path | None = None) -> dict[str, Any]:
     """Detect on every file, write results (when ``out_dir``), score all NAB profiles."""
     fn = DETECTORS[detector]
-    scored: list[FileData] = []
-    points = 0
+    all_scores: list[np.ndarray] = []
     detect_s = 0.0
     for f in files:
         t0 = time.process_time()
-        scores = np.clip(fn(f.values), 0.0, 1.0)
+        all_scores.append(np.clip(fn(f.values), 0.0, 1.0))
         detect_s += time.process_time() - t0
-        points += len(scores)
-        scored.append(FileData(f.name, len(scores), f.windows, scores))
-        if out_dir is not None:
+    return write_and_score(files, all_scores, detector, out_dir, profiles_file, detect_s)
+
+
+def write_and_score(files: list[NabFile], all_scores: list[np.ndarray], detector: str, out_dir: Path | None,
+                    profiles_file: Path | None, detect_s: float) -> dict[str, Any]:
+    """Write each file's scores in NAB's result layout (when ``out_dir``) and score every profile over the corpus
+    (one threshold per detector and profile, as NAB does)."""
+    scored = [FileData(f.name, len(sc), f.windows, sc) for f, sc in zip(files, all_scores, strict=True)]
+    points = sum(len(sc) for sc in all_scores)
+    if out_dir is not None:
+        for f, sc in zip(files, all_scores, strict=True):
             category, base = f.name.split("/", 1)
             target = out_dir / detector / category / f"{detector}_{base}"
             target.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame({"timestamp": f.timestamps, "value": f.values, "anomaly_score": scores}).to_csv(
+            pd.DataFrame({"timestamp": f.timestamps, "value": f.values, "anomaly_score": sc}).to_csv(
                 target, index=False)
     profiles = PROFILES
     if profiles_file is not None and profiles_file.is_file():
