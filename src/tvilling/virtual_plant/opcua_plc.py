@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -247,8 +247,11 @@ class OpcuaPlc:
                 body = await self._submit(command, float(value))
                 code = _status(body)
                 if code == StatusCodes.Good:
+                    # The write lands between two scans: stamped just after the last scan's time, so a client
+                    # never sees two different values of the setpoint with one source time (a conflict).
+                    after_scan = self.plant.now() + timedelta(milliseconds=1)
                     await server.write_attribute_value(wv.NodeId, _dv(float(value), ua.VariantType.Double,
-                                                                      self.plant.now()))
+                                                                      after_scan))
                 results.append(_code(code))
             return results
 
