@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from tvilling.core.errors import ValidationError
 
 
@@ -70,3 +73,29 @@ def explain_residuals(score: float, signals: Sequence[str], residuals: Iterable[
     parts = sorted((Contribution(s, r * r / total, r) for s, r in zip(signals, values, strict=True)),
                    key=lambda c: -c.share)
     return Explanation(score, tuple(parts))
+
+
+def univariate_column(X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A batch for a univariate detector: a 1-D array, or a 2-D array with exactly one column."""
+    arr = np.asarray(X, dtype=np.float64)
+    if arr.ndim == 2:
+        if arr.shape[1] != 1:
+            raise ValueError("a univariate detector takes one column")
+        arr = arr[:, 0]
+    return arr
+
+
+class SteppedBatch:
+    """Batch forms for a univariate detector whose ``_step`` scores one value and then learns it."""
+
+    def _step(self, v: float) -> float:
+        raise NotImplementedError
+
+    def learn_many(self, X: npt.ArrayLike) -> None:
+        for v in univariate_column(X).tolist():
+            self._step(v)
+
+    def score_learn_many(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Prequential batch: row ``t`` is scored with rows ``< t`` only, then learned."""
+        step = self._step
+        return np.fromiter((step(v) for v in univariate_column(X).tolist()), dtype=np.float64)

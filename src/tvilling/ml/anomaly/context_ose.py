@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from tvilling.ml.anomaly.base import first_value
+from tvilling.ml.anomaly.base import SteppedBatch, first_value, univariate_column
 
 FloatArray = npt.NDArray[np.float64]
 Facts = tuple[int, ...]
@@ -74,7 +74,7 @@ class _Outcome:
     candidates: list[tuple[Facts, Facts]]
 
 
-class ContextOSEDetector:
+class ContextOSEDetector(SteppedBatch):
     """CAD OSE behind the ``AnomalyDetector`` contract (see module docstring).
 
     Parameters:
@@ -158,16 +158,7 @@ class ContextOSEDetector:
 
     def score_many(self, X: npt.ArrayLike) -> FloatArray:
         """Score each row against the current memory without learning (rows are independent)."""
-        return np.array([self._score_value(v) for v in _column(X).tolist()], dtype=np.float64)
-
-    def learn_many(self, X: npt.ArrayLike) -> None:
-        for v in _column(X).tolist():
-            self._step(v)
-
-    def score_learn_many(self, X: npt.ArrayLike) -> FloatArray:
-        """Prequential batch: row ``t`` is scored with rows ``< t`` only, then learned."""
-        step = self._step
-        return np.fromiter((step(v) for v in _column(X).tolist()), dtype=np.float64)
+        return np.array([self._score_value(v) for v in univariate_column(X).tolist()], dtype=np.float64)
 
     # -- internals ------------------------------------------------------------------------------------
     def _fix_range(self, lo: float, hi: float) -> None:
@@ -401,13 +392,6 @@ class ContextOSEDetector:
         return cid
 
 
-def _column(X: npt.ArrayLike) -> FloatArray:
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim == 2:
-        if arr.shape[1] != 1:
-            raise ValueError("a univariate detector takes one column")
-        arr = arr[:, 0]
-    return arr
 
 
 def nab_context_ose_scores(values: npt.ArrayLike, *, causal: bool = False) -> FloatArray:
@@ -415,7 +399,7 @@ def nab_context_ose_scores(values: npt.ArrayLike, *, causal: bool = False) -> Fl
     defaults, ``rest_period`` = NAB's probationary length ``min(floor(0.15 n), 750)`` / 5 and the file's min/max
     (NAB hands every detector ``inputMin``/``inputMax``). ``causal=True`` withholds the min/max: the range is
     learned over the probationary length instead (the scores of those rows are 0, and NAB ignores them)."""
-    v = _column(values)
+    v = univariate_column(values)
     probation = max(1, int(min(math.floor(0.15 * len(v)), 750.0)))
     rest = max(1, int(probation / 5.0))
     finite = v[np.isfinite(v)]

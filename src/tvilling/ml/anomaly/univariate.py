@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from tvilling.ml.anomaly.base import first_value
+from tvilling.ml.anomaly.base import SteppedBatch, first_value, univariate_column
 from tvilling.ml.anomaly.subsequence import SubsequenceMemory
 
 FloatArray = npt.NDArray[np.float64]
@@ -48,7 +48,7 @@ _Shape = tuple[float, FloatArray | None, float]  # (novelty ratio, PAA vector, d
 _NO_SHAPE: _Shape = (0.0, None, 0.0)
 
 
-class EnsembleDetector:
+class EnsembleDetector(SteppedBatch):
     """Causal univariate anomaly detector (see module docstring).
 
     Parameters (fixed for every stream; how the defaults were chosen is in docs/benchmarks.md):
@@ -159,16 +159,7 @@ class EnsembleDetector:
 
     def score_many(self, X: npt.ArrayLike) -> FloatArray:
         """Score each row against the current state without learning (rows are independent)."""
-        return np.array([self._shape(self._evaluate(float(v))[0]) for v in _column(X)], dtype=np.float64)
-
-    def learn_many(self, X: npt.ArrayLike) -> None:
-        for v in _column(X).tolist():
-            self._step(v)
-
-    def score_learn_many(self, X: npt.ArrayLike) -> FloatArray:
-        """Prequential batch: row ``t`` is scored with rows ``< t`` only, then learned."""
-        step = self._step
-        return np.fromiter((step(v) for v in _column(X).tolist()), dtype=np.float64)
+        return np.array([self._shape(self._evaluate(float(v))[0]) for v in univariate_column(X)], dtype=np.float64)
 
     # -- internals ------------------------------------------------------------------------------------
     def _step(self, v: float) -> float:
@@ -300,10 +291,3 @@ class EnsembleDetector:
         self._n += 1
 
 
-def _column(X: npt.ArrayLike) -> FloatArray:
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim == 2:
-        if arr.shape[1] != 1:
-            raise ValueError("a univariate detector takes one column")
-        arr = arr[:, 0]
-    return arr
