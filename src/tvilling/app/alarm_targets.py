@@ -7,25 +7,11 @@ or the tenant's models change. Also the reference check of the rules against the
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
 from typing import Any
 
 from tvilling.alarms.rules import AlarmRule, RuleSet, check_rules
 from tvilling.core.errors import NotFoundError, Problem
 from tvilling.core.events import Event
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def seconds(value: Any) -> float | None:
-    """An ISO 8601 source time as seconds since the epoch (None if absent or unreadable)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ((dt if dt.tzinfo else dt.replace(tzinfo=UTC)) - _EPOCH).total_seconds()
 
 
 class RuleTargets:

@@ -33,8 +33,9 @@ from tvilling.alarms import lifecycle
 from tvilling.alarms.engine import RuleState, Sample, evaluate
 from tvilling.alarms.lifecycle import STATES, Alarm
 from tvilling.alarms.rules import SEVERITIES, RuleSet, load_rules, rules_beside
-from tvilling.app.alarm_targets import RuleTargets, seconds
+from tvilling.app.alarm_targets import RuleTargets
 from tvilling.app.events import run_attached
+from tvilling.app.monitoring_twin import parse_iso
 from tvilling.app.worker_queue import WorkerQueue
 from tvilling.core.context import new_id
 from tvilling.core.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -166,7 +167,7 @@ class AlarmService:
             quality, reason = str(ch.get("quality") or "good"), str(ch.get("reason") or "")
             self._builtin_quality(event, name, quality, reason)
             # A stale mark carries the last sample's source time; the silence is measured up to the mark itself.
-            t = event_s if event.kind == "twin.quality" else seconds(ch.get("source_time"))
+            t = event_s if event.kind == "twin.quality" else parse_iso(ch.get("source_time"))
             sample = Sample(ch.get("new"), quality, reason, t if t is not None else event_s)
             for rule in rules:
                 if rule.property != name:
