@@ -35,6 +35,7 @@ from tvilling.app.models import Compiler, default_compiler
 from tvilling.app.monitoring import run_monitoring
 from tvilling.app.retention import run_retention
 from tvilling.app.services import Services
+from tvilling.app.wal_checkpoint import run_wal_checkpoint
 from tvilling.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 BackgroundFactory = Callable[["Platform"], Coroutine[Any, Any, None]]
 # Background services started with every server; ingestion and other long-running services register here.
 BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_opcua, run_sparkplug, run_alarms,
-                                       run_retention, run_commands]
+                                       run_retention, run_commands, run_wal_checkpoint]
 
 
 @dataclass

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "tvilling-ingest"
     mqtt_topics: list[str] = Field(default_factory=lambda: ["plant/+/telemetry"])
     mqtt_shared_group: str | None = None
+    # process: paho runs in a child process and its per-message CPU moves off the ingest process (about twice the
+    # MQTT throughput on 2 cores, docs/benchmarks.md); thread: paho on a thread of this process.
+    mqtt_receiver: Literal["process", "thread"] = "process"
     # Time policy for incoming data (reliability G6): older or further ahead than these is quarantined.
     quality_max_age_s: float = Field(default=7 * 86_400.0, gt=0, description="oldest source time accepted, seconds")
     quality_future_tolerance_s: float = Field(default=30.0, ge=0, description="allowed clock lead, seconds")

@@ -78,6 +78,7 @@ class MqttSource:
         self._subscribed = threading.Event()
         self.disconnects = 0
         self.received = 0
+        self.misdelivered = 0
         self._v5 = settings.protocol == 5
         version = MQTTProtocolVersion.MQTTv5 if self._v5 else MQTTProtocolVersion.MQTTv311
         # 3.1.1 has no clean_start: a persistent session is clean_session=False.
@@ -140,6 +141,15 @@ class MqttSource:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.received += 1
         gen, mid, qos = self._generation, msg.mid, msg.qos
+        if msg.retain and not any(mqtt.topic_matches_sub(f, msg.topic) for f in self.settings.topics):
+            # Seen with amqtt: retained messages of other topics sent on SUBSCRIBE. Not addressed to us, so not
+            # device data to assess; acked so the broker stops resending, and logged (only retained ones are
+            # checked: the match costs more than the rest of this callback).
+            self.misdelivered += 1
+            log.warning("broker sent retained %r, which matches none of our subscriptions; ignored", msg.topic)
+            if qos:
+                self._client.ack(mid, qos)
+            return
 
         def ack() -> None:
             if qos == 0 or gen != self._generation:

@@ -5,27 +5,38 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import Literal
 
 from tvilling.adapters.mqtt import Ack, MqttSettings, MqttSource
+from tvilling.adapters.mqtt_process import MqttProcessSource
 from tvilling.app.ingest import IngestPipeline
 from tvilling.app.ingest_rows import Envelope
 
 log = logging.getLogger(__name__)
 
 
+Receiver = Literal["thread", "process"]
+
+
 class MqttIngestService:
-    def __init__(self, pipeline: IngestPipeline, settings: MqttSettings, tenant: str | None = None) -> None:
+    """``receiver="process"`` runs paho in a child process (``adapters.mqtt_process``): the MQTT client's own CPU
+    cost moves to another core; ``"thread"`` keeps it on a thread of this process (fewer moving parts)."""
+
+    def __init__(self, pipeline: IngestPipeline, settings: MqttSettings, tenant: str | None = None,
+                 receiver: Receiver = "thread") -> None:
         self.pipeline = pipeline
         self.settings = settings
         self.tenant = tenant
-        self.source: MqttSource | None = None
+        self.receiver = receiver
+        self.source: MqttSource | MqttProcessSource | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: deque[Envelope] = deque()
         self._scheduled = False
 
     async def start(self, wait_subscribed_s: float = 0.0) -> None:
         self._loop = asyncio.get_running_loop()
-        self.source = MqttSource(self.settings, self._on_message)
+        source_type = MqttProcessSource if self.receiver == "process" else MqttSource
+        self.source = source_type(self.settings, self._on_message)
         self.source.start()
         if wait_subscribed_s > 0:
             ok = await asyncio.to_thread(self.source.wait_subscribed, wait_subscribed_s)

@@ -102,7 +102,8 @@ async def run_ingest(platform: Any) -> None:
                 host=host, port=port, client_id=getattr(settings, "mqtt_client_id", "tvilling-ingest"),
                 topics=tuple(getattr(settings, "mqtt_topics", ("plant/+/telemetry",))),
                 shared_group=getattr(settings, "mqtt_shared_group", None),
-                protocol=getattr(settings, "mqtt_protocol", 5)))
+                protocol=getattr(settings, "mqtt_protocol", 5)),
+                receiver=getattr(settings, "mqtt_receiver", "process"))
             await runtime.mqtt.start()
             log.info("MQTT ingestion from %s:%d (acks after commit)", host, port)
         await asyncio.shield(task)  # on cancel: stop the source first, then drain the queue (below)

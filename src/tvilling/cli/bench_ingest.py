@@ -41,7 +41,8 @@ from tvilling.adapters.mqtt import Ack, MqttSettings, MqttSource, parse_broker_u
 from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
 from tvilling.app.ingest import Committed, IngestPipeline
-from tvilling.app.ingest_mqtt import MqttIngestService
+from tvilling.app.ingest_mqtt import MqttIngestService, Receiver
+from tvilling.app.wal_checkpoint import checkpoint_loop
 from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
 from tvilling.quality.mapping import load_mappings
@@ -168,7 +169,7 @@ def _raw(host: str, port: int, n: int, k: int, devices: int, base_ms: int, run: 
 
 
 async def _platform(host: str, port: int, db: Path, mappings: Path, n: int, k: int, devices: int,
-                    rate: float | None, base_ms: int) -> dict[str, Any]:
+                    rate: float | None, base_ms: int, receiver: Receiver) -> dict[str, Any]:
     """The full platform on the same stream: prefilled (``rate`` None) or paced live at ``rate`` messages/s."""
     client_id = f"bench-platform-{os.getpid()}-{'live' if rate else 'drain'}"
     if rate is None:
@@ -177,6 +178,7 @@ async def _platform(host: str, port: int, db: Path, mappings: Path, n: int, k: i
     schema.metadata.create_all(engine)
     pipeline = IngestPipeline(TimeSeriesStore(engine), load_mappings(mappings), max_batch=5000)
     latencies: list[float] = []
+    arrivals: list[float] = []  # device send -> the platform's MQTT thread had it (broker + client transport)
     marks = {"first": 0.0, "last": 0.0, "acked": 0}
     all_done = asyncio.Event()
 
@@ -186,14 +188,18 @@ async def _platform(host: str, port: int, db: Path, mappings: Path, n: int, k: i
             marks["first"] = min(e.received_at_us for e in c.envelopes) / 1e6
         marks["acked"] += sum(1 for e in c.envelopes if e.ack is not None)
         if rate:
-            latencies.extend(now - json.loads(e.payload)["sent"] for e in c.envelopes)
+            for e in c.envelopes:
+                sent = json.loads(e.payload)["sent"]
+                latencies.append(now - sent)
+                arrivals.append(e.received_at_us / 1e6 - sent)
         if marks["acked"] >= n:
             marks["last"] = now
             all_done.set()
 
     pipeline.on_commit.append(on_commit)
     pipeline.start()
-    svc = MqttIngestService(pipeline, _settings(host, port, client_id))
+    checkpoints = asyncio.create_task(checkpoint_loop(engine))  # as the platform does (bootstrap.BACKGROUND)
+    svc = MqttIngestService(pipeline, _settings(host, port, client_id), receiver=receiver)
     await svc.start(wait_subscribed_s=10)
     pub = _start_publisher(host, port, n, k, devices, rate, base_ms, n) if rate else None
     try:
@@ -203,12 +209,16 @@ async def _platform(host: str, port: int, db: Path, mappings: Path, n: int, k: i
             await asyncio.to_thread(pub.join, 60)
         await svc.stop()
         await pipeline.stop()
+        checkpoints.cancel()
     with engine.connect() as conn:
         stored_rows = int(conn.execute(sa.select(sa.func.count()).select_from(schema.samples)).scalar_one())
     engine.dispose()
     span = max(marks["last"] - marks["first"], 1e-9)
     latencies.sort()
-    return {"msgs_per_s": (n - 1) / span, "acked": marks["acked"], "stored_rows": stored_rows,
+    arrivals.sort()
+    return {"arrival_p50_ms": arrivals[len(arrivals) // 2] * 1000 if arrivals else None,
+            "arrival_p99_ms": arrivals[int(0.99 * (len(arrivals) - 1))] * 1000 if arrivals else None,
+            "msgs_per_s": (n - 1) / span, "acked": marks["acked"], "stored_rows": stored_rows,
             "batches": pipeline.stats.batches,
             "p99_latency_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000 if latencies else None,
             "p50_latency_ms": latencies[len(latencies) // 2] * 1000 if latencies else None,
@@ -220,7 +230,7 @@ def _load() -> list[float]:
 
 
 def run_bench(broker: str | None, messages: int, points: int, devices: int, latency_s: float,
-              latency_rate: float = 10_000) -> dict[str, Any]:
+              latency_rate: float = 10_000, receiver: Receiver = "process") -> dict[str, Any]:
     load_start = _load()
     with tempfile.TemporaryDirectory(prefix="tvilling-bench-ingest-") as tmpdir:
         tmp = Path(tmpdir)
@@ -240,13 +250,13 @@ def run_bench(broker: str | None, messages: int, points: int, devices: int, late
             # raw phase that happened to be starved would otherwise flatter the ratio.
             raw_runs = [_raw(host, port, messages, points, devices, base_ms, 1)]
             plat = asyncio.run(_platform(host, port, tmp / "bench.db", mfile, messages, points, devices, None,
-                                         base_ms))
+                                         base_ms, receiver))
             raw_runs.append(_raw(host, port, messages, points, devices, base_ms, 2))
             raw = max(raw_runs)
             rate = latency_rate / points  # messages per second in the paced phase
             lat_n = max(int(rate * latency_s), 10)
             lat = asyncio.run(_platform(host, port, tmp / "latency.db", mfile, lat_n, points, devices, rate,
-                                        base_ms))
+                                        base_ms, receiver))
         finally:
             if proc is not None:
                 proc.terminate()
@@ -263,9 +273,10 @@ def run_bench(broker: str | None, messages: int, points: int, devices: int, late
             # extras
             "raw_points_per_s": round(raw * points, 1), "raw_runs_msgs_per_s": [round(r, 1) for r in raw_runs],
             "p50_latency_ms": ms(lat["p50_latency_ms"]),
+            "arrival_p50_ms": ms(lat["arrival_p50_ms"]), "arrival_p99_ms": ms(lat["arrival_p99_ms"]),
             "max_latency_ms": ms(lat["max_latency_ms"]), "latency_rate_points_per_s": latency_rate,
             "latency_messages": lat_n, "latency_lost": lat_n - lat["stored_rows"] // points,
-            "messages": messages, "points_per_message": points, "batches": plat["batches"],
+            "messages": messages, "points_per_message": points, "receiver": receiver, "batches": plat["batches"],
             "load_avg_start": load_start, "load_avg_end": _load(), "cpus": os.cpu_count()}
 
 
@@ -278,11 +289,17 @@ def ingest(
     devices: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     latency_seconds: Annotated[float, typer.Option(min=1.0, help="duration of the paced latency phase")] = 5.0,
     latency_rate: Annotated[float, typer.Option(min=10.0, help="points/s in the paced latency phase")] = 10_000,
+    receiver: Annotated[str, typer.Option(
+        help="process: paho in a child process (the platform default); thread: paho on a thread of the "
+             "platform process")] = "process",
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Measure the raw broker rate and the full platform ingest rate on the same MQTT stream."""
     try:
-        result = run_bench(broker, messages, points_per_message, devices, latency_seconds, latency_rate)
+        if receiver not in ("process", "thread"):
+            raise TvillingError(f"--receiver must be 'process' or 'thread', not {receiver!r}")
+        result = run_bench(broker, messages, points_per_message, devices, latency_seconds, latency_rate,
+                           "process" if receiver == "process" else "thread")
     except (TvillingError, OSError) as exc:
         fail(str(exc))
     if json_out:

@@ -28,6 +28,7 @@ async def main() -> None:
     ap.add_argument("--client-id", default="tvilling-crash-test")
     ap.add_argument("--topic", default="plant/+/telemetry")
     ap.add_argument("--ack-before-commit", action="store_true")
+    ap.add_argument("--receiver", choices=["thread", "process"], default="thread")
     args = ap.parse_args()
     engine = connect_durable(f"sqlite:///{args.db}")
     schema.metadata.create_all(engine)
@@ -44,7 +45,7 @@ async def main() -> None:
         pipeline.submit_nowait = early  # type: ignore[method-assign]
     pipeline.start()
     service = MqttIngestService(pipeline, MqttSettings(port=args.port, client_id=args.client_id,
-                                                       topics=(args.topic,)))
+                                                       topics=(args.topic,)), receiver=args.receiver)
     await service.start(wait_subscribed_s=10)
     sys.stdout.write("READY\n")
     sys.stdout.flush()

@@ -95,6 +95,12 @@ class BatchResult:
     events: list[Event] = field(default_factory=list)  # recorded in the same transaction; publish after commit
 
 
+_UPDATE_TWIN_STATE = sa.update(twins).where(
+    twins.c.tenant == sa.bindparam("b_tenant"), twins.c.id == sa.bindparam("b_id")).values(
+    contents=sa.bindparam("contents"), meta=sa.bindparam("meta"), version=sa.bindparam("version"),
+    etag=sa.bindparam("etag"), last_update_time=sa.bindparam("last_update_time"))
+
+
 def _us(iso: Any) -> int | None:
     if not isinstance(iso, str):
         return None
@@ -344,40 +350,54 @@ class TimeSeriesStore(HistoryReader):
         conn.execute(stmt, params)
 
     def _apply_latest(self, conn: Connection, latest: Sequence[LatestUpdate], now_us: int) -> list[dict[str, Any]]:
-        best: dict[tuple[str, str], dict[str, LatestUpdate]] = {}
+        """Fold the newest reading per point into twin state: one SELECT per tenant for all twins of the batch and
+        one batched UPDATE (per-twin statements cost ~0.5 ms each and dominated small, latency-bound commits).
+        Rows are read FOR UPDATE in id order on PostgreSQL, so a concurrent API write cannot be lost in between."""
+        best: dict[str, dict[str, dict[str, LatestUpdate]]] = {}
         for u in latest:
-            per = best.setdefault((u.tenant, u.twin_id), {})
+            per = best.setdefault(u.tenant, {}).setdefault(u.twin_id, {})
             cur = per.get(u.name)
             if cur is None or u.source_time_us >= cur.source_time_us:
                 per[u.name] = u
         changes: list[dict[str, Any]] = []
         now_iso = iso_us(now_us)
+        now_dt = _EPOCH + timedelta(microseconds=now_us)
         t = twins.c
-        for (tenant, twin_id), per in best.items():
-            row = conn.execute(sa.select(t.contents, t.meta, t.version).where(
-                t.tenant == tenant, t.id == twin_id)).first()
-            if row is None:
-                continue  # history is kept for unknown twins; their state appears once the twin is created
-            contents, meta = dict(row[0] or {}), dict(row[1] or {})
-            changed = False
-            for name, u in per.items():
-                prev = meta.get(name) or {}
-                prev_us = _us(prev.get("sourceTime"))
-                if prev_us is not None and u.source_time_us < prev_us:
-                    continue  # "latest" never regresses (G6)
-                old = contents.get(name)
-                contents[name] = u.value
-                meta[name] = {**prev, "lastUpdateTime": now_iso, "sourceTime": iso_us(u.source_time_us),
-                              "quality": u.quality, "reason": u.reason, **({"unit": u.unit} if u.unit else {})}
-                changed = True
-                changes.append({"tenant": tenant, "twin_id": twin_id, "name": name, "old": old, "new": u.value,
-                                "quality": u.quality, "reason": u.reason, "source_time": iso_us(u.source_time_us)})
-            if changed:
-                meta["$lastUpdateTime"] = now_iso
-                conn.execute(sa.update(twins).where(t.tenant == tenant, t.id == twin_id).values(
-                    contents=contents, meta=meta, version=row[2] + 1, etag=_etag(),
-                    last_update_time=_EPOCH + timedelta(microseconds=now_us)))
+        updates: list[dict[str, Any]] = []
+        for tenant, by_twin in best.items():
+            ids = sorted(by_twin)
+            for i in range(0, len(ids), _CHUNK):
+                q = sa.select(t.id, t.contents, t.meta, t.version).where(
+                    t.tenant == tenant, t.id.in_(ids[i:i + _CHUNK])).order_by(t.id).with_for_update()
+                for twin_id, contents_in, meta_in, version in conn.execute(q):
+                    # history is kept for unknown twins; their state appears once the twin is created
+                    contents, meta = dict(contents_in or {}), dict(meta_in or {})
+                    if self._fold(tenant, twin_id, by_twin[twin_id], contents, meta, now_iso, changes):
+                        meta["$lastUpdateTime"] = now_iso
+                        updates.append({"b_tenant": tenant, "b_id": twin_id, "contents": contents, "meta": meta,
+                                        "version": version + 1, "etag": _etag(), "last_update_time": now_dt})
+        if updates:
+            conn.execute(_UPDATE_TWIN_STATE, updates)
         return changes
+
+    @staticmethod
+    def _fold(tenant: str, twin_id: str, per: dict[str, LatestUpdate], contents: dict[str, Any],
+              meta: dict[str, Any], now_iso: str, changes: list[dict[str, Any]]) -> bool:
+        changed = False
+        for name, u in per.items():
+            prev = meta.get(name) or {}
+            prev_us = _us(prev.get("sourceTime"))
+            if prev_us is not None and u.source_time_us < prev_us:
+                continue  # "latest" never regresses (G6)
+            old = contents.get(name)
+            contents[name] = u.value
+            source_time = iso_us(u.source_time_us)
+            meta[name] = {**prev, "lastUpdateTime": now_iso, "sourceTime": source_time,
+                          "quality": u.quality, "reason": u.reason, **({"unit": u.unit} if u.unit else {})}
+            changed = True
+            changes.append({"tenant": tenant, "twin_id": twin_id, "name": name, "old": old, "new": u.value,
+                            "quality": u.quality, "reason": u.reason, "source_time": source_time})
+        return changed
 
     def mark_quality(self, tenant: str, points: Sequence[tuple[str, str]], quality: str, reason: str,
                      now_us: int) -> BatchResult:
