@@ -34,6 +34,7 @@ from tvilling.app.ingest_sparkplug import run_sparkplug
 from tvilling.app.models import Compiler, default_compiler
 from tvilling.app.monitoring import run_monitoring
 from tvilling.app.retention import run_retention
+from tvilling.app.runtime import freeze_startup_heap
 from tvilling.app.services import Services
 from tvilling.app.wal_checkpoint import run_wal_checkpoint
 from tvilling.settings import Settings
@@ -140,6 +141,9 @@ def serve(settings: Settings, *, announce: Callable[[str], None] = _stderr) -> N
     import uvicorn
 
     platform = build_platform(settings, announce=announce)
+    # Only here, in a process that serves until it ends: tests build many platforms in one process, and frozen
+    # objects are never collected as cyclic garbage.
+    freeze_startup_heap()
     try:
         # uvloop + httptools (both dependencies): roughly half the per-request cost of asyncio + h11.
         uvicorn.run(platform.app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),

@@ -42,6 +42,7 @@ from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
 from tvilling.app.ingest import Committed, IngestPipeline
 from tvilling.app.ingest_mqtt import MqttIngestService, Receiver
+from tvilling.app.runtime import freeze_startup_heap
 from tvilling.app.wal_checkpoint import checkpoint_loop
 from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
@@ -197,6 +198,7 @@ async def _platform(host: str, port: int, db: Path, mappings: Path, n: int, k: i
             all_done.set()
 
     pipeline.on_commit.append(on_commit)
+    freeze_startup_heap()  # as the platform does once started (bootstrap)
     pipeline.start()
     checkpoints = asyncio.create_task(checkpoint_loop(engine))  # as the platform does (bootstrap.BACKGROUND)
     svc = MqttIngestService(pipeline, _settings(host, port, client_id), receiver=receiver)
