@@ -20,6 +20,7 @@ import typer
 
 from tvilling.cli.output import emit_json, fail
 from tvilling.ml.anomaly import EnsembleDetector
+from tvilling.ml.anomaly.artime import nab_artime_scores
 from tvilling.ml.anomaly.context_ose import nab_context_ose_scores
 from tvilling.ml.nab import PROFILES, FileData, load_profiles, score_corpus
 from tvilling.ml.nab.scoring import windows_to_indices
@@ -72,6 +73,9 @@ DETECTORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # probationary length / 5), and the causal form that learns its range over the probationary period
     "context_ose": nab_context_ose_scores,
     "context_ose_causal": lambda v: nab_context_ose_scores(v, causal=True),
+    # ARTime (NAB scoreboard leader) with its published defaults and NAB setup, and its causal form
+    "artime": nab_artime_scores,
+    "artime_causal": lambda v: nab_artime_scores(v, causal=True),
 }
 
 

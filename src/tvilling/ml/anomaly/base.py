@@ -99,3 +99,27 @@ class SteppedBatch:
         """Prequential batch: row ``t`` is scored with rows ``< t`` only, then learned."""
         step = self._step
         return np.fromiter((step(v) for v in univariate_column(X).tolist()), dtype=np.float64)
+
+
+class SteppedUnivariate(SteppedBatch):
+    """The whole contract for a univariate detector that defines ``_step`` (score the value, then learn it) and
+    ``_score_value`` (score it against the current state, learning nothing); ``key`` names the signal to read."""
+
+    key: str | None = None
+
+    def _score_value(self, v: float) -> float:
+        raise NotImplementedError
+
+    def score_one(self, x: Mapping[str, float]) -> float:
+        """Score ``x`` as the next value without learning it (higher = more anomalous)."""
+        return self._score_value(first_value(x, self.key))
+
+    def learn_one(self, x: Mapping[str, float]) -> None:
+        self._step(first_value(x, self.key))
+
+    def score_learn_one(self, x: Mapping[str, float]) -> float:
+        return self._step(first_value(x, self.key))
+
+    def score_many(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Score each row as the next value against the current state (rows are independent)."""
+        return np.array([self._score_value(v) for v in univariate_column(X).tolist()], dtype=np.float64)

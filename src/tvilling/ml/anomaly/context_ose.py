@@ -43,13 +43,12 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from tvilling.ml.anomaly.base import SteppedBatch, first_value, univariate_column
+from tvilling.ml.anomaly.base import SteppedUnivariate, univariate_column
 
 FloatArray = npt.NDArray[np.float64]
 Facts = tuple[int, ...]
@@ -74,7 +73,7 @@ class _Outcome:
     candidates: list[tuple[Facts, Facts]]
 
 
-class ContextOSEDetector(SteppedBatch):
+class ContextOSEDetector(SteppedUnivariate):
     """CAD OSE behind the ``AnomalyDetector`` contract (see module docstring).
 
     Parameters:
@@ -145,21 +144,7 @@ class ContextOSEDetector(SteppedBatch):
         self._predicted: frozenset[int] = frozenset()
         self._history: deque[float] = deque([1.0], maxlen=rest_period)
 
-    # -- the contract ---------------------------------------------------------------------------------
-    def score_one(self, x: Mapping[str, float]) -> float:
-        """Score ``x`` against the memory without storing anything (``[0, 1]``, higher = more anomalous)."""
-        return self._score_value(first_value(x, self.key))
-
-    def learn_one(self, x: Mapping[str, float]) -> None:
-        self._step(first_value(x, self.key))
-
-    def score_learn_one(self, x: Mapping[str, float]) -> float:
-        return self._step(first_value(x, self.key))
-
-    def score_many(self, X: npt.ArrayLike) -> FloatArray:
-        """Score each row against the current memory without learning (rows are independent)."""
-        return np.array([self._score_value(v) for v in univariate_column(X).tolist()], dtype=np.float64)
-
+    # the contract (score_one, learn_one, batch forms) comes from SteppedUnivariate: _step and _score_value
     # -- internals ------------------------------------------------------------------------------------
     def _fix_range(self, lo: float, hi: float) -> None:
         span = hi - lo

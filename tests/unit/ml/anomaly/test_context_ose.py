@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from tests.unit.ml.anomaly.conformance import check_detector
-from tests.unit.ml.nab.test_cli_bench_nab import _write_corpus
+from tests.unit.ml.anomaly.nab_cli import run_bench_nab
 from tvilling.cli.bench_nab import DETECTORS
-from tvilling.cli.main import app
 from tvilling.ml.anomaly.context_ose import ContextOSEDetector, nab_context_ose_scores
 
 
@@ -96,13 +92,6 @@ def test_registered_in_the_nab_harness() -> None:
 
 
 def test_bench_nab_cli_runs_context_ose(tmp_path: Path) -> None:
-    data, labels = _write_corpus(tmp_path)
-    out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["bench", "nab", "--detector", "context_ose", "--data", str(data),
-                                   "--labels", str(labels), "--out", str(out), "--json"])
-    assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout.strip().splitlines()[-1])
-    assert summary["detector"] == "context_ose" and summary["points"] == 3000
+    summary, df = run_bench_nab(tmp_path, "context_ose")
     assert summary["detected_windows"] >= 1  # the spike and the step leave every level seen before
-    df = pd.read_csv(out / "context_ose" / "synth" / "context_ose_spiky.csv")
     assert df["anomaly_score"].between(0, 1).all()

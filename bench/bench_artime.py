@@ -1,0 +1,47 @@
+"""Per-point cost of ``ARTimeDetector`` (goal for a live default: < 20 µs/point), against the default
+``EnsembleDetector`` in the same run, on the stream of ``bench/bench_anomaly.py``. Prints one JSON object.
+CPU time of this process, best of three (the CI-class VM is shared; wall time mostly measures neighbours).
+
+    nice -n 19 .venv/bin/python bench/bench_artime.py [--points N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+
+from bench_anomaly import _best_of, _stream  # the same stream and timing (the script's folder is on sys.path)
+from tvilling.ml.anomaly import EnsembleDetector
+from tvilling.ml.anomaly.artime import ARTimeDetector
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", type=int, default=200_000)
+    args = ap.parse_args()
+    v = _stream(args.points)
+    lo, hi = float(v.min()), float(v.max())
+
+    def artime_one_by_one() -> None:
+        det = ARTimeDetector(min_value=lo, max_value=hi)
+        for x in v[:50_000].tolist():
+            det.score_one({"v": x})
+            det.learn_one({"v": x})
+
+    runs = {
+        "artime_batch": (_best_of(lambda: ARTimeDetector(min_value=lo, max_value=hi).score_learn_many(v)),
+                         len(v)),
+        "artime_causal_batch": (_best_of(lambda: ARTimeDetector().score_learn_many(v)), len(v)),
+        "artime_score_one_learn_one": (_best_of(artime_one_by_one, 1), 50_000),
+        "ensemble_batch_baseline": (_best_of(lambda: EnsembleDetector().score_learn_many(v)), len(v)),
+    }
+    out: dict[str, object] = {"points": len(v), "python": platform.python_version()}
+    for name, ((cpu, wall), n) in runs.items():
+        out[f"{name}_us_per_point"] = round(1e6 * cpu / n, 2)
+        out[f"{name}_wall_us_per_point"] = round(1e6 * wall / n, 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
