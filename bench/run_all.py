@@ -18,6 +18,7 @@ TVILLING = [PY, "-m", "tvilling.cli.main"]
 BENCHMARKS: dict[str, tuple[bool, list[str]]] = {  # name -> (in the quick set, command)
     "dtdl": (True, [PY, "bench/bench_dtdl.py"]),
     "anomaly": (True, [PY, "bench/bench_anomaly.py"]),
+    "artime": (True, [PY, "bench/bench_artime.py"]),
     "virtual_plant": (True, [PY, "bench/bench_virtual_plant.py"]),
     "ingest": (True, [*TVILLING, "bench", "ingest", "--messages", "20000", "--json"]),
     "query": (False, [PY, "bench/bench_query.py"]),
