@@ -24,9 +24,13 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from prometheus_client import Counter
+
 from tvilling.adapters.mqtt import Ack, MessageHandler, MqttSettings, MqttSource
 
 log = logging.getLogger(__name__)
+RESTARTS = Counter("tvilling_mqtt_receiver_restarts_total",
+                   "MQTT receiver child processes that ended unexpectedly and were replaced", registry=None)
 
 BATCH_MAX = 512  # messages per pipe message; larger bursts are split so the parent can start on the first part
 GATHER_S = 0.0005  # after the first message of a burst, wait this long for more before sending (latency cost)
@@ -173,6 +177,7 @@ class MqttProcessSource:
                     return
                 self._subscribed.clear()
                 self.disconnects += 1
+                RESTARTS.inc()
                 log.error("MQTT receiver process ended; starting a new one in %.1f s", backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self._restart_max_s)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tvilling.adapters.mqtt import MqttSettings, parse_broker_url
+from tvilling.adapters.mqtt_process import RESTARTS as RECEIVER_RESTARTS
 from tvilling.adapters.sql.timeseries import TimeSeriesStore
 from tvilling.app.ingest import Committed, IngestPipeline
 from tvilling.app.ingest_mqtt import MqttIngestService
@@ -71,7 +72,7 @@ def _register_metrics(app: Any) -> None:
     registry = getattr(getattr(app.state, "metrics", None), "registry", None)
     if registry is None:
         return
-    for collector in (SAMPLES, QUARANTINED, MESSAGES, LATE):
+    for collector in (SAMPLES, QUARANTINED, MESSAGES, LATE, RECEIVER_RESTARTS):
         with contextlib.suppress(ValueError):  # already registered on this app's registry
             registry.register(collector)
 

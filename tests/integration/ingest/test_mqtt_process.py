@@ -12,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.mosquitto import start_mosquitto, stop_mosquitto
 from tvilling.adapters.mqtt import Ack, MqttSettings
-from tvilling.adapters.mqtt_process import MqttProcessSource
+from tvilling.adapters.mqtt_process import RESTARTS, MqttProcessSource
 
 pytestmark = pytest.mark.mosquitto
 
@@ -26,6 +26,10 @@ def _publish(port: int, n: int, first: int = 0) -> None:
         info.wait_for_publish(10)
     c.disconnect()
     c.loop_stop()
+
+
+def _restarts() -> float:
+    return next(s.value for m in RESTARTS.collect() for s in m.samples if s.name.endswith("_total"))
 
 
 class _Collector:
@@ -81,6 +85,7 @@ def test_a_dead_receiver_is_replaced_and_its_unacked_messages_are_redelivered(tm
     settings = MqttSettings(port=port, client_id="proc-test-crash", topics=("plant/+/telemetry",),
                             backoff_min_s=1, backoff_max_s=1)
     try:
+        restarts_before = _restarts()
         never = _Collector(ack_while=0)
         src = MqttProcessSource(settings, never, restart_max_s=1.0)
         src.start()
@@ -92,6 +97,7 @@ def test_a_dead_receiver_is_replaced_and_its_unacked_messages_are_redelivered(tm
         never.wait_for(100, timeout=30)
         src.stop()
         assert src.disconnects == 1
+        assert _restarts() == restarts_before + 1  # visible in /metrics as tvilling_mqtt_receiver_restarts_total
         assert sorted(never.got[50:100]) == list(range(50))
     finally:
         stop_mosquitto(broker)
