@@ -4,9 +4,10 @@ same run. Prints one JSON object.
     nice -n 10 .venv/bin/python bench/bench_rul.py [--data ../shared/datasets/cmapss] [--subsets FD001,FD003]
 
 Default model: ``LightGbmRul()`` (cap chosen by its internal CV on the training file; features, bagging and
-the rest chosen by bench/tune_rul.py on the training files). Baseline in the same run: the previous default
-(one LightGBM model, window 1, no health-index windows or exponentially weighted means), cap also chosen by
-its internal CV. Subsets whose files are missing are reported as such, not silently dropped.
+the rest chosen by bench/tune_rul.py on the training files). Baseline in the same run: the previous (round-1)
+default — three bagged models, 80 samples per leaf, 15-row unit baseline, no long slopes, rows unweighted, cap
+grid 125/140 — cap also chosen by its internal CV. Subsets whose files are missing are reported as such, not
+silently dropped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from tvilling.ml.rul import LightGbmRul, TreeParams
 
 
 def previous_default() -> LightGbmRul:
-    return LightGbmRul(cap_grid=(110.0, 125.0, 140.0), windows=(1,), hi_windows=None, ewm_spans=(), n_bags=1,
-                       trees=TreeParams(min_child_samples=40))
+    return LightGbmRul(cap_grid=(125.0, 140.0), windows=(1,), baseline_rows=15, slope_windows=(), unit_weight=False,
+                       n_bags=3, trees=TreeParams(min_child_samples=80))
 
 
 def main() -> None:

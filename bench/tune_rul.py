@@ -13,7 +13,10 @@ Intervals are checked by a second, cheap level of CV on the out-of-fold predicti
 quantiles are calibrated on four folds' held-out predictions and the coverage of the nominal interval is
 measured on the fifth (same weighting) — ``cv_coverage``.
 
-Prints one JSON object: the CV table (per candidate, file and cap) and the choice.
+A variant may set ``cap_grid`` (the grid its ``fit`` would choose from); otherwise ``--caps`` applies.
+Prints one JSON object: the CV table (per candidate, file and cap) and the choice. With ``--reference NAME``
+(today's default), only candidates whose CV RMSE beats the reference on EVERY training file may be chosen;
+if none does, the choice is the reference (``beats_reference`` per candidate).
 
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python bench/tune_rul.py \
         --trains ../shared/datasets/cmapss/train_FD001.txt,../shared/datasets/cmapss/train_FD003.txt \
@@ -28,6 +31,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -76,10 +80,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trains", default="../shared/datasets/cmapss/train_FD001.txt,"
                                         "../shared/datasets/cmapss/train_FD003.txt")
-    ap.add_argument("--caps", default="125,140")
+    ap.add_argument("--caps", default="125,140", help="cap grid of variants without their own cap_grid")
     ap.add_argument("--variants", default='{"default": {}}', help="JSON: name -> LightGbmRul/TreeParams overrides")
     ap.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads per fit")
     ap.add_argument("--workers", type=int, default=1, help="(candidate, file) pairs evaluated in parallel")
+    ap.add_argument("--reference", default=None,
+                    help="variant to beat: a candidate is adoptable only if its CV RMSE is lower on EVERY file")
     args = ap.parse_args()
     caps = [float(c) for c in args.caps.split(",")]
     trains = [Path(p) for p in args.trains.split(",")]
@@ -91,17 +97,34 @@ def main() -> None:
         est_over = {k: v for k, v in overrides.items() if k not in tree_over}
         ests[name] = replace(base, trees=replace(base.trees, **tree_over), **est_over)  # type: ignore[arg-type]
     pairs = [(name, p) for name in variants for p in trains]
+
+    def caps_of(name: str) -> list[float]:
+        # A variant may carry its own cap grid (what its fit would choose from); else --caps.
+        grid = variants[name].get("cap_grid")
+        return [float(c) for c in grid] if isinstance(grid, list) else caps
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(evaluate, [ests[n] for n, _ in pairs], [p for _, p in pairs],
-                                [caps] * len(pairs)))
+                                [caps_of(n) for n, _ in pairs]))
     table: dict[str, dict[str, object]] = {}
     for name, overrides in variants.items():
         per_file = {p.name: r for (n, p), r in zip(pairs, results, strict=True) if n == name}
         mean = float(np.mean([r["rmse"] for r in per_file.values()]))
         table[name] = {"overrides": overrides, "files": per_file, "mean_rmse": round(mean, 3)}
-    choice = min(table, key=lambda n: float(table[n]["mean_rmse"]))  # type: ignore[arg-type]
+    pool_names = list(table)
+    if args.reference is not None:
+        if args.reference not in table:
+            raise SystemExit(f"--reference {args.reference!r} is not one of the variants")
+        ref = cast(dict[str, dict[str, float]], table[args.reference]["files"])
+        for name, row in table.items():
+            files = cast(dict[str, dict[str, float]], row["files"])
+            row["beats_reference"] = name != args.reference and all(
+                files[f]["rmse"] < ref[f]["rmse"] for f in files)
+        # Adoption rule: only candidates better than the reference on every training file compete.
+        pool_names = [n for n in table if table[n]["beats_reference"]] or [args.reference]
+    choice = min(pool_names, key=lambda n: float(table[n]["mean_rmse"]))  # type: ignore[arg-type]
     print(json.dumps({"trains": [str(p) for p in trains], "caps": caps, "horizon": base.horizon,
-                      "table": table, "choice": choice, "choice_overrides": table[choice]["overrides"]}))
+                      "reference": args.reference, "table": table, "choice": choice,
+                      "choice_overrides": table[choice]["overrides"]}))
 
 
 if __name__ == "__main__":

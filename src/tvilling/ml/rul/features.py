@@ -129,6 +129,13 @@ class Featurizer:
     ``windows``). The index is one denoised column, so long slopes on it are cheap where per-sensor ones are
     not. ``ewm_spans``: spans of exponentially weighted means of every normalised sensor (adjusted, per unit,
     so causal) — a smoother that weighs recent cycles most without a hard window edge.
+    ``relative``: subtract each unit's own causal baseline (mean of its first ``baseline_rows`` rows, or of
+    the rows so far) from the sensors before the ``windows``/``mean_windows``/``ewm_spans`` features, so
+    they measure wear rather than manufacturing scatter. ``mean_windows`` / ``slope_windows``: trailing
+    means only / least-squares slopes only (cheaper than the full mean/std/slope of ``windows``).
+    ``drift_windows``: trailing-mean windows whose difference from the baseline is a drift feature (10 is
+    named ``<sensor>_drift``, others ``<sensor>_drift<w>``). ``hi_on_drift``: fit the health index on the
+    sensors' drift from the unit's baseline instead of on their absolute (regime-normalised) level.
     """
 
     schema: Schema = field(default_factory=Schema)
@@ -139,6 +146,11 @@ class Featurizer:
     health_cap: float = 125.0
     hi_windows: Sequence[int] | None = None
     ewm_spans: Sequence[float] = ()
+    relative: bool = False
+    mean_windows: Sequence[int] = ()
+    slope_windows: Sequence[int] = ()
+    drift_windows: Sequence[int] = (10,)
+    hi_on_drift: bool = False
     seed: int = 0
 
     def _hi_windows(self) -> tuple[int, ...]:
@@ -177,7 +189,7 @@ class Featurizer:
         # Health index: linear map from smoothed normalised sensors to a 1 → 0 health target (capped RUL
         # scaled to [0, 1]); a denoised one-dimensional degradation summary the trees can use directly.
         z = self._normalised(frame, regimes)
-        smooth = self._per_unit(frame, z, lambda x: rolling_stats(x, 10)[0])
+        smooth = self._per_unit(frame, z, self._hi_input)
         life = frame.groupby(self.schema.unit)[self.schema.time].transform("max").to_numpy(dtype=float)
         target = np.minimum((life - frame[self.schema.time].to_numpy(dtype=float)) / self.health_cap, 1.0)
         design = np.column_stack([smooth, np.ones(len(smooth))])
@@ -215,6 +227,10 @@ class Featurizer:
             self.kmeans_ = KMeans(n_clusters=best_k, n_init=5, random_state=self.seed).fit(zs)
             self.n_regimes_ = best_k
 
+    def _hi_input(self, x: np.ndarray) -> np.ndarray:
+        smooth = rolling_stats(x, 10)[0]
+        return smooth - _baseline(x, self.baseline_rows) if self.hi_on_drift else smooth
+
     def regime_of(self, frame: pd.DataFrame) -> np.ndarray:
         if self.kmeans_ is None:
             return np.zeros(len(frame), dtype=int)
@@ -236,7 +252,12 @@ class Featurizer:
         for w in self.windows:
             for stat in ("mean", "std", "slope"):
                 names += [f"{s}_{stat}{w}" for s in self.sensors_]
-        names += [f"{s}_drift" for s in self.sensors_]
+        for w in self.mean_windows:
+            names += [f"{s}_m{w}" for s in self.sensors_]
+        for w in self.slope_windows:
+            names += [f"{s}_sl{w}" for s in self.sensors_]
+        for w in self.drift_windows:
+            names += [f"{s}_drift" if w == 10 else f"{s}_drift{w}" for s in self.sensors_]
         for span in self.ewm_spans:
             names += [f"{s}_ewm{span:g}" for s in self.sensors_]
         hw = self._hi_windows()
@@ -255,13 +276,18 @@ class Featurizer:
         blocks: list[np.ndarray] = []
         for sl in _unit_slices(units):
             x = z[sl]
+            base = _baseline(x, self.baseline_rows)
+            xr = x - base if self.relative else x
             cols = [frame[self.schema.time].to_numpy(dtype=float)[sl][:, None]]
             for w in self.windows:
-                cols.extend(rolling_stats(x, w))
+                cols.extend(rolling_stats(xr, w))
+            cols.extend(rolling_stats(xr, w)[0] for w in self.mean_windows)
+            cols.extend(rolling_stats(x, w)[2] for w in self.slope_windows)
             smooth10 = rolling_stats(x, 10)[0]
-            cols.append(smooth10 - _baseline(x, self.baseline_rows))
-            cols.extend(ewm_mean(x, span) for span in self.ewm_spans)
-            hi = (np.column_stack([smooth10, np.ones(len(x))]) @ self.health_w_)[:, None]
+            cols.extend((smooth10 if w == 10 else rolling_stats(x, w)[0]) - base for w in self.drift_windows)
+            cols.extend(ewm_mean(xr, span) for span in self.ewm_spans)
+            hi_in = smooth10 - base if self.hi_on_drift else smooth10
+            hi = (np.column_stack([hi_in, np.ones(len(x))]) @ self.health_w_)[:, None]
             hi_stats = [rolling_stats(hi, w) for w in self._hi_windows()]
             cols.extend(m for m, _, _ in hi_stats)
             cols.extend(s for _, _, s in hi_stats)

@@ -88,3 +88,24 @@ def test_ewm_and_health_index_windows_add_their_columns() -> None:
     one = train[train["unit"] == train["unit"].iloc[0]]
     np.testing.assert_allclose(feats.transform(one.head(15))[0].to_numpy(),
                                feats.transform(one)[0].to_numpy()[:15])
+
+
+def test_relative_mean_slope_and_drift_windows_are_causal_and_named() -> None:
+    train, _ = make_fleet(6, seed=9)
+    feats = Featurizer(windows=(1,), baseline_rows=12, relative=True, mean_windows=(5,), slope_windows=(8, 20),
+                       drift_windows=(10, 25)).fit(train)
+    x, _ = feats.transform(train)
+    n = len(feats.sensors_)
+    assert x.shape[1] == 1 + 3 * n + n + 2 * n + 2 * n + 2 * 1 + 1
+    assert list(x.columns) == feats.feature_names()
+    s0 = feats.sensors_[0]
+    assert {f"{s0}_m5", f"{s0}_sl20", f"{s0}_drift", f"{s0}_drift25"} <= set(x.columns)
+    one = train[train["unit"] == train["unit"].iloc[0]]
+    full = feats.transform(one)[0]
+    np.testing.assert_allclose(feats.transform(one.head(17))[0].to_numpy(), full.to_numpy()[:17])
+    # relative: the unit's own baseline (first 12 rows) is subtracted, so at row 0 the current value is 0 and
+    # the window-1 mean over the baseline rows averages to zero.
+    assert full[f"{s0}_mean1"].iloc[0] == 0.0
+    assert abs(full[f"{s0}_mean1"].iloc[:12].sum()) > 0  # causal baseline: not the final 12-row mean yet
+    z = feats._normalised(one.reset_index(drop=True), np.zeros(len(one), dtype=int))
+    np.testing.assert_allclose(full[f"{s0}_mean1"].iloc[30], z[30, 0] - z[:12, 0].mean())

@@ -91,3 +91,28 @@ def test_bagged_estimator_passes_conformance_and_averages(
     np.testing.assert_allclose(est.model_.predict(x), np.mean(members, axis=0))
     with pytest.raises(ValidationError, match="n_bags"):
         LightGbmRul(n_bags=0).fit(train)
+
+
+def test_unit_weight_gives_every_unit_the_same_total_weight(
+        fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    train, test, _ = fleet
+    est = LightGbmRul(cap=60.0, n_splits=2, trees=FAST, n_bags=1, unit_weight=True, baseline_rows=30)
+    frame = train.sort_values(["unit", "cycle"]).reset_index(drop=True)
+    w = est._train_weight(frame)
+    assert w is not None and len(w) == len(frame)
+    totals = pd.Series(w).groupby(frame["unit"]).sum()
+    np.testing.assert_allclose(totals, totals.iloc[0])
+    assert LightGbmRul(unit_weight=False)._train_weight(frame) is None
+    est.fit(train)
+    assert len(est.predict(test)) == test["unit"].nunique()
+
+
+def test_default_features_pass_conformance(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    # The default feature set and weighting (only the trees made small for speed) must stay causal and meet
+    # the estimator contract, like every other configuration.
+    train, test, _ = fleet
+
+    def make(seed: int) -> LightGbmRul:
+        return LightGbmRul(cap=60.0, n_splits=3, trees=FAST, n_bags=1, seed=seed, n_jobs=1)
+
+    check_rul_estimator(make, train, test)
