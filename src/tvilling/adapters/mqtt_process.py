@@ -77,8 +77,16 @@ def _child_main(settings: MqttSettings, conn: Connection) -> None:
             flush()
 
     def status(src: MqttSource) -> None:
-        if src.wait_subscribed(3600):
+        while not done.is_set() and not src.wait_subscribed(0.5):
+            pass
+        if not done.is_set():
             send(("subscribed",))
+        last = True
+        while not done.wait(0.5):  # broker connection changes, for the parent's ``connected`` (health)
+            now = src.connected
+            if now != last:
+                send(("connected", now))
+                last = now
 
     src = MqttSource(settings, on_message)
     threading.Thread(target=flusher, name="mqtt-flush", daemon=True).start()
@@ -121,10 +129,12 @@ class MqttProcessSource:
         self._threads: list[threading.Thread] = []
         self.received = 0
         self.disconnects = 0  # child restarts
+        self._broker_up = False  # as last reported by the child
 
     @property
     def connected(self) -> bool:
-        return self._proc is not None and self._proc.is_alive() and self._subscribed.is_set()
+        return (self._proc is not None and self._proc.is_alive() and self._subscribed.is_set()
+                and self._broker_up)
 
     def start(self) -> None:
         self._spawn()
@@ -154,6 +164,8 @@ class MqttProcessSource:
                 proc.join(1)
         for t in self._threads:
             t.join(2)
+        if conn is not None:
+            conn.close()
 
     def _spawn(self) -> None:
         parent, child = mp.get_context("spawn").Pipe(duplex=True)
@@ -179,7 +191,8 @@ class MqttProcessSource:
                 self.disconnects += 1
                 RESTARTS.inc()
                 log.error("MQTT receiver process ended; starting a new one in %.1f s", backoff)
-                time.sleep(backoff)
+                if self._stopping.wait(backoff):
+                    return  # stopped while waiting: no new receiver
                 backoff = min(backoff * 2, self._restart_max_s)
                 self._spawn()
                 continue
@@ -187,7 +200,10 @@ class MqttProcessSource:
                 backoff = 0.5
                 self._deliver(conn, msg[1])
             elif msg[0] == "subscribed":
+                self._broker_up = True
                 self._subscribed.set()
+            elif msg[0] == "connected":
+                self._broker_up = bool(msg[1])
 
     def _deliver(self, conn: Connection, items: list[tuple[int, str, bytes]]) -> None:
         self.received += len(items)

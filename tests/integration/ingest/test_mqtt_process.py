@@ -101,3 +101,19 @@ def test_a_dead_receiver_is_replaced_and_its_unacked_messages_are_redelivered(tm
         assert sorted(never.got[50:100]) == list(range(50))
     finally:
         stop_mosquitto(broker)
+
+
+def test_connected_follows_the_broker_connection_in_the_child(tmp_path: Path) -> None:
+    port, broker = start_mosquitto(tmp_path)
+    src = MqttProcessSource(MqttSettings(port=port, client_id="proc-test-health"), _Collector(ack_while=0))
+    try:
+        src.start()
+        assert src.wait_subscribed(20) and src.connected
+        stop_mosquitto(broker)
+        deadline = time.monotonic() + 10
+        while src.connected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not src.connected  # health shows the broker is gone although the child lives
+    finally:
+        src.stop()
+        stop_mosquitto(broker)
