@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -27,12 +26,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from tvilling.adapters.sql.engine import WRITE_OPTION, make_engine, verify_durability
 from tvilling.adapters.sql.schema import quarantine, rollups, samples
-from tvilling.adapters.sql.timeseries_read import AGGREGATES, MAX_BUCKETS, ROLLUP_WIDTHS_S, HistoryReader, iso_us
+from tvilling.adapters.sql.timeseries_read import (
+    AGGREGATES,
+    IN_CHUNK,
+    MAX_BUCKETS,
+    ROLLUP_WIDTHS_S,
+    HistoryReader,
+    iso_us,
+)
 from tvilling.adapters.sql.twin_state import LatestUpdate, apply_latest, mark_quality_in, record_events
 from tvilling.core.events import Event
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CHUNK = 400  # keys per IN (...) lookup; well under SQLite's parameter limit
 _SQLITE_INSERT = ("INSERT INTO samples (tenant, twin_id, name, source_time, value, value_json, quality, reason, unit, "
                   "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 # What SQLAlchemy compiles for the rollup upsert below, run on the driver directly (SQLite evaluates every SET
@@ -209,9 +213,9 @@ class TimeSeriesStore(HistoryReader):
     def _existing(conn: Connection, keys: list[tuple[str, str, str, int]]) -> set[tuple[str, str, str, int]]:
         c = samples.c
         found: set[tuple[str, str, str, int]] = set()
-        for i in range(0, len(keys), _CHUNK):
+        for i in range(0, len(keys), IN_CHUNK):
             q = sa.select(c.tenant, c.twin_id, c.name, c.source_time).where(
-                sa.tuple_(c.tenant, c.twin_id, c.name, c.source_time).in_(keys[i:i + _CHUNK]))
+                sa.tuple_(c.tenant, c.twin_id, c.name, c.source_time).in_(keys[i:i + IN_CHUNK]))
             found.update((r[0], r[1], r[2], r[3]) for r in conn.execute(q))
         return found
 
@@ -225,8 +229,8 @@ class TimeSeriesStore(HistoryReader):
         c = samples.c
         stored: dict[tuple[str, str, str, int], Any] = {}
         keys = list({(s.tenant, s.twin_id, s.name, s.source_time_us) for s in rejected})
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i:i + _CHUNK]
+        for i in range(0, len(keys), IN_CHUNK):
+            chunk = keys[i:i + IN_CHUNK]
             q = sa.select(c.tenant, c.twin_id, c.name, c.source_time, c.value, c.value_json).where(
                 sa.tuple_(c.tenant, c.twin_id, c.name, c.source_time).in_(chunk))
             for row in conn.execute(q):

@@ -13,6 +13,7 @@ from tvilling.adapters.sql.schema import quarantine, rollups, samples
 from tvilling.core.errors import ValidationError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+IN_CHUNK = 400  # keys per IN (...) lookup; well under SQLite's parameter limit
 ROLLUP_WIDTHS_S = (60, 3600)  # the writer folds minutes into hours: keep 3600 a multiple of 60
 AGGREGATES = ("min", "max", "mean", "last", "count")
 MAX_BUCKETS = 100_000

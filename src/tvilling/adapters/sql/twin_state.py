@@ -15,12 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tvilling.adapters.sql.schema import events, twins
-from tvilling.adapters.sql.timeseries_read import iso_us
+from tvilling.adapters.sql.timeseries_read import IN_CHUNK, iso_us
 from tvilling.core.context import Context
 from tvilling.core.events import Event
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CHUNK = 400  # twins per IN (...) lookup; well under SQLite's parameter limit
 
 
 @dataclass(slots=True)
@@ -91,9 +90,9 @@ def apply_latest(conn: Connection, latest: Sequence[LatestUpdate], now_us: int) 
     updates: list[dict[str, Any]] = []
     for tenant, by_twin in best.items():
         ids = sorted(by_twin)
-        for i in range(0, len(ids), _CHUNK):
+        for i in range(0, len(ids), IN_CHUNK):
             q = sa.select(t.id, t.contents, t.meta, t.version).where(
-                t.tenant == tenant, t.id.in_(ids[i:i + _CHUNK])).order_by(t.id).with_for_update()
+                t.tenant == tenant, t.id.in_(ids[i:i + IN_CHUNK])).order_by(t.id).with_for_update()
             for twin_id, contents_in, meta_in, version in conn.execute(q):
                 # history is kept for unknown twins; their state appears once the twin is created
                 contents, meta = dict(contents_in or {}), dict(meta_in or {})
