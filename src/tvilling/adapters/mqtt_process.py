@@ -16,6 +16,7 @@ Guarantees kept (reliability G1/G2, D-01):
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import multiprocessing as mp
@@ -37,7 +38,10 @@ GATHER_S = 0.0005  # after the first message of a burst, wait this long for more
 
 
 # -- child process -------------------------------------------------------------------------------------------
-def _child_main(settings: MqttSettings, conn: Connection) -> None:
+def _child_main(settings: MqttSettings, conn: Connection,
+                gc_thresholds: tuple[int, int, int] | None = None) -> None:
+    if gc_thresholds is not None:  # the parent's interpreter settings (app.runtime) do not cross a spawn
+        gc.set_threshold(*gc_thresholds)
     acks: dict[int, Ack] = {}
     tokens = itertools.count()
     buf: list[tuple[int, str, bytes]] = []
@@ -114,8 +118,10 @@ def _child_main(settings: MqttSettings, conn: Connection) -> None:
 class MqttProcessSource:
     """Drop-in for ``MqttSource``: ``handler`` runs on a reader thread of this process (as paho's thread would)."""
 
-    def __init__(self, settings: MqttSettings, handler: MessageHandler, restart_max_s: float = 10.0) -> None:
+    def __init__(self, settings: MqttSettings, handler: MessageHandler, restart_max_s: float = 10.0,
+                 gc_thresholds: tuple[int, int, int] | None = None) -> None:
         self.settings = settings
+        self._gc_thresholds = gc_thresholds
         self._handler = handler
         self._restart_max_s = restart_max_s
         self._subscribed = threading.Event()
@@ -169,7 +175,8 @@ class MqttProcessSource:
 
     def _spawn(self) -> None:
         parent, child = mp.get_context("spawn").Pipe(duplex=True)
-        proc = mp.get_context("spawn").Process(target=_child_main, args=(self.settings, child),
+        proc = mp.get_context("spawn").Process(target=_child_main,
+                                               args=(self.settings, child, self._gc_thresholds),
                                                name="tvilling-mqtt", daemon=True)
         proc.start()
         child.close()

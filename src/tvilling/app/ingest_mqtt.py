@@ -11,6 +11,7 @@ from tvilling.adapters.mqtt import Ack, MqttSettings, MqttSource
 from tvilling.adapters.mqtt_process import MqttProcessSource
 from tvilling.app.ingest import IngestPipeline
 from tvilling.app.ingest_rows import Envelope
+from tvilling.app.runtime import GC_THRESHOLDS
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ class MqttIngestService:
 
     async def start(self, wait_subscribed_s: float = 0.0) -> None:
         self._loop = asyncio.get_running_loop()
-        source_type = MqttProcessSource if self.receiver == "process" else MqttSource
-        self.source = source_type(self.settings, self._on_message)
+        if self.receiver == "process":
+            self.source = MqttProcessSource(self.settings, self._on_message, gc_thresholds=GC_THRESHOLDS)
+        else:
+            self.source = MqttSource(self.settings, self._on_message)
         self.source.start()
         if wait_subscribed_s > 0:
             ok = await asyncio.to_thread(self.source.wait_subscribed, wait_subscribed_s)

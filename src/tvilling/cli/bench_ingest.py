@@ -16,6 +16,8 @@ How it stays honest on a small shared machine:
   Messages sent in the first second are start-up and reported apart (``warmup_max_latency_ms``).
 - **The platform's MQTT receiver** is its default (``process``: paho in a child process); ``--receiver thread``
   measures paho on a thread of the platform process.
+- **Same interpreter settings.** The collector thresholds that ``tvilling serve`` uses (``app.runtime``) are set for
+  the whole benchmark process, raw phases included.
 - The load average (1/5/15 min) at the start and the end is part of the result: other work on the machine
   changes every figure, so each run says how loaded it was.
 """
@@ -45,7 +47,7 @@ from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
 from tvilling.app.ingest import Committed, IngestPipeline
 from tvilling.app.ingest_mqtt import MqttIngestService, Receiver
-from tvilling.app.runtime import freeze_startup_heap
+from tvilling.app.runtime import freeze_startup_heap, tune_collector
 from tvilling.app.wal_checkpoint import checkpoint_loop
 from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
@@ -246,6 +248,9 @@ def _load() -> list[float]:
 def run_bench(broker: str | None, messages: int, points: int, devices: int, latency_s: float,
               latency_rate: float = 10_000, receiver: Receiver = "process") -> dict[str, Any]:
     load_start = _load()
+    # The platform's collector settings (app.runtime) apply to the whole run, so the bare-subscriber baseline gets
+    # the same interpreter the platform phase gets.
+    tune_collector()
     with tempfile.TemporaryDirectory(prefix="tvilling-bench-ingest-") as tmpdir:
         tmp = Path(tmpdir)
         proc = None

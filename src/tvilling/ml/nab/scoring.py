@@ -4,7 +4,7 @@ Per row ``i`` of a file with ``n`` rows (``sweeper.calcSweepScore``):
 
 * inside a window ``[left, right]`` (inclusive, width ``w = right - left + 1``) the row would score
   ``tpWeight * sigma(-(right - i + 1) / w) / sigma(-1)`` if detected, with ``sigma(p) = 2 / (1 + e^{5p}) - 1``
-  (and ``-1`` for ``p >= 3``);
+  (and ``-1`` for ``p > 3``: at exactly 3 the sigmoid is used, as in NAB's ``sweeper.scaledSigmoid``);
 * outside windows a detection costs ``fpWeight * sigma(|i - prev_right| / (prev_w - 1))`` after a window and
   ``-fpWeight`` before the first window;
 * rows with ``i < min(floor(0.15 n), 750)`` are probationary and ignored.
@@ -83,14 +83,17 @@ class FileData:
 
 
 def scaled_sigmoid(position: FloatArray | float) -> FloatArray:
-    """NAB's ``scaledSigmoid``: ``2 * sigmoid(-5 p) - 1``, and ``-1`` from ``p >= 3`` on.
+    """NAB's ``scaledSigmoid``: ``2 * sigmoid(-5 p) - 1``, and ``-1`` beyond ``p > 3``.
 
-    >>> [round(float(v), 5) for v in scaled_sigmoid(np.array([-1.0, -0.5, 0.0, 3.0]))]
+    The comparison is strict, as in NAB's ``sweeper.py``: a false positive exactly 3 window-widths past a
+    window scores ``2 * sigmoid(-15) - 1 = -0.99999939`` (NAB's published per-row scores show this value).
+
+    >>> [round(float(v), 5) for v in scaled_sigmoid(np.array([-1.0, -0.5, 0.0, 3.5]))]
     [0.98661, 0.84828, 0.0, -1.0]
     """
     p = np.asarray(position, dtype=np.float64)
     val = 2.0 / (1.0 + np.exp(5.0 * p)) - 1.0
-    return np.where(p >= 3.0, -1.0, val)
+    return np.where(p > 3.0, -1.0, val)
 
 
 def probationary_length(n: int) -> float:
@@ -125,7 +128,7 @@ def _fill_outside(sweep: FloatArray, idx: FloatArray, start: int, stop: int, pre
     if stop <= start:
         return
     if prev_right is None:
-        sweep[start:stop] = -profile.fp_weight  # scaledSigmoid(3.0) == -1
+        sweep[start:stop] = -profile.fp_weight  # NAB sets -1 directly before the first window
         return
     # NAB divides by (width - 1); a one-row window would divide by zero there, so we floor it at 1
     pos = np.abs(prev_right - idx[start:stop]) / max(prev_width - 1.0, 1.0)

@@ -26,7 +26,7 @@ MAX_TP = 2.0 / (1.0 + math.exp(-5.0)) - 1.0  # scaledSigmoid(-1)
 
 
 def _sig(p: float) -> float:
-    return -1.0 if p >= 3.0 else 2.0 / (1.0 + math.exp(5.0 * p)) - 1.0
+    return -1.0 if p > 3.0 else 2.0 / (1.0 + math.exp(5.0 * p)) - 1.0  # strict, as NAB's sweeper.py
 
 
 def reference_curve(files: list[FileData], tp: float, fp: float, fn: float) -> list[tuple[float, float]]:
@@ -44,8 +44,9 @@ def reference_curve(files: list[FileData], tp: float, fp: float, fn: float) -> l
                 sweep = _sig(-(cur[1] - i + 1) / width) * tp / MAX_TP
                 key = (f.name, cur[0])
             else:
-                pos = 3.0 if prev is None else abs(prev[1] - i) / (prev[1] - prev[0])
-                sweep, key = _sig(pos) * fp, None
+                # before the first window NAB sets -1 directly
+                sweep = -fp if prev is None else _sig(abs(prev[1] - i) / (prev[1] - prev[0])) * fp
+                key = None
             if i >= prob:
                 points.append((float(f.scores[i]), sweep, key))
             if cur is not None and i == cur[1]:
@@ -80,9 +81,27 @@ def _random_files(rng: np.random.Generator, k: int) -> list[FileData]:
 
 
 def test_scaled_sigmoid_matches_published_values() -> None:
-    vals = scaled_sigmoid(np.array([-1.0, -0.5, 0.0, 1.0, 2.99, 3.0]))
+    vals = scaled_sigmoid(np.array([-1.0, -0.5, 0.0, 1.0, 2.99, 3.0, 3.01]))
     np.testing.assert_allclose(vals[:4], [0.98661, 0.84828, 0.0, -0.98661], atol=1e-5)
-    assert vals[5] == -1.0 and vals[4] > -1.0
+    # NAB's comparison is strict (``> 3.0``): exactly 3 still goes through the sigmoid
+    assert vals[4] > vals[5] > -1.0 and vals[6] == -1.0
+    assert vals[5] == pytest.approx(2.0 / (1.0 + math.exp(15.0)) - 1.0, abs=1e-15)
+
+
+def test_sweep_matches_nab_published_per_row_scores() -> None:
+    # NAB's published ARTime output for realTraffic/speed_7578.csv (results/ARTime/realTraffic/, columns
+    # S(t)_standard / S(t)_reward_low_FP_rate): 1127 rows, a window on rows 303..331 (29 rows). Row 415 lies
+    # exactly 3 window-widths (84 / 28) past it, and NAB prints -0.10999993270151008 there, not -0.11.
+    windows = [(303, 331), (740, 768), (909, 937), (945, 973)]
+    std = sweep_scores(1127, windows, STD)[0]
+    low_fp = sweep_scores(1127, windows, PROFILES["reward_low_fp"])[0]
+    published = {303: (1.0, 1.0), 304: (0.9974673237743696, 0.9974673237743696),
+                 331: (0.08716068383412914, 0.08716068383412914),
+                 332: (-0.009795412917274829, -0.019590825834549658),
+                 415: (-0.10999993270151008, -0.21999986540302016), 416: (-0.11, -0.22),
+                 944: (-0.06100596945843206, -0.12201193891686413), 0: (-0.11, -0.22)}
+    for row, (s, f) in published.items():
+        assert std[row] == pytest.approx(s, abs=1e-15) and low_fp[row] == pytest.approx(f, abs=1e-15)
 
 
 def test_probationary_length() -> None:
