@@ -14,10 +14,9 @@ Why this shape:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tvilling.adapters.sql.engine import WRITE_OPTION, make_engine, verify_durability
 from tvilling.adapters.sql.schema import quarantine, rollups, samples
+from tvilling.adapters.sql.timeseries_batch import SeriesKey, group_by_series, rollup_rows
 from tvilling.adapters.sql.timeseries_read import (
     AGGREGATES,
     IN_CHUNK,
@@ -85,9 +85,6 @@ class BatchResult:
     events: list[Event] = field(default_factory=list)  # recorded in the same transaction; publish after commit
 
 
-_KEY4 = itemgetter(0, 1, 2, 3)
-
-
 def connect_durable(url: str) -> Engine:
     """The shared engine factory in the durable profile (SQLite WAL + synchronous=FULL), durability verified."""
     eng = make_engine(url, profile="durable")
@@ -127,8 +124,9 @@ class TimeSeriesStore(HistoryReader):
             if conn.dialect.name == "sqlite":
                 inserted, rejected = self._insert_sqlite(conn, samples_in, received_at_us)
             else:
-                inserted, rejected = self._insert_returning(conn, samples_in, received_at_us)
-            result.inserted = len(inserted)
+                new, rejected = self._insert_returning(conn, samples_in, received_at_us)
+                inserted = group_by_series(new)
+            result.inserted = sum(len(g) for g in inserted.values())
             if rejected:
                 dups, conflicts = self._classify(conn, rejected)
                 result.duplicates, result.conflicts = dups, len(conflicts)
@@ -169,7 +167,7 @@ class TimeSeriesStore(HistoryReader):
         return inserted, rejected
 
     def _insert_sqlite(self, conn: Connection, rows: Sequence[SampleRow], received_at_us: int
-                       ) -> tuple[list[SampleRow], list[SampleRow]]:
+                       ) -> tuple[dict[SeriesKey, list[SampleRow]], list[SampleRow]]:
         """SQLite fast path: plain ``executemany`` on the driver (SQLAlchemy's per-row parameter processing
         cost more than SQLite itself). When the inserted-row count shows that some keys already existed (a
         redelivery, or the same key twice in this batch), roll back to a savepoint and redo the batch knowing
@@ -177,10 +175,11 @@ class TimeSeriesStore(HistoryReader):
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cur.execute("SAVEPOINT tvl_samples")
-            cur.executemany(_SQLITE_INSERT, self._tuples(rows, received_at_us))
+            groups = group_by_series(rows)
+            cur.executemany(_SQLITE_INSERT, self._tuples(groups, received_at_us))
             if cur.rowcount == len(rows):
                 cur.execute("RELEASE tvl_samples")
-                return list(rows), []
+                return groups, []
             cur.execute("ROLLBACK TO tvl_samples")
             cur.execute("RELEASE tvl_samples")
             seen: set[tuple[str, str, str, int]] = set()
@@ -196,18 +195,19 @@ class TimeSeriesStore(HistoryReader):
             existing = self._existing(conn, [(s.tenant, s.twin_id, s.name, s.source_time_us) for s in uniq])
             new = [s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) not in existing]
             rejected.extend(s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) in existing)
-            cur.executemany(_SQLITE_INSERT, self._tuples(new, received_at_us))
-            return new, rejected
+            groups = group_by_series(new)
+            cur.executemany(_SQLITE_INSERT, self._tuples(groups, received_at_us))
+            return groups, rejected
         finally:
             cur.close()
 
     @staticmethod
-    def _tuples(rows: Sequence[SampleRow], received_at_us: int) -> list[tuple[Any, ...]]:
-        out = [(s.tenant, s.twin_id, s.name, s.source_time_us, s.value,
-                None if s.value_json is None else json.dumps(s.value_json), s.quality, s.reason, s.unit,
-                received_at_us) for s in rows]
-        out.sort(key=_KEY4)  # key order: consecutive inserts land on the same leaf (~14 % less CPU per row)
-        return out
+    def _tuples(groups: dict[SeriesKey, list[SampleRow]], received_at_us: int) -> list[tuple[Any, ...]]:
+        # Series in key order (timeseries_batch): consecutive inserts land on the same b-tree leaf.
+        dumps = json.dumps
+        return [(s.tenant, s.twin_id, s.name, s.source_time_us, s.value,
+                 None if s.value_json is None else dumps(s.value_json), s.quality, s.reason, s.unit,
+                 received_at_us) for g in groups.values() for s in g]
 
     @staticmethod
     def _existing(conn: Connection, keys: list[tuple[str, str, str, int]]) -> set[tuple[str, str, str, int]]:
@@ -246,55 +246,20 @@ class TimeSeriesStore(HistoryReader):
                 conflicts.append((s, kept))
         return dups, conflicts
 
-    def _rollup(self, conn: Connection, rows: Iterable[SampleRow]) -> None:
-        # Accumulate per minute first, then fold minutes into hours: one dict operation per sample, not two.
-        minute: dict[tuple[str, str, str, int], list[Any]] = {}
-        w_us = 60_000_000
-        for s in rows:
-            v = s.value
-            if v is None:
-                continue
-            t = s.source_time_us
-            key = (s.tenant, s.twin_id, s.name, t - t % w_us)
-            a = minute.get(key)
-            if a is None:
-                minute[key] = [1, v, v, v, v, t]
-            else:
-                a[0] += 1
-                a[1] += v
-                if v < a[2]:
-                    a[2] = v
-                if v > a[3]:
-                    a[3] = v
-                if t >= a[5]:
-                    a[4], a[5] = v, t
-        acc: dict[tuple[str, str, str, int, int], list[Any]] = {}
-        h_us = 3_600_000_000
-        for (tenant, twin_id, name, bstart), m in minute.items():
-            acc[(tenant, twin_id, name, 60, bstart)] = m
-            hkey = (tenant, twin_id, name, 3600, bstart - bstart % h_us)
-            h = acc.get(hkey)
-            if h is None:
-                acc[hkey] = list(m)
-            else:
-                h[0] += m[0]
-                h[1] += m[1]
-                h[2] = min(h[2], m[2])
-                h[3] = max(h[3], m[3])
-                if m[5] >= h[5]:
-                    h[4], h[5] = m[4], m[5]
-        if not acc:
+    def _rollup(self, conn: Connection, groups: dict[SeriesKey, list[SampleRow]]) -> None:
+        rows = rollup_rows(groups)
+        if not rows:
             return
         if conn.dialect.name == "sqlite":
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                cur.executemany(_SQLITE_ROLLUP, [(*k, *a[:6]) for k, a in acc.items()])
+                cur.executemany(_SQLITE_ROLLUP, rows)
             finally:
                 cur.close()
             return
-        params = [{"tenant": k[0], "twin_id": k[1], "name": k[2], "width_s": k[3], "bucket_start": k[4],
-                   "count": a[0], "sum": a[1], "min": a[2], "max": a[3], "last": a[4], "last_time": a[5]}
-                  for k, a in acc.items()]
+        names = ("tenant", "twin_id", "name", "width_s", "bucket_start", "count", "sum", "min", "max", "last",
+                 "last_time")
+        params = [dict(zip(names, r, strict=True)) for r in rows]
         stmt = _insert(conn, rollups)
         ex, r = stmt.excluded, rollups.c
         least, greatest = (sa.func.least, sa.func.greatest) if conn.dialect.name == "postgresql" \
@@ -323,7 +288,7 @@ class TimeSeriesStore(HistoryReader):
             rows = [SampleRow(tenant, twin_id, name, st, v, None, "", "", None) for st, v in conn.execute(
                 sa.select(c.source_time, c.value).where(c.tenant == tenant, c.twin_id == twin_id, c.name == name,
                                                         c.value.is_not(None)))]
-            self._rollup(conn, rows)
+            self._rollup(conn, group_by_series(rows))
 
     def apply_retention(self, now_us: int, *, raw_s: float, minute_s: float, hour_s: float | None = None) -> int:
         """Delete raw samples and rollups older than their retention; returns rows deleted."""

@@ -40,6 +40,11 @@ _UPDATE_TWIN_STATE = sa.update(twins).where(
     twins.c.tenant == sa.bindparam("b_tenant"), twins.c.id == sa.bindparam("b_id")).values(
     contents=sa.bindparam("contents"), meta=sa.bindparam("meta"), version=sa.bindparam("version"),
     etag=sa.bindparam("etag"), last_update_time=sa.bindparam("last_update_time"))
+# Built once: constructing and cache-keying these per commit cost ~0.3 ms, a tenth of a small (latency-bound) commit.
+_SELECT_TWIN_STATE = sa.select(twins.c.id, twins.c.contents, twins.c.meta, twins.c.version).where(
+    twins.c.tenant == sa.bindparam("tenant"), twins.c.id.in_(sa.bindparam("ids", expanding=True))
+).order_by(twins.c.id).with_for_update()
+_INSERT_EVENTS = sa.insert(events)
 
 
 def _us(iso: Any) -> int | None:
@@ -67,7 +72,7 @@ def record_events(conn: Connection, changes: list[dict[str, Any]], kind: str, no
     evs = [Event(kind=kind, tenant=t, subject=twin, time=now, context_id=ctx.id, actor=ctx.actor,
                  data={"changes": props}) for (t, twin), props in by_twin.items()]
     if evs:
-        conn.execute(sa.insert(events), [{"tenant": e.tenant, "kind": e.kind, "subject": e.subject, "time": e.time,
+        conn.execute(_INSERT_EVENTS, [{"tenant": e.tenant, "kind": e.kind, "subject": e.subject, "time": e.time,
                                           "context_id": e.context_id, "parent_id": None, "actor": e.actor,
                                           "data": e.data} for e in evs])
     return evs
@@ -86,14 +91,12 @@ def apply_latest(conn: Connection, latest: Sequence[LatestUpdate], now_us: int) 
     changes: list[dict[str, Any]] = []
     now_iso = iso_us(now_us)
     now_dt = _EPOCH + timedelta(microseconds=now_us)
-    t = twins.c
     updates: list[dict[str, Any]] = []
     for tenant, by_twin in best.items():
         ids = sorted(by_twin)
         for i in range(0, len(ids), IN_CHUNK):
-            q = sa.select(t.id, t.contents, t.meta, t.version).where(
-                t.tenant == tenant, t.id.in_(ids[i:i + IN_CHUNK])).order_by(t.id).with_for_update()
-            for twin_id, contents_in, meta_in, version in conn.execute(q):
+            rows = conn.execute(_SELECT_TWIN_STATE, {"tenant": tenant, "ids": ids[i:i + IN_CHUNK]})
+            for twin_id, contents_in, meta_in, version in rows:
                 # history is kept for unknown twins; their state appears once the twin is created
                 contents, meta = dict(contents_in or {}), dict(meta_in or {})
                 if _fold(tenant, twin_id, by_twin[twin_id], contents, meta, now_iso, changes):

@@ -1,0 +1,82 @@
+"""Per-batch work of the history store done in Python, before SQL: grouping samples by series and folding them
+into 1 min / 1 h rollup rows.
+
+Why grouping instead of sorting: SQLite inserts cost less in key order (consecutive rows land on the same b-tree
+leaf), and a batch from many devices interleaves series. Grouping by series (one dict lookup per sample) and sorting
+only the series keys gives the same leaf locality at ~40 % of the cost of sorting every row; within a series rows
+stay in arrival order, which is time order for a well-behaved device. The rollup pass then walks each group once
+with the running bucket in local variables instead of one dict lookup per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tvilling.adapters.sql.timeseries import SampleRow
+
+SeriesKey = tuple[str, str, str]  # (tenant, twin_id, name)
+MINUTE_US = 60_000_000
+HOUR_US = 3_600_000_000
+
+
+def group_by_series(rows: Iterable[SampleRow]) -> dict[SeriesKey, list[SampleRow]]:
+    """Samples by (tenant, twin, name), series in key order, each series' samples in arrival order."""
+    groups: dict[SeriesKey, list[SampleRow]] = {}
+    for s in rows:
+        key = (s.tenant, s.twin_id, s.name)
+        g = groups.get(key)
+        if g is None:
+            groups[key] = g = []
+        g.append(s)
+    return {k: groups[k] for k in sorted(groups)}
+
+
+def rollup_rows(groups: dict[SeriesKey, list[SampleRow]]) -> list[tuple[Any, ...]]:
+    """``(tenant, twin_id, name, width_s, bucket_start, count, sum, min, max, last, last_time)`` per touched 1 min
+    and 1 h bucket; samples without a numeric value are not rolled up. Out-of-order samples inside a group are
+    merged into the bucket they belong to (a bucket may be met twice), so the result equals a per-sample fold."""
+    out: list[tuple[Any, ...]] = []
+    for (tenant, twin_id, name), group in groups.items():
+        minutes: dict[int, list[Any]] = {}
+        bucket = -1
+        acc: list[Any] = []
+        for s in group:
+            v = s.value
+            if v is None:
+                continue
+            t = s.source_time_us
+            b = t - t % MINUTE_US
+            if b != bucket:
+                bucket = b
+                got = minutes.get(b)
+                if got is None:
+                    minutes[b] = acc = [1, v, v, v, v, t]
+                    continue
+                acc = got
+            acc[0] += 1
+            acc[1] += v
+            if v < acc[2]:
+                acc[2] = v
+            if v > acc[3]:
+                acc[3] = v
+            if t >= acc[5]:
+                acc[4] = v
+                acc[5] = t
+        hours: dict[int, list[Any]] = {}
+        for b, m in minutes.items():
+            out.append((tenant, twin_id, name, 60, b, *m))
+            hb = b - b % HOUR_US
+            h = hours.get(hb)
+            if h is None:
+                hours[hb] = list(m)
+                continue
+            h[0] += m[0]
+            h[1] += m[1]
+            h[2] = min(h[2], m[2])
+            h[3] = max(h[3], m[3])
+            if m[5] >= h[5]:
+                h[4], h[5] = m[4], m[5]
+        out.extend((tenant, twin_id, name, 3600, hb, *h) for hb, h in hours.items())
+    return out
