@@ -19,9 +19,10 @@ ANOMALY_KINDS = ("insight.anomaly", "alert.anomaly")
 WORK_ORDER_KINDS = ("workorder.created",)
 
 
-def _count(conn: sa.Connection, table: sa.Table, tenant: str) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.tenant == tenant))
-               .scalar_one())
+def _count(conn: sa.Connection, table: sa.Table, tenant: str, source: sa.FromClause | None = None) -> int:
+    """Rows of ``source`` (default ``table``) whose ``table.tenant`` is ``tenant``."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table if source is None else source)
+                            .where(table.c.tenant == tenant)).scalar_one())
 
 
 def _events(conn: sa.Connection, tenant: str, kinds: tuple[str, ...]) -> list[sa.Row[Any]]:
@@ -74,7 +75,8 @@ def detections_against_truth(anomalies: list[dict[str, Any]], faults: list[dict[
 def build_summary(engine: sa.Engine, tenant: str, plant: dict[str, Any]) -> dict[str, Any]:
     with engine.connect() as conn:
         twins = _count(conn, schema.twins, tenant)
-        points = _count(conn, schema.samples, tenant)
+        points = _count(conn, schema.series, tenant, schema.samples.join(
+            schema.series, schema.series.c.id == schema.samples.c.series_id))
         quarantined = _count(conn, schema.quarantine, tenant)
         anomaly_rows = _events(conn, tenant, ANOMALY_KINDS)
         work_orders = len(_events(conn, tenant, WORK_ORDER_KINDS))

@@ -119,7 +119,8 @@ async def _wait_until_quiet(engine: Any, tenant: str, *, expected: int | None = 
 
     from tvilling.adapters.sql import schema
 
-    s, q = schema.samples, schema.quarantine
+    s, q = schema.series, schema.quarantine
+    sample_points = schema.samples.join(s, s.c.id == schema.samples.c.series_id)
     points = sorted(live or ())
     skip_samples = [sa.not_(sa.and_(s.c.twin_id == twin, s.c.name == name)) for twin, name in points]
     # quarantine.twin_id/name may be NULL (an unparsable message): coalesce so NOT(...) keeps those rows
@@ -130,7 +131,7 @@ async def _wait_until_quiet(engine: Any, tenant: str, *, expected: int | None = 
 
     def counts() -> tuple[int, int]:
         with engine.connect() as conn:
-            n = conn.execute(sa.select(sa.func.count()).select_from(s)
+            n = conn.execute(sa.select(sa.func.count()).select_from(sample_points)
                              .where(s.c.tenant == tenant, *skip_samples)).scalar_one()
             m = conn.execute(sa.select(sa.func.count()).select_from(q)
                              .where(q.c.tenant == tenant, *skip_quarantine)).scalar_one()

@@ -22,7 +22,7 @@ def _seed(engine: sa.Engine) -> None:
     ages_days = [0.5, 5, 12, 40, 100, 400]  # one row per age and class
     with engine.begin() as conn:
         conn.execute(sa.insert(samples), [
-            {"tenant": "t", "twin_id": "x", "name": f"p{i}", "source_time": NOW_US - int(a * DAY_US), "value": 1.0,
+            {"series_id": i + 1, "source_time": NOW_US - int(a * DAY_US), "value": 1.0,
              "quality": "good", "reason": "", "received_at": NOW_US} for i, a in enumerate(ages_days)])
         conn.execute(sa.insert(rollups), [
             {"tenant": "t", "twin_id": "x", "name": f"p{i}", "width_s": w, "bucket_start": NOW_US - int(a * DAY_US),

@@ -17,6 +17,13 @@ from tvilling.adapters.sql import schema
 from tvilling.cli.demo import _wait_until_quiet
 
 
+def _series(engine: sa.Engine, *points: tuple[str, str]) -> None:
+    """Series of tenant "t", ids 1, 2, ... in the order given."""
+    with engine.begin() as conn:
+        conn.execute(sa.insert(schema.series), [{"id": i, "tenant": "t", "twin_id": twin, "name": name}
+                                                for i, (twin, name) in enumerate(points, start=1)])
+
+
 def _writer(engine: sa.Engine, batches: list[int], pause_s: float) -> threading.Thread:
     def run() -> None:
         t = 0
@@ -24,7 +31,7 @@ def _writer(engine: sa.Engine, batches: list[int], pause_s: float) -> threading.
             time.sleep(pause_s)
             with engine.begin() as conn:
                 conn.execute(sa.insert(schema.samples), [
-                    {"tenant": "t", "twin_id": "a", "name": "x", "source_time": t + i, "value": 1.0,
+                    {"series_id": 1, "source_time": t + i, "value": 1.0,
                      "quality": "good", "reason": "", "received_at": 0} for i in range(n)])
             t += n
 
@@ -36,6 +43,7 @@ def _writer(engine: sa.Engine, batches: list[int], pause_s: float) -> threading.
 def test_drain_waits_through_pauses_until_every_published_point_is_in(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'd.db'}")
     schema.metadata.create_all(engine)
+    _series(engine, ("a", "x"))
     th = _writer(engine, [5, 5, 5], pause_s=1.0)  # pauses longer than the old 1.5 s quiet window in total
     t0 = time.monotonic()
     asyncio.run(_wait_until_quiet(engine, "t", expected=15, quiet_s=5.0))
@@ -57,11 +65,11 @@ def test_drain_leaves_out_live_opcua_points(tmp_path: Path) -> None:
     """OPC UA points (a live view that may skip values) are not counted against the plant's MQTT/Sparkplug total."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'd.db'}")
     schema.metadata.create_all(engine)
+    _series(engine, ("a", "x"), ("line-1", "throughput"))
     with engine.begin() as conn:
         conn.execute(sa.insert(schema.samples), [
-            {"tenant": "t", "twin_id": twin, "name": name, "source_time": i, "value": 1.0, "quality": "good",
-             "reason": "", "received_at": 0}
-            for twin, name in (("a", "x"), ("line-1", "throughput")) for i in range(4)])
+            {"series_id": sid, "source_time": i, "value": 1.0, "quality": "good", "reason": "", "received_at": 0}
+            for sid in (1, 2) for i in range(4)])
         conn.execute(sa.insert(schema.quarantine), [
             {"tenant": "t", "source": source, "address": "n", "reason": "source_status", "detail": "",
              "received_at": 0} for source in ("opcua", "mqtt")])

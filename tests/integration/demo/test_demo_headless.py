@@ -22,6 +22,7 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 from tests.support.services import free_port
+from tests.support.sql import SAMPLE_POINTS
 
 SITE = PROJECT_ROOT / "examples" / "bottling-plant"
 OPCUA_POINTS = ("throughput", "speedSetpoint")  # line-1 points mapped from the PLC's NodeIds (mappings.yaml)
@@ -111,16 +112,17 @@ def test_headless_demo_summary_matches_database(tmp_path: Path) -> None:
     # summary was taken mid-drain. The OPC UA points are a live view (a subscription may skip values), so they are
     # reconciled separately below.
     over_mqtt = summary["points_published"] - summary["points_published_opcua"]
-    assert over_mqtt == (_count(db, f"SELECT count(*) FROM samples WHERE {NOT_OPCUA}")
+    assert over_mqtt == (_count(db, f"SELECT count(*) FROM {SAMPLE_POINTS} WHERE {NOT_OPCUA}")
                          + _count(db, f"SELECT count(*) FROM quarantine WHERE NOT {OPCUA_QUARANTINE}"))
     # line-1 throughput came over OPC UA (its MQTT JSON pointer is not mapped): some landed, never more than served.
-    opcua_throughput = (_count(db, "SELECT count(*) FROM samples WHERE twin_id = 'line-1' AND name = 'throughput'")
+    opcua_throughput = (_count(db, f"SELECT count(*) FROM {SAMPLE_POINTS} WHERE twin_id = 'line-1' "
+                                   "AND name = 'throughput'")
                         + _count(db, "SELECT count(*) FROM quarantine WHERE twin_id = 'line-1' "
                                      "AND name = 'throughput'"))
     assert 0 < opcua_throughput <= summary["points_published_opcua"]
     # The OPC UA command changed the PLC's speed setpoint, and the readback history shows both speeds.
     speeds = {row[0] for row in sqlite3.connect(db).execute(
-        "SELECT DISTINCT value FROM samples WHERE twin_id = 'line-1' AND name = 'speedSetpoint'")}
+        f"SELECT DISTINCT value FROM {SAMPLE_POINTS} WHERE twin_id = 'line-1' AND name = 'speedSetpoint'")}
     assert 450.0 in speeds and len(speeds) >= 2
     # Live data really flowed: the plant published for ~5 simulated days.
     assert summary["sim_days"] > 1.0

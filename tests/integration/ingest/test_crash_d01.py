@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.ingest.harness import LedgerPublisher, Platform, write_mappings
 from tests.support.mosquitto import start_mosquitto, stop_mosquitto
+from tests.support.sql import SAMPLE_POINTS
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -26,7 +27,7 @@ POINTS = ["a", "b"]
 def _rows(db: Path) -> set[tuple[str, int]]:
     con = sqlite3.connect(db)
     try:
-        return {(t, st) for t, st in con.execute("SELECT twin_id, source_time FROM samples WHERE name = 'a'")}
+        return {(t, st) for t, st in con.execute(f"SELECT twin_id, source_time FROM {SAMPLE_POINTS} WHERE name = 'a'")}
     finally:
         con.close()
 
@@ -76,7 +77,7 @@ def run_cycles(tmp_path: Path, cycles: int, seed: int, *extra: str) -> dict[str,
         con = sqlite3.connect(db)
         total = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         distinct = con.execute("SELECT COUNT(*) FROM (SELECT DISTINCT tenant, twin_id, name, source_time "
-                               "FROM samples)").fetchone()[0]
+                               f"FROM {SAMPLE_POINTS})").fetchone()[0]
         rolled = con.execute("SELECT COALESCE(SUM(count), 0) FROM rollups WHERE width_s = 60").fetchone()[0]
         con.close()
         integrity.append(_integrity(db))

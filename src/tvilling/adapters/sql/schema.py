@@ -5,7 +5,9 @@ Design notes (why):
 - Twin documents are JSON (``JSON`` maps to JSON1 text on SQLite and ``jsonb`` via ``JSONB`` variant on
   PostgreSQL) so the ADT query language can address any property path without a column per property.
 - Samples use integer microseconds since the Unix epoch for ``source_time``: bucket arithmetic stays portable and
-  the primary key (tenant, twin_id, name, source_time) makes at-least-once delivery idempotent (G2).
+  the primary key (series_id, source_time) makes at-least-once delivery idempotent (G2). A series is one
+  (tenant, twin_id, name); samples name it by a small integer (``series``), so readers reach samples only through
+  a series looked up by tenant.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -121,14 +124,27 @@ events = Table(
     Index("ix_events_context", "context_id"),
 )
 
-# Time-series history: one row per (twin, name, source time). Numeric values go to ``value``;
-# strings/booleans/objects to ``value_json``.
+# One row per time series: a (tenant, twin, name). Created by the history store before its first sample and never
+# deleted (retention removes samples, not series), so a cached id stays valid.
+series = Table(
+    "series",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("twin_id", String(512), nullable=False),
+    Column("name", String(512), nullable=False),
+    UniqueConstraint("tenant", "twin_id", "name"),
+)
+
+# Time-series history: one row per (series, source time). Numeric values go to ``value``; strings/booleans/objects
+# to ``value_json``. Keyed by the integer series id rather than (tenant, twin_id, name): key comparisons are integer
+# comparisons and rows are ~40 bytes shorter, which measured ~29 % less SQLite CPU per inserted sample (see 0006).
+# No foreign key to ``series``: SQLite would look the parent up for every inserted sample, and the store is the
+# only writer and creates the series first.
 samples = Table(
     "samples",
     metadata,
-    Column("tenant", String(64), primary_key=True),
-    Column("twin_id", String(512), primary_key=True),
-    Column("name", String(512), primary_key=True),
+    Column("series_id", BigInteger, primary_key=True),
     Column("source_time", BigInteger, primary_key=True),  # microseconds since the Unix epoch, UTC
     Column("value", Float, nullable=True),
     Column("value_json", JSON, nullable=True),

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tvilling.adapters.sql.engine import WRITE_OPTION, make_engine, verify_durability
 from tvilling.adapters.sql.schema import quarantine, rollups, samples
+from tvilling.adapters.sql.series import SeriesIds, fetch_or_create, series_id_of
 from tvilling.adapters.sql.timeseries_batch import SeriesKey, group_by_series, rollup_rows
 from tvilling.adapters.sql.timeseries_read import (
     AGGREGATES,
@@ -37,8 +38,9 @@ from tvilling.adapters.sql.timeseries_read import (
 from tvilling.adapters.sql.twin_state import LatestUpdate, apply_latest, mark_quality_in, record_events
 from tvilling.core.events import Event
 
-_SQLITE_INSERT = ("INSERT INTO samples (tenant, twin_id, name, source_time, value, value_json, quality, reason, unit, "
-                  "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+_SQLITE_INSERT = ("INSERT INTO samples (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+SampleKey = tuple[int, int]  # (series_id, source_time)
 # What SQLAlchemy compiles for the rollup upsert below, run on the driver directly (SQLite evaluates every SET
 # expression against the row as it was, so the order of the assignments does not matter).
 _SQLITE_ROLLUP = (
@@ -101,12 +103,19 @@ class TimeSeriesStore(HistoryReader):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.series = SeriesIds()
 
     # -- write ----------------------------------------------------------------------------------------------
     def write_batch(self, samples_in: Sequence[SampleRow], quarantined: Sequence[QuarantineRow],
                     latest: Sequence[LatestUpdate], received_at_us: int) -> BatchResult:
+        groups = group_by_series(samples_in)
+        missing = self.series.missing(groups)
+        if missing:  # new series: created and committed on their own first, so their ids can be cached
+            with self._write() as conn:
+                created = fetch_or_create(conn, missing)
+            self.series.remember(created)
         with self._write() as conn:
-            return self.write_batch_in(conn, samples_in, quarantined, latest, received_at_us)
+            return self._write_groups(conn, groups, quarantined, latest, received_at_us)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -118,17 +127,22 @@ class TimeSeriesStore(HistoryReader):
                        quarantined: Sequence[QuarantineRow], latest: Sequence[LatestUpdate],
                        received_at_us: int) -> BatchResult:
         """Write within a caller's transaction (so other state can commit atomically with history)."""
+        return self._write_groups(conn, group_by_series(samples_in), quarantined, latest, received_at_us)
+
+    def _write_groups(self, conn: Connection, groups: dict[SeriesKey, list[SampleRow]],
+                      quarantined: Sequence[QuarantineRow], latest: Sequence[LatestUpdate],
+                      received_at_us: int) -> BatchResult:
         result = BatchResult()
         q_rows = [self._q_params(q, received_at_us) for q in quarantined]
-        if samples_in:
+        if groups:
+            ids = self.series.resolve(conn, groups.keys())
             if conn.dialect.name == "sqlite":
-                inserted, rejected = self._insert_sqlite(conn, samples_in, received_at_us)
+                inserted, rejected = self._insert_sqlite(conn, groups, ids, received_at_us)
             else:
-                new, rejected = self._insert_returning(conn, samples_in, received_at_us)
-                inserted = group_by_series(new)
+                inserted, rejected = self._insert_returning(conn, groups, ids, received_at_us)
             result.inserted = sum(len(g) for g in inserted.values())
             if rejected:
-                dups, conflicts = self._classify(conn, rejected)
+                dups, conflicts = self._classify(conn, rejected, ids)
                 result.duplicates, result.conflicts = dups, len(conflicts)
                 for s, stored in conflicts:
                     q_rows.append(self._q_params(QuarantineRow(
@@ -147,76 +161,85 @@ class TimeSeriesStore(HistoryReader):
         return result
 
     @staticmethod
-    def _insert_returning(conn: Connection, rows: Sequence[SampleRow], received_at_us: int
-                          ) -> tuple[list[SampleRow], list[SampleRow]]:
-        params = [{"tenant": s.tenant, "twin_id": s.twin_id, "name": s.name, "source_time": s.source_time_us,
-                   "value": s.value, "value_json": s.value_json, "quality": s.quality, "reason": s.reason,
-                   "unit": s.unit, "received_at": received_at_us} for s in rows]
+    def _insert_returning(conn: Connection, groups: dict[SeriesKey, list[SampleRow]], ids: dict[SeriesKey, int],
+                          received_at_us: int) -> tuple[dict[SeriesKey, list[SampleRow]], list[SampleRow]]:
+        params = [{"series_id": ids[key], "source_time": s.source_time_us, "value": s.value,
+                   "value_json": s.value_json, "quality": s.quality, "reason": s.reason, "unit": s.unit,
+                   "received_at": received_at_us} for key, g in groups.items() for s in g]
         c = samples.c
-        stmt = _insert(conn, samples).on_conflict_do_nothing().returning(c.tenant, c.twin_id, c.name, c.source_time)
-        new_keys = {tuple(r) for r in conn.execute(stmt, params)}
-        inserted: list[SampleRow] = []
+        stmt = _insert(conn, samples).on_conflict_do_nothing().returning(c.series_id, c.source_time)
+        new_keys = {(int(r[0]), int(r[1])) for r in conn.execute(stmt, params)}
+        inserted: dict[SeriesKey, list[SampleRow]] = {}
         rejected: list[SampleRow] = []
-        for s in rows:
-            key = (s.tenant, s.twin_id, s.name, s.source_time_us)
-            if key in new_keys:
-                new_keys.discard(key)  # a second row with the same key in this batch was not inserted
-                inserted.append(s)
-            else:
-                rejected.append(s)
+        for key, g in groups.items():
+            sid = ids[key]
+            for s in g:
+                k = (sid, s.source_time_us)
+                if k in new_keys:
+                    new_keys.discard(k)  # a second row with the same key in this batch was not inserted
+                    inserted.setdefault(key, []).append(s)
+                else:
+                    rejected.append(s)
         return inserted, rejected
 
-    def _insert_sqlite(self, conn: Connection, rows: Sequence[SampleRow], received_at_us: int
-                       ) -> tuple[dict[SeriesKey, list[SampleRow]], list[SampleRow]]:
+    def _insert_sqlite(self, conn: Connection, groups: dict[SeriesKey, list[SampleRow]], ids: dict[SeriesKey, int],
+                       received_at_us: int) -> tuple[dict[SeriesKey, list[SampleRow]], list[SampleRow]]:
         """SQLite fast path: plain ``executemany`` on the driver (SQLAlchemy's per-row parameter processing
         cost more than SQLite itself). When the inserted-row count shows that some keys already existed (a
         redelivery, or the same key twice in this batch), roll back to a savepoint and redo the batch knowing
         exactly which keys are new. The common case (every row new) builds no key tuples at all."""
+        total = sum(len(g) for g in groups.values())
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cur.execute("SAVEPOINT tvl_samples")
-            groups = group_by_series(rows)
-            cur.executemany(_SQLITE_INSERT, self._tuples(groups, received_at_us))
-            if cur.rowcount == len(rows):
+            cur.executemany(_SQLITE_INSERT, self._tuples(groups, ids, received_at_us))
+            if cur.rowcount == total:
                 cur.execute("RELEASE tvl_samples")
                 return groups, []
             cur.execute("ROLLBACK TO tvl_samples")
             cur.execute("RELEASE tvl_samples")
-            seen: set[tuple[str, str, str, int]] = set()
-            uniq: list[SampleRow] = []
+            seen: set[SampleKey] = set()
+            uniq: list[tuple[SeriesKey, SampleKey, SampleRow]] = []
             rejected: list[SampleRow] = []
-            for s in rows:
-                key = (s.tenant, s.twin_id, s.name, s.source_time_us)
-                if key in seen:
+            for key, g in groups.items():
+                sid = ids[key]
+                for s in g:
+                    k = (sid, s.source_time_us)
+                    if k in seen:
+                        rejected.append(s)
+                    else:
+                        seen.add(k)
+                        uniq.append((key, k, s))
+            existing = self._existing(conn, [k for _, k, _ in uniq])
+            new: dict[SeriesKey, list[SampleRow]] = {}
+            for key, k, s in uniq:
+                if k in existing:
                     rejected.append(s)
                 else:
-                    seen.add(key)
-                    uniq.append(s)
-            existing = self._existing(conn, [(s.tenant, s.twin_id, s.name, s.source_time_us) for s in uniq])
-            new = [s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) not in existing]
-            rejected.extend(s for s in uniq if (s.tenant, s.twin_id, s.name, s.source_time_us) in existing)
-            groups = group_by_series(new)
-            cur.executemany(_SQLITE_INSERT, self._tuples(groups, received_at_us))
-            return groups, rejected
+                    new.setdefault(key, []).append(s)
+            cur.executemany(_SQLITE_INSERT, self._tuples(new, ids, received_at_us))
+            return new, rejected
         finally:
             cur.close()
 
     @staticmethod
-    def _tuples(groups: dict[SeriesKey, list[SampleRow]], received_at_us: int) -> list[tuple[Any, ...]]:
-        # Series in key order (timeseries_batch): consecutive inserts land on the same b-tree leaf.
+    def _tuples(groups: dict[SeriesKey, list[SampleRow]], ids: dict[SeriesKey, int],
+                received_at_us: int) -> list[tuple[Any, ...]]:
+        # Series in key order (timeseries_batch; ids are assigned in key order too, mostly): consecutive inserts
+        # land on the same b-tree leaf.
         dumps = json.dumps
-        return [(s.tenant, s.twin_id, s.name, s.source_time_us, s.value,
-                 None if s.value_json is None else dumps(s.value_json), s.quality, s.reason, s.unit,
-                 received_at_us) for g in groups.values() for s in g]
+        return [(sid, s.source_time_us, s.value, None if s.value_json is None else dumps(s.value_json), s.quality,
+                 s.reason, s.unit, received_at_us)
+                for key, g in groups.items() for sid in (ids[key],) for s in g]
 
     @staticmethod
-    def _existing(conn: Connection, keys: list[tuple[str, str, str, int]]) -> set[tuple[str, str, str, int]]:
+    def _existing(conn: Connection, keys: list[SampleKey]) -> set[SampleKey]:
         c = samples.c
-        found: set[tuple[str, str, str, int]] = set()
+        found: set[SampleKey] = set()
         for i in range(0, len(keys), IN_CHUNK):
-            q = sa.select(c.tenant, c.twin_id, c.name, c.source_time).where(
-                sa.tuple_(c.tenant, c.twin_id, c.name, c.source_time).in_(keys[i:i + IN_CHUNK]))
-            found.update((r[0], r[1], r[2], r[3]) for r in conn.execute(q))
+            q = sa.select(c.series_id, c.source_time).where(
+                sa.tuple_(c.series_id, c.source_time).in_(keys[i:i + IN_CHUNK]))
+            found.update((int(r[0]), int(r[1])) for r in conn.execute(q))
         return found
 
     @staticmethod
@@ -225,20 +248,21 @@ class TimeSeriesStore(HistoryReader):
                 "name": q.name, "reason": q.reason, "detail": q.detail[:4000], "raw": q.raw,
                 "received_at": received_at_us}
 
-    def _classify(self, conn: Connection, rejected: list[SampleRow]) -> tuple[int, list[tuple[SampleRow, Any]]]:
+    @staticmethod
+    def _classify(conn: Connection, rejected: list[SampleRow], ids: dict[SeriesKey, int]
+                  ) -> tuple[int, list[tuple[SampleRow, Any]]]:
         c = samples.c
-        stored: dict[tuple[str, str, str, int], Any] = {}
-        keys = list({(s.tenant, s.twin_id, s.name, s.source_time_us) for s in rejected})
+        stored: dict[SampleKey, Any] = {}
+        keys = list({(ids[(s.tenant, s.twin_id, s.name)], s.source_time_us) for s in rejected})
         for i in range(0, len(keys), IN_CHUNK):
-            chunk = keys[i:i + IN_CHUNK]
-            q = sa.select(c.tenant, c.twin_id, c.name, c.source_time, c.value, c.value_json).where(
-                sa.tuple_(c.tenant, c.twin_id, c.name, c.source_time).in_(chunk))
+            q = sa.select(c.series_id, c.source_time, c.value, c.value_json).where(
+                sa.tuple_(c.series_id, c.source_time).in_(keys[i:i + IN_CHUNK]))
             for row in conn.execute(q):
-                stored[(row[0], row[1], row[2], row[3])] = row[4] if row[4] is not None else row[5]
+                stored[(int(row[0]), int(row[1]))] = row[2] if row[2] is not None else row[3]
         dups = 0
         conflicts: list[tuple[SampleRow, Any]] = []
         for s in rejected:
-            kept = stored.get((s.tenant, s.twin_id, s.name, s.source_time_us))
+            kept = stored.get((ids[(s.tenant, s.twin_id, s.name)], s.source_time_us))
             mine = s.value if s.value is not None else s.value_json
             if kept == mine:
                 dups += 1
@@ -286,7 +310,7 @@ class TimeSeriesStore(HistoryReader):
         with self._write() as conn:
             conn.execute(sa.delete(rollups).where(r.tenant == tenant, r.twin_id == twin_id, r.name == name))
             rows = [SampleRow(tenant, twin_id, name, st, v, None, "", "", None) for st, v in conn.execute(
-                sa.select(c.source_time, c.value).where(c.tenant == tenant, c.twin_id == twin_id, c.name == name,
+                sa.select(c.source_time, c.value).where(c.series_id == series_id_of(tenant, twin_id, name),
                                                         c.value.is_not(None)))]
             self._rollup(conn, group_by_series(rows))
 

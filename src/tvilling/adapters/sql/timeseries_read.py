@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tvilling.adapters.sql.schema import quarantine, rollups, samples
+from tvilling.adapters.sql.series import series_id_of
 from tvilling.core.errors import ValidationError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,7 +34,7 @@ class HistoryReader:
         """Raw samples in [start, end), oldest first, at most ``limit``."""
         c = samples.c
         q = (sa.select(c.source_time, c.value, c.value_json, c.quality, c.reason, c.unit)
-             .where(c.tenant == tenant, c.twin_id == twin_id, c.name == name, c.source_time >= start_us,
+             .where(c.series_id == series_id_of(tenant, twin_id, name), c.source_time >= start_us,
                     c.source_time < end_us).order_by(c.source_time).limit(limit))
         with self.engine.connect() as conn:
             return [{"t": r[0], "value": r[1] if r[1] is not None else _numeric_json(r[2]), "quality": r[3],
@@ -65,7 +66,7 @@ class HistoryReader:
             else:
                 c = samples.c
                 q2 = (sa.select(c.source_time, sa.literal(1), c.value, c.value, c.value, c.value, c.source_time)
-                      .where(c.tenant == tenant, c.twin_id == twin_id, c.name == name, c.value.is_not(None),
+                      .where(c.series_id == series_id_of(tenant, twin_id, name), c.value.is_not(None),
                              c.source_time >= start_us, c.source_time < end_us))
                 rows = conn.execute(q2)
             for bs, cnt, sm, mn, mx, last, last_t in rows:
