@@ -5,7 +5,11 @@ unit (units shuffled with seed 0, as ``LightGbmRul.folds``); the featurizer and 
 folds and every row of the held-out units is predicted. Features are causal, so the prediction at row t
 equals the prediction on the unit truncated at t: every row is a possible truncation point. Truncation rule
 mimicking the test cut: cut points with true RUL ≤ 150 (``LightGbmRul.horizon``), each unit weighing the same
-in total — the expectation over one uniformly random cut per unit among its last 150 cycles.
+in total — the expectation over one uniformly random cut per unit among its last 150 cycles
+(``cut_weights(..., "unit")``; round 3). Rounds 1-2 weighed rows 1/(unit life) before the horizon filter, so
+short-lived units counted up to 3.5x more than long-lived ones although every test unit counts once; that
+score is still reported as ``round2_rule``. ``--check-truncation`` compares the rule's distribution of RUL at
+the cut with the test labels' (RUL_*.txt; their distribution only) and prints that check alone.
 Score: RMSE against the *uncapped* RUL at the best cap of the grid (the cap ``fit`` would choose by the same
 CV). The choice is the candidate with the lowest mean of that score over the training files given.
 
@@ -34,10 +38,11 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+import pandas as pd
 
-from tvilling.cli.bench_rul import read_cmapss
+from tvilling.cli.bench_rul import read_cmapss, read_truth
 from tvilling.ml.rul.features import check_history
-from tvilling.ml.rul.lgbm import LightGbmRul, TreeParams
+from tvilling.ml.rul.lgbm import LightGbmRul, TreeParams, cut_weights
 
 
 def _wrmse(err: np.ndarray, w: np.ndarray) -> float:
@@ -60,20 +65,68 @@ def cv_coverage(est: LightGbmRul, pred: np.ndarray, rul: np.ndarray, weight: np.
     return float(np.average(hits, weights=weight))
 
 
-def evaluate(est: LightGbmRul, path: Path, caps: list[float]) -> dict[str, object]:
+def evaluate(est: LightGbmRul, path: Path, caps: list[float], dump: Path | None = None,
+             name: str = "") -> dict[str, object]:
     frame = check_history(read_cmapss(path), est.schema)
     rul = est._true_rul(frame)
-    weight = 1.0 / frame.groupby("unit")["cycle"].transform("size").to_numpy(dtype=float)
-    horizon = est.horizon if est.horizon is not None else np.inf
-    weight = np.where(rul <= horizon, weight, 0.0)
-    fold = est.folds(frame["unit"].to_numpy())
+    units = frame["unit"].to_numpy()
+    weight = cut_weights(rul, units, est.horizon, "unit")
+    # The round-1/2 rule (rows weighed 1/life before the horizon filter), reported for comparison only.
+    old_weight = cut_weights(rul, units, est.horizon, "life")
+    fold = est.folds(units)
     started = time.process_time()
     oof = est.out_of_fold(frame, caps)
+    cpu = time.process_time() - started
+    if dump is not None:  # out-of-fold predictions, for offline analysis of the same CV
+        np.savez(dump / f"{name}_{path.stem}.npz", rul=rul, unit=units, cycle=frame["cycle"].to_numpy(),
+                 fold=fold, caps=np.array(caps), oof=np.array([oof[c] for c in caps]))
     scores = {str(c): round(_wrmse(oof[c] - rul, weight), 3) for c in caps}
     best = min(caps, key=lambda c: (_wrmse(oof[c] - rul, weight), c))
+    old_best = min(caps, key=lambda c: (_wrmse(oof[c] - rul, old_weight), c))
     return {"scores": scores, "cap": best, "rmse": scores[str(best)],
             "cv_coverage": round(cv_coverage(est, oof[best], rul, weight, fold), 3),
-            "cpu_seconds": round(time.process_time() - started, 1)}
+            "round2_rule": {"cap": old_best, "rmse": round(_wrmse(oof[old_best] - rul, old_weight), 3)},
+            "cpu_seconds": round(cpu, 1)}
+
+
+def truncation_check(trains: list[Path], horizon: float) -> dict[str, object]:
+    """Step 0 of round 3: does the CV's cut rule generate the distribution of true RUL at the cut that the test
+    protocol has? Reads the training files and the test *labels* (RUL_*.txt, beside each training file) only —
+    the distribution of the labels is a property of the benchmark's protocol, not of any model. Two-sample
+    comparison: weighted CDF of the CV cut points' RUL against the labels' empirical CDF (KS distance and its
+    one-sample p-value)."""
+    from scipy import stats
+    out: dict[str, object] = {}
+    for path in trains:
+        labels = np.sort(read_truth(path.with_name(path.name.replace("train_", "RUL_"))))
+        frame = check_history(read_cmapss(path), LightGbmRul().schema)
+        life = frame.groupby("unit")["cycle"].transform("max").to_numpy(dtype=float)
+        rul = life - frame["cycle"].to_numpy(dtype=float)
+        units = frame["unit"].to_numpy()
+        rules = {"round3: each unit 1, cut uniform in its last horizon cycles": cut_weights(rul, units, horizon),
+                 "round2: rows 1/life, RUL <= horizon": cut_weights(rul, units, horizon, "life"),
+                 "no horizon: cut uniform over the whole life": cut_weights(rul, units, None)}
+        row: dict[str, object] = {
+            "labels": {"n": len(labels), "min": float(labels[0]), "max": float(labels[-1]),
+                       "mean": round(float(labels.mean()), 1),
+                       "quartiles": [float(q) for q in np.percentile(labels, [25, 50, 75])]}}
+        for rule, w in rules.items():
+            order = np.argsort(rul, kind="stable")
+            cdf = np.cumsum(w[order]) / w.sum()
+            at = np.searchsorted(rul[order], labels, side="right") - 1
+            model_cdf = np.where(at >= 0, cdf[np.maximum(at, 0)], 0.0)
+            below = np.searchsorted(rul[order], labels, side="left") - 1
+            model_cdf_below = np.where(below >= 0, cdf[np.maximum(below, 0)], 0.0)
+            emp = np.arange(1, len(labels) + 1) / len(labels)
+            ks = float(max(np.max(np.abs(emp - model_cdf)), np.max(np.abs(emp - 1 / len(labels) - model_cdf_below))))
+            unit_w = pd.Series(w).groupby(units).sum()
+            row[rule] = {"mean": round(float(np.average(rul, weights=w)), 1),
+                         "quartiles": [float(rul[order][np.searchsorted(cdf, q)]) for q in (0.25, 0.5, 0.75)],
+                         "share_rul_gt_150": round(float(w[rul > 150].sum() / w.sum()), 3),
+                         "unit_weight_max_over_min": round(float(unit_w.max() / unit_w.min()), 2),
+                         "ks_distance": round(ks, 3), "ks_p_value": round(float(stats.kstwo.sf(ks, len(labels))), 3)}
+        out[path.name] = row
+    return out
 
 
 def main() -> None:
@@ -86,9 +139,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="(candidate, file) pairs evaluated in parallel")
     ap.add_argument("--reference", default=None,
                     help="variant to beat: a candidate is adoptable only if its CV RMSE is lower on EVERY file")
+    ap.add_argument("--dump-oof", type=Path, default=None, help="folder for out-of-fold predictions (.npz)")
+    ap.add_argument("--check-truncation", action="store_true",
+                    help="only compare the CV cut rule with the test labels' RUL distribution (step 0)")
     args = ap.parse_args()
     caps = [float(c) for c in args.caps.split(",")]
     trains = [Path(p) for p in args.trains.split(",")]
+    if args.check_truncation:
+        print(json.dumps({"horizon": LightGbmRul().horizon,
+                          "files": truncation_check(trains, float(LightGbmRul().horizon or np.inf))}))
+        return
     base = LightGbmRul(n_jobs=args.n_jobs)
     variants: dict[str, dict[str, object]] = json.loads(args.variants)
     ests: dict[str, LightGbmRul] = {}
@@ -104,7 +164,8 @@ def main() -> None:
         return [float(c) for c in grid] if isinstance(grid, list) else caps
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(evaluate, [ests[n] for n, _ in pairs], [p for _, p in pairs],
-                                [caps_of(n) for n, _ in pairs]))
+                                [caps_of(n) for n, _ in pairs], [args.dump_oof] * len(pairs),
+                                [n for n, _ in pairs]))
     table: dict[str, dict[str, object]] = {}
     for name, overrides in variants.items():
         per_file = {p.name: r for (n, p), r in zip(pairs, results, strict=True) if n == name}

@@ -109,9 +109,13 @@ def ewm_mean(x: np.ndarray, span: float) -> np.ndarray:
     return np.asarray(pd.DataFrame(x).ewm(span=span, adjust=True).mean().to_numpy())
 
 
-def _baseline(x: np.ndarray, rows: int) -> np.ndarray:
-    """Mean of the unit's first ``rows`` rows, or of all rows seen so far while fewer exist (causal)."""
+def _baseline(x: np.ndarray, rows: int, stat: str = "mean") -> np.ndarray:
+    """Mean (or median) of the unit's first ``rows`` rows, or of all rows seen so far while fewer exist
+    (causal)."""
     n = x.shape[0]
+    if stat == "median":
+        head = np.array([np.median(x[: t + 1], axis=0) for t in range(min(n, rows))])
+        return np.asarray(head[np.minimum(np.arange(n), rows - 1)])
     c = np.cumsum(x, axis=0)
     k = np.minimum(np.arange(n), rows - 1)
     return np.asarray(c[k] / (k + 1)[:, None])
@@ -151,12 +155,16 @@ class Featurizer:
     slope_windows: Sequence[int] = ()
     drift_windows: Sequence[int] = (10,)
     hi_on_drift: bool = False
+    # "median": the unit baseline is the median of its first rows, robust to an outlying early cycle.
+    baseline_stat: str = "mean"
     seed: int = 0
 
     def _hi_windows(self) -> tuple[int, ...]:
         return tuple(self.windows if self.hi_windows is None else self.hi_windows)
 
     def fit(self, frame: pd.DataFrame) -> Featurizer:
+        if self.baseline_stat not in ("mean", "median"):
+            raise ValidationError(f"baseline_stat must be 'mean' or 'median', got {self.baseline_stat!r}")
         frame = check_history(frame, self.schema)
         self.settings_, sensors = self.schema.resolve(frame)
         self._fit_regimes(frame)
@@ -229,7 +237,7 @@ class Featurizer:
 
     def _hi_input(self, x: np.ndarray) -> np.ndarray:
         smooth = rolling_stats(x, 10)[0]
-        return smooth - _baseline(x, self.baseline_rows) if self.hi_on_drift else smooth
+        return smooth - _baseline(x, self.baseline_rows, self.baseline_stat) if self.hi_on_drift else smooth
 
     def regime_of(self, frame: pd.DataFrame) -> np.ndarray:
         if self.kmeans_ is None:
@@ -276,7 +284,7 @@ class Featurizer:
         blocks: list[np.ndarray] = []
         for sl in _unit_slices(units):
             x = z[sl]
-            base = _baseline(x, self.baseline_rows)
+            base = _baseline(x, self.baseline_rows, self.baseline_stat)
             xr = x - base if self.relative else x
             cols = [frame[self.schema.time].to_numpy(dtype=float)[sl][:, None]]
             for w in self.windows:
@@ -291,6 +299,6 @@ class Featurizer:
             hi_stats = [rolling_stats(hi, w) for w in self._hi_windows()]
             cols.extend(m for m, _, _ in hi_stats)
             cols.extend(s for _, _, s in hi_stats)
-            cols.append(hi - _baseline(hi, self.baseline_rows))
+            cols.append(hi - _baseline(hi, self.baseline_rows, self.baseline_stat))
             blocks.append(np.hstack(cols))
         return pd.DataFrame(np.vstack(blocks), columns=self.feature_names()), frame

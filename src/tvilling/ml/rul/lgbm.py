@@ -3,10 +3,11 @@
 ``fit`` runs a grouped (by unit) K-fold cross-validation on the training histories only. Its out-of-fold
 predictions serve twice: to choose the piecewise-linear target cap (when ``cap`` is ``None``) and to calibrate
 the intervals — the residuals ``true RUL − prediction`` of held-out units, binned by the predicted value
-(Mondrian conformal), give each prediction its predictive distribution. Every row of a held-out unit counts
-as one possible truncation point and each unit weighs the same in total, which is the expectation over a
-uniformly random cut per unit; causal features make the prediction at row ``t`` identical to the prediction
-on the unit truncated at ``t``.
+(Mondrian conformal), give each prediction its predictive distribution. Every row of a held-out unit within
+``horizon`` counts as one possible truncation point, weighted by ``cut_rule`` (:func:`cut_weights`: ``"unit"``
+gives each unit the same total weight, the expectation over one uniformly random cut per unit; ``"life"``, the
+tested default, weighs rows 1/(unit life)); causal features make the prediction at row ``t`` identical to the
+prediction on the unit truncated at ``t``.
 """
 
 from __future__ import annotations
@@ -52,20 +53,57 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: np.ndarra
     return np.asarray(v[idx])
 
 
+def cut_weights(rul: np.ndarray, units: np.ndarray, horizon: float | None, rule: str = "unit") -> np.ndarray:
+    """Weight of each row as a possible test cut: rows whose true RUL is at most ``horizon`` (all rows when
+    ``None``). ``rule="unit"``: each unit weighs 1 in total — one uniformly random cut per unit among its last
+    ``horizon`` cycles, every unit counting once, as in the C-MAPSS test files (every one of whose units is cut
+    with RUL < 150; bench/rul_cv/round3_0_truncation_check.json). ``rule="life"`` (rounds 1-2): rows weigh
+    1/(unit life) before the horizon filter, which lets a short-lived unit weigh up to 3.5x a long-lived one
+    (train_FD003); both rules give the same distribution of RUL at the cut."""
+    if rule not in ("unit", "life"):
+        raise ValidationError(f"cut weighting rule must be 'unit' or 'life', got {rule!r}")
+    inside = np.ones(len(rul), dtype=bool) if horizon is None else rul <= horizon
+    if rule == "life":
+        size = pd.Series(np.ones(len(rul))).groupby(units).transform("sum").to_numpy()
+        return np.where(inside, 1.0 / size, 0.0)
+    count = pd.Series(inside.astype(float)).groupby(units).transform("sum").to_numpy()
+    return np.where(inside, 1.0 / np.maximum(count, 1.0), 0.0)
+
+
 @dataclass
 class Bag:
     """Average of LightGBM models that differ only in their seed (row and column subsampling): averaging
-    removes the variance of the subsampling, which a single model carries into every prediction."""
+    removes the variance of the subsampling, which a single model carries into every prediction.
+
+    ``linear_weight`` > 0 blends in a ridge regression on the same (standardised) features: its errors are
+    smooth in the features where the trees' are piecewise constant, so the two disagree where each is weak."""
 
     models: list[lgb.LGBMRegressor]
+    linear_weight: float = 0.0
+    linear_alpha: float = 1.0
 
     def fit(self, x: pd.DataFrame, y: np.ndarray, weight: np.ndarray | None = None) -> Bag:
         for m in self.models:
             m.fit(x, y, sample_weight=weight)
+        if self.linear_weight > 0:
+            a = x.to_numpy(dtype=float)
+            w = np.ones(len(a)) if weight is None else np.asarray(weight, dtype=float)
+            self.mu_ = np.average(a, axis=0, weights=w)
+            sd = np.sqrt(np.average((a - self.mu_) ** 2, axis=0, weights=w))
+            self.sd_ = np.where(sd > 0, sd, 1.0)
+            z = np.column_stack([(a - self.mu_) / self.sd_, np.ones(len(a))])
+            penalty = self.linear_alpha * np.eye(z.shape[1])
+            penalty[-1, -1] = 0.0  # the intercept is not shrunk
+            zw = z * w[:, None]
+            self.coef_ = np.linalg.solve(zw.T @ z + penalty, zw.T @ y)
         return self
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
-        return np.asarray(np.mean([m.predict(x) for m in self.models], axis=0))
+        trees = np.asarray(np.mean([m.predict(x) for m in self.models], axis=0))
+        if self.linear_weight <= 0:
+            return trees
+        z = np.column_stack([(x.to_numpy(dtype=float) - self.mu_) / self.sd_, np.ones(len(x))])
+        return np.asarray((1.0 - self.linear_weight) * trees + self.linear_weight * (z @ self.coef_))
 
 
 @dataclass
@@ -111,6 +149,14 @@ class LightGbmRul:
     unit_weight: bool = True
     # Three seed-bagged models: CV RMSE 12.305 vs 12.320 for one (mean of FD001/FD003 training files).
     n_bags: int = 3
+    # Round 3 candidates (bench/rul_cv/round3_*.json): weight of a ridge model blended into the trees'
+    # prediction, and the statistic of the per-unit baseline ("mean" / "median").
+    linear_weight: float = 0.0
+    baseline_stat: str = "mean"
+    # How the internal CV weighs cut points (cap choice, interval calibration): see :func:`cut_weights`.
+    # bench/tune_rul.py scores every round-3 candidate with "unit"; "life" is the round-2 default's rule.
+    cut_rule: str = "life"
+    truncate_target: bool = False
     trees: TreeParams = field(default_factory=TreeParams)
     schema: Schema = field(default_factory=Schema)
     seed: int = 0
@@ -122,6 +168,8 @@ class LightGbmRul:
             raise ValidationError(f"level must be in (0, 1), got {self.level}")
         if self.n_bags < 1:
             raise ValidationError(f"n_bags must be >= 1, got {self.n_bags}")
+        if not 0.0 <= self.linear_weight <= 1.0:
+            raise ValidationError(f"linear_weight must be in [0, 1], got {self.linear_weight}")
         frame = check_history(histories, self.schema)
         units = frame[self.schema.unit].to_numpy()
         uniq = np.unique(units)
@@ -132,11 +180,9 @@ class LightGbmRul:
         if not caps or min(caps) <= 0:
             raise ValidationError("caps must be positive")
         oof = self.out_of_fold(frame, caps)
-        weight = 1.0 / frame.groupby(self.schema.unit)[self.schema.time].transform("size").to_numpy(dtype=float)
-        if self.horizon is not None:
-            weight = np.where(rul <= self.horizon, weight, 0.0)
-            if not weight.any():
-                raise ValidationError(f"no training cycle lies within the horizon of {self.horizon} cycles")
+        weight = cut_weights(rul, units, self.horizon, self.cut_rule)
+        if not weight.any():
+            raise ValidationError(f"no training cycle lies within the horizon of {self.horizon} cycles")
         scores = {c: float(np.sqrt(np.average((oof[c] - rul) ** 2, weights=weight))) for c in caps}
         self.cv_rmse_ = scores
         self.cap_ = min(caps, key=lambda c: (scores[c], c))
@@ -169,7 +215,7 @@ class LightGbmRul:
             x_train, _ = feats.transform(part)
             x_test, _ = feats.transform(frame[test].reset_index(drop=True))
             for c in caps:
-                model = self._model().fit(x_train, np.minimum(rul[train], c), self._train_weight(part))
+                model = self._model().fit(*self._training_set(part, x_train, rul[train], c))
                 oof[c][test] = np.clip(model.predict(x_test), 0.0, c)
         return oof
 
@@ -179,10 +225,12 @@ class LightGbmRul:
                           hi_windows=None if self.hi_windows is None else tuple(self.hi_windows),
                           ewm_spans=tuple(self.ewm_spans), relative=self.relative,
                           mean_windows=tuple(self.mean_windows), slope_windows=tuple(self.slope_windows),
-                          drift_windows=tuple(self.drift_windows), hi_on_drift=self.hi_on_drift)
+                          drift_windows=tuple(self.drift_windows), hi_on_drift=self.hi_on_drift,
+                          baseline_stat=self.baseline_stat)
 
     def _model(self) -> Bag:
-        return Bag([self._one_model(self.seed + 7919 * b) for b in range(self.n_bags)])
+        return Bag([self._one_model(self.seed + 7919 * b) for b in range(self.n_bags)],
+                   linear_weight=self.linear_weight)
 
     def _one_model(self, seed: int) -> lgb.LGBMRegressor:
         t = self.trees
@@ -195,7 +243,20 @@ class LightGbmRul:
     def _fit_one(self, frame: pd.DataFrame, rul: np.ndarray, cap: float) -> tuple[Featurizer, Bag]:
         feats = self._featurizer(cap).fit(frame)
         x, _ = feats.transform(frame)
-        return feats, self._model().fit(x, np.minimum(rul, cap), self._train_weight(frame))
+        return feats, self._model().fit(*self._training_set(frame, x, rul, cap))
+
+    def _training_set(self, frame: pd.DataFrame, x: pd.DataFrame, rul: np.ndarray,
+                      cap: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+        """Features, target and row weights the trees are fitted on. ``truncate_target``: rows whose RUL
+        exceeds the cap are left out instead of being capped, so the model estimates E[RUL | features,
+        RUL ≤ cap] — with the cap at the horizon, exactly the distribution the CV (and the test protocol,
+        every unit cut in its last 150 cycles) scores on; capping instead pulls the estimate of a worn
+        engine towards the cap of the healthy rows that look like it."""
+        if not self.truncate_target:
+            return x, np.minimum(rul, cap), self._train_weight(frame)
+        keep = rul <= cap
+        sub = frame[keep].reset_index(drop=True)
+        return x[keep].reset_index(drop=True), rul[keep], self._train_weight(sub)
 
     def _train_weight(self, frame: pd.DataFrame) -> np.ndarray | None:
         """Row weights of a (sorted) training frame: ``None`` (every row alike) unless ``unit_weight``,

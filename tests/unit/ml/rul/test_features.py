@@ -109,3 +109,14 @@ def test_relative_mean_slope_and_drift_windows_are_causal_and_named() -> None:
     assert abs(full[f"{s0}_mean1"].iloc[:12].sum()) > 0  # causal baseline: not the final 12-row mean yet
     z = feats._normalised(one.reset_index(drop=True), np.zeros(len(one), dtype=int))
     np.testing.assert_allclose(full[f"{s0}_mean1"].iloc[30], z[30, 0] - z[:12, 0].mean())
+
+
+def test_median_baseline_is_causal_and_robust_to_an_outlier() -> None:
+    from tvilling.ml.rul.features import _baseline
+    x = np.ones((40, 1))
+    x[2, 0] = 100.0  # one outlying early cycle
+    med, mean = _baseline(x, 25, "median"), _baseline(x, 25)
+    assert med[-1, 0] == 1.0 and mean[-1, 0] > 4.0
+    np.testing.assert_allclose(med[:5, 0], [np.median(x[: t + 1, 0]) for t in range(5)])
+    assert np.all(med[25:] == med[24])  # fixed once the baseline rows have passed
+    np.testing.assert_allclose(_baseline(x[:10], 25, "median"), med[:10])  # causal

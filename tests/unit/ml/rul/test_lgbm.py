@@ -6,6 +6,7 @@ from tests.unit.ml.rul.conformance import check_rul_estimator
 from tests.unit.ml.rul.fleet import make_fleet
 from tvilling.core.errors import ValidationError
 from tvilling.ml.rul import LightGbmRul, TreeParams, interval_coverage, rmse
+from tvilling.ml.rul.lgbm import cut_weights
 
 FAST = TreeParams(n_estimators=60, learning_rate=0.1, num_leaves=7, min_child_samples=10)
 
@@ -116,3 +117,59 @@ def test_default_features_pass_conformance(fleet: tuple[pd.DataFrame, pd.DataFra
         return LightGbmRul(cap=60.0, n_splits=3, trees=FAST, n_bags=1, seed=seed, n_jobs=1)
 
     check_rul_estimator(make, train, test)
+
+
+def test_cut_weights_give_each_unit_one_within_the_horizon() -> None:
+    units = np.repeat([1, 2], [300, 120])
+    rul = np.concatenate([np.arange(299, -1, -1), np.arange(119, -1, -1)]).astype(float)
+    w = cut_weights(rul, units, 150.0)
+    assert np.all(w[rul > 150] == 0)
+    np.testing.assert_allclose(pd.Series(w).groupby(units).sum(), [1.0, 1.0])
+    # The round-2 rule weighs rows 1/life: the long-lived unit counts 151/300 of the short one.
+    old = pd.Series(cut_weights(rul, units, 150.0, "life")).groupby(units).sum()
+    np.testing.assert_allclose(old, [151 / 300, 1.0])
+    np.testing.assert_allclose(pd.Series(cut_weights(rul, units, None)).groupby(units).sum(), [1.0, 1.0])
+    with pytest.raises(ValidationError, match="rule"):
+        cut_weights(rul, units, 150.0, "other")
+
+
+def test_round3_options_pass_conformance(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    # Truncated target, unit cut rule, ridge blend and median baseline: causal and within the contract.
+    train, test, truth = fleet
+
+    def make(seed: int) -> LightGbmRul:
+        return LightGbmRul(cap_grid=(60.0,), horizon=60.0, n_splits=3, trees=FAST, n_bags=1, seed=seed,
+                           truncate_target=True, cut_rule="unit", linear_weight=0.3, baseline_stat="median")
+
+    check_rul_estimator(make, train, test)
+    est = make(0).fit(train)
+    mean = np.array([e.mean for e in est.predict(test)])
+    assert rmse(mean, truth) < 0.75 * rmse(np.full_like(truth, truth.mean()), truth)
+    with pytest.raises(ValidationError, match="linear_weight"):
+        LightGbmRul(linear_weight=1.5).fit(train)
+
+
+def test_truncated_target_trains_only_on_rows_within_the_cap(
+        fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    train, _, _ = fleet
+    est = LightGbmRul(cap=40.0, n_splits=2, trees=FAST, n_bags=1, truncate_target=True)
+    frame = train.sort_values(["unit", "cycle"]).reset_index(drop=True)
+    rul = est._true_rul(frame)
+    x = pd.DataFrame({"a": np.arange(len(frame), dtype=float)})
+    xs, y, w = est._training_set(frame, x, rul, 40.0)
+    assert len(xs) == len(y) == int((rul <= 40).sum()) and y.max() <= 40.0
+    assert w is not None
+    totals = pd.Series(w).groupby(frame["unit"][rul <= 40].to_numpy()).sum()
+    np.testing.assert_allclose(totals, totals.iloc[0])  # each unit weighs the same among the kept rows
+    capped = LightGbmRul(cap=40.0, truncate_target=False)._training_set(frame, x, rul, 40.0)
+    assert len(capped[0]) == len(frame) and capped[1].max() == 40.0
+
+
+def test_ridge_blend_mixes_the_linear_prediction(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    train, test, _ = fleet
+    est = LightGbmRul(cap=60.0, n_splits=2, trees=FAST, n_bags=1, linear_weight=0.5).fit(train)
+    x, _ = est.featurizer_.transform(test)
+    trees = np.asarray(est.model_.models[0].predict(x))
+    linear = np.column_stack([(x.to_numpy() - est.model_.mu_) / est.model_.sd_, np.ones(len(x))]) @ est.model_.coef_
+    np.testing.assert_allclose(est.model_.predict(x), 0.5 * trees + 0.5 * linear)
+    assert not np.allclose(trees, linear)
