@@ -108,3 +108,25 @@ def test_retention(store: TimeSeriesStore) -> None:
     assert count(store, "samples") == 60
     assert deleted == 60 + 90
     assert len(store.bucketed("t", "tw", "x", T0, T0 + 7200 * US, 3600)) == 2  # hour rollups kept
+
+
+def test_every_kind_of_sample_is_stored_field_for_field(store: TimeSeriesStore) -> None:
+    """Plain samples (Good, numeric or null, no original) take a shorter insert statement than the rest; both must
+    store exactly what they were given, including the batch's received_at."""
+    rows = [SampleRow("t", "tw", "x", T0, 1.5, None, "good", "", "degreeCelsius"),  # plain, with unit
+            SampleRow("t", "tw", "x", T0 + US, None, None, "good", "", None),  # plain, null value
+            SampleRow("t", "tw", "x", T0 + 2 * US, 2.5, None, "uncertain", "spike", "degreeCelsius"),
+            SampleRow("t", "tw", "x", T0 + 3 * US, 300.0, {"original": {"value": 3.0, "unit": "hm"}}, "good", "",
+                      "metre"),
+            SampleRow("t", "tw", "s", T0, None, "on", "good", "", None)]  # a string value
+    assert store.write_batch(rows, [], [], T0 + 7).inserted == 5
+    got = [(p["t"] - T0, p["value"], p["quality"], p["reason"], p["unit"], p.get("original"))
+           for p in store.history("t", "tw", "x", T0, T0 + 10 * US)]
+    assert got == [(0, 1.5, "good", "", "degreeCelsius", None), (US, None, "good", "", None, None),
+                   (2 * US, 2.5, "uncertain", "spike", "degreeCelsius", None),
+                   (3 * US, 300.0, "good", "", "metre", {"value": 3.0, "unit": "hm"})]
+    assert [p["value"] for p in store.history("t", "tw", "s", T0, T0 + US)] == ["on"]
+    with store.engine.connect() as c:
+        assert {int(r[0]) for r in c.execute(sa.text("SELECT received_at FROM samples"))} == {T0 + 7}
+    assert store.write_batch(rows, [], [], T0 + 8).duplicates == 5  # redelivery: same values, nothing added
+    assert count(store, "samples") == 5

@@ -40,6 +40,12 @@ from tvilling.core.events import Event
 
 _SQLITE_INSERT = ("INSERT INTO samples (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+# The common sample (numeric or null value, Good, no reason) binds 4 parameters instead of 8: binding a parameter
+# costs the driver ~0.3 µs (strings are re-encoded every time), which measured ~40 % of the SQLite insert's CPU.
+# ``received_at`` is the same for the whole batch and goes in as an integer literal (one prepared statement per
+# batch, negligible).
+_SQLITE_INSERT_PLAIN = ("INSERT INTO samples (series_id, source_time, value, value_json, quality, reason, unit, "
+                        "received_at) VALUES (?, ?, ?, NULL, 'good', '', ?, {received_at:d}) ON CONFLICT DO NOTHING")
 SampleKey = tuple[int, int]  # (series_id, source_time)
 # What SQLAlchemy compiles for the rollup upsert below, run on the driver directly (SQLite evaluates every SET
 # expression against the row as it was, so the order of the assignments does not matter).
@@ -192,8 +198,7 @@ class TimeSeriesStore(HistoryReader):
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cur.execute("SAVEPOINT tvl_samples")
-            cur.executemany(_SQLITE_INSERT, self._tuples(groups, ids, received_at_us))
-            if cur.rowcount == total:
+            if self._insert_rows(cur, groups, ids, received_at_us) == total:
                 cur.execute("RELEASE tvl_samples")
                 return groups, []
             cur.execute("ROLLBACK TO tvl_samples")
@@ -217,20 +222,35 @@ class TimeSeriesStore(HistoryReader):
                     rejected.append(s)
                 else:
                     new.setdefault(key, []).append(s)
-            cur.executemany(_SQLITE_INSERT, self._tuples(new, ids, received_at_us))
+            self._insert_rows(cur, new, ids, received_at_us)
             return new, rejected
         finally:
             cur.close()
 
     @staticmethod
-    def _tuples(groups: dict[SeriesKey, list[SampleRow]], ids: dict[SeriesKey, int],
-                received_at_us: int) -> list[tuple[Any, ...]]:
-        # Series in key order (timeseries_batch; ids are assigned in key order too, mostly): consecutive inserts
-        # land on the same b-tree leaf.
+    def _insert_rows(cur: Any, groups: dict[SeriesKey, list[SampleRow]], ids: dict[SeriesKey, int],
+                     received_at_us: int) -> int:
+        """Insert in series order (timeseries_batch: consecutive inserts land on the same b-tree leaf); plain
+        samples through the 4-parameter statement. Returns the number of rows inserted."""
+        plain: list[tuple[Any, ...]] = []
+        full: list[tuple[Any, ...]] = []
         dumps = json.dumps
-        return [(sid, s.source_time_us, s.value, None if s.value_json is None else dumps(s.value_json), s.quality,
-                 s.reason, s.unit, received_at_us)
-                for key, g in groups.items() for sid in (ids[key],) for s in g]
+        for key, g in groups.items():
+            sid = ids[key]
+            for s in g:
+                if s.value_json is None and s.quality == "good" and s.reason == "":
+                    plain.append((sid, s.source_time_us, s.value, s.unit))
+                else:
+                    full.append((sid, s.source_time_us, s.value, None if s.value_json is None else dumps(s.value_json),
+                                 s.quality, s.reason, s.unit, received_at_us))
+        inserted = 0
+        if plain:
+            cur.executemany(_SQLITE_INSERT_PLAIN.format(received_at=int(received_at_us)), plain)
+            inserted += cur.rowcount
+        if full:
+            cur.executemany(_SQLITE_INSERT, full)
+            inserted += cur.rowcount
+        return int(inserted)
 
     @staticmethod
     def _existing(conn: Connection, keys: list[SampleKey]) -> set[SampleKey]:
