@@ -103,3 +103,19 @@ async def test_stale_points_are_marked_from_the_injected_clock() -> None:
         await asyncio.sleep(0.05)
     await p.stop()
     assert store.marked == [([("tw", "v")], "bad", "stale")]
+
+
+def test_now_us_reads_the_injected_clock_or_the_wall_clock() -> None:
+    import time
+
+    from tvilling.ports.clock import SystemClock
+
+    clock = FakeClock()
+    assert IngestPipeline(FakeStore(), MAPPING, clock=clock).now_us() == 1_767_225_600_000_000  # type: ignore[arg-type]
+    wall = IngestPipeline(FakeStore(), MAPPING, clock=SystemClock())  # type: ignore[arg-type]
+    before = time.time_ns() // 1000
+    got = wall.now_us()
+    after = time.time_ns() // 1000
+    assert before <= got <= after
+    dt = SystemClock().now() - datetime(1970, 1, 1, tzinfo=UTC)  # the same timescale as the datetime path
+    assert abs(wall.now_us() - (dt.days * 86_400 + dt.seconds) * 1_000_000 - dt.microseconds) < 1_000_000
