@@ -129,12 +129,6 @@ class TimeSeriesStore(HistoryReader):
         with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
             yield conn
 
-    def write_batch_in(self, conn: Connection, samples_in: Sequence[SampleRow],
-                       quarantined: Sequence[QuarantineRow], latest: Sequence[LatestUpdate],
-                       received_at_us: int) -> BatchResult:
-        """Write within a caller's transaction (so other state can commit atomically with history)."""
-        return self._write_groups(conn, group_by_series(samples_in), quarantined, latest, received_at_us)
-
     def _write_groups(self, conn: Connection, groups: dict[SeriesKey, list[SampleRow]],
                       quarantined: Sequence[QuarantineRow], latest: Sequence[LatestUpdate],
                       received_at_us: int) -> BatchResult:
