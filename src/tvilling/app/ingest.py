@@ -188,7 +188,7 @@ class IngestPipeline:
         failed_http = False
         while True:
             try:
-                result = await asyncio.to_thread(self.store.write_batch, rows.samples, rows.quarantine,
+                result = await asyncio.to_thread(self.store.write_series, rows.series, rows.quarantine,
                                                  rows.latest, self.now_us())
                 break
             except Exception as exc:  # any store failure: nothing is acked; retry (G1, D-03)

@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from tvilling.adapters.sql.timeseries import LatestUpdate, QuarantineRow, SampleRow
+from tvilling.adapters.sql.timeseries_batch import SeriesBatch
 from tvilling.core.quality import Reason
 from tvilling.quality.decode import DecodedMessage, DecodeFailure, decode_payload, parse_time_us
 from tvilling.quality.mapping import MappingSet, PointSpec
@@ -57,7 +58,9 @@ class Envelope:
 
 @dataclass
 class Rows:
-    samples: list[SampleRow] = field(default_factory=list)
+    # Samples grouped by (tenant, twin, name) as they are assessed: the store writes them per series, and building
+    # a tuple into its group here costs less than building a SampleRow and grouping it later.
+    series: SeriesBatch = field(default_factory=dict)
     quarantine: list[QuarantineRow] = field(default_factory=list)
     # The newest in-order assessment per (tenant, twin, name); LatestUpdate rows are built once per point per
     # batch (``latest``), not once per sample.
@@ -67,6 +70,15 @@ class Rows:
     counts: CounterT[tuple[str, str]] = field(default_factory=CounterT)
     quarantine_counts: CounterT[str] = field(default_factory=CounterT)
     late: int = 0
+
+    @property
+    def samples(self) -> list[SampleRow]:
+        """The samples as rows, series by series (for inspection; the store takes ``series``)."""
+        return [SampleRow(tenant, twin_id, name, *s) for (tenant, twin_id, name), g in self.series.items() for s in g]
+
+    @property
+    def sample_count(self) -> int:
+        return sum(len(g) for g in self.series.values())
 
     @property
     def latest(self) -> list[LatestUpdate]:
@@ -156,7 +168,7 @@ def _add_all(rows: Rows, tenant: str, env: Envelope, assessments: Sequence[Asses
     counters held in locals: per point, a function call and its attribute lookups cost as much as the work."""
     rows.points += len(assessments)
     counts = rows.counts
-    append = rows.samples.append
+    series = rows.series
     latest = rows.latest_by_point
     for a in assessments:
         # Quality and Reason are StrEnums: they are the stable strings already (no ``.value`` on the hot path).
@@ -172,15 +184,18 @@ def _add_all(rows: Rows, tenant: str, env: Envelope, assessments: Sequence[Asses
             rows.late += 1
         if not a.store:
             continue
+        key = (tenant, spec.twin_id, spec.name)
+        group = series.get(key)
+        if group is None:
+            series[key] = group = []
         value = a.value
         if isinstance(value, float):
-            append(SampleRow(tenant, spec.twin_id, spec.name, a.source_time_us, value,
-                             {"original": a.original} if a.original else None, a.quality, a.reason, a.unit))
+            group.append((a.source_time_us, value, {"original": a.original} if a.original else None, a.quality,
+                          a.reason, a.unit))
         else:
-            append(SampleRow(tenant, spec.twin_id, spec.name, a.source_time_us, None, value, a.quality, a.reason,
-                             a.unit))
+            group.append((a.source_time_us, None, value, a.quality, a.reason, a.unit))
         if a.updates_latest:  # in source-time order per point, so the last one wins
-            latest[(tenant, spec.twin_id, spec.name)] = a
+            latest[key] = a
 
 
 def _jsonable(v: Any) -> Any:

@@ -105,12 +105,15 @@ class QualityEngine:
         in_window = self._time_verdict(ts, now_us) is None
         out: list[Assessment] = []
         for spec, pt, ut, st in self._plan(topic):
-            raw = _lookup(doc, pt)
+            # _lookup inlined (one call per point saved): the common ``/points/<name>`` pointer is two dict gets.
+            node = doc.get(pt[0]) if len(pt) == 2 else None
+            raw = node.get(pt[1], MISSING) if type(node) is dict else _lookup(doc, pt)
             if raw is MISSING:
                 continue
             unit: Any = spec.source_unit
             if unit is None and ut is not None:
-                u = _lookup(doc, ut)
+                node = doc.get(ut[0]) if len(ut) == 2 else None
+                u = node.get(ut[1], MISSING) if type(node) is dict else _lookup(doc, ut)
                 unit = None if u is MISSING else u
             if in_window:
                 out.append(self._assess(spec, st, raw, unit, ts, now_us))
@@ -221,38 +224,33 @@ class QualityEngine:
             detail = f"{value} outside engineering range {list(rng)}"
 
         in_order = st.latest_time_us is None or source_time_us > st.latest_time_us
-        if in_order:
-            quality, reason, detail = self._stuck_and_spike(spec, st, value, source_time_us, quality, reason,
-                                                            detail)
-        return self._finish(spec, st, value, source_time_us, quality, reason, detail, original, in_order)
-
-    def _stuck_and_spike(self, spec: PointSpec, st: _State, value: float, t_us: int, quality: Quality,
-                         reason: Reason, detail: str) -> tuple[Quality, Reason, str]:
-        # Q-05: rate of change against the last accepted (non-spike) sample.
-        if spec.max_rate is not None and st.ref_value is not None and t_us > st.ref_time_us:
-            rate = abs(value - st.ref_value) / ((t_us - st.ref_time_us) / US)
-            if rate > spec.max_rate:
-                st.spike_run += 1
-                if st.spike_run < self.settings.spike_reset_after:
-                    if quality is Quality.GOOD:
-                        quality, reason, detail = (Quality.UNCERTAIN, Reason.SPIKE,
-                                                   f"rate {rate:.6g}/s above {spec.max_rate:g}/s")
-                else:  # a persistent new level is a real step, not a spike
+        if in_order:  # stuck and spike rules, inline: a call per point cost ~10 % of the rules' time
+            t_us = source_time_us
+            # Q-05: rate of change against the last accepted (non-spike) sample.
+            if spec.max_rate is not None and st.ref_value is not None and t_us > st.ref_time_us:
+                rate = abs(value - st.ref_value) / ((t_us - st.ref_time_us) / US)
+                if rate > spec.max_rate:
+                    st.spike_run += 1
+                    if st.spike_run < self.settings.spike_reset_after:
+                        if quality is Quality.GOOD:
+                            quality, reason, detail = (Quality.UNCERTAIN, Reason.SPIKE,
+                                                       f"rate {rate:.6g}/s above {spec.max_rate:g}/s")
+                    else:  # a persistent new level is a real step, not a spike
+                        st.ref_value, st.ref_time_us, st.spike_run = value, t_us, 0
+                else:
                     st.ref_value, st.ref_time_us, st.spike_run = value, t_us, 0
-            else:
+            elif st.ref_value is None or t_us > st.ref_time_us:
                 st.ref_value, st.ref_time_us, st.spike_run = value, t_us, 0
-        elif st.ref_value is None or t_us > st.ref_time_us:
-            st.ref_value, st.ref_time_us, st.spike_run = value, t_us, 0
-        # Q-04: stuck — identical values for >= stuck_samples AND >= stuck_seconds of source time.
-        if value == st.run_value:
-            st.run_count += 1
-        else:
-            st.run_value, st.run_count, st.run_start_us = value, 1, t_us
-        if (not spec.may_be_constant and st.run_count >= spec.stuck_samples
-                and (t_us - st.run_start_us) >= spec.stuck_seconds * US and quality is Quality.GOOD):
-            quality, reason = Quality.UNCERTAIN, Reason.STUCK
-            detail = f"unchanged for {st.run_count} samples / {(t_us - st.run_start_us) / US:.0f} s"
-        return quality, reason, detail
+            # Q-04: stuck — identical values for >= stuck_samples AND >= stuck_seconds of source time.
+            if value == st.run_value:
+                st.run_count += 1
+            else:
+                st.run_value, st.run_count, st.run_start_us = value, 1, t_us
+            if (not spec.may_be_constant and st.run_count >= spec.stuck_samples
+                    and (t_us - st.run_start_us) >= spec.stuck_seconds * US and quality is Quality.GOOD):
+                quality, reason = Quality.UNCERTAIN, Reason.STUCK
+                detail = f"unchanged for {st.run_count} samples / {(t_us - st.run_start_us) / US:.0f} s"
+        return self._finish(spec, st, value, source_time_us, quality, reason, detail, original, in_order)
 
     def _finish(self, spec: PointSpec, st: _State, value: Any, t_us: int, quality: Quality, reason: Reason,
                 detail: str, original: dict[str, Any] | None, in_order: bool) -> Assessment:

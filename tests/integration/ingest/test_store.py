@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+import struct
 from datetime import UTC, datetime
 
 import pytest
@@ -130,3 +132,24 @@ def test_every_kind_of_sample_is_stored_field_for_field(store: TimeSeriesStore) 
         assert {int(r[0]) for r in c.execute(sa.text("SELECT received_at FROM samples"))} == {T0 + 7}
     assert store.write_batch(rows, [], [], T0 + 8).duplicates == 5  # redelivery: same values, nothing added
     assert count(store, "samples") == 5
+
+
+def test_plain_samples_keep_every_bit_and_odd_ones_take_the_row_path(store: TimeSeriesStore) -> None:
+    """Plain samples of a series travel to SQLite as one JSON array: every double must come back bit-for-bit
+    (random bit patterns, extremes, subnormals), and what JSON cannot carry exactly (infinities) or what differs
+    from the series' unit must still be stored as given."""
+    rng = random.Random(7)
+    values = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(3000)]
+    values = [v for v in values if math.isfinite(v) and abs(v) < 1e300]  # rollup sums must stay finite
+    values += [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1e300, 0.1, 1 / 3, 1e16, 123.0]
+    rows = [SampleRow("t", "tw", "x", T0 + i, v, None, "good", "", None) for i, v in enumerate(values)]
+    n = len(values)
+    rows += [SampleRow("t", "tw", "x", T0 + n, math.inf, None, "good", "", None),
+             SampleRow("t", "tw", "x", T0 + n + 1, 1.0, {"original": {"value": 1, "unit": "m"}}, "good", "", None),
+             SampleRow("t", "tw", "x", T0 + n + 2, 7.5, None, "good", "", "degreeCelsius")]  # another unit
+    assert store.write_batch(rows, [], [], T0).inserted == n + 3
+    got = store.history("t", "tw", "x", T0, T0 + n + 3, limit=n + 10)
+    # ``+ 0.0`` turns -0.0 into 0.0: SQLite stores integral REALs as integers, so zero's sign is lost on any path.
+    assert [struct.pack("<d", p["value"] + 0.0) for p in got[:n]] == [struct.pack("<d", v + 0.0) for v in values]
+    assert [(p["value"], p["unit"]) for p in got[n:]] == [(math.inf, None), (1.0, None), (7.5, "degreeCelsius")]
+    assert store.write_batch(rows, [], [], T0 + 1).duplicates == n + 3

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tvilling.adapters.sql.timeseries import SampleRow
-from tvilling.adapters.sql.timeseries_batch import HOUR_US, MINUTE_US, group_by_series, rollup_rows
+from tvilling.adapters.sql.timeseries_batch import HOUR_US, MINUTE_US, group_by_series, in_key_order, rollup_rows
 
 T0 = 1_700_000_000_000_000
 
@@ -60,6 +60,7 @@ def test_rollup_rows_equal_a_per_sample_fold_in_any_order(spec: list[tuple[str, 
 def test_groups_are_in_key_order_and_keep_arrival_order_within_a_series() -> None:
     rows = [_row("b", "x", T0 + 2, 1.0), _row("a", "y", T0 + 5, 2.0), _row("b", "x", T0 + 1, 3.0),
             _row("a", "x", T0 + 9, 4.0)]
-    groups = group_by_series(rows)
+    groups = in_key_order(group_by_series(rows))
     assert list(groups) == [("t", "a", "x"), ("t", "a", "y"), ("t", "b", "x")]
-    assert [s.source_time_us - T0 for s in groups[("t", "b", "x")]] == [2, 1]
+    assert [s[0] - T0 for s in groups[("t", "b", "x")]] == [2, 1]
+    assert groups[("t", "a", "y")] == [(T0 + 5, 2.0, None, "good", "", None)]

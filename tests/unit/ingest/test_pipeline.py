@@ -43,14 +43,15 @@ class FakeStore:
         self.samples = 0
         self.marked: list[Any] = []
 
-    def write_batch(self, samples: Any, quarantine: Any, latest: Any, now_us: int) -> BatchResult:
+    def write_series(self, series: Any, quarantine: Any, latest: Any, now_us: int) -> BatchResult:
         if self.fail:
             self.fail -= 1
             self.log.append("fail")
             raise OSError("disk on fire")
-        self.log.append(f"commit:{len(samples)}")
-        self.samples += len(samples)
-        return BatchResult(inserted=len(samples))
+        n = sum(len(g) for g in series.values())
+        self.log.append(f"commit:{n}")
+        self.samples += n
+        return BatchResult(inserted=n)
 
     def mark_quality(self, tenant: str, points: Any, quality: str, reason: str, now_us: int) -> BatchResult:
         self.marked.append((points, quality, reason))

@@ -17,23 +17,31 @@ if TYPE_CHECKING:
     from tvilling.adapters.sql.timeseries import SampleRow
 
 SeriesKey = tuple[str, str, str]  # (tenant, twin_id, name)
+# One sample of a known series: (source_time_us, value, value_json, quality, reason, unit). A tuple, not an object:
+# the ingest path builds one per point, and a tuple costs a fifth of a slotted dataclass to build.
+Sample = tuple[int, float | None, Any, str, str, str | None]
+SeriesBatch = dict[SeriesKey, list[Sample]]
 MINUTE_US = 60_000_000
 HOUR_US = 3_600_000_000
 
 
-def group_by_series(rows: Iterable[SampleRow]) -> dict[SeriesKey, list[SampleRow]]:
-    """Samples by (tenant, twin, name), series in key order, each series' samples in arrival order."""
-    groups: dict[SeriesKey, list[SampleRow]] = {}
+def group_by_series(rows: Iterable[SampleRow]) -> SeriesBatch:
+    """Samples by (tenant, twin, name), each series' samples in arrival order."""
+    groups: SeriesBatch = {}
     for s in rows:
         key = (s.tenant, s.twin_id, s.name)
         g = groups.get(key)
         if g is None:
             groups[key] = g = []
-        g.append(s)
+        g.append((s.source_time_us, s.value, s.value_json, s.quality, s.reason, s.unit))
+    return groups
+
+
+def in_key_order(groups: SeriesBatch) -> SeriesBatch:
     return {k: groups[k] for k in sorted(groups)}
 
 
-def rollup_rows(groups: dict[SeriesKey, list[SampleRow]]) -> list[tuple[Any, ...]]:
+def rollup_rows(groups: SeriesBatch) -> list[tuple[Any, ...]]:
     """``(tenant, twin_id, name, width_s, bucket_start, count, sum, min, max, last, last_time)`` per touched 1 min
     and 1 h bucket; samples without a numeric value are not rolled up. Out-of-order samples inside a group are
     merged into the bucket they belong to (a bucket may be met twice), so the result equals a per-sample fold."""
@@ -43,10 +51,10 @@ def rollup_rows(groups: dict[SeriesKey, list[SampleRow]]) -> list[tuple[Any, ...
         bucket = -1
         acc: list[Any] = []
         for s in group:
-            v = s.value
+            v = s[1]
             if v is None:
                 continue
-            t = s.source_time_us
+            t = s[0]
             b = t - t % MINUTE_US
             if b != bucket:
                 bucket = b
