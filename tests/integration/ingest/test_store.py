@@ -153,3 +153,17 @@ def test_plain_samples_keep_every_bit_and_odd_ones_take_the_row_path(store: Time
     assert [struct.pack("<d", p["value"] + 0.0) for p in got[:n]] == [struct.pack("<d", v + 0.0) for v in values]
     assert [(p["value"], p["unit"]) for p in got[n:]] == [(math.inf, None), (1.0, None), (7.5, "degreeCelsius")]
     assert store.write_batch(rows, [], [], T0 + 1).duplicates == n + 3
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 19, 64, 65, 84, 150])
+def test_every_chunking_of_a_series_stores_each_sample_once(store: TimeSeriesStore, n: int) -> None:
+    """Plain samples go in by 64-, 16- and 4-row statements and the remainder row by row (SQLite); any split must
+    store every sample once, and a partial redelivery must add only the new ones."""
+    first = [row(T0 + i * US, float(i)) for i in range(n)]
+    assert store.write_batch(first, [], [], T0).inserted == n
+    again = first[n // 2:] + [row(T0 + (n + i) * US, float(n + i)) for i in range(3)]
+    result = store.write_batch(again, [], [], T0)
+    assert (result.inserted, result.duplicates) == (3, n - n // 2)
+    got = store.history("t", "tw", "x", T0, T0 + (n + 3) * US)
+    assert [p["value"] for p in got] == [float(i) for i in range(n + 3)]
+
