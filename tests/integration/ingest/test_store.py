@@ -135,9 +135,9 @@ def test_every_kind_of_sample_is_stored_field_for_field(store: TimeSeriesStore) 
 
 
 def test_plain_samples_keep_every_bit_and_odd_ones_take_the_row_path(store: TimeSeriesStore) -> None:
-    """Plain samples of a series travel to SQLite as one JSON array: every double must come back bit-for-bit
-    (random bit patterns, extremes, subnormals), and what JSON cannot carry exactly (infinities) or what differs
-    from the series' unit must still be stored as given."""
+    """Plain samples of a series go in by multi-row statements: every double must come back bit-for-bit (random bit
+    patterns, extremes, subnormals), and infinities, originals and a unit other than the series' first must still
+    be stored as given."""
     rng = random.Random(7)
     values = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(3000)]
     values = [v for v in values if math.isfinite(v) and abs(v) < 1e300]  # rollup sums must stay finite
