@@ -15,11 +15,12 @@ from prometheus_client import Counter
 
 from tvilling.adapters.sql.timeseries import LatestUpdate, QuarantineRow, SampleRow
 from tvilling.adapters.sql.timeseries_batch import SeriesBatch
-from tvilling.core.quality import Reason
+from tvilling.core.quality import Quality, Reason
 from tvilling.quality.decode import DecodedMessage, DecodeFailure, decode_payload, parse_time_us
 from tvilling.quality.mapping import MappingSet, PointSpec
 from tvilling.quality.rules import Assessment, QualityEngine
 
+_GOOD, _NO_REASON = Quality.GOOD, Reason.NONE
 RAW_KEEP_BYTES = 4096  # quarantined payloads are kept up to this size (the detail records the full length)
 
 SAMPLES = Counter("tvilling_ingest_samples_total", "Samples assessed at ingest, by quality and reason",
@@ -170,9 +171,14 @@ def _add_all(rows: Rows, tenant: str, env: Envelope, assessments: Sequence[Asses
     counts = rows.counts
     series = rows.series
     latest = rows.latest_by_point
+    good = 0  # Good without a reason, the common case, is counted in a local and added to ``counts`` once
     for a in assessments:
         # Quality and Reason are StrEnums: they are the stable strings already (no ``.value`` on the hot path).
-        counts[(a.quality, a.reason)] += 1
+        quality, reason = a.quality, a.reason
+        if quality is _GOOD and reason is _NO_REASON:
+            good += 1
+        else:
+            counts[(quality, reason)] += 1
         spec = a.spec
         if a.quarantine:
             detail = json.dumps({"why": a.detail, "value": _jsonable(a.value), "unit": a.unit,
@@ -190,12 +196,14 @@ def _add_all(rows: Rows, tenant: str, env: Envelope, assessments: Sequence[Asses
             series[key] = group = []
         value = a.value
         if isinstance(value, float):
-            group.append((a.source_time_us, value, {"original": a.original} if a.original else None, a.quality,
-                          a.reason, a.unit))
+            group.append((a.source_time_us, value, {"original": a.original} if a.original else None, quality,
+                          reason, a.unit))
         else:
-            group.append((a.source_time_us, None, value, a.quality, a.reason, a.unit))
+            group.append((a.source_time_us, None, value, quality, reason, a.unit))
         if a.updates_latest:  # in source-time order per point, so the last one wins
             latest[key] = a
+    if good:
+        counts[(_GOOD, _NO_REASON)] += good
 
 
 def _jsonable(v: Any) -> Any:

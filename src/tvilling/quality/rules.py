@@ -106,14 +106,14 @@ class QualityEngine:
         out: list[Assessment] = []
         for spec, pt, ut, st in self._plan(topic):
             # _lookup inlined (one call per point saved): the common ``/points/<name>`` pointer is two dict gets.
-            node = doc.get(pt[0]) if len(pt) == 2 else None
-            raw = node.get(pt[1], MISSING) if type(node) is dict else _lookup(doc, pt)
+            node = doc.get(pt[0], MISSING) if len(pt) == 2 else None
+            raw = node.get(pt[1], MISSING) if type(node) is dict else node if node is MISSING else _lookup(doc, pt)
             if raw is MISSING:
                 continue
             unit: Any = spec.source_unit
             if unit is None and ut is not None:
-                node = doc.get(ut[0]) if len(ut) == 2 else None
-                u = node.get(ut[1], MISSING) if type(node) is dict else _lookup(doc, ut)
+                node = doc.get(ut[0], MISSING) if len(ut) == 2 else None
+                u = node.get(ut[1], MISSING) if type(node) is dict else node if node is MISSING else _lookup(doc, ut)
                 unit = None if u is MISSING else u
             if in_window:
                 out.append(self._assess(spec, st, raw, unit, ts, now_us))
