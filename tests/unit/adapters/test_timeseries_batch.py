@@ -64,3 +64,16 @@ def test_groups_are_in_key_order_and_keep_arrival_order_within_a_series() -> Non
     assert list(groups) == [("t", "a", "x"), ("t", "a", "y"), ("t", "b", "x")]
     assert [s[0] - T0 for s in groups[("t", "b", "x")]] == [2, 1]
     assert groups[("t", "a", "y")] == [(T0 + 5, 2.0, None, "good", "", None)]
+
+
+def test_a_group_within_one_minute_folds_like_the_per_sample_oracle() -> None:
+    """The builtin fast path (all samples valued, one minute) against the oracle, shuffled, plus its two exits."""
+    rnd = random.Random(3)
+    rows = [_row("a", "x", T0 + i * 500_000, float(rnd.randint(-9, 9))) for i in range(100)]  # 50 s
+    rnd.shuffle(rows)
+    for case in (rows, rows + [_row("a", "x", T0 + 61_000_000, 5.0)], rows + [_row("a", "x", T0 + 1, None)]):
+        got = {r[:5]: list(r[5:]) for r in rollup_rows(group_by_series(case))}
+        want = _oracle(case)
+        assert got.keys() == want.keys()
+        for key, w in want.items():
+            assert got[key][0] == w[0] and abs(got[key][1] - w[1]) < 1e-9 and got[key][2:] == w[2:]

@@ -113,6 +113,22 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return (postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table))
 
 
+def _all_plain(group: list[Sample], unit: str | None) -> list[Any] | None:
+    """``[t0, v0, t1, v1, …]`` when every sample of the group is plain with the same unit, else None. Columns are
+    transposed and checked by builtins (the common case costs no Python step per sample)."""
+    if not group:
+        return []
+    times, values, value_json, qualities, reasons, units = zip(*group, strict=True)
+    n = len(times)
+    if (value_json.count(None) != n or qualities.count("good") != n or reasons.count("") != n
+            or units.count(unit) != n):
+        return None
+    flat: list[Any] = [None] * (2 * n)
+    flat[0::2] = times
+    flat[1::2] = values
+    return flat
+
+
 class TimeSeriesStore(HistoryReader):
     """History store. Synchronous (SQLAlchemy Core); the async pipeline calls it from a worker thread."""
 
@@ -247,13 +263,16 @@ class TimeSeriesStore(HistoryReader):
         for key, g in groups.items():
             sid = ids[key]
             unit = g[0][5]
-            flat: list[Any] = []  # t0, v0, t1, v1, ...
-            for t, v, vj, quality, reason, u in g:
-                if vj is None and quality == "good" and reason == "" and u == unit:
-                    flat.append(t)
-                    flat.append(v)
-                else:
-                    full.append((sid, t, v, None if vj is None else dumps(vj), quality, reason, u, received_at_us))
+            flat = _all_plain(g, unit)  # t0, v0, t1, v1, ...
+            if flat is None:
+                flat = []
+                for t, v, vj, quality, reason, u in g:
+                    if vj is None and quality == "good" and reason == "" and u == unit:
+                        flat.append(t)
+                        flat.append(v)
+                    else:
+                        full.append((sid, t, v, None if vj is None else dumps(vj), quality, reason, u,
+                                     received_at_us))
             i, end = 0, len(flat)
             for rows in PLAIN_CHUNKS:
                 while end - i >= 2 * rows:

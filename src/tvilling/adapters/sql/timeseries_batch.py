@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from tvilling.adapters.sql.timeseries import SampleRow
@@ -61,31 +61,9 @@ def rollup_rows(groups: SeriesBatch) -> list[tuple[Any, ...]]:
     merged into the bucket they belong to (a bucket may be met twice), so the result equals a per-sample fold."""
     out: list[tuple[Any, ...]] = []
     for (tenant, twin_id, name), group in groups.items():
-        minutes: dict[int, list[Any]] = {}
-        bucket = -1
-        acc: list[Any] = []
-        for s in group:
-            v = s[1]
-            if v is None:
-                continue
-            t = s[0]
-            b = t - t % MINUTE_US
-            if b != bucket:
-                bucket = b
-                got = minutes.get(b)
-                if got is None:
-                    minutes[b] = acc = [1, v, v, v, v, t]
-                    continue
-                acc = got
-            acc[0] += 1
-            acc[1] += v
-            if v < acc[2]:
-                acc[2] = v
-            if v > acc[3]:
-                acc[3] = v
-            if t >= acc[5]:
-                acc[4] = v
-                acc[5] = t
+        minutes = _within_one_minute(group)
+        if minutes is None:
+            minutes = _fold_minutes(group)
         hours: dict[int, list[Any]] = {}
         for b, m in minutes.items():
             out.append((tenant, twin_id, name, 60, b, *m))
@@ -102,3 +80,48 @@ def rollup_rows(groups: SeriesBatch) -> list[tuple[Any, ...]]:
                 h[4], h[5] = m[4], m[5]
         out.extend((tenant, twin_id, name, 3600, hb, *h) for hb, h in hours.items())
     return out
+
+
+def _within_one_minute(group: list[Sample]) -> dict[int, list[Any]] | None:
+    """The common case — every sample has a value and all fall in one minute — folded by builtins over two lists
+    instead of a Python step per sample. None when the case does not apply."""
+    times = [s[0] for s in group]
+    first, newest = min(times), max(times)
+    bucket = first - first % MINUTE_US
+    if newest >= bucket + MINUTE_US:
+        return None
+    values = [s[1] for s in group]
+    if None in values:
+        return None
+    numbers = cast("list[float]", values)  # no None left
+    last = len(times) - 1 - times[::-1].index(newest)  # the last sample at the newest time, as the fold takes it
+    return {bucket: [len(numbers), sum(numbers), min(numbers), max(numbers), numbers[last], newest]}
+
+
+def _fold_minutes(group: list[Sample]) -> dict[int, list[Any]]:
+    minutes: dict[int, list[Any]] = {}
+    bucket = -1
+    acc: list[Any] = []
+    for s in group:
+        v = s[1]
+        if v is None:
+            continue
+        t = s[0]
+        b = t - t % MINUTE_US
+        if b != bucket:
+            bucket = b
+            got = minutes.get(b)
+            if got is None:
+                minutes[b] = acc = [1, v, v, v, v, t]
+                continue
+            acc = got
+        acc[0] += 1
+        acc[1] += v
+        if v < acc[2]:
+            acc[2] = v
+        if v > acc[3]:
+            acc[3] = v
+        if t >= acc[5]:
+            acc[4] = v
+            acc[5] = t
+    return minutes
