@@ -214,9 +214,10 @@ class MqttProcessSource:
 
     def _deliver(self, conn: Connection, items: list[tuple[int, str, bytes]]) -> None:
         self.received += len(items)
+        handler, ack_for = self._handler, self._ack_for
         for token, topic, payload in items:
             try:
-                self._handler(topic, payload, self._ack_for(conn, token))
+                handler(topic, payload, ack_for(conn, token))
             except Exception:  # no ack -> redelivered later; the reader thread must live on
                 log.exception("MQTT message handler failed on %s", topic)
 

@@ -54,8 +54,8 @@ class MqttIngestService:
         # paho network thread: hand over to the event loop; the queue is bounded by the broker's ReceiveMaximum.
         # Messages go through a deque and the loop is woken once per burst, not once per message (each wake-up
         # is a self-pipe write plus a loop iteration). Append first, then check the flag: no wake-up is lost.
-        self._inbox.append(Envelope(source="mqtt", address=topic, received_at_us=self.pipeline.now_us(),
-                                    payload=payload, tenant=self.tenant, ack=ack))
+        # Positional (source, address, received_at_us, payload, readings, tenant, ack): built once per message.
+        self._inbox.append(Envelope("mqtt", topic, self.pipeline.now_us(), payload, (), self.tenant, ack))
         if not self._scheduled:
             self._scheduled = True
             assert self._loop is not None
