@@ -167,3 +167,14 @@ def test_every_chunking_of_a_series_stores_each_sample_once(store: TimeSeriesSto
     got = store.history("t", "tw", "x", T0, T0 + (n + 3) * US)
     assert [p["value"] for p in got] == [float(i) for i in range(n + 3)]
 
+
+
+def test_rollup_sums_that_overflow_both_ways_do_not_wedge_ingest(store: TimeSeriesStore) -> None:
+    """Two batches whose bucket sums overflow to +inf and then -inf: their merge is NaN (NULL on SQLite). The second
+    batch must still commit — a NOT NULL failure would be retried forever and stop all ingestion."""
+    big = 1.7e308
+    assert store.write_batch([row(T0, big), row(T0 + US, big)], [], [], T0).inserted == 2
+    assert store.write_batch([row(T0 + 2 * US, -big), row(T0 + 3 * US, -big)], [], [], T0).inserted == 2
+    assert count(store, "samples") == 4
+    (bucket,) = store.bucketed("t", "tw", "x", T0, T0 + 60 * US, 60)
+    assert bucket["count"] == 4 and bucket["min"] == -big and bucket["max"] == big

@@ -71,7 +71,7 @@ def test_a_group_within_one_minute_folds_like_the_per_sample_oracle() -> None:
     rnd = random.Random(3)
     rows = [_row("a", "x", T0 + i * 500_000, float(rnd.randint(-9, 9))) for i in range(100)]  # 50 s
     rnd.shuffle(rows)
-    for case in (rows, rows + [_row("a", "x", T0 + 61_000_000, 5.0)], rows + [_row("a", "x", T0 + 1, None)]):
+    for case in (rows, [*rows, _row("a", "x", T0 + 61_000_000, 5.0)], [*rows, _row("a", "x", T0 + 1, None)]):
         got = {r[:5]: list(r[5:]) for r in rollup_rows(group_by_series(case))}
         want = _oracle(case)
         assert got.keys() == want.keys()

@@ -57,11 +57,14 @@ _SQLITE_INSERT_PLAIN = ("INSERT INTO samples (series_id, source_time, value, val
 SampleKey = tuple[int, int]  # (series_id, source_time)
 Rejected = tuple[SeriesKey, Sample]  # a sample whose key was already stored (duplicate or conflict)
 # What SQLAlchemy compiles for the rollup upsert below, run on the driver directly (SQLite evaluates every SET
-# expression against the row as it was, so the order of the assignments does not matter).
+# expression against the row as it was, so the order of the assignments does not matter). One difference: a sum
+# that overflowed to +inf meeting one that overflowed to -inf is NaN, which SQLite turns into NULL, and the NOT NULL
+# column would then fail every retry of the batch (ingestion wedged by two absurd readings); the bucket keeps its
+# overflowed sum instead. PostgreSQL stores the NaN.
 _SQLITE_ROLLUP = (
     "INSERT INTO rollups (tenant, twin_id, name, width_s, bucket_start, count, sum, min, max, last, last_time) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, twin_id, name, width_s, bucket_start) DO UPDATE "
-    "SET count = (rollups.count + excluded.count), sum = (rollups.sum + excluded.sum), "
+    "SET count = (rollups.count + excluded.count), sum = coalesce(rollups.sum + excluded.sum, rollups.sum), "
     "min = min(rollups.min, excluded.min), max = max(rollups.max, excluded.max), "
     "last = CASE WHEN (excluded.last_time >= rollups.last_time) THEN excluded.last ELSE rollups.last END, "
     "last_time = max(rollups.last_time, excluded.last_time)")
