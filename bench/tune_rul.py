@@ -17,6 +17,13 @@ Intervals are checked by a second, cheap level of CV on the out-of-fold predicti
 quantiles are calibrated on four folds' held-out predictions and the coverage of the nominal interval is
 measured on the fifth (same weighting) — ``cv_coverage``.
 
+``--split-seeds 0,1,2`` (round 4): every variant is evaluated under several fold splits (the internal CV's
+unit shuffle, ``LightGbmRul.fold_seed``; the models' seeds stay as the variant says). Per file the table
+then gives the mean RMSE over the splits (each split at its own best cap, as above), the per-split RMSE and
+cap, and the mean ``cv_coverage``; with ``--reference`` a candidate also gets its gain over the reference
+(mean over splits) and the number of splits in which it beats the reference on every file
+(:func:`compare_splits`). Without the option the output is the single-split table, as before.
+
 A variant may set ``cap_grid`` (the grid its ``fit`` would choose from); otherwise ``--caps`` applies.
 Prints one JSON object: the CV table (per candidate, file and cap) and the choice. With ``--reference NAME``
 (today's default), only candidates whose CV RMSE beats the reference on EVERY training file may be chosen;
@@ -89,6 +96,47 @@ def evaluate(est: LightGbmRul, path: Path, caps: list[float], dump: Path | None 
             "cpu_seconds": round(cpu, 1)}
 
 
+def aggregate_splits(per_split: dict[int, dict[str, object]]) -> dict[str, object]:
+    """One file's results under several fold splits (split seed -> :func:`evaluate` result): the mean RMSE
+    over the splits (each at its own best cap), the per-split RMSE and cap, and the mean cv_coverage."""
+    if not per_split:
+        raise ValueError("no split to aggregate")
+    seeds = sorted(per_split)
+    rmse = [float(cast(float, per_split[s]["rmse"])) for s in seeds]
+    cover = [float(cast(float, per_split[s]["cv_coverage"])) for s in seeds]
+    return {"rmse": round(float(np.mean(rmse)), 3), "cv_coverage": round(float(np.mean(cover)), 3),
+            "split_seeds": seeds, "rmse_per_split": rmse, "cap_per_split": [per_split[s]["cap"] for s in seeds],
+            "cv_coverage_per_split": cover, "splits": {str(s): per_split[s] for s in seeds}}
+
+
+def compare_splits(cand: dict[str, dict[str, object]], ref: dict[str, dict[str, object]]) -> dict[str, object]:
+    """A candidate's per-file aggregates (:func:`aggregate_splits`) against the reference's: gain (reference
+    minus candidate mean RMSE; + = better) per file, the smallest of those gains, and in how many splits the
+    candidate beats the reference on every file (splits matched by seed)."""
+    files = sorted(ref)
+    if sorted(cand) != files:
+        raise ValueError(f"files differ: {sorted(cand)} vs {files}")
+    seeds = cast(list[int], ref[files[0]]["split_seeds"])
+    for f in files:
+        if cand[f]["split_seeds"] != seeds or ref[f]["split_seeds"] != seeds:
+            raise ValueError("candidate and reference were not evaluated on the same split seeds")
+    gain = {f: round(float(cast(float, ref[f]["rmse"])) - float(cast(float, cand[f]["rmse"])), 3) for f in files}
+    wins = [all(cast(list[float], cand[f]["rmse_per_split"])[i] < cast(list[float], ref[f]["rmse_per_split"])[i]
+                for f in files) for i in range(len(seeds))]
+    return {"gain": gain, "min_gain": min(gain.values()), "splits_won_on_every_file": int(sum(wins)),
+            "won_per_split": dict(zip([str(s) for s in seeds], wins, strict=True))}
+
+
+def adoptable(comparison: dict[str, object], cand: dict[str, dict[str, object]], min_gain: float,
+              min_split_wins: int, coverage: tuple[float, float]) -> bool:
+    """Round-4 rule: mean gain >= ``min_gain`` on every file, a win on every file in at least
+    ``min_split_wins`` splits, and the mean cv_coverage of every file within ``coverage``."""
+    lo, hi = coverage
+    return (float(cast(float, comparison["min_gain"])) >= min_gain - 1e-9
+            and int(cast(int, comparison["splits_won_on_every_file"])) >= min_split_wins
+            and all(lo <= float(cast(float, r["cv_coverage"])) <= hi for r in cand.values()))
+
+
 def truncation_check(trains: list[Path], horizon: float) -> dict[str, object]:
     """Step 0 of round 3: does the CV's cut rule generate the distribution of true RUL at the cut that the test
     protocol has? Reads the training files and the test *labels* (RUL_*.txt, beside each training file) only —
@@ -140,6 +188,8 @@ def main() -> None:
     ap.add_argument("--reference", default=None,
                     help="variant to beat: a candidate is adoptable only if its CV RMSE is lower on EVERY file")
     ap.add_argument("--dump-oof", type=Path, default=None, help="folder for out-of-fold predictions (.npz)")
+    ap.add_argument("--split-seeds", default=None,
+                    help="comma-separated fold-split seeds: evaluate every variant under each, report the mean")
     ap.add_argument("--check-truncation", action="store_true",
                     help="only compare the CV cut rule with the test labels' RUL distribution (step 0)")
     args = ap.parse_args()
@@ -156,19 +206,31 @@ def main() -> None:
         tree_over = {k: v for k, v in overrides.items() if k in TreeParams.__dataclass_fields__}
         est_over = {k: v for k, v in overrides.items() if k not in tree_over}
         ests[name] = replace(base, trees=replace(base.trees, **tree_over), **est_over)  # type: ignore[arg-type]
+    split_seeds = None if args.split_seeds is None else [int(x) for x in args.split_seeds.split(",")]
+    if split_seeds is not None and len(set(split_seeds)) != len(split_seeds):
+        raise SystemExit("--split-seeds has a repeated seed")
     pairs = [(name, p) for name in variants for p in trains]
 
     def caps_of(name: str) -> list[float]:
         # A variant may carry its own cap grid (what its fit would choose from); else --caps.
         grid = variants[name].get("cap_grid")
         return [float(c) for c in grid] if isinstance(grid, list) else caps
+    if split_seeds is None:
+        runs = [(n, p, ests[n], f"{n}") for n, p in pairs]
+    else:
+        runs = [(n, p, replace(ests[n], fold_seed=s), f"{n}_split{s}") for n, p in pairs for s in split_seeds]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        results = list(pool.map(evaluate, [ests[n] for n, _ in pairs], [p for _, p in pairs],
-                                [caps_of(n) for n, _ in pairs], [args.dump_oof] * len(pairs),
-                                [n for n, _ in pairs]))
+        results = list(pool.map(evaluate, [e for _, _, e, _ in runs], [p for _, p, _, _ in runs],
+                                [caps_of(n) for n, _, _, _ in runs], [args.dump_oof] * len(runs),
+                                [tag for _, _, _, tag in runs]))
     table: dict[str, dict[str, object]] = {}
     for name, overrides in variants.items():
-        per_file = {p.name: r for (n, p), r in zip(pairs, results, strict=True) if n == name}
+        if split_seeds is None:
+            per_file = {p.name: r for (n, p, _, _), r in zip(runs, results, strict=True) if n == name}
+        else:
+            per_file = {p.name: aggregate_splits({
+                cast(int, e.fold_seed): r for (n, q, e, _), r in zip(runs, results, strict=True)
+                if n == name and q == p}) for p in trains}
         mean = float(np.mean([r["rmse"] for r in per_file.values()]))
         table[name] = {"overrides": overrides, "files": per_file, "mean_rmse": round(mean, 3)}
     pool_names = list(table)
@@ -180,12 +242,17 @@ def main() -> None:
             files = cast(dict[str, dict[str, float]], row["files"])
             row["beats_reference"] = name != args.reference and all(
                 files[f]["rmse"] < ref[f]["rmse"] for f in files)
+            if split_seeds is not None and name != args.reference:
+                row["vs_reference"] = compare_splits(files, ref)  # type: ignore[arg-type]
         # Adoption rule: only candidates better than the reference on every training file compete.
         pool_names = [n for n in table if table[n]["beats_reference"]] or [args.reference]
     choice = min(pool_names, key=lambda n: float(table[n]["mean_rmse"]))  # type: ignore[arg-type]
-    print(json.dumps({"trains": [str(p) for p in trains], "caps": caps, "horizon": base.horizon,
-                      "reference": args.reference, "table": table, "choice": choice,
-                      "choice_overrides": table[choice]["overrides"]}))
+    out: dict[str, object] = {"trains": [str(p) for p in trains], "caps": caps, "horizon": base.horizon}
+    if split_seeds is not None:
+        out["split_seeds"] = split_seeds
+    out.update({"reference": args.reference, "table": table, "choice": choice,
+                "choice_overrides": table[choice]["overrides"]})
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

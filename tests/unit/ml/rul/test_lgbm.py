@@ -5,8 +5,8 @@ import pytest
 from tests.unit.ml.rul.conformance import check_rul_estimator
 from tests.unit.ml.rul.fleet import make_fleet
 from tvilling.core.errors import ValidationError
-from tvilling.ml.rul import LightGbmRul, TreeParams, interval_coverage, rmse
-from tvilling.ml.rul.lgbm import cut_weights
+from tvilling.ml.rul import Featurizer, LightGbmRul, TreeParams, interval_coverage, rmse
+from tvilling.ml.rul.lgbm import Bag, GroupBag, cut_weights
 
 FAST = TreeParams(n_estimators=60, learning_rate=0.1, num_leaves=7, min_child_samples=10)
 
@@ -169,7 +169,56 @@ def test_ridge_blend_mixes_the_linear_prediction(fleet: tuple[pd.DataFrame, pd.D
     train, test, _ = fleet
     est = LightGbmRul(cap=60.0, n_splits=2, trees=FAST, n_bags=1, linear_weight=0.5).fit(train)
     x, _ = est.featurizer_.transform(test)
+    assert isinstance(est.model_, Bag)
     trees = np.asarray(est.model_.models[0].predict(x))
     linear = np.column_stack([(x.to_numpy() - est.model_.mu_) / est.model_.sd_, np.ones(len(x))]) @ est.model_.coef_
     np.testing.assert_allclose(est.model_.predict(x), 0.5 * trees + 0.5 * linear)
     assert not np.allclose(trees, linear)
+
+
+def test_mean_and_median_baselines_average_two_bags(
+        fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    # Round 4: n_bags models on mean-baseline features and n_bags on median-baseline ones, averaged.
+    train, test, truth = fleet
+
+    def make(seed: int) -> LightGbmRul:
+        return LightGbmRul(cap_grid=(40.0, 80.0), n_splits=3, trees=FAST, n_bags=2, seed=seed,
+                           baseline_stat="mean+median")
+
+    check_rul_estimator(make, train, test)
+    est = make(0).fit(train)
+    x, _ = est.featurizer_.transform(test)
+    mean_cols = [c for c in x.columns if c.startswith("mean_")]
+    median_cols = [c for c in x.columns if c.startswith("median_")]
+    assert mean_cols and len(mean_cols) == len(median_cols) == x.shape[1] // 2
+    # The mean block is exactly the single-statistic featurizer's output; the median block differs.
+    plain = Featurizer(windows=(1,), baseline_rows=25, health_cap=est.cap_, slope_windows=(30, 80)).fit(train)
+    np.testing.assert_allclose(x[mean_cols].to_numpy(), plain.transform(test)[0].to_numpy())
+    drift = [c for c in mean_cols if c.endswith("_drift")]
+    assert not np.allclose(x[drift].to_numpy(), x[["median_" + c[len("mean_"):] for c in drift]].to_numpy())
+    model = est.model_
+    assert isinstance(model, GroupBag) and len(model.bags) == 2 and len(model.models) == 4
+    by_group = [bag.predict(x[cols]) for bag, cols in zip(model.bags, (mean_cols, median_cols), strict=True)]
+    assert not np.allclose(by_group[0], by_group[1])
+    np.testing.assert_allclose(model.predict(x), np.mean(by_group, axis=0))
+    mean = np.array([e.mean for e in est.predict(test)])
+    assert rmse(mean, truth) < 0.75 * rmse(np.full_like(truth, truth.mean()), truth)
+    with pytest.raises(ValidationError, match="baseline_stat"):
+        LightGbmRul(baseline_stat="mode").fit(train)
+
+
+def test_fold_seed_changes_the_split_only(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    train, _, _ = fleet
+    units = train["unit"].to_numpy()
+    base = LightGbmRul(n_splits=3, seed=4)
+    np.testing.assert_array_equal(base.folds(units), LightGbmRul(n_splits=3, seed=4, fold_seed=4).folds(units))
+    other = LightGbmRul(n_splits=3, seed=4, fold_seed=1)
+    assert not np.array_equal(base.folds(units), other.folds(units))
+    # Grouped: every unit lies in one fold, and the folds are balanced.
+    for est in (base, other):
+        fold = est.folds(units)
+        assert (pd.Series(fold).groupby(units).nunique() == 1).all()
+        sizes = pd.Series(fold).groupby(units).first().value_counts()
+        assert sizes.max() - sizes.min() <= 1
+    # The models' seeds do not follow the fold seed.
+    assert [m.random_state for m in other._bag().models] == [m.random_state for m in base._bag().models]
