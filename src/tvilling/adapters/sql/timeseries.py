@@ -266,7 +266,8 @@ class TimeSeriesStore(HistoryReader):
         for key, g in groups.items():
             sid = ids[key]
             unit = g[0][5]
-            flat = _all_plain(g, unit)  # t0, v0, t1, v1, ...
+            # t0, v0, t1, v1, ...; below the smallest chunk the row-by-row path takes everything anyway
+            flat = _all_plain(g, unit) if len(g) >= PLAIN_CHUNKS[-1] else None
             if flat is None:
                 flat = []
                 for t, v, vj, quality, reason, u in g:

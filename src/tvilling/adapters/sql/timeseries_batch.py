@@ -27,6 +27,7 @@ HOUR_US = 3_600_000_000
 # Rows per multi-row INSERT of one series' plain samples, largest first; a remainder below the last size goes in row
 # by row. A few fixed sizes keep the statements few, so the driver's statement cache holds them prepared.
 PLAIN_CHUNKS = (64, 16, 4)
+FAST_FOLD_MIN = 8  # samples in a group from which the builtin rollup fold is tried (measured: 2 samples lose)
 
 
 def group_by_series(rows: Iterable[SampleRow]) -> SeriesBatch:
@@ -61,7 +62,8 @@ def rollup_rows(groups: SeriesBatch) -> list[tuple[Any, ...]]:
     merged into the bucket they belong to (a bucket may be met twice), so the result equals a per-sample fold."""
     out: list[tuple[Any, ...]] = []
     for (tenant, twin_id, name), group in groups.items():
-        minutes = _within_one_minute(group)
+        # The builtin fold pays off from a handful of samples; a steady stream commits 1-2 per series per batch.
+        minutes = _within_one_minute(group) if len(group) >= FAST_FOLD_MIN else None
         if minutes is None:
             minutes = _fold_minutes(group)
         hours: dict[int, list[Any]] = {}
