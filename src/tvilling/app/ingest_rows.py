@@ -78,10 +78,6 @@ class Rows:
         return [SampleRow(tenant, twin_id, name, *s) for (tenant, twin_id, name), g in self.series.items() for s in g]
 
     @property
-    def sample_count(self) -> int:
-        return sum(len(g) for g in self.series.values())
-
-    @property
     def latest(self) -> list[LatestUpdate]:
         return [LatestUpdate(tenant, twin_id, name, a.value, a.source_time_us, a.quality, a.reason, a.unit)
                 for (tenant, twin_id, name), a in self.latest_by_point.items()]

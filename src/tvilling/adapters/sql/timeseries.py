@@ -215,8 +215,8 @@ class TimeSeriesStore(HistoryReader):
 
     def _insert_sqlite(self, conn: Connection, groups: SeriesBatch, ids: dict[SeriesKey, int],
                        received_at_us: int) -> tuple[SeriesBatch, list[Rejected]]:
-        """SQLite fast path: plain ``executemany`` on the driver (SQLAlchemy's per-row parameter processing
-        cost more than SQLite itself). When the inserted-row count shows that some keys already existed (a
+        """SQLite fast path: statements on the driver (``_insert_rows``; SQLAlchemy's per-row parameter
+        processing cost more than SQLite itself). When the inserted-row count shows that some keys already existed (a
         redelivery, or the same key twice in this batch), roll back to a savepoint and redo the batch knowing
         exactly which keys are new. The common case (every row new) builds no key tuples at all."""
         total = sum(len(g) for g in groups.values())
