@@ -45,13 +45,19 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true", help="skip the LightGBM baseline")
+    parser.add_argument("--config", default="{}", help="JSON: CnnRul settings (override --epochs)")
+    parser.add_argument("--config-from", type=Path, default=None,
+                        help="the JSON printed by bench/tune_rul_deep.py: use its CV-chosen settings")
     args = parser.parse_args()
     train = read_cmapss(args.data / f"train_{args.fd}.txt")
     test = read_cmapss(args.data / f"test_{args.fd}.txt")
     true = read_truth(args.data / f"RUL_{args.fd}.txt")
-    deep = CnnRul(epochs=args.epochs, seed=args.seed, device=args.device, threads=args.threads)
+    config: dict[str, Any] = {"epochs": args.epochs, **json.loads(args.config)}
+    if args.config_from is not None:
+        config.update(json.loads(args.config_from.read_text())["choice_config"])
+    deep = CnnRul(seed=args.seed, device=args.device, threads=args.threads, **config)
     out: dict[str, Any] = {"dataset": args.fd, "cnn": score(deep, train, test, true)}
-    out["cnn"].update(epochs=args.epochs, final_train_loss=round(deep.losses_[-1], 5), device=deep.device_)
+    out["cnn"].update(config=config, final_train_loss=round(deep.losses_[-1], 5), device=deep.device_)
     if not args.no_baseline:
         out["lightgbm"] = score(LightGbmRul(seed=args.seed), train, test, true)
     print(json.dumps(out))

@@ -20,14 +20,16 @@ the training rows). So by default (``calibration=0.2``) a fifth of the training 
 held out: the network is fitted on the rest, and its residuals on the held-out units (cut points with true
 RUL ≤ ``horizon``, each unit weighing the same) give the predictive distribution around the point estimate —
 split conformal, as LightGBM's estimator does with cross-fitting. ``calibration=0`` uses every unit for the
-fit and the network's own quantiles. Training is deterministic for a given ``seed`` on the CPU
-(``torch.use_deterministic_algorithms``); inference runs in float64 so that an estimate does not depend on which
-other rows share its batch.
+fit and the network's own quantiles. Training is deterministic for a given ``seed`` on a given device
+(``torch.use_deterministic_algorithms``; on CUDA also cuBLAS's fixed workspace, and the pooling is a plain
+average because adaptive pooling has no deterministic CUDA backward); inference runs in float64 on the CPU so
+that an estimate does not depend on which other rows share its batch.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +106,10 @@ class CnnRul:
         torch.manual_seed(self.seed)
         torch.set_num_threads(self.threads)
         dev = self._device(torch)
-        torch.use_deterministic_algorithms(dev == "cpu")
+        if dev.startswith("cuda"):
+            # cuBLAS is deterministic only with a fixed workspace; read when the process first uses cuBLAS.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
         try:
             self._train(torch, dev, windows, target)
         finally:
@@ -120,25 +125,26 @@ class CnnRul:
     def _train(self, torch: Any, dev: str, windows: np.ndarray, target: np.ndarray) -> None:
         self.net_ = self._network(torch, windows.shape[1]).to(dev)
         probs = torch.tensor(self._probs(), dtype=torch.float32, device=dev)
-        data_x = torch.tensor(windows, dtype=torch.float32)
-        data_y = torch.tensor(target, dtype=torch.float32)
+        # the whole training set lives on the device: one copy, not one per batch
+        data_x = torch.tensor(windows, dtype=torch.float32, device=dev)
+        data_y = torch.tensor(target, dtype=torch.float32, device=dev)
         optimiser = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
         generator = torch.Generator().manual_seed(self.seed)
         self.net_.train()
         self.losses_: list[float] = []
         for _epoch in range(self.epochs):
-            order = torch.randperm(len(data_x), generator=generator)
-            total = 0.0
+            order = torch.randperm(len(data_x), generator=generator).to(dev)  # drawn on the CPU: same order anywhere
+            total = torch.zeros((), device=dev)  # summed on the device: no host sync per batch
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
-                xb, yb = data_x[idx].to(dev), data_y[idx].to(dev)
+                xb, yb = data_x[idx], data_y[idx]
                 diff = yb[:, None] - self.net_(xb)
                 loss = torch.maximum(probs * diff, (probs - 1.0) * diff).mean()  # pinball loss
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-                total += float(loss.detach()) * len(idx)
-            self.losses_.append(total / len(order))
+                total += loss.detach() * len(idx)
+            self.losses_.append(float(total) / len(order))
         self.net_ = self.net_.to("cpu").double().eval()
 
     def _calibrate(self, calib: pd.DataFrame) -> None:
@@ -169,7 +175,7 @@ class CnnRul:
         return nn.Sequential(
             nn.Conv1d(n_features, c, kernel_size=5, padding=2), nn.ReLU(),
             nn.Conv1d(c, c, kernel_size=5, padding=2), nn.ReLU(),
-            nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(c, c), nn.ReLU(), nn.Linear(c, self.n_quantiles))
+            nn.AvgPool1d(self.window), nn.Flatten(), nn.Linear(c, c), nn.ReLU(), nn.Linear(c, self.n_quantiles))
 
     def _probs(self) -> np.ndarray:
         return (np.arange(self.n_quantiles) + 0.5) / self.n_quantiles

@@ -47,3 +47,19 @@ def test_cnn_learns(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> Non
     assert all(abs((e.mean - e.lower) - min(-lo, e.mean)) < 1e-9 for e in out if lo <= 0)
     cover = interval_coverage([e.lower for e in out], [e.upper for e in out], truth)
     assert cover >= 0.4  # 5 held-out units calibrate it: a sanity bound, FD001 figures in docs/benchmarks.md
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (CI has none)")
+def test_cnn_passes_conformance_on_gpu(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    # Same contract on a GPU: deterministic given the seed (deterministic CUDA algorithms), causal, bounded.
+    train, test, truth = fleet
+
+    def make(seed: int) -> CnnRul:
+        est = _make(seed)
+        est.device = "cuda"
+        return est
+    check_rul_estimator(make, train, test)
+    est = make(0).fit(train)
+    assert est.device_ == "cuda"
+    mean = np.array([e.mean for e in est.predict(test)])
+    assert rmse(mean, truth) < 0.8 * rmse(np.full_like(truth, truth.mean()), truth)
