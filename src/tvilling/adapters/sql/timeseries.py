@@ -31,10 +31,13 @@ from tvilling.adapters.sql.timeseries_batch import (
     Sample,
     SeriesBatch,
     SeriesKey,
+    execute_chunked,
     group_by_series,
     in_key_order,
     plain_insert_sql,
+    plain_rows_sql,
     rollup_rows,
+    rollup_upsert_sql,
 )
 from tvilling.adapters.sql.timeseries_read import (
     AGGREGATES,
@@ -56,18 +59,8 @@ _SQLITE_INSERT_PLAIN = ("INSERT INTO samples (series_id, source_time, value, val
                         "received_at) VALUES (?, ?, ?, NULL, 'good', '', ?, {received_at:d}) ON CONFLICT DO NOTHING")
 SampleKey = tuple[int, int]  # (series_id, source_time)
 Rejected = tuple[SeriesKey, Sample]  # a sample whose key was already stored (duplicate or conflict)
-# What SQLAlchemy compiles for the rollup upsert below, run on the driver directly (SQLite evaluates every SET
-# expression against the row as it was, so the order of the assignments does not matter). One difference: a sum
-# that overflowed to +inf meeting one that overflowed to -inf is NaN, which SQLite turns into NULL, and the NOT NULL
-# column would then fail every retry of the batch (ingestion wedged by two absurd readings); the bucket keeps its
-# overflowed sum instead. PostgreSQL stores the NaN.
-_SQLITE_ROLLUP = (
-    "INSERT INTO rollups (tenant, twin_id, name, width_s, bucket_start, count, sum, min, max, last, last_time) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, twin_id, name, width_s, bucket_start) DO UPDATE "
-    "SET count = (rollups.count + excluded.count), sum = coalesce(rollups.sum + excluded.sum, rollups.sum), "
-    "min = min(rollups.min, excluded.min), max = max(rollups.max, excluded.max), "
-    "last = CASE WHEN (excluded.last_time >= rollups.last_time) THEN excluded.last ELSE rollups.last END, "
-    "last_time = max(rollups.last_time, excluded.last_time)")
+# The rollup upsert on the driver: timeseries_batch.rollup_upsert_sql (what SQLAlchemy compiles, plus one guard).
+_SQLITE_ROLLUP = rollup_upsert_sql(1)
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses cost ~2x to build, and this is built per sample
@@ -286,8 +279,9 @@ class TimeSeriesStore(HistoryReader):
             if i < end:
                 singles.extend((sid, flat[k], flat[k + 1], unit) for k in range(i, end, 2))
         if singles:
-            cur.executemany(_SQLITE_INSERT_PLAIN.format(received_at=int(received_at_us)), singles)
-            inserted += cur.rowcount
+            inserted += execute_chunked(cur, singles, plain_rows_sql,
+                                        _SQLITE_INSERT_PLAIN.format(received_at=int(received_at_us)),
+                                        (received_at_us,))
         if full:
             cur.executemany(_SQLITE_INSERT, full)
             inserted += cur.rowcount
@@ -338,7 +332,7 @@ class TimeSeriesStore(HistoryReader):
         if conn.dialect.name == "sqlite":
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                cur.executemany(_SQLITE_ROLLUP, rows)
+                execute_chunked(cur, rows, rollup_upsert_sql, _SQLITE_ROLLUP)
             finally:
                 cur.close()
             return
