@@ -21,8 +21,9 @@ from tvilling.ml.rul import LightGbmRul, TreeParams
 
 
 def previous_default() -> LightGbmRul:
+    # round 1's default, spelled out: later defaults (round 5: both baselines, caps averaged) must not leak in
     return LightGbmRul(cap_grid=(125.0, 140.0), windows=(1,), baseline_rows=15, slope_windows=(), unit_weight=False,
-                       n_bags=3, trees=TreeParams(min_child_samples=80))
+                       n_bags=3, trees=TreeParams(min_child_samples=80), baseline_stat="mean", average_caps=())
 
 
 def main() -> None:

@@ -24,7 +24,12 @@ cap, and the mean ``cv_coverage``; with ``--reference`` a candidate also gets it
 (mean over splits) and the number of splits in which it beats the reference on every file
 (:func:`compare_splits`). Without the option the output is the single-split table, as before.
 
-A variant may set ``cap_grid`` (the grid its ``fit`` would choose from); otherwise ``--caps`` applies.
+A variant may set ``cap_grid`` (the grid its ``fit`` would choose from); otherwise ``--caps`` applies. A variant
+with ``average_caps`` (round 5) is fitted at each of those caps and scored, with no cap chosen, on the mean of
+its per-cap out-of-fold predictions — what its ``fit`` predicts and calibrates on; ``cv_coverage`` likewise
+(its ``cap`` reads e.g. ``"mean of 130/140"``; ``scores`` holds each cap's RMSE and the averaged one's).
+Since round 5 the default averages caps 130/140 on mean+median baselines: a variant scored at the best cap of
+a grid must say ``"average_caps": []``, and the round-1 to round-4 variants also ``"baseline_stat": "mean"``.
 Prints one JSON object: the CV table (per candidate, file and cap) and the choice. With ``--reference NAME``
 (today's default), only candidates whose CV RMSE beats the reference on EVERY training file may be chosen;
 if none does, the choice is the reference (``beats_reference`` per candidate).
@@ -81,13 +86,25 @@ def evaluate(est: LightGbmRul, path: Path, caps: list[float], dump: Path | None 
     # The round-1/2 rule (rows weighed 1/life before the horizon filter), reported for comparison only.
     old_weight = cut_weights(rul, units, est.horizon, "life")
     fold = est.folds(units)
+    averaging = est._averaging()
+    if averaging:  # no cap is chosen: the variant's fit averages its per-cap predictions
+        caps = [float(c) for c in est.average_caps]
     started = time.process_time()
     oof = est.out_of_fold(frame, caps)
     cpu = time.process_time() - started
     if dump is not None:  # out-of-fold predictions, for offline analysis of the same CV
         np.savez(dump / f"{name}_{path.stem}.npz", rul=rul, unit=units, cycle=frame["cycle"].to_numpy(),
-                 fold=fold, caps=np.array(caps), oof=np.array([oof[c] for c in caps]))
+                 fold=fold, caps=np.array(caps), oof=np.array([oof[c] for c in caps]),
+                 average_caps=np.array([float(c) for c in est.average_caps] if averaging else []))
     scores = {str(c): round(_wrmse(oof[c] - rul, weight), 3) for c in caps}
+    if averaging:
+        label = "mean of " + "/".join(f"{c:g}" for c in caps)
+        pred = np.mean([oof[c] for c in caps], axis=0)
+        scores[label] = round(_wrmse(pred - rul, weight), 3)
+        return {"scores": scores, "cap": label, "rmse": scores[label], "average_caps": caps,
+                "cv_coverage": round(cv_coverage(est, pred, rul, weight, fold), 3),
+                "round2_rule": {"cap": label, "rmse": round(_wrmse(pred - rul, old_weight), 3)},
+                "cpu_seconds": round(cpu, 1)}
     best = min(caps, key=lambda c: (_wrmse(oof[c] - rul, weight), c))
     old_best = min(caps, key=lambda c: (_wrmse(oof[c] - rul, old_weight), c))
     return {"scores": scores, "cap": best, "rmse": scores[str(best)],

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,15 +8,17 @@ from tests.unit.ml.rul.conformance import check_rul_estimator
 from tests.unit.ml.rul.fleet import make_fleet
 from tvilling.core.errors import ValidationError
 from tvilling.ml.rul import Featurizer, LightGbmRul, TreeParams, interval_coverage, rmse
-from tvilling.ml.rul.lgbm import Bag, GroupBag, cut_weights
+from tvilling.ml.rul.features import check_history
+from tvilling.ml.rul.lgbm import Bag, CapMean, GroupBag, cut_weights
 
 FAST = TreeParams(n_estimators=60, learning_rate=0.1, num_leaves=7, min_child_samples=10)
 
 
 def _make(seed: int) -> LightGbmRul:
     # One model: the bagged default is covered by its own conformance test below (keeps the suite fast).
-    return LightGbmRul(cap_grid=(40.0, 80.0), n_splits=3, trees=FAST, windows=(5, 15), n_bags=1, seed=seed,
-                       n_jobs=1)
+    # average_caps=(): the cap is chosen from the grid (rounds 1-4); averaging has its own tests below.
+    return LightGbmRul(cap_grid=(40.0, 80.0), average_caps=(), baseline_stat="mean", n_splits=3, trees=FAST,
+                       windows=(5, 15), n_bags=1, seed=seed, n_jobs=1)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,7 @@ def test_learns_and_intervals_are_calibrated(fleet: tuple[pd.DataFrame, pd.DataF
 
 def test_fixed_cap_skips_selection(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
     train, test, _ = fleet
-    est = LightGbmRul(cap=50.0, n_splits=2, trees=FAST, windows=(5,), n_jobs=1).fit(train)
+    est = LightGbmRul(cap=50.0, n_splits=2, trees=FAST, windows=(5,), n_bags=1, n_jobs=1).fit(train)
     assert est.cap_ == 50.0
     assert max(e.mean for e in est.predict(test)) <= 50.0
 
@@ -82,7 +86,7 @@ def test_bagged_estimator_passes_conformance_and_averages(
 
     def make(seed: int) -> LightGbmRul:
         return LightGbmRul(cap=60.0, n_splits=3, trees=FAST, windows=(1,), hi_windows=(5, 15), ewm_spans=(10,),
-                           n_bags=2, seed=seed, n_jobs=1)
+                           n_bags=2, seed=seed, n_jobs=1, baseline_stat="mean")
 
     check_rul_estimator(make, train, test)
     est = make(0).fit(train)
@@ -138,8 +142,8 @@ def test_round3_options_pass_conformance(fleet: tuple[pd.DataFrame, pd.DataFrame
     train, test, truth = fleet
 
     def make(seed: int) -> LightGbmRul:
-        return LightGbmRul(cap_grid=(60.0,), horizon=60.0, n_splits=3, trees=FAST, n_bags=1, seed=seed,
-                           truncate_target=True, cut_rule="unit", linear_weight=0.3, baseline_stat="median")
+        return LightGbmRul(cap_grid=(60.0,), average_caps=(), horizon=60.0, n_splits=3, trees=FAST, n_bags=1,
+                           seed=seed, truncate_target=True, cut_rule="unit", linear_weight=0.3, baseline_stat="median")
 
     check_rul_estimator(make, train, test)
     est = make(0).fit(train)
@@ -167,7 +171,7 @@ def test_truncated_target_trains_only_on_rows_within_the_cap(
 
 def test_ridge_blend_mixes_the_linear_prediction(fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
     train, test, _ = fleet
-    est = LightGbmRul(cap=60.0, n_splits=2, trees=FAST, n_bags=1, linear_weight=0.5).fit(train)
+    est = LightGbmRul(cap=60.0, n_splits=2, trees=FAST, n_bags=1, linear_weight=0.5, baseline_stat="mean").fit(train)
     x, _ = est.featurizer_.transform(test)
     assert isinstance(est.model_, Bag)
     trees = np.asarray(est.model_.models[0].predict(x))
@@ -182,7 +186,7 @@ def test_mean_and_median_baselines_average_two_bags(
     train, test, truth = fleet
 
     def make(seed: int) -> LightGbmRul:
-        return LightGbmRul(cap_grid=(40.0, 80.0), n_splits=3, trees=FAST, n_bags=2, seed=seed,
+        return LightGbmRul(cap_grid=(40.0, 80.0), average_caps=(), n_splits=3, trees=FAST, n_bags=2, seed=seed,
                            baseline_stat="mean+median")
 
     check_rul_estimator(make, train, test)
@@ -222,3 +226,73 @@ def test_fold_seed_changes_the_split_only(fleet: tuple[pd.DataFrame, pd.DataFram
         assert sizes.max() - sizes.min() <= 1
     # The models' seeds do not follow the fold seed.
     assert [m.random_state for m in other._bag().models] == [m.random_state for m in base._bag().models]
+
+
+def test_average_caps_predicts_the_mean_of_per_cap_bags(
+        fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    # Round 5: a bag at each listed cap on the same features (health index scaled by the largest cap, as in
+    # the internal CV), the prediction the mean of the per-cap predictions each clipped to its cap.
+    train, test, truth = fleet
+
+    def make(seed: int) -> LightGbmRul:
+        return LightGbmRul(average_caps=(40.0, 80.0), n_splits=3, trees=FAST, windows=(5, 15), n_bags=1,
+                           seed=seed, baseline_stat="mean")
+
+    check_rul_estimator(make, train, test)
+    est = make(0).fit(train)
+    assert isinstance(est.model_, CapMean) and est.model_.caps == [40.0, 80.0] and est.cap_ == 80.0
+    assert set(est.cv_rmse_) == {40.0, 80.0} and est.cv_rmse_averaged_ is not None
+    # Rebuilt by hand: the same featurizer and the same seeds at each cap.
+    frame = check_history(train, est.schema)
+    rul = est._true_rul(frame)
+    feats = est._featurizer(80.0).fit(frame)
+    x_train, _ = feats.transform(frame)
+    x_test, _ = feats.transform(test)
+    per_cap = [np.clip(est._model().fit(*est._training_set(frame, x_train, rul, c)).predict(x_test), 0.0, c)
+               for c in (40.0, 80.0)]
+    assert not np.allclose(per_cap[0], per_cap[1])
+    got = np.array([e.mean for e in est.predict_history(test)])
+    np.testing.assert_allclose(got, np.mean(per_cap, axis=0))
+    assert not np.allclose(got, per_cap[0]) and not np.allclose(got, per_cap[1])
+    mean = np.array([e.mean for e in est.predict(test)])
+    assert rmse(mean, truth) < 0.75 * rmse(np.full_like(truth, truth.mean()), truth)
+    # A fixed cap overrides average_caps: one bag, no averaging.
+    fixed = LightGbmRul(cap=50.0, average_caps=(40.0, 80.0), n_splits=2, trees=FAST, windows=(5,), n_bags=1,
+                        baseline_stat="mean")
+    fixed.fit(train)
+    assert fixed.cap_ == 50.0 and isinstance(fixed.model_, Bag) and fixed.cv_rmse_averaged_ is None
+    with pytest.raises(ValidationError, match="repeated"):
+        LightGbmRul(average_caps=(40.0, 40.0)).fit(train)
+
+
+def test_average_caps_calibrates_on_the_averaged_out_of_fold_predictions(
+        fleet: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]) -> None:
+    train, _, _ = fleet
+    est = LightGbmRul(average_caps=(40.0, 80.0), n_splits=3, trees=FAST, windows=(5,), n_bags=1,
+                      baseline_stat="mean").fit(train)
+    frame = check_history(train, est.schema)
+    rul = est._true_rul(frame)
+    w = cut_weights(rul, frame["unit"].to_numpy(), est.horizon, est.cut_rule)
+    oof = est.out_of_fold(frame, [40.0, 80.0])
+    averaged = np.mean([oof[40.0], oof[80.0]], axis=0)
+    assert est.cv_rmse_averaged_ == pytest.approx(float(np.sqrt(np.average((averaged - rul) ** 2, weights=w))))
+    cal = replace(est)
+    cal._calibrate(averaged, rul, w)
+    np.testing.assert_allclose(est.bin_edges_, cal.bin_edges_)
+    np.testing.assert_allclose(np.array(est.residual_q_), np.array(cal.residual_q_))
+    assert est.residual_bounds_ == cal.residual_bounds_
+    for c in (40.0, 80.0):  # not the calibration of either single cap
+        single = replace(est)
+        single._calibrate(oof[c], rul, w)
+        assert not np.allclose(np.array(est.residual_q_), np.array(single.residual_q_))
+
+
+def test_defaults_are_the_round5_choice() -> None:
+    # Adopted in round 5 (bench/rul_cv/round5_decision.json): caps 130 and 140 averaged, mean + median
+    # baselines; the rest as chosen in round 2.
+    est = LightGbmRul()
+    assert tuple(est.average_caps) == (130.0, 140.0) and est.baseline_stat == "mean+median"
+    assert est.cap is None and est._averaging() and est._caps() == [130.0, 140.0]
+    assert est.n_bags == 3 and est.baseline_rows == 25 and tuple(est.slope_windows) == (30, 80)
+    assert est.cut_rule == "life" and est.horizon == 150.0 and est.unit_weight
+    assert isinstance(est._model(), GroupBag)

@@ -1,7 +1,17 @@
-"""The split-seed aggregation and the round-4 adoption rule of bench/tune_rul.py (no model is fitted)."""
+"""bench/tune_rul.py: the split-seed aggregation and the round-4 adoption rule (no model fitted), and the
+round-5 scoring of an ``average_caps`` variant (small synthetic fleet)."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
-from bench.tune_rul import adoptable, aggregate_splits, compare_splits
+from bench.tune_rul import adoptable, aggregate_splits, compare_splits, cv_coverage, evaluate
+
+from tests.unit.ml.rul.fleet import make_fleet
+from tvilling.cli.bench_rul import read_cmapss
+from tvilling.ml.rul import LightGbmRul, TreeParams
+from tvilling.ml.rul.features import check_history
+from tvilling.ml.rul.lgbm import cut_weights
 
 
 def _run(rmse: float, cap: float = 140.0, cover: float = 0.8) -> dict[str, object]:
@@ -50,3 +60,41 @@ def test_compare_splits_refuses_different_seeds() -> None:
     cand = _files([11.0, 11.0, 11.0], [11.0, 11.0, 11.0], seeds=(0, 1, 3))
     with pytest.raises(ValueError, match="split seeds"):
         compare_splits(cand, ref)
+
+
+def test_average_caps_variant_is_scored_on_its_averaged_out_of_fold_predictions(tmp_path: Path) -> None:
+    train, _ = make_fleet(15, seed=5)
+    path = tmp_path / "train_SYN.txt"  # the C-MAPSS layout: 26 columns, the missing sensors constant
+    cols = train.to_numpy(dtype=float)
+    np.savetxt(path, np.column_stack([cols, np.full((len(cols), 26 - cols.shape[1]), 7.0)]), fmt="%.6f")
+    fast = TreeParams(n_estimators=40, learning_rate=0.1, num_leaves=7, min_child_samples=10)
+    est = LightGbmRul(average_caps=(40.0, 80.0), n_splits=3, trees=fast, n_bags=1, fold_seed=3)
+    out = evaluate(est, path, [120.0, 130.0], dump=tmp_path, name="avg")  # the grid is ignored
+    frame = check_history(read_cmapss(path), est.schema)  # what evaluate reads
+    rul = est._true_rul(frame)
+    w = cut_weights(rul, frame["unit"].to_numpy(), est.horizon, "unit")
+    oof = est.out_of_fold(frame, [40.0, 80.0])
+    averaged = np.mean([oof[40.0], oof[80.0]], axis=0)
+    expected = round(float(np.sqrt(np.average((averaged - rul) ** 2, weights=w))), 3)
+    assert out["cap"] == "mean of 40/80" and out["rmse"] == expected
+    scores = out["scores"]
+    assert isinstance(scores, dict) and set(scores) == {"40.0", "80.0", "mean of 40/80"}
+    assert expected not in (scores["40.0"], scores["80.0"])  # neither single cap's score
+    cover = cv_coverage(est, averaged, rul, w, est.folds(frame["unit"].to_numpy()))
+    assert out["cv_coverage"] == round(cover, 3)
+    dumped = np.load(tmp_path / "avg_train_SYN.npz")
+    np.testing.assert_allclose(dumped["oof"], [oof[40.0], oof[80.0]])
+    np.testing.assert_allclose(dumped["average_caps"], [40.0, 80.0])
+
+
+def test_a_variant_with_a_cap_grid_is_scored_at_its_best_cap(tmp_path: Path) -> None:
+    train, _ = make_fleet(15, seed=5)
+    path = tmp_path / "train_SYN.txt"
+    cols = train.to_numpy(dtype=float)
+    np.savetxt(path, np.column_stack([cols, np.full((len(cols), 26 - cols.shape[1]), 7.0)]), fmt="%.6f")
+    fast = TreeParams(n_estimators=40, learning_rate=0.1, num_leaves=7, min_child_samples=10)
+    est = LightGbmRul(average_caps=(), baseline_stat="mean", n_splits=3, trees=fast, n_bags=1)
+    out = evaluate(est, path, [40.0, 80.0])
+    scores = out["scores"]
+    assert isinstance(scores, dict) and set(scores) == {"40.0", "80.0"}
+    assert out["cap"] in (40.0, 80.0) and out["rmse"] == min(scores.values())
