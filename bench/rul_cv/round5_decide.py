@@ -14,53 +14,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench.tune_rul import adoptable, compare_splits  # noqa: E402
+from decide_common import HERE, decide, files_of, judge, load_rule, mean_rmse, reference_block, summary
 
 
 def main() -> None:
-    rule = json.loads((HERE / "round5_rule.json").read_text())
+    rule = load_rule("round5")
     par = rule["rule_parameters"]
     ref_name = rule["reference"]["name"]
-
-    def files_of(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        run = json.loads((HERE / f"round5_{name}.json").read_text())
-        assert run["split_seeds"] == par["split_seeds"], name
-        return run["table"][name]["files"], run["table"][name]["overrides"]
-
-    ref, ref_over = files_of(ref_name)
+    ref, ref_over = files_of("round5", ref_name, par["split_seeds"])
     seeds = [str(s) for s in par["split_seeds"]]
-
-    def summary(files: dict[str, Any]) -> dict[str, Any]:
-        return {
-            f: {k: r[k] for k in ("rmse", "rmse_per_split", "cap_per_split", "cv_coverage", "cv_coverage_per_split")}
-            for f, r in files.items()
-        }
 
     def cpu(files: dict[str, Any]) -> dict[str, list[float]]:
         return {f: [r["splits"][s]["cpu_seconds"] for s in seeds] for f, r in files.items()}
 
-    # For information: the reference scored at the cap its own cut_rule ("life") would choose, per split.
-    own = {f: [r["splits"][s]["scores"][str(r["splits"][s]["round2_rule"]["cap"])] for s in seeds]
-           for f, r in ref.items()}
     out: dict[str, Any] = {
         "written_at_utc": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
         "written_before_any_test_evaluation_of_round5": True,
         "rule_file": "round5_rule.json",
         "rule_written_at_utc": rule["written_at_utc"],
         "rule": rule["rule"],
-        "reference": {
-            "name": ref_name,
-            "source": f"round5_{ref_name}.json",
-            "overrides": ref_over,
-            "cv": summary(ref),
-            "mean_rmse": round(sum(r["rmse"] for r in ref.values()) / len(ref), 3),
-            "at_the_cap_cut_rule_life_chooses": {
-                f: {"rmse_per_split": v, "rmse": round(sum(v) / len(v), 3)} for f, v in own.items()
-            },
-        },
+        "reference": reference_block("round5", ref_name, ref, ref_over, par["split_seeds"]),
         "candidates": {},
     }
     cpu_seconds = {ref_name: cpu(ref)}
@@ -70,32 +45,16 @@ def main() -> None:
         if not path.exists():
             out["candidates"][name] = {"overrides": cand["overrides"], "run": False}
             continue
-        files, over = files_of(name)
-        cmp = compare_splits(files, ref)
-        ok = adoptable(
-            cmp, files, par["min_gain_each_file"], par["min_splits_won_on_both_files"], tuple(par["cv_coverage_range"])
-        )
-        mean = round(sum(r["rmse"] for r in files.values()) / len(files), 3)
+        files, over = files_of("round5", name, par["split_seeds"])
+        cmp, ok = judge(files, ref, par)
         out["candidates"][name] = {
-            "overrides": over,
-            "source": path.name,
-            "cv": summary(files),
+            "overrides": over, "source": path.name, "cv": summary(files),
             "per_cap_scores_per_split": {f: {s: r["splits"][s]["scores"] for s in seeds} for f, r in files.items()},
-            "mean_rmse": mean,
-            "vs_reference": cmp,
-            "adoptable": ok,
-        }
+            "mean_rmse": mean_rmse(files), "vs_reference": cmp, "adoptable": ok}
         cpu_seconds[name] = cpu(files)
         if ok:
-            eligible.append((mean, name))
-    chosen = min(eligible)[1] if eligible else None
-    out["chosen"] = chosen
-    out["adopted"] = chosen is not None
-    out["test_evaluation"] = (
-        "run once with the two `tvilling bench rul --json` commands (test_once.jsonl, evaluation 3)"
-        if chosen
-        else "not run (rule: if no candidate qualifies, the test files are not read)"
-    )
+            eligible.append((mean_rmse(files), name))
+    decide(out, eligible, 3)
     out["cpu_seconds_per_split"] = cpu_seconds
     print(json.dumps(out, indent=1))
 
