@@ -250,8 +250,9 @@ class TimeSeriesStore(HistoryReader):
                      received_at_us: int) -> int:
         """Insert in series order (timeseries_batch: consecutive inserts land on the same b-tree leaf). A series'
         plain samples (Good, no original, the series' first unit) go in by multi-row statements of
-        ``PLAIN_CHUNKS`` rows, the few left over row by row with 4 parameters; every other sample with all 8.
-        Returns the number of rows inserted."""
+        ``PLAIN_CHUNKS`` rows; what is left over from every series (in a steady stream: all of it, 1-2 samples per
+        series) by multi-row statements across series (``plain_rows_sql``), the last few row by row with 4
+        parameters; every other sample with all 8. Returns the number of rows inserted."""
         singles: list[tuple[Any, ...]] = []
         full: list[tuple[Any, ...]] = []
         dumps = json.dumps
