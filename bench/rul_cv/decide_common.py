@@ -4,6 +4,7 @@ the rule (bench/tune_rul.py ``compare_splits`` / ``adoptable``). Reads no test f
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -19,6 +20,28 @@ SUMMARY_KEYS = ("rmse", "rmse_per_split", "cap_per_split", "cv_coverage", "cv_co
 
 def load_rule(tag: str) -> dict[str, Any]:
     return dict(json.loads((HERE / f"{tag}_rule.json").read_text()))
+
+
+def open_round(tag: str) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+    """A round's rule, its parameters, the reference's name, per-file CV results and overrides."""
+    rule = load_rule(tag)
+    par = rule["rule_parameters"]
+    ref_name = rule["reference"]["name"]
+    ref, ref_over = files_of(tag, ref_name, par["split_seeds"])
+    return rule, par, ref_name, ref, ref_over
+
+
+def header(tag: str, rule: dict[str, Any], rule_time: bool) -> dict[str, Any]:
+    """The decision file's first keys: when it was written (before any test evaluation) and which rule it applies."""
+    out: dict[str, Any] = {
+        "written_at_utc": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
+        f"written_before_any_test_evaluation_of_{tag}": True,
+        "rule_file": f"{tag}_rule.json",
+    }
+    if rule_time:
+        out["rule_written_at_utc"] = rule["written_at_utc"]
+    out["rule"] = rule["rule"]
+    return out
 
 
 def files_of(tag: str, name: str, split_seeds: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,7 +9,6 @@ under unit weights is the cap cut_rule="unit" chooses — so its figures are the
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -17,19 +16,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decide_common import HERE, decide, files_of, judge, load_rule, mean_rmse, reference_block, summary
+from decide_common import HERE, decide, files_of, header, judge, mean_rmse, open_round, reference_block, summary
 
 
 def main() -> None:
-    rule = load_rule("round4")
-    par = rule["rule_parameters"]
-    ref_name = rule["reference"]["name"]
-    ref, ref_over = files_of("round4", ref_name, par["split_seeds"])
+    rule, par, ref_name, ref, ref_over = open_round("round4")
     out: dict[str, Any] = {
-        "written_at_utc": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
-        "written_before_any_test_evaluation_of_round4": True,
-        "rule_file": "round4_rule.json",
-        "rule": rule["rule"],
+        **header("round4", rule, rule_time=False),
         "reference": reference_block("round4", ref_name, ref, ref_over, par["split_seeds"]),
         "candidates": {},
     }

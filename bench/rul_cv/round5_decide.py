@@ -8,7 +8,6 @@ cap chosen); the reference at the best cap of {120, 130, 140, 150}, per split (b
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -16,25 +15,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decide_common import HERE, decide, files_of, judge, load_rule, mean_rmse, reference_block, summary
+from decide_common import HERE, decide, files_of, header, judge, mean_rmse, open_round, reference_block, summary
 
 
 def main() -> None:
-    rule = load_rule("round5")
-    par = rule["rule_parameters"]
-    ref_name = rule["reference"]["name"]
-    ref, ref_over = files_of("round5", ref_name, par["split_seeds"])
+    rule, par, ref_name, ref, ref_over = open_round("round5")
     seeds = [str(s) for s in par["split_seeds"]]
 
     def cpu(files: dict[str, Any]) -> dict[str, list[float]]:
         return {f: [r["splits"][s]["cpu_seconds"] for s in seeds] for f, r in files.items()}
 
     out: dict[str, Any] = {
-        "written_at_utc": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
-        "written_before_any_test_evaluation_of_round5": True,
-        "rule_file": "round5_rule.json",
-        "rule_written_at_utc": rule["written_at_utc"],
-        "rule": rule["rule"],
+        **header("round5", rule, rule_time=True),
         "reference": reference_block("round5", ref_name, ref, ref_over, par["split_seeds"]),
         "candidates": {},
     }
