@@ -6,6 +6,7 @@ Also owns the Prometheus counters (one per quality/reason), so every decision is
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter as CounterT
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from tvilling.adapters.sql.timeseries_batch import SeriesBatch
 from tvilling.core.quality import Quality, Reason
 from tvilling.quality.decode import DecodedMessage, DecodeFailure, decode_payload, parse_time_us
 from tvilling.quality.mapping import MappingSet, PointSpec
-from tvilling.quality.rules import Assessment, QualityEngine
+from tvilling.quality.rules import Assessment, LatestValue, PlainSink, QualityEngine
 
+log = logging.getLogger(__name__)
 _GOOD, _NO_REASON = Quality.GOOD, Reason.NONE
 RAW_KEEP_BYTES = 4096  # quarantined payloads are kept up to this size (the detail records the full length)
 
@@ -63,14 +65,19 @@ class Rows:
     # a tuple into its group here costs less than building a SampleRow and grouping it later.
     series: SeriesBatch = field(default_factory=dict)
     quarantine: list[QuarantineRow] = field(default_factory=list)
-    # The newest in-order assessment per (tenant, twin, name); LatestUpdate rows are built once per point per
-    # batch (``latest``), not once per sample.
-    latest_by_point: dict[tuple[str, str, str], Assessment] = field(default_factory=dict)
+    # The newest in-order (value, source_time_us, quality, reason, unit) per (tenant, twin, name); LatestUpdate
+    # rows are built once per point per batch (``latest``), not once per sample.
+    latest_by_point: dict[tuple[str, str, str], LatestValue] = field(default_factory=dict)
     points: int = 0
+    # Readings that passed every rule untouched go straight into ``series`` / ``latest_by_point`` (rules.PlainSink).
+    plain: PlainSink = field(init=False)
     # Counted per batch and added to Prometheus once: a labelled ``inc`` per sample costs more than the rules.
     counts: CounterT[tuple[str, str]] = field(default_factory=CounterT)
     quarantine_counts: CounterT[str] = field(default_factory=CounterT)
     late: int = 0
+
+    def __post_init__(self) -> None:
+        self.plain = PlainSink(self.series, self.latest_by_point)
 
     @property
     def samples(self) -> list[SampleRow]:
@@ -79,10 +86,13 @@ class Rows:
 
     @property
     def latest(self) -> list[LatestUpdate]:
-        return [LatestUpdate(tenant, twin_id, name, a.value, a.source_time_us, a.quality, a.reason, a.unit)
-                for (tenant, twin_id, name), a in self.latest_by_point.items()]
+        return [LatestUpdate(tenant, twin_id, name, *v) for (tenant, twin_id, name), v in self.latest_by_point.items()]
 
     def publish_metrics(self) -> None:
+        plain, self.plain.good = self.plain.good, 0  # folded in once: publish_metrics runs once per batch
+        if plain:
+            self.points += plain
+            self.counts[(_GOOD, _NO_REASON)] += plain
         for (quality, reason), n in self.counts.items():
             SAMPLES.labels(quality, reason).inc(n)
         for reason, n in self.quarantine_counts.items():
@@ -124,7 +134,17 @@ def build_rows(batch: Sequence[Envelope], mappings: MappingSet, engine: QualityE
                                             f"device_id {msg.device_id!r} on the topic of {topic.device!r}",
                                             raw=_raw(env.payload)))
             continue
-        _add_all(rows, tenant, env, engine.assess_message(topic, msg, env.received_at_us))
+        plain = rows.plain
+        plain.tenant = tenant
+        try:
+            assessed = engine.assess_message(topic, msg, env.received_at_us, plain)
+        except Exception as exc:  # a rule that breaks must cost one message, never the ingest loop (rule 3)
+            log.exception("quality rules failed on a message from %s", env.address)
+            _quarantine(rows, QuarantineRow(tenant, env.source, env.address, Reason.PROCESSING_ERROR.value,
+                                            f"{type(exc).__name__}: {exc}"[:500], raw=_raw(env.payload)))
+            continue
+        if assessed:
+            _add_all(rows, tenant, env, assessed)
     rows.publish_metrics()
     return rows
 
@@ -197,7 +217,7 @@ def _add_all(rows: Rows, tenant: str, env: Envelope, assessments: Sequence[Asses
         else:
             group.append((a.source_time_us, None, value, quality, reason, a.unit))
         if a.updates_latest:  # in source-time order per point, so the last one wins
-            latest[key] = a
+            latest[key] = (value, a.source_time_us, quality, reason, a.unit)
     if good:
         counts[(_GOOD, _NO_REASON)] += good
 

@@ -39,3 +39,4 @@ class Reason(StrEnum):
     OVERSIZE = "oversize"
     IDENTITY_MISMATCH = "identity_mismatch"
     SOURCE_STATUS = "source_status"
+    PROCESSING_ERROR = "processing_error"  # the platform failed on this input (a bug): kept, not dropped
