@@ -21,6 +21,7 @@ import typer
 from tvilling.cli.output import emit_json, fail
 from tvilling.ml.anomaly import EnsembleDetector
 from tvilling.ml.anomaly.artime import nab_artime_scores
+from tvilling.ml.anomaly.artime_cad import nab_artime_cad_scores
 from tvilling.ml.anomaly.context_ose import nab_context_ose_scores
 from tvilling.ml.nab import PROFILES, FileData, load_profiles, score_corpus
 from tvilling.ml.nab.scoring import windows_to_indices
@@ -76,6 +77,8 @@ DETECTORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     # ARTime (NAB scoreboard leader) with its published defaults and NAB setup, and its causal form
     "artime": nab_artime_scores,
     "artime_causal": lambda v: nab_artime_scores(v, causal=True),
+    # max(artime, 0.25 * context_ose), both in NAB's setup: the candidate adopted on dev corpus v2 (round 5)
+    "artime_cad": nab_artime_cad_scores,
 }
 
 
