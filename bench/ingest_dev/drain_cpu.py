@@ -76,6 +76,7 @@ def main() -> None:
             marks.setdefault("first", now)
             marks["last"] = now
             marks["n"] = marks.get("n", 0) + len(c.envelopes)
+            marks["commits"] = marks.get("commits", 0) + 1
 
         self.pipeline.on_commit.insert(0, on_commit)
 
@@ -91,7 +92,8 @@ def main() -> None:
     build_us, write_us = acc["build"] / count * 1e6, acc["write"] / count * 1e6
     print(f"msgs/s {res['msgs_per_s']:.0f}  us/msg: platform {per[0]:.1f} (build_rows {build_us:.1f}, "
           f"write {write_us:.1f}) receiver child {per[1]:.1f} mosquitto {per[2]:.1f}  "
-          f"cores busy: platform {util[0]:.2f} child {util[1]:.2f} mosquitto {util[2]:.2f}")
+          f"cores busy: platform {util[0]:.2f} child {util[1]:.2f} mosquitto {util[2]:.2f}  "
+          f"commits {marks['commits']} (mean {count / marks['commits']:.0f} messages)")
 
 
 if __name__ == "__main__":

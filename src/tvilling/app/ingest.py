@@ -4,7 +4,8 @@ Every source (MQTT, HTTP, Sparkplug, OPC UA, replay) hands :class:`Envelope` obj
 worker takes whatever has queued up (up to ``max_batch`` envelopes, waiting at most ``max_delay_s`` for more),
 assesses it with the pure quality engine, writes it in ONE transaction (samples + rollups + quarantine + twin
 state) and only then acknowledges every envelope of the batch (MQTT PUBACK, HTTP 2xx): an ack means durable (G1).
-While one batch commits the next one accumulates, so the fsync cost is shared (group commit).
+While one batch commits the next one accumulates and is assessed as it arrives, so the fsync cost is shared
+(group commit).
 
 A failed commit acknowledges nothing: MQTT envelopes are retried with capped backoff (the broker keeps them
 in flight), HTTP callers are told at once (503) and may retry with the same Idempotency-Key.
@@ -29,6 +30,7 @@ from tvilling.quality.rules import QualityEngine
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BUILD_INLINE_MAX = 64  # envelopes; smaller parts of a batch are assessed on the event loop itself
 
 
 @dataclass
@@ -152,9 +154,12 @@ class IngestPipeline:
                     await self._maybe_stale()
                     continue
                 batch = await self._collect(first, loop)
-                rows = await asyncio.to_thread(build_rows, batch, self.mappings, self.engine)
+                rows = Rows()
+                await self._build(batch, rows)
                 if pending is not None:
+                    await self._grow_while(pending, batch, rows)
                     await pending
+                rows.publish_metrics()
                 pending = asyncio.create_task(self._commit(batch, rows))
                 if self.clock.monotonic() - self._last_stale >= self.stale_interval_s:
                     await pending  # staleness marks are written between commits, never beside one
@@ -181,6 +186,31 @@ class IngestPipeline:
             except TimeoutError:
                 break
         return batch
+
+    async def _build(self, part: list[Envelope], rows: Rows) -> None:
+        # A large part is assessed on a worker thread (the event loop stays responsive); a small one inline, where
+        # the hand-off to a thread would cost more than the work (~50 µs against ~20 µs per message).
+        if len(part) >= BUILD_INLINE_MAX:
+            await asyncio.to_thread(build_rows, part, self.mappings, self.engine, rows)
+        else:
+            build_rows(part, self.mappings, self.engine, rows)
+
+    async def _grow_while(self, pending: asyncio.Task[None], batch: list[Envelope], rows: Rows) -> None:
+        """Group commit: while the previous batch is still committing, whatever arrives joins this batch and is
+        assessed at once. The next commit then starts the moment the previous one ends and covers everything
+        that waited for it: under load batches grow (a commit's cost per message falls with its size), and a
+        message that arrives mid-commit waits for one commit, not two."""
+        queue = self._queue
+        while not pending.done() and len(batch) < self.max_batch:
+            room = self.max_batch - len(batch)
+            more: list[Envelope] = []
+            while len(more) < room and not queue.empty():
+                more.append(queue.get_nowait())
+            if more:
+                await self._build(more, rows)
+                batch.extend(more)
+            else:
+                await asyncio.wait((pending,), timeout=self.max_delay_s)
 
     async def _commit(self, batch: list[Envelope], rows: Rows) -> None:
         delay = 0.05

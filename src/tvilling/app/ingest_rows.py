@@ -105,8 +105,11 @@ def _raw(payload: bytes) -> bytes:
     return payload[:RAW_KEEP_BYTES]
 
 
-def build_rows(batch: Sequence[Envelope], mappings: MappingSet, engine: QualityEngine) -> Rows:
-    rows = Rows()
+def build_rows(batch: Sequence[Envelope], mappings: MappingSet, engine: QualityEngine,
+               into: Rows | None = None) -> Rows:
+    """Decode, map and assess ``batch``. With ``into``, the rows are added to it (a batch assessed in parts as it
+    arrives) and publishing its metrics is left to the caller, once for the whole batch."""
+    rows = Rows() if into is None else into
     sources: CounterT[str] = CounterT(env.source for env in batch)
     for source, n in sources.items():
         MESSAGES.labels(source).inc(n)
@@ -145,7 +148,8 @@ def build_rows(batch: Sequence[Envelope], mappings: MappingSet, engine: QualityE
             continue
         if assessed:
             _add_all(rows, tenant, env, assessed)
-    rows.publish_metrics()
+    if into is None:
+        rows.publish_metrics()
     return rows
 
 

@@ -120,3 +120,36 @@ def test_now_us_reads_the_injected_clock_or_the_wall_clock() -> None:
     assert before <= got <= after
     dt = SystemClock().now() - datetime(1970, 1, 1, tzinfo=UTC)  # the same timescale as the datetime path
     assert abs(wall.now_us() - (dt.days * 86_400 + dt.seconds) * 1_000_000 - dt.microseconds) < 1_000_000
+
+
+class SlowStore(FakeStore):
+    """The first commit blocks until released, so the test controls what arrives while it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def write_series(self, series: Any, quarantine: Any, latest: Any, now_us: int) -> BatchResult:
+        if not self.started.is_set():
+            self.started.set()
+            self.release.wait(5)
+        return super().write_series(series, quarantine, latest, now_us)
+
+
+async def test_what_arrives_during_a_commit_joins_the_next_batch_and_commits_right_after() -> None:
+    clock, store = FakeClock(), SlowStore()
+    p = IngestPipeline(store, MAPPING, clock=clock, max_delay_s=0.001)  # type: ignore[arg-type]
+    p.start()
+    await p.submit(env(store.log, 0, clock))
+    await asyncio.to_thread(store.started.wait, 5)  # batch 1 is committing
+    await p.submit(env(store.log, 1, clock))
+    await asyncio.sleep(0.05)  # batch 2 was cut and assessed (the old pipeline committed it as soon as 1 ended)
+    for i in range(2, 5):  # ... and these arrive while commit 1 still runs: they join batch 2
+        clock.advance(0.001)
+        await p.submit(env(store.log, i, clock))
+        await asyncio.sleep(0.01)
+    store.release.set()
+    await p.stop()
+    assert [x for x in store.log if x.startswith("commit")] == ["commit:1", "commit:4"]
+    assert p.stats.points == 5 and p.stats.batches == 2
