@@ -131,3 +131,20 @@ def test_numbers_beyond_a_float_are_quarantined_not_raised() -> None:
     assert rows.series == {}
     assert [q.reason for q in rows.quarantine] == ["non_finite", "non_finite", "decode_error"]
     assert "beyond a float" in rows.quarantine[0].detail and "overflows when scaled" in rows.quarantine[1].detail
+
+
+def test_a_rule_that_raises_quarantines_its_message_and_the_rest_go_on() -> None:
+    spec = PointSpec(twin_id="tw", name="p0", pointer="/points/p0")
+    mappings = MappingSet(tenant="t", topics={TOPIC: TopicSpec(address=TOPIC, points=(spec,))})
+
+    class Broken(QualityEngine):
+        def assess_message(self, topic: Any, msg: Any, now_us: int, plain: Any = None) -> Any:
+            if msg.doc["points"]["p0"] == 2.0:
+                raise KeyError("a bug")
+            return super().assess_message(topic, msg, now_us, plain)
+
+    payloads = [b'{"points": {"p0": %d.0}, "source_ts": %d}' % (v, NOW_US // 1000 + v) for v in (1, 2, 3)]
+    rows = build_rows([Envelope("mqtt", TOPIC, NOW_US, p) for p in payloads], mappings, Broken())
+    assert [s[1] for s in rows.series[("t", "tw", "p0")]] == [1.0, 3.0]
+    (q,) = rows.quarantine
+    assert q.reason == "processing_error" and "KeyError" in q.detail and q.raw == payloads[1]
