@@ -75,8 +75,8 @@ def detections_against_truth(anomalies: list[dict[str, Any]], faults: list[dict[
 def build_summary(engine: sa.Engine, tenant: str, plant: dict[str, Any]) -> dict[str, Any]:
     with engine.connect() as conn:
         twins = _count(conn, schema.twins, tenant)
-        points = _count(conn, schema.series, tenant, schema.samples.join(
-            schema.series, schema.series.c.id == schema.samples.c.series_id))
+        raw = schema.raw_samples()
+        points = _count(conn, schema.series, tenant, raw.join(schema.series, schema.series.c.id == raw.c.series_id))
         quarantined = _count(conn, schema.quarantine, tenant)
         anomaly_rows = _events(conn, tenant, ANOMALY_KINDS)
         work_orders = len(_events(conn, tenant, WORK_ORDER_KINDS))

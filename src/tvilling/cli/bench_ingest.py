@@ -226,7 +226,7 @@ async def _platform(host: str, port: int, db: Path, mappings: Path, n: int, k: i
         await pipeline.stop()
         checkpoints.cancel()
     with engine.connect() as conn:
-        stored_rows = int(conn.execute(sa.select(sa.func.count()).select_from(schema.samples)).scalar_one())
+        stored_rows = int(conn.execute(sa.select(sa.func.count()).select_from(schema.raw_samples())).scalar_one())
     engine.dispose()
     span = max(marks["last"] - marks["first"], 1e-9)
     latencies.sort()

@@ -120,7 +120,8 @@ async def _wait_until_quiet(engine: Any, tenant: str, *, expected: int | None = 
     from tvilling.adapters.sql import schema
 
     s, q = schema.series, schema.quarantine
-    sample_points = schema.samples.join(s, s.c.id == schema.samples.c.series_id)
+    raw = schema.raw_samples()
+    sample_points = raw.join(s, s.c.id == raw.c.series_id)
     points = sorted(live or ())
     skip_samples = [sa.not_(sa.and_(s.c.twin_id == twin, s.c.name == name)) for twin, name in points]
     # quarantine.twin_id/name may be NULL (an unparsable message): coalesce so NOT(...) keeps those rows

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.ingest.harness import LedgerPublisher, Platform, write_mappings
 from tests.support.mosquitto import start_mosquitto, stop_mosquitto
-from tests.support.sql import SAMPLE_POINTS
+from tests.support.sql import RAW_SAMPLES, SAMPLE_POINTS
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -75,7 +75,7 @@ def run_cycles(tmp_path: Path, cycles: int, seed: int, *extra: str) -> dict[str,
         rows = _rows(db)
         stored = {(d, (st // 1000) - pub.base_ms) for d, st in rows}
         con = sqlite3.connect(db)
-        total = con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        total = con.execute(f"SELECT COUNT(*) FROM {RAW_SAMPLES}").fetchone()[0]
         distinct = con.execute("SELECT COUNT(*) FROM (SELECT DISTINCT tenant, twin_id, name, source_time "
                                f"FROM {SAMPLE_POINTS})").fetchone()[0]
         rolled = con.execute("SELECT COALESCE(SUM(count), 0) FROM rollups WHERE width_s = 60").fetchone()[0]

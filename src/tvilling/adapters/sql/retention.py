@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from tvilling.adapters.sql.engine import WRITE_OPTION
+from tvilling.adapters.sql.recent import merge_recent
 from tvilling.adapters.sql.schema import metadata
 
 
@@ -41,5 +42,7 @@ def delete_batch(engine: Engine, target: Target, cutoff_us: int, batch_rows: int
     sql = (f"DELETE FROM {target.table} WHERE ({key}) IN "
            f"(SELECT {key} FROM {target.table} WHERE {cond} LIMIT :n)")
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        if target.table == "samples" and conn.dialect.name == "sqlite":
+            merge_recent(engine, conn)  # old rows may still wait in samples_recent (a replayed history)
         result = conn.execute(sa.text(sql), {"cutoff": cutoff_us, "n": batch_rows})
         return int(result.rowcount or 0)

@@ -24,7 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from tvilling.adapters.sql.engine import WRITE_OPTION, make_engine, verify_durability
-from tvilling.adapters.sql.schema import quarantine, rollups, samples
+from tvilling.adapters.sql.recent import merge_recent, recent_for
+from tvilling.adapters.sql.schema import quarantine, raw_samples, rollups, samples
 from tvilling.adapters.sql.series import SeriesIds, fetch_or_create, series_id_of
 from tvilling.adapters.sql.timeseries_batch import (
     PLAIN_CHUNKS,
@@ -50,13 +51,14 @@ from tvilling.adapters.sql.timeseries_read import (
 from tvilling.adapters.sql.twin_state import LatestUpdate, apply_latest, mark_quality_in, record_events
 from tvilling.core.events import Event
 
-_SQLITE_INSERT = ("INSERT INTO samples (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
+_SQLITE_INSERT = ("INSERT INTO {table} (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 # A plain sample (Good, no original, numeric or null) that does not go in by a multi-row statement
 # (timeseries_batch.plain_insert_sql) binds 4 parameters; ``received_at`` is the same for the whole batch and goes in
 # as an integer literal (binding a parameter costs the driver ~0.3 µs).
-_SQLITE_INSERT_PLAIN = ("INSERT INTO samples (series_id, source_time, value, value_json, quality, reason, unit, "
+_SQLITE_INSERT_PLAIN = ("INSERT INTO {table} (series_id, source_time, value, value_json, quality, reason, unit, "
                         "received_at) VALUES (?, ?, ?, NULL, 'good', '', ?, {received_at:d}) ON CONFLICT DO NOTHING")
+RECENT = "samples_recent"  # SQLite: where small commits of new samples append (adapters/sql/recent.py)
 SampleKey = tuple[int, int]  # (series_id, source_time)
 Rejected = tuple[SeriesKey, Sample]  # a sample whose key was already stored (duplicate or conflict)
 # The rollup upsert on the driver: timeseries_batch.rollup_upsert_sql (what SQLAlchemy compiles, plus one guard).
@@ -214,7 +216,15 @@ class TimeSeriesStore(HistoryReader):
         exactly which keys are new. The common case (every row new) builds no key tuples at all."""
         total = sum(len(g) for g in groups.values())
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        recent = recent_for(self.engine)
         try:
+            if recent.accepts(cur, groups, ids):  # every sample newer than its series' newest: append (recent.py)
+                recent.appended(groups, ids, self._insert_rows(cur, groups, ids, received_at_us, RECENT))
+                if recent.merge_due():
+                    recent.merge(cur)
+                return groups, []
+            recent.merge(cur)  # the checks below look at samples only
+            recent.stored(groups, ids)
             cur.execute("SAVEPOINT tvl_samples")
             if self._insert_rows(cur, groups, ids, received_at_us) == total:
                 cur.execute("RELEASE tvl_samples")
@@ -247,7 +257,7 @@ class TimeSeriesStore(HistoryReader):
 
     @staticmethod
     def _insert_rows(cur: Any, groups: SeriesBatch, ids: dict[SeriesKey, int],
-                     received_at_us: int) -> int:
+                     received_at_us: int, table: str = "samples") -> int:
         """Insert in series order (timeseries_batch: consecutive inserts land on the same b-tree leaf). A series'
         plain samples (Good, no original, the series' first unit) go in by multi-row statements of
         ``PLAIN_CHUNKS`` rows; what is left over from every series (in a steady stream: all of it, 1-2 samples per
@@ -274,17 +284,17 @@ class TimeSeriesStore(HistoryReader):
             i, end = 0, len(flat)
             for rows in PLAIN_CHUNKS:
                 while end - i >= 2 * rows:
-                    cur.execute(plain_insert_sql(rows), (received_at_us, sid, unit, *flat[i:i + 2 * rows]))
+                    cur.execute(plain_insert_sql(rows, table), (received_at_us, sid, unit, *flat[i:i + 2 * rows]))
                     inserted += cur.rowcount
                     i += 2 * rows
             if i < end:
                 singles.extend((sid, flat[k], flat[k + 1], unit) for k in range(i, end, 2))
         if singles:
-            inserted += execute_chunked(cur, singles, plain_rows_sql,
-                                        _SQLITE_INSERT_PLAIN.format(received_at=int(received_at_us)),
+            inserted += execute_chunked(cur, singles, lambda n: plain_rows_sql(n, table),
+                                        _SQLITE_INSERT_PLAIN.format(table=table, received_at=int(received_at_us)),
                                         (received_at_us,))
         if full:
-            cur.executemany(_SQLITE_INSERT, full)
+            cur.executemany(_SQLITE_INSERT.format(table=table), full)
             inserted += cur.rowcount
         return int(inserted)
 
@@ -362,7 +372,7 @@ class TimeSeriesStore(HistoryReader):
 
     def recompute_rollups(self, tenant: str, twin_id: str, name: str) -> None:
         """Rebuild one point's rollups from raw samples (repair tool; ingest keeps them current)."""
-        c, r = samples.c, rollups.c
+        c, r = raw_samples().c, rollups.c
         with self._write() as conn:
             conn.execute(sa.delete(rollups).where(r.tenant == tenant, r.twin_id == twin_id, r.name == name))
             points: list[Sample] = [(int(st), v, None, "", "", None) for st, v in conn.execute(
@@ -374,6 +384,8 @@ class TimeSeriesStore(HistoryReader):
         """Delete raw samples and rollups older than their retention; returns rows deleted."""
         deleted = 0
         with self._write() as conn:
+            if conn.dialect.name == "sqlite":
+                merge_recent(self.engine, conn)
             deleted += conn.execute(sa.delete(samples).where(
                 samples.c.source_time < now_us - int(raw_s * 1e6))).rowcount or 0
             deleted += conn.execute(sa.delete(rollups).where(

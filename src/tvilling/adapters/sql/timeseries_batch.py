@@ -47,13 +47,13 @@ def in_key_order(groups: SeriesBatch) -> SeriesBatch:
     return {k: groups[k] for k in sorted(groups)}
 
 
-@lru_cache(maxsize=len(PLAIN_CHUNKS))
-def plain_rows_sql(rows: int) -> str:
+@lru_cache(maxsize=2 * len(PLAIN_CHUNKS))
+def plain_rows_sql(rows: int, table: str = "samples") -> str:
     """SQLite INSERT of ``rows`` plain samples of *any* series (what a small commit has: one or two samples per
     series). Parameters: ?1 received_at, then series id, source_time, value and unit per row."""
     values = ", ".join(f"(?{4 * i + 2}, ?{4 * i + 3}, ?{4 * i + 4}, NULL, 'good', '', ?{4 * i + 5}, ?1)"
                        for i in range(rows))
-    return ("INSERT INTO samples (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
+    return (f"INSERT INTO {table} (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
             f"VALUES {values} ON CONFLICT DO NOTHING")
 
 
@@ -95,13 +95,13 @@ def execute_chunked(cur: Any, rows: list[tuple[Any, ...]], multi_sql: Callable[[
     return changed
 
 
-@lru_cache(maxsize=len(PLAIN_CHUNKS))
-def plain_insert_sql(rows: int) -> str:
+@lru_cache(maxsize=2 * len(PLAIN_CHUNKS))
+def plain_insert_sql(rows: int, table: str = "samples") -> str:
     """SQLite INSERT of ``rows`` plain samples (Good, no reason, no original) of one series. Parameters: ?1
     received_at, ?2 series id, ?3 unit, then source_time and value per row. One statement for many rows costs
     about half of ``executemany`` per row: the driver's bind/step/reset round trip is paid once."""
     values = ", ".join(f"(?2, ?{2 * i + 4}, ?{2 * i + 5}, NULL, 'good', '', ?3, ?1)" for i in range(rows))
-    return ("INSERT INTO samples (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
+    return (f"INSERT INTO {table} (series_id, source_time, value, value_json, quality, reason, unit, received_at) "
             f"VALUES {values} ON CONFLICT DO NOTHING")
 
 

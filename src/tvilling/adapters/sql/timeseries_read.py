@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tvilling.adapters.sql.schema import quarantine, rollups, samples
+from tvilling.adapters.sql.schema import quarantine, raw_samples, rollups
 from tvilling.adapters.sql.series import series_id_of
 from tvilling.core.errors import ValidationError
 
@@ -32,7 +32,7 @@ class HistoryReader:
     def history(self, tenant: str, twin_id: str, name: str, start_us: int, end_us: int,
                 limit: int = 10_000) -> list[dict[str, Any]]:
         """Raw samples in [start, end), oldest first, at most ``limit``."""
-        c = samples.c
+        c = raw_samples().c
         q = (sa.select(c.source_time, c.value, c.value_json, c.quality, c.reason, c.unit)
              .where(c.series_id == series_id_of(tenant, twin_id, name), c.source_time >= start_us,
                     c.source_time < end_us).order_by(c.source_time).limit(limit))
@@ -64,7 +64,7 @@ class HistoryReader:
                             r.bucket_start >= start_us, r.bucket_start < end_us))
                 rows: Iterable[Sequence[Any]] = conn.execute(q)
             else:
-                c = samples.c
+                c = raw_samples().c
                 q2 = (sa.select(c.source_time, sa.literal(1), c.value, c.value, c.value, c.value, c.source_time)
                       .where(c.series_id == series_id_of(tenant, twin_id, name), c.value.is_not(None),
                              c.source_time >= start_us, c.source_time < end_us))
