@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
 
 from tvilling.adapters.mqtt import MqttSettings
 from tvilling.adapters.sql import schema
@@ -28,11 +29,23 @@ async def main() -> None:
     ap.add_argument("--client-id", default="tvilling-crash-test")
     ap.add_argument("--topic", default="plant/+/telemetry")
     ap.add_argument("--ack-before-commit", action="store_true")
+    # A slow disk for the mutant: with ~3 ms commits an early ack rarely reaches the broker before the commit ends,
+    # so kill -9 would seldom land in between and the mutation test would lose its power.
+    ap.add_argument("--commit-delay-ms", type=float, default=0.0)
     ap.add_argument("--receiver", choices=["thread", "process"], default="thread")
     args = ap.parse_args()
     engine = connect_durable(f"sqlite:///{args.db}")
     schema.metadata.create_all(engine)
-    pipeline = IngestPipeline(TimeSeriesStore(engine), load_mappings(args.mappings))
+    store = TimeSeriesStore(engine)
+    if args.commit_delay_ms > 0:
+        write = store.write_series
+
+        def slow(*a, **k):  # type: ignore[no-untyped-def]
+            time.sleep(args.commit_delay_ms / 1000)
+            return write(*a, **k)
+
+        store.write_series = slow  # type: ignore[method-assign]
+    pipeline = IngestPipeline(store, load_mappings(args.mappings))
     if args.ack_before_commit:
         original = pipeline.submit_nowait
 

@@ -107,6 +107,6 @@ def test_d01_kill9_loses_no_acked_message_and_duplicates_nothing(tmp_path: Path,
 
 def test_d01_mutation_ack_before_commit_is_caught(tmp_path: Path) -> None:
     """Mutation sanity (§3): a platform that acks on receipt loses acknowledged messages on kill -9."""
-    r = run_cycles(tmp_path, 3, 2, "--ack-before-commit", "--receiver", "process")
+    r = run_cycles(tmp_path, 3, 2, "--ack-before-commit", "--commit-delay-ms", "50", "--receiver", "process")
     print(r)
     assert r["lost_acked"] > 0  # type: ignore[operator]
