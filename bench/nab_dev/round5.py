@@ -18,12 +18,12 @@ import argparse
 import bisect
 import datetime as dt
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench.nab_dev.artime_select import _scores  # per-stream scores, cached per tag
 from bench.nab_dev.corpus import DevFile
 from bench.nab_dev.corpus_v2 import REVISIONS, make_corpus
 from bench.nab_dev.windowed_gaussian import windowed_gaussian_scores
@@ -41,19 +41,6 @@ RANKED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 MARGIN = 1.0  # standard points over `artime` alone on the held-out seed
-
-
-def _scores(cache: Path, tag: str, corpus: list[DevFile], fn: Callable[[np.ndarray], np.ndarray],
-            cpu: dict[str, float]) -> list[np.ndarray]:
-    path = cache / f"{tag}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            return [z[f.name] for f in corpus]
-    t0 = time.process_time()
-    out = [np.clip(fn(f.values), 0.0, 1.0) for f in corpus]
-    cpu[tag] = round(time.process_time() - t0, 1)
-    np.savez(path, **{f.name: s for f, s in zip(corpus, out, strict=True)})
-    return out
 
 
 def _score(corpus: list[DevFile], scores: list[np.ndarray]) -> dict[str, Any]:
