@@ -18,13 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
 from tvilling.app.ingest_rows import Envelope, Rows, build_rows
 from tvilling.app.runtime import GC_THRESHOLDS
-from tvilling.cli.bench_ingest import PREFIX, _payload
+from tvilling.cli.bench_ingest import _payload, write_mappings
 from tvilling.quality.mapping import load_mappings
 from tvilling.quality.rules import QualityEngine
 
@@ -35,11 +33,7 @@ def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     reps = int(sys.argv[1])
     tmp = Path(tempfile.mkdtemp())
-    doc = {"topics": [{"topic": f"{PREFIX}/dev{d}/telemetry", "device": f"dev{d}", "points": [
-        {"pointer": f"/points/p{j}", "twin": f"{PREFIX}-dev{d}", "name": f"p{j}"} for j in range(POINTS)]}
-        for d in range(DEVICES)]}
-    (tmp / "m.yaml").write_text(yaml.safe_dump(doc))
-    mappings, engine = load_mappings(tmp / "m.yaml"), QualityEngine()
+    mappings, engine = load_mappings(write_mappings(tmp / "m.yaml", DEVICES, POINTS)), QualityEngine()
     store = TimeSeriesStore(connect_durable(f"sqlite:///{tmp}/b.db"))
     schema.metadata.create_all(store.engine)
     base_ms = int(time.time() * 1000) - 3_600_000

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import tvilling.cli.bench_ingest as bi
 from tvilling.adapters.sql.timeseries import TimeSeriesStore
 from tvilling.app import ingest as ingest_module
@@ -59,11 +57,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     host, port, broker = bi._start_broker(tmp)
     devices, points, n = 10, 10, int(os.environ.get("N", "40000"))
-    doc = {"topics": [{"topic": f"{bi.PREFIX}/dev{d}/telemetry", "device": f"dev{d}", "points": [
-        {"pointer": f"/points/p{j}", "twin": f"{bi.PREFIX}-dev{d}", "name": f"p{j}"} for j in range(points)]}
-        for d in range(devices)]}
-    mappings = tmp / "m.yaml"
-    mappings.write_text(yaml.safe_dump(doc))
+    mappings = bi.write_mappings(tmp / "m.yaml", devices, points)
     start = MqttIngestService.start
 
     async def start_and_watch(self: Any, *a: Any, **k: Any) -> None:

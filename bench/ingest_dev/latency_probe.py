@@ -19,11 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import tvilling.cli.bench_ingest as bi
 from tvilling.adapters.sql.timeseries import TimeSeriesStore
 from tvilling.app import ingest as ingest_module
+
+DEVICES, POINTS, RATE = 10, 10, 1000.0  # 10 000 points/s, as the bench's paced phase
+
+
+def paced_setup(default_seconds: float) -> tuple[Path, str, int, Any, Path, int]:
+    """A scratch folder, a Mosquitto on a loopback port in it, the stream's mapping file and the message count for
+    ``SECONDS`` (environment; ``default_seconds`` otherwise) at :data:`RATE`."""
+    tmp = Path(tempfile.mkdtemp())
+    host, port, broker = bi._start_broker(tmp)
+    n = int(RATE * float(os.environ.get("SECONDS", str(default_seconds))))
+    return tmp, host, port, broker, bi.write_mappings(tmp / "m.yaml", DEVICES, POINTS), n
 
 
 def pct(xs: list[float]) -> str:
@@ -59,16 +68,8 @@ def main() -> None:
     legs: dict[str, list[float]] = {k: [] for k in ("arrival", "to_build", "build", "build_to_write", "write",
                                                       "after_write", "total")}
     sizes: list[int] = []
-    tmp = Path(tempfile.mkdtemp())
-    host, port, broker = bi._start_broker(tmp)
-    devices, points = 10, 10
-    rate = 1000.0
-    n = int(rate * float(os.environ.get("SECONDS", "6")))
-    doc = {"topics": [{"topic": f"{bi.PREFIX}/dev{d}/telemetry", "device": f"dev{d}", "points": [
-        {"pointer": f"/points/p{j}", "twin": f"{bi.PREFIX}-dev{d}", "name": f"p{j}"} for j in range(points)]}
-        for d in range(devices)]}
-    mappings = tmp / "m.yaml"
-    mappings.write_text(yaml.safe_dump(doc))
+    tmp, host, port, broker, mappings, n = paced_setup(6)
+    devices, points, rate = DEVICES, POINTS, RATE
     orig_commit = ingest_module.IngestPipeline._commit
 
     async def commit(self: Any, batch: Any, rows: Any) -> None:

@@ -18,13 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
 from tvilling.app.ingest_rows import Envelope, build_rows
 from tvilling.app.runtime import GC_THRESHOLDS
-from tvilling.cli.bench_ingest import PREFIX, _payload
+from tvilling.cli.bench_ingest import _payload, write_mappings
 from tvilling.quality.mapping import load_mappings
 from tvilling.quality.rules import QualityEngine
 
@@ -38,11 +36,7 @@ def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 12
     tmp = Path(tempfile.mkdtemp())
-    doc = {"topics": [{"topic": f"{PREFIX}/dev{d}/telemetry", "device": f"dev{d}", "points": [
-        {"pointer": f"/points/p{j}", "twin": f"{PREFIX}-dev{d}", "name": f"p{j}"} for j in range(10)]}
-        for d in range(10)]}
-    (tmp / "m.yaml").write_text(yaml.safe_dump(doc))
-    mappings, engine = load_mappings(tmp / "m.yaml"), QualityEngine()
+    mappings, engine = load_mappings(write_mappings(tmp / "m.yaml", 10, 10)), QualityEngine()
     store = TimeSeriesStore(connect_durable(f"sqlite:///{tmp}/b.db"))
     schema.metadata.create_all(store.engine)
     base_ms = int(time.time() * 1000) - 3_600_000

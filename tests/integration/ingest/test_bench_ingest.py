@@ -24,6 +24,10 @@ def test_bench_ingest_small_run_accounts_for_every_message() -> None:
     assert out["raw_msgs_per_s"] > 0 and out["msgs_per_s"] > 0
     assert len(out["raw_runs_msgs_per_s"]) == 2
     assert abs(out["raw_msgs_per_s"] - max(out["raw_runs_msgs_per_s"])) <= 0.11  # each rounded on its own
+    # As many platform phases as raw ones, alternating; each side counts its better phase, and every phase
+    # must account for every message.
+    assert len(out["platform_runs_msgs_per_s"]) == 2 and out["platform_lost_per_run"] == [0, 0]
+    assert abs(out["msgs_per_s"] - max(out["platform_runs_msgs_per_s"])) <= 0.11
     # Figures are rounded from unrounded rates, so compare within the rounding.
     assert abs(out["ratio"] - out["msgs_per_s"] / out["raw_msgs_per_s"]) < 0.002
     assert abs(out["points_per_s"] - out["msgs_per_s"] * 4) < 0.5
