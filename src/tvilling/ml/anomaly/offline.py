@@ -12,6 +12,18 @@ multivariate residual share. Threshold rule (no labels): the ``quantile`` (defau
 scores after the warm-up, raised to at least ``floor`` (0.5: evidence strength 1, i.e. about 5.7 sd for a
 univariate spike or a 3.5 sd multivariate residual) so that a perfectly quiet training period does not turn
 small wiggles into alarms, and capped at 0.9999.
+
+The streaming scorers learn every row, so a level shift that lasts becomes their new normal within a few dozen
+rows, and with many signals the maximum over all of them sets a high threshold. Because the contract says the
+training rows are normal operation, a **baseline** (:func:`frozen_distances`) scores every row against the
+training rows' median and robust sd per signal. After the training rows its centre follows slow drift (an
+exponential mean over ``follow`` rows) but learns only values within 2 sd of it, so a jump beyond that is flagged
+for as long as it lasts instead of becoming the new normal. Its own threshold ``z*`` comes out of sample from the
+training rows alone (two-fold: fit on one half, the ``quantile`` of the other half's largest distance per row, both
+ways), raised to at least ``z_floor`` (4 sd: with Gaussian noise a row of 20 signals crosses it by chance with
+probability ~1e-3). The largest distance ``z`` of a row enters its score as
+``1 - (1 - threshold) ** ((z / z*) ** 2)``, which equals the streaming threshold at ``z = z*``, so a row is flagged
+when either part says so.
 """
 
 from __future__ import annotations
@@ -41,12 +53,53 @@ class DetectionResult:
     alerts: list[Alert] = field(default_factory=list)
 
 
+def robust_fit(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per column: median and robust sd (1.4826 MAD; the sd when the MAD is 0, e.g. a mostly constant signal;
+    a tiny positive floor when the column is constant, so any later change is a large distance)."""
+    center = np.median(X, axis=0)
+    scale = 1.4826 * np.median(np.abs(X - center), axis=0)
+    scale = np.where(scale > 0, scale, X.std(axis=0))
+    return center, np.maximum(scale, 1e-9 * np.maximum(1.0, np.abs(center)))
+
+
+def frozen_distances(X: FloatArray, train: FloatArray, follow: int = 0, gate: float = 2.0) -> FloatArray:
+    """Per row and column: the distance from the ``train`` rows' median in their robust sd. With ``follow`` > 0
+    the centre then follows each signal with an exponential mean of time constant ``follow`` rows, fed only by
+    values within ``gate`` sd of it: slow drift is followed, a jump beyond the gate is not learned."""
+    center, scale = robust_fit(train)
+    if follow <= 0:
+        return np.asarray(np.abs(X - center) / scale, dtype=np.float64)
+    alpha = 1.0 / follow
+    c = center.copy()
+    out = np.empty_like(X, dtype=np.float64)
+    for t in range(len(X)):
+        z = np.abs(X[t] - c) / scale
+        out[t] = z
+        ok = z < gate
+        c[ok] += alpha * (X[t, ok] - c[ok])
+    return out
+
+
+def frozen_threshold(train: FloatArray, quantile: float, z_floor: float) -> float:
+    """``z*``: the ``quantile`` of the largest distance per row, each half of ``train`` scored against the other
+    half's fit (out of sample, so drift inside the training rows raises it), at least ``z_floor``."""
+    half = len(train) // 2
+    if half < 10:
+        return z_floor
+    a, b = train[:half], train[half:]
+    oos = np.concatenate([frozen_distances(b, a).max(axis=1), frozen_distances(a, b).max(axis=1)])
+    return max(float(np.quantile(oos, quantile)), z_floor)
+
+
 def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: int | None = None,
-                 quantile: float = 0.995, floor: float = 0.5, warmup: int = 50) -> DetectionResult:
+                 quantile: float = 0.995, floor: float = 0.5, warmup: int = 50,
+                 z_floor: float = 4.0, follow: int | None = None) -> DetectionResult:
     """Score every row of ``values`` (rows = time, columns = ``signals``) and flag anomalies.
 
     ``train_rows`` (default: 20 % of the rows, at least ``2 * warmup``) are the rows whose scores set the
-    threshold; later rows are still learned as they go, as in streaming use.
+    threshold; later rows are still learned as they go, as in streaming use. ``follow`` (default: a quarter of
+    the training rows, at least ``warmup``): the time constant, in rows, with which the baseline's centre follows
+    slow drift after the training rows (0: never). ``z_floor`` = inf turns the baseline off.
     """
     X = np.asarray(values, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != len(signals) or X.shape[1] == 0:
@@ -71,12 +124,22 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
             for c in ex.contributions:
                 shares[t, signals.index(c.signal)] = c.share
             det.learn_one(row)
-    scores = np.maximum(uni.max(axis=1), mv)
-    ref = scores[warmup:train_rows] if train_rows > warmup else scores[:train_rows]
+    streaming = np.maximum(uni.max(axis=1), mv)
+    ref = streaming[warmup:train_rows] if train_rows > warmup else streaming[:train_rows]
     q = float(np.quantile(ref, quantile)) if ref.size else floor
     threshold = min(max(q, floor), 0.9999)
+    frozen = np.zeros(n)
+    dist = np.zeros((n, d))
+    if train_rows >= 2 * warmup:  # enough normal rows for a baseline
+        train = X[:train_rows]
+        follow = max(train_rows // 4, warmup) if follow is None else follow
+        dist = np.vstack([frozen_distances(train, train), frozen_distances(X[train_rows:], train, follow=follow)])
+        z_star = frozen_threshold(train, quantile, z_floor)
+        frozen = 1.0 - (1.0 - threshold) ** ((dist.max(axis=1) / z_star) ** 2)
+    scores = np.maximum(streaming, frozen)
     flags = scores >= threshold
-    top = [signals[int(np.argmax(shares[t]))] if mv[t] > uni[t].max() else signals[int(np.argmax(uni[t]))]
+    top = [signals[int(np.argmax(dist[t]))] if frozen[t] > streaming[t]
+           else signals[int(np.argmax(shares[t]))] if mv[t] > uni[t].max() else signals[int(np.argmax(uni[t]))]
            for t in range(n)]
     tracker = AlertTracker(threshold, quiet=10)
     for t in range(n):

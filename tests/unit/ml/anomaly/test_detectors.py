@@ -130,3 +130,32 @@ def test_strength_normalisation_narrows_the_gap_between_a_busy_and_a_calm_stream
     normed = strength_p99(busy, norm_alpha=0.003, norm_floor=0.2) / strength_p99(calm, norm_alpha=0.003,
                                                                                norm_floor=0.2)
     assert normed < 0.9 * plain
+
+
+def _eight_signals(seed: int, drift: float, n: int = 1200) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8)).cumsum(axis=0) * drift + rng.normal(size=(n, 8))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_offline_detection_flags_a_sustained_level_shift_for_as_long_as_it_lasts(seed: int) -> None:
+    # The streaming scorers make a lasting shift their new normal within a few rows; the baseline fitted on the
+    # (normal) training rows keeps flagging it.
+    X = _eight_signals(seed, drift=0.01)
+    X[900:1000, 2] += 6
+    names = [f"s{j}" for j in range(8)]
+    res = detect_table(X, names, train_rows=400)
+    assert res.is_anomaly[900:1000].mean() >= 0.8
+    assert res.is_anomaly[400:900].mean() + res.is_anomaly[1000:].mean() <= 0.01
+    assert {res.top_signal[t] for t in range(900, 1000) if res.is_anomaly[t]} == {"s2"}
+    streaming_only = detect_table(X, names, train_rows=400, z_floor=float("inf"))
+    assert streaming_only.is_anomaly[900:1000].mean() < 0.2  # what the baseline adds
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_offline_baseline_follows_slow_drift_of_normal_signals(seed: int) -> None:
+    X = _eight_signals(seed, drift=0.05)  # random-walk drift, no anomaly
+    res = detect_table(X, [f"s{j}" for j in range(8)], train_rows=400)
+    assert res.is_anomaly[400:].mean() <= 0.01
+    frozen = detect_table(X, [f"s{j}" for j in range(8)], train_rows=400, follow=0)
+    assert frozen.is_anomaly[400:].mean() > 0.02  # a baseline that never follows would flag the drift
