@@ -28,6 +28,7 @@ when either part says so.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ from tvilling.ml.anomaly.univariate import EnsembleDetector
 from tvilling.ml.anomaly.wrappers import AlertTracker
 
 FloatArray = npt.NDArray[np.float64]
+RIDGE = 0.01  # ridge penalty per training row, on standardised signals: near-collinear signals stay solvable
 
 
 @dataclass
@@ -56,10 +58,30 @@ class DetectionResult:
 def robust_fit(X: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Per column: median and robust sd (1.4826 MAD; the sd when the MAD is 0, e.g. a mostly constant signal;
     a tiny positive floor when the column is constant, so any later change is a large distance)."""
-    center = np.median(X, axis=0)
-    scale = 1.4826 * np.median(np.abs(X - center), axis=0)
-    scale = np.where(scale > 0, scale, X.std(axis=0))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: centre 0, scale 1 below
+        center = np.nan_to_num(np.nanmedian(X, axis=0))
+        scale = 1.4826 * np.nan_to_num(np.nanmedian(np.abs(X - center), axis=0))
+        scale = np.where(scale > 0, scale, np.nan_to_num(np.nanstd(X, axis=0)))
     return center, np.maximum(scale, 1e-9 * np.maximum(1.0, np.abs(center)))
+
+
+def with_residuals(X: FloatArray, fit: FloatArray, ridge: float = RIDGE) -> FloatArray:
+    """``X`` and, with two or more columns, each column's residual from a ridge regression on the others, fitted
+    on the ``fit`` rows (standardised by their median and robust sd; missing values count as the median). A
+    broken relationship between signals shows as a large residual even when every value is in its own range."""
+    d = X.shape[1]
+    if d < 2:
+        return X
+    c, s = robust_fit(fit)
+    zf, z = np.nan_to_num((fit - c) / s), np.nan_to_num((X - c) / s)
+    res = np.empty_like(z)
+    for j in range(d):
+        others = [k for k in range(d) if k != j]
+        a = zf[:, others]
+        w = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(d - 1), a.T @ zf[:, j])
+        res[:, j] = z[:, j] - z[:, others] @ w
+    return np.hstack([X, res])
 
 
 def frozen_distances(X: FloatArray, train: FloatArray, follow: int = 0, gate: float = 2.0) -> FloatArray:
@@ -68,14 +90,14 @@ def frozen_distances(X: FloatArray, train: FloatArray, follow: int = 0, gate: fl
     values within ``gate`` sd of it: slow drift is followed, a jump beyond the gate is not learned."""
     center, scale = robust_fit(train)
     if follow <= 0:
-        return np.asarray(np.abs(X - center) / scale, dtype=np.float64)
+        return np.nan_to_num(np.abs(X - center) / scale)
     alpha = 1.0 / follow
     c = center.copy()
     out = np.empty_like(X, dtype=np.float64)
     for t in range(len(X)):
         z = np.abs(X[t] - c) / scale
-        out[t] = z
-        ok = z < gate
+        out[t] = np.nan_to_num(z)
+        ok = z < gate  # a missing value (NaN) is not learned
         c[ok] += alpha * (X[t, ok] - c[ok])
     return out
 
@@ -87,7 +109,8 @@ def frozen_threshold(train: FloatArray, quantile: float, z_floor: float) -> floa
     if half < 10:
         return z_floor
     a, b = train[:half], train[half:]
-    oos = np.concatenate([frozen_distances(b, a).max(axis=1), frozen_distances(a, b).max(axis=1)])
+    oos = np.concatenate([frozen_distances(with_residuals(b, a), with_residuals(a, a)).max(axis=1),
+                          frozen_distances(with_residuals(a, b), with_residuals(b, b)).max(axis=1)])
     return max(float(np.quantile(oos, quantile)), z_floor)
 
 
@@ -129,16 +152,18 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     q = float(np.quantile(ref, quantile)) if ref.size else floor
     threshold = min(max(q, floor), 0.9999)
     frozen = np.zeros(n)
-    dist = np.zeros((n, d))
+    dist = np.zeros((n, 2 * d if d > 1 else 1))
     if train_rows >= 2 * warmup:  # enough normal rows for a baseline
         train = X[:train_rows]
         follow = max(train_rows // 4, warmup) if follow is None else follow
-        dist = np.vstack([frozen_distances(train, train), frozen_distances(X[train_rows:], train, follow=follow)])
+        features = with_residuals(X, train)  # the signals, then their residuals
+        fit = features[:train_rows]
+        dist = np.vstack([frozen_distances(fit, fit), frozen_distances(features[train_rows:], fit, follow=follow)])
         z_star = frozen_threshold(train, quantile, z_floor)
         frozen = 1.0 - (1.0 - threshold) ** ((dist.max(axis=1) / z_star) ** 2)
     scores = np.maximum(streaming, frozen)
     flags = scores >= threshold
-    top = [signals[int(np.argmax(dist[t]))] if frozen[t] > streaming[t]
+    top = [signals[int(np.argmax(dist[t])) % d] if frozen[t] > streaming[t]
            else signals[int(np.argmax(shares[t]))] if mv[t] > uni[t].max() else signals[int(np.argmax(uni[t]))]
            for t in range(n)]
     tracker = AlertTracker(threshold, quiet=10)
