@@ -152,18 +152,26 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     q = float(np.quantile(ref, quantile)) if ref.size else floor
     threshold = min(max(q, floor), 0.9999)
     frozen = np.zeros(n)
-    dist = np.zeros((n, 2 * d if d > 1 else 1))
-    if train_rows >= 2 * warmup:  # enough normal rows for a baseline
-        train = X[:train_rows]
+    base_top = np.zeros(n, dtype=np.int64)  # the signal with the largest baseline distance, per row
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: not varying
+        # A signal constant in the training rows (a valve that never moved, an idle motor) has no known normal
+        # variability, so any later value would be an infinite distance: the baseline leaves it to the streaming
+        # scorers, which judge a change by the signal's own recent history.
+        varying = np.flatnonzero(np.nan_to_num(np.nanstd(X[:train_rows], axis=0)) > 0)
+    if train_rows >= 2 * warmup and varying.size:  # enough normal rows for a baseline
+        Xv = X[:, varying]
+        train = Xv[:train_rows]
         follow = max(train_rows // 4, warmup) if follow is None else follow
-        features = with_residuals(X, train)  # the signals, then their residuals
+        features = with_residuals(Xv, train)  # the signals, then their residuals
         fit = features[:train_rows]
         dist = np.vstack([frozen_distances(fit, fit), frozen_distances(features[train_rows:], fit, follow=follow)])
         z_star = frozen_threshold(train, quantile, z_floor)
         frozen = 1.0 - (1.0 - threshold) ** ((dist.max(axis=1) / z_star) ** 2)
+        base_top = varying[dist.argmax(axis=1) % varying.size]
     scores = np.maximum(streaming, frozen)
     flags = scores >= threshold
-    top = [signals[int(np.argmax(dist[t])) % d] if frozen[t] > streaming[t]
+    top = [signals[int(base_top[t])] if frozen[t] > streaming[t]
            else signals[int(np.argmax(shares[t]))] if mv[t] > uni[t].max() else signals[int(np.argmax(uni[t]))]
            for t in range(n)]
     tracker = AlertTracker(threshold, quiet=10)

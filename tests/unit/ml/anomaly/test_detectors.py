@@ -182,3 +182,14 @@ def test_offline_baseline_tolerates_missing_values() -> None:
     X[900:1000, 2] += 6
     res = detect_table(X, [f"s{j}" for j in range(8)], train_rows=400)
     assert res.is_anomaly[900:1000].mean() >= 0.8 and res.is_anomaly[400:900].mean() <= 0.01
+
+
+def test_offline_baseline_ignores_a_signal_constant_in_the_training_rows() -> None:
+    # A valve that never moved during training and then opens for good is not an anomaly on every later row.
+    X = _eight_signals(0, drift=0.01)
+    X[:, 5] = 0.0
+    X[600:, 5] = 1.0
+    X[900:1000, 2] += 6
+    res = detect_table(X, [f"s{j}" for j in range(8)], train_rows=400)
+    assert res.is_anomaly[610:900].mean() <= 0.01
+    assert res.is_anomaly[900:1000].mean() >= 0.8
