@@ -114,6 +114,29 @@ def frozen_threshold(train: FloatArray, quantile: float, z_floor: float) -> floa
     return max(float(np.quantile(oos, quantile)), z_floor)
 
 
+def baseline_scores(X: FloatArray, train_rows: int, threshold: float, *, quantile: float, z_floor: float,
+                    follow: int, min_rows: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Per row: the baseline's score on the streaming scale (``threshold`` at ``z = z*``) and the column with the
+    largest baseline distance. All zeros with fewer than ``min_rows`` training rows or no varying signal."""
+    n = len(X)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: not varying
+        # A signal constant in the training rows (a valve that never moved, an idle motor) has no known normal
+        # variability, so any later value would be an infinite distance: the baseline leaves it to the streaming
+        # scorers, which judge a change by the signal's own recent history.
+        varying = np.flatnonzero(np.nan_to_num(np.nanstd(X[:train_rows], axis=0)) > 0)
+    if train_rows < min_rows or not varying.size:
+        return np.zeros(n), np.zeros(n, dtype=np.int64)
+    Xv = X[:, varying]
+    train = Xv[:train_rows]
+    features = with_residuals(Xv, train)  # the signals, then their residuals
+    fit = features[:train_rows]
+    dist = np.vstack([frozen_distances(fit, fit), frozen_distances(features[train_rows:], fit, follow=follow)])
+    z_star = frozen_threshold(train, quantile, z_floor)
+    scores = 1.0 - (1.0 - threshold) ** ((dist.max(axis=1) / z_star) ** 2)
+    return scores, varying[dist.argmax(axis=1) % varying.size]
+
+
 def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: int | None = None,
                  quantile: float = 0.995, floor: float = 0.5, warmup: int = 50,
                  z_floor: float = 4.0, follow: int | None = None) -> DetectionResult:
@@ -151,24 +174,9 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     ref = streaming[warmup:train_rows] if train_rows > warmup else streaming[:train_rows]
     q = float(np.quantile(ref, quantile)) if ref.size else floor
     threshold = min(max(q, floor), 0.9999)
-    frozen = np.zeros(n)
-    base_top = np.zeros(n, dtype=np.int64)  # the signal with the largest baseline distance, per row
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: not varying
-        # A signal constant in the training rows (a valve that never moved, an idle motor) has no known normal
-        # variability, so any later value would be an infinite distance: the baseline leaves it to the streaming
-        # scorers, which judge a change by the signal's own recent history.
-        varying = np.flatnonzero(np.nan_to_num(np.nanstd(X[:train_rows], axis=0)) > 0)
-    if train_rows >= 2 * warmup and varying.size:  # enough normal rows for a baseline
-        Xv = X[:, varying]
-        train = Xv[:train_rows]
-        follow = max(train_rows // 4, warmup) if follow is None else follow
-        features = with_residuals(Xv, train)  # the signals, then their residuals
-        fit = features[:train_rows]
-        dist = np.vstack([frozen_distances(fit, fit), frozen_distances(features[train_rows:], fit, follow=follow)])
-        z_star = frozen_threshold(train, quantile, z_floor)
-        frozen = 1.0 - (1.0 - threshold) ** ((dist.max(axis=1) / z_star) ** 2)
-        base_top = varying[dist.argmax(axis=1) % varying.size]
+    frozen, base_top = baseline_scores(X, train_rows, threshold, quantile=quantile, z_floor=z_floor,
+                                       follow=max(train_rows // 4, warmup) if follow is None else follow,
+                                       min_rows=2 * warmup)
     scores = np.maximum(streaming, frozen)
     flags = scores >= threshold
     top = [signals[int(base_top[t])] if frozen[t] > streaming[t]
