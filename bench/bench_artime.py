@@ -1,6 +1,8 @@
 """Per-point cost of ``ARTimeDetector`` (goal for a live default: < 20 µs/point), against the default
-``EnsembleDetector`` in the same run, on the stream of ``bench/bench_anomaly.py``. Prints one JSON object.
-CPU time of this process, best of three (the CI-class VM is shared; wall time mostly measures neighbours).
+``EnsembleDetector`` in the same run, on the stream of ``bench/bench_anomaly.py``; and the cost of a whole live
+monitor update (``TwinMonitor.update``: quality and time checks, the 5-point median filter, scoring, alerting) per
+detector kind on 50 000 points of that stream. Prints one JSON object. CPU time of this process, best of three
+(the CI-class VM is shared; wall time mostly measures neighbours).
 
     nice -n 19 .venv/bin/python bench/bench_artime.py [--points N]
 """
@@ -12,6 +14,8 @@ import json
 import platform
 
 from bench_anomaly import _best_of, _stream  # the same stream and timing (the script's folder is on sys.path)
+from tvilling.app.monitoring_config import parse_config
+from tvilling.app.monitoring_twin import TwinMonitor, iso
 from tvilling.ml.anomaly import EnsembleDetector
 from tvilling.ml.anomaly.artime import ARTimeDetector
 
@@ -29,12 +33,24 @@ def main() -> None:
             det.score_one({"v": x})
             det.learn_one({"v": x})
 
+    live = [{"v": {"new": x, "quality": "good", "source_time": iso(1.7e9 + 60.0 * i)}}
+            for i, x in enumerate(v[:50_000].tolist())]
+
+    def monitor(kind: str) -> None:
+        spec = parse_config({"monitors": [{"model": "dtmi:x:Y;1", "signals": ["v"], "detector": kind,
+                                           "warmup": 750}]}).monitors[0]
+        mon = TwinMonitor(spec)
+        for change in live:
+            mon.update(change)
+
     runs = {
         "artime_batch": (_best_of(lambda: ARTimeDetector(min_value=lo, max_value=hi).score_learn_many(v)),
                          len(v)),
         "artime_causal_batch": (_best_of(lambda: ARTimeDetector().score_learn_many(v)), len(v)),
         "artime_score_one_learn_one": (_best_of(artime_one_by_one, 1), 50_000),
         "ensemble_batch_baseline": (_best_of(lambda: EnsembleDetector().score_learn_many(v)), len(v)),
+        **{f"live_monitor_{kind}": (_best_of(lambda kind=kind: monitor(kind), 3), len(live))
+           for kind in ("artime", "univariate", "baseline")},
     }
     out: dict[str, object] = {"points": len(v), "python": platform.python_version()}
     for name, ((cpu, wall), n) in runs.items():

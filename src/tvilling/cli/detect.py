@@ -40,6 +40,8 @@ def detect(
     exclude: Annotated[str, typer.Option("--exclude", help="comma-separated columns to ignore")] = "",
     train_rows: Annotated[int | None, typer.Option("--train-rows", help="leading rows used for fitting "
                                                    "and for the threshold (default: 20 %)")] = None,
+    ewma: Annotated[float, typer.Option("--ewma", help="weight per row of the EWMA chart that flags small "
+                                        "lasting shifts (0 turns it off)")] = 0.1,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object on the last line")] = False,
 ) -> None:
     """Score every row of a CSV for anomalies using all numeric columns (except --exclude)."""
@@ -51,6 +53,8 @@ def detect(
         fail(f"input file not found: {input}")
     if train_rows is not None and train_rows < 0:
         fail("--train-rows must be >= 0")
+    if not 0.0 <= ewma < 1.0:
+        fail(f"--ewma must be in [0, 1), got {ewma}; 0.1 is the default, 0 turns the lasting-shift chart off")
     try:
         df = pd.read_csv(input, sep=sep)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -67,7 +71,7 @@ def detect(
         fail(f"no numeric columns to analyse in {input} (after excluding {', '.join(excluded) or 'nothing'}; "
              f"check --sep)")
     try:
-        result = detect_table(df[numeric].to_numpy(dtype=np.float64), numeric, train_rows=train_rows)
+        result = detect_table(df[numeric].to_numpy(dtype=np.float64), numeric, train_rows=train_rows, ewma=ewma)
     except TvillingError as exc:
         fail(str(exc))
     time_values: Any = df[tcol] if tcol is not None else np.arange(len(df))
@@ -85,7 +89,8 @@ def detect(
             "threshold": round(result.threshold, 6), "anomalies": n_anom,
             "anomaly_rate": round(n_anom / len(df), 6), "episodes": [
                 {"since": _stamp(time_values, a.since), "last": _stamp(time_values, a.last),
-                 "peak_score": round(a.peak_score, 6), "signals": list(a.signals)} for a in result.alerts[:100]],
+                 "peak_score": round(a.peak_score, 6), "signals": list(a.signals), "reasons": reasons}
+                for a, reasons in zip(result.alerts[:100], result.alert_reasons, strict=False)],
             "out": str(out)})
     else:
         typer.echo(f"{n_anom} anomalous rows of {len(df)} ({len(result.alerts)} episodes), threshold "

@@ -214,6 +214,42 @@ def test_other_detector_kinds_run_from_config() -> None:
     assert uni.warmed_up and 0.0 <= uni.last_score <= 1.0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_artime_detector_runs_live_from_config(seed: int) -> None:
+    # NAB's strongest univariate detector (causal form: range learned over the warm-up), with its own defaults:
+    # it scores in steps, so one anomalous point opens an episode, at the threshold NAB's protocol chose for it.
+    spec = parse_config({"monitors": [{"model": "dtmi:x:Y;1", "signals": ["v"], "detector": "artime",
+                                       "warmup": 300}]}).monitors[0]
+    assert (spec.threshold, spec.open_after) == (0.175, 1)
+    rng = random.Random(seed)
+    mon = TwinMonitor(spec)
+    out: list[tuple[int, Any]] = []
+    for i in range(1400):
+        v = math.sin(i / 8.0) + rng.gauss(0.0, 0.05) + (3.0 if 1000 <= i < 1100 else 0.0)  # a level jump
+        out += [(i, x) for x in mon.update(changes(i, v, name="v"))]
+    alerts = [(i, x.data) for i, x in out if x.kind == "insight.anomaly"]
+    assert len(alerts) == 1 and 1000 <= alerts[0][0] < 1010  # at the jump (after the 5-point median filter)
+    assert alerts[0][1]["signals"] == ["v"] and alerts[0][1]["detector"] == "artime"
+    with pytest.raises(ValidationError, match="artime detector takes exactly one signal"):
+        parse_config({"monitors": [{"model": "dtmi:x:Y;1", "signals": ["a", "b"], "detector": "artime"}]})
+    explicit = parse_config({"monitors": [{"model": "dtmi:x:Y;1", "signals": ["v"], "detector": "artime",
+                                           "threshold": 0.3, "open_after": 2}]}).monitors[0]
+    assert (explicit.threshold, explicit.open_after) == (0.3, 2)
+
+
+def test_artime_monitor_publishes_through_the_service_and_registers_nothing(platform: Any) -> None:
+    spec = parse_config({"monitors": [{"model": dtdl_samples.ROOM, "signals": ["temperature"],
+                                       "detector": "artime", "warmup": 300}]}).monitors[0]
+    service = MonitoringService(platform.services, MonitoringConfig((spec,)))
+    rng = random.Random(3)
+    service.process([telemetry("acme", "room-1", i, math.sin(i / 8.0) + rng.gauss(0.0, 0.05)
+                               + (3.0 if i >= 1000 else 0.0)) for i in range(1100)])
+    stored = list_insights(platform.services, "acme", twin="room-1", kind="anomaly")
+    assert len(stored) == 1 and stored[0]["data"]["detector"] == "artime"
+    assert stored[0]["data"]["signals"] == ["temperature"]
+    assert service.registry is not None and service.registry.production("acme", "room-1:anomaly") is None
+
+
 PUMP = "dtmi:test:Pump;1"
 
 

@@ -121,6 +121,17 @@ def _baseline(x: np.ndarray, rows: int, stat: str = "mean") -> np.ndarray:
     return np.asarray(c[k] / (k + 1)[:, None])
 
 
+def _onset(drift: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Causal, per unit: the lowest health-index drift so far, and the cycles since the drift first reached
+    ``-level`` (0 before that)."""
+    worst = np.minimum.accumulate(drift)
+    crossed = np.flatnonzero(drift <= -level)
+    since = np.zeros(len(drift))
+    if crossed.size:
+        since[crossed[0]:] = np.arange(len(drift) - crossed[0])
+    return worst[:, None], since[:, None]
+
+
 @dataclass
 class Featurizer:
     """Learned preprocessing + causal rolling features.
@@ -157,6 +168,10 @@ class Featurizer:
     hi_on_drift: bool = False
     # "median": the unit baseline is the median of its first rows, robust to an outlying early cycle.
     baseline_stat: str = "mean"
+    # > 0: wear-onset features: the health index's worst drift so far and the cycles since its drift first fell
+    # below ``onset_sd`` times its early-life sd (0 before), so the trees can tell "just started to wear" from
+    # "wearing for a while" at the same level.
+    onset_sd: float = 0.0
     seed: int = 0
 
     def _hi_windows(self) -> tuple[int, ...]:
@@ -203,7 +218,24 @@ class Featurizer:
         design = np.column_stack([smooth, np.ones(len(smooth))])
         ridge = 1e-3 * np.eye(design.shape[1])
         self.health_w_ = np.linalg.solve(design.T @ design + ridge, design.T @ target)
+        self.onset_level_ = 0.0
+        if self.onset_sd > 0:
+            # Early life (after the baseline rows, before twice as many) is healthy in any run to failure.
+            early = [d[self.baseline_rows: 2 * self.baseline_rows]
+                     for d in (self._hi_drift(z[sl]) for sl in _unit_slices(frame[self.schema.unit].to_numpy()))]
+            spread = float(np.std(np.concatenate(early))) if early else 0.0
+            self.onset_level_ = self.onset_sd * spread
         return self
+
+    def _hi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One unit's health index (column) and the 10-cycle smoothed sensors it came from."""
+        smooth10 = rolling_stats(x, 10)[0]
+        hi_in = self._hi_input(x, smooth10)
+        return (np.column_stack([hi_in, np.ones(len(x))]) @ self.health_w_)[:, None], smooth10
+
+    def _hi_drift(self, x: np.ndarray) -> np.ndarray:
+        hi = self._hi(x)[0]
+        return np.asarray((hi - _baseline(hi, self.baseline_rows, self.baseline_stat))[:, 0])
 
     def _fit_regimes(self, frame: pd.DataFrame) -> None:
         # One thread: KMeans' OpenMP pool spin-waits badly on a busy 2-core machine, and the data is small.
@@ -235,8 +267,9 @@ class Featurizer:
             self.kmeans_ = KMeans(n_clusters=best_k, n_init=5, random_state=self.seed).fit(zs)
             self.n_regimes_ = best_k
 
-    def _hi_input(self, x: np.ndarray) -> np.ndarray:
-        smooth = rolling_stats(x, 10)[0]
+    def _hi_input(self, x: np.ndarray, smooth10: np.ndarray | None = None) -> np.ndarray:
+        """What the health index is fitted on: the 10-cycle smoothed sensors, or their drift from the baseline."""
+        smooth = rolling_stats(x, 10)[0] if smooth10 is None else smooth10
         return smooth - _baseline(x, self.baseline_rows, self.baseline_stat) if self.hi_on_drift else smooth
 
     def regime_of(self, frame: pd.DataFrame) -> np.ndarray:
@@ -270,6 +303,8 @@ class Featurizer:
             names += [f"{s}_ewm{span:g}" for s in self.sensors_]
         hw = self._hi_windows()
         names += [f"hi_mean{w}" for w in hw] + [f"hi_slope{w}" for w in hw] + ["hi_drift"]
+        if self.onset_sd > 0:
+            names += ["hi_drift_min", "hi_since_onset"]
         return names
 
     def transform(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -291,14 +326,15 @@ class Featurizer:
                 cols.extend(rolling_stats(xr, w))
             cols.extend(rolling_stats(xr, w)[0] for w in self.mean_windows)
             cols.extend(rolling_stats(x, w)[2] for w in self.slope_windows)
-            smooth10 = rolling_stats(x, 10)[0]
+            hi, smooth10 = self._hi(x)
             cols.extend((smooth10 if w == 10 else rolling_stats(x, w)[0]) - base for w in self.drift_windows)
             cols.extend(ewm_mean(xr, span) for span in self.ewm_spans)
-            hi_in = smooth10 - base if self.hi_on_drift else smooth10
-            hi = (np.column_stack([hi_in, np.ones(len(x))]) @ self.health_w_)[:, None]
             hi_stats = [rolling_stats(hi, w) for w in self._hi_windows()]
             cols.extend(m for m, _, _ in hi_stats)
             cols.extend(s for _, _, s in hi_stats)
-            cols.append(hi - _baseline(hi, self.baseline_rows, self.baseline_stat))
+            drift = hi - _baseline(hi, self.baseline_rows, self.baseline_stat)
+            cols.append(drift)
+            if self.onset_sd > 0:
+                cols.extend(_onset(drift[:, 0], self.onset_level_))
             blocks.append(np.hstack(cols))
         return pd.DataFrame(np.vstack(blocks), columns=self.feature_names()), frame

@@ -243,6 +243,7 @@ class LightGbmRul:
     # the baseline of rounds 1-4.
     linear_weight: float = 0.0
     baseline_stat: str = "mean+median"
+    onset_sd: float = 0.0  # > 0: wear-onset features (Featurizer.onset_sd); off by default
     # How the internal CV weighs cut points (cap choice, interval calibration): see :func:`cut_weights`.
     # bench/tune_rul.py scores every round-3 candidate with "unit"; "life" is the round-2 default's rule.
     cut_rule: str = "life"
@@ -352,7 +353,7 @@ class LightGbmRul:
                             ewm_spans=tuple(self.ewm_spans), relative=self.relative,
                             mean_windows=tuple(self.mean_windows), slope_windows=tuple(self.slope_windows),
                             drift_windows=tuple(self.drift_windows), hi_on_drift=self.hi_on_drift,
-                            baseline_stat=stat)
+                            baseline_stat=stat, onset_sd=self.onset_sd)
                  for stat in self._stats()]
         return parts[0] if len(parts) == 1 else FeatureUnion(parts)
 

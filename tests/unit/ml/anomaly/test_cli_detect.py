@@ -36,6 +36,9 @@ def test_detect_writes_one_row_per_input_row(tmp_path: Path) -> None:
     assert df["is_anomaly"].iloc[900] == 1
     assert df["is_anomaly"].iloc[:900].sum() <= 5
     assert any(e["since"] == "2024-01-01 15:00:00" for e in summary["episodes"])
+    assert all(e["reasons"] and set(e["reasons"]) <= {"level", "relationship", "lasting_level",
+                                                      "lasting_relationship", "streaming", "streaming_correlation"}
+               for e in summary["episodes"])
 
 
 def _err(args: list[str]) -> str:
@@ -52,3 +55,4 @@ def test_detect_errors(tmp_path: Path) -> None:
     assert "zz" in _err(["detect", "--input", str(src), "--out", out, "--exclude", "zz"])
     assert "nope" in _err(["detect", "--input", str(src), "--out", out, "--time-col", "nope"])
     assert "no numeric" in _err(["detect", "--input", str(src), "--out", out, "--exclude", "a,b,counter"])
+    assert "--ewma must be in [0, 1)" in _err(["detect", "--input", str(src), "--out", out, "--ewma", "1.5"])

@@ -193,3 +193,54 @@ def test_offline_baseline_ignores_a_signal_constant_in_the_training_rows() -> No
     res = detect_table(X, [f"s{j}" for j in range(8)], train_rows=400)
     assert res.is_anomaly[610:900].mean() <= 0.01
     assert res.is_anomaly[900:1000].mean() >= 0.8
+
+
+def test_offline_baseline_flags_a_small_lasting_shift_by_its_ewma_chart() -> None:
+    # 2 sd in one signal, or 1.5 sd in four at once: no single row stands out, but 300 rows of it do. The EWMA
+    # chart on the training baseline sees it; the round-1 detector (no chart, ewma=0) flagged almost none of it.
+    names = [f"s{j}" for j in range(8)]
+    recalls = []
+    for seed in range(3):
+        for cols, size in (([2], 2.0), ([0, 1, 2, 3], 1.5)):
+            X = _eight_signals(seed, drift=0.01)
+            X[700:1000, cols] += size
+            res = detect_table(X, names, train_rows=400)
+            recalls.append(res.is_anomaly[700:1000].mean())
+            assert res.is_anomaly[700:1000].mean() >= 0.3
+            assert res.is_anomaly[400:700].mean() + res.is_anomaly[1000:].mean() <= 0.03
+            assert {res.top_signal[t] for t in range(700, 1000) if res.is_anomaly[t]} & {names[c] for c in cols}
+            assert detect_table(X, names, train_rows=400, ewma=0.0).is_anomaly[700:1000].mean() < 0.1
+    assert float(np.mean(recalls)) >= 0.75
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_offline_ewma_chart_leaves_no_tail_after_a_spike(seed: int) -> None:
+    # The chart's input is clipped, so a single large spike is flagged by the point test alone and does not keep
+    # the rows after it flagged.
+    X = _eight_signals(seed, drift=0.01)
+    at = [500, 650, 800, 950, 1100]
+    for i, t in enumerate(at):
+        X[t, i] += 8
+    res = detect_table(X, [f"s{j}" for j in range(8)], train_rows=400)
+    others = np.ones(len(X), bool)
+    others[at] = False
+    assert res.is_anomaly[at].all()
+    assert res.is_anomaly[400:][others[400:]].mean() <= 0.005
+
+
+def test_offline_episodes_say_why_they_were_flagged() -> None:
+    names = [f"s{j}" for j in range(8)]
+    X = _eight_signals(0, drift=0.01)
+    X[700:1000, 2] += 2  # a lasting shift no single row shows
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=1200)
+    X[:, 0], X[:, 1] = a, 2 * a + rng.normal(0, 0.1, 1200)
+    X[400:450, 1] = -X[400:450, 1]  # a broken relationship, every value in range
+    res = detect_table(X, names, train_rows=400)
+    assert len(res.reason) == len(X) and len(res.alert_reasons) == len(res.alerts)
+    by_start = {int(a.since): (a.signals, r) for a, r in zip(res.alerts, res.alert_reasons, strict=True)
+                if int(a.last) - int(a.since) > 20}
+    shift = next(v for k, v in by_start.items() if 700 <= k < 720)
+    brk = next(v for k, v in by_start.items() if 400 <= k < 410)
+    assert shift[0][0] == "s2" and shift[1][0] == "lasting_level"
+    assert brk[0][0] == "s1" and brk[1][0] in ("relationship", "lasting_relationship")

@@ -120,3 +120,20 @@ def test_median_baseline_is_causal_and_robust_to_an_outlier() -> None:
     np.testing.assert_allclose(med[:5, 0], [np.median(x[: t + 1, 0]) for t in range(5)])
     assert np.all(med[25:] == med[24])  # fixed once the baseline rows have passed
     np.testing.assert_allclose(_baseline(x[:10], 25, "median"), med[:10])  # causal
+
+
+def test_onset_features_are_causal_and_follow_the_health_index() -> None:
+    train, _ = make_fleet(6, seed=9)
+    feats = Featurizer(windows=(1,), baseline_rows=12, onset_sd=3.0).fit(train)
+    assert feats.onset_level_ > 0
+    x, _ = feats.transform(train)
+    assert list(x.columns) == feats.feature_names() and {"hi_drift_min", "hi_since_onset"} <= set(x.columns)
+    one = train[train["unit"] == train["unit"].iloc[0]]
+    full = feats.transform(one)[0]
+    np.testing.assert_allclose(feats.transform(one.head(40))[0].to_numpy(), full.to_numpy()[:40])
+    np.testing.assert_allclose(full["hi_drift_min"], np.minimum.accumulate(full["hi_drift"]))
+    since = full["hi_since_onset"].to_numpy()
+    crossed = np.flatnonzero(full["hi_drift"].to_numpy() <= -feats.onset_level_)
+    assert crossed.size  # a unit run to failure wears past three early-life sd
+    assert np.all(since[: crossed[0]] == 0) and np.all(np.diff(since[crossed[0]:]) == 1)
+    assert Featurizer(windows=(1,), baseline_rows=12).fit(train).feature_names() == feats.feature_names()[:-2]
