@@ -96,6 +96,26 @@ def plant_quiet(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return _plant(rng), np.zeros(N, bool)
 
 
+def _wander(rng: np.random.Generator) -> np.ndarray:
+    """Eight signals driven by two common factors that wander as random walks (step 0.05 per row: load and ambient
+    temperature moving the whole plant) plus unit noise; the relationships between signals stay fixed."""
+    return (rng.normal(size=(N, 2)).cumsum(axis=0) * 0.05) @ rng.normal(size=(2, D)) + rng.normal(size=(N, D))
+
+
+def wander_shift(size: float) -> Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]:
+    """The wandering plant with a lasting shift of ``size`` sd (unit noise) in signals 1 and 4 for 300 rows."""
+    def make(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        X, y = _wander(rng), np.zeros(N, bool)
+        X[700:1000, [1, 4]] += size
+        y[700:1000] = True
+        return X, y
+    return make
+
+
+def wander_quiet(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    return _wander(rng), np.zeros(N, bool)
+
+
 def ramp(total: float, from_start: bool) -> Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]:
     """No anomaly: two signals ramp (warming, say) by ``total`` sd over the rows after the training rows, either
     at the same rate from the first row (the training rows show the trend) or only after the training rows."""
@@ -132,7 +152,10 @@ CASES = {"shift 3 sd": shift(3), "shift 5 sd": shift(5), "shift 8 sd": shift(8),
          "no anomaly, ramp 4 sd from the first row": ramp(4.0, True),
          "no anomaly, ramp 4 sd after the training rows": ramp(4.0, False),
          "no anomaly, heating curve 10 sd, tau 300 rows": heating(10.0, 300.0),
-         "no anomaly, heating curve 5 sd, tau 1000 rows": heating(5.0, 1000.0)}
+         "no anomaly, heating curve 5 sd, tau 1000 rows": heating(5.0, 1000.0),
+         # round 4 (added before its run, after a 38-signal random-walk-factor probe showed round 2 holding drift):
+         "no anomaly, random-walk factors": wander_quiet,
+         "random-walk factors: shift 2 sd in 2 signals": wander_shift(2.0)}
 ARMS = {"default": {}, "baseline off": {"z_floor": float("inf")}}
 
 
