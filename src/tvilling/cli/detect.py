@@ -6,6 +6,11 @@ per input row. The threshold rule is documented in :mod:`tvilling.ml.anomaly.off
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,6 +47,8 @@ def detect(
                                                    "and for the threshold (default: 20 %)")] = None,
     ewma: Annotated[float, typer.Option("--ewma", help="weight per row of the EWMA chart that flags small "
                                         "lasting shifts (0 turns it off)")] = 0.1,
+    workers: Annotated[int | None, typer.Option("--workers", help="processes for the per-signal scorers "
+                                                "(default: one per CPU, at most 8; 1: no pool)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object on the last line")] = False,
 ) -> None:
     """Score every row of a CSV for anomalies using all numeric columns (except --exclude)."""
@@ -53,6 +60,8 @@ def detect(
         fail(f"input file not found: {input}")
     if train_rows is not None and train_rows < 0:
         fail("--train-rows must be >= 0")
+    if workers is not None and workers < 1:
+        fail(f"--workers must be >= 1, got {workers}")
     if not 0.0 <= ewma < 1.0:
         fail(f"--ewma must be in [0, 1), got {ewma}; 0.1 is the default, 0 turns the lasting-shift chart off")
     try:
@@ -70,8 +79,11 @@ def detect(
     if not numeric:
         fail(f"no numeric columns to analyse in {input} (after excluding {', '.join(excluded) or 'nothing'}; "
              f"check --sep)")
+    values = df[numeric].to_numpy(dtype=np.float64)
     try:
-        result = detect_table(df[numeric].to_numpy(dtype=np.float64), numeric, train_rows=train_rows, ewma=ewma)
+        with _pool(values.size, len(numeric), workers) as pool:
+            result = detect_table(values, numeric, train_rows=train_rows, ewma=ewma,
+                                  mapper=pool.map if pool is not None else map)
     except TvillingError as exc:
         fail(str(exc))
     time_values: Any = df[tcol] if tcol is not None else np.arange(len(df))
@@ -95,6 +107,24 @@ def detect(
     else:
         typer.echo(f"{n_anom} anomalous rows of {len(df)} ({len(result.alerts)} episodes), threshold "
                    f"{result.threshold:.4f}; wrote {out}")
+
+
+# Below this many values a pool costs more to start (a fresh interpreter per worker) than it saves.
+POOL_MIN_VALUES = 200_000
+
+
+@contextmanager
+def _pool(values: int, signals: int, workers: int | None) -> Iterator[ProcessPoolExecutor | None]:
+    """A process pool for the streaming scorers (one job per signal plus one across them), or None when the
+    table is small, there is one CPU, or ``--workers 1``. Results are identical either way."""
+    wanted = min(os.cpu_count() or 1, 8) if workers is None else workers
+    size = min(wanted, signals + (signals > 1))
+    if size < 2 or values < POOL_MIN_VALUES:
+        yield None
+        return
+    # spawn: the workers import only what the jobs need, and no lock held by another thread is forked
+    with ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
 
 
 def _stamp(times: Any, idx: object) -> Any:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -220,10 +220,38 @@ def baseline_scores(X: FloatArray, train_rows: int, threshold: float, *, quantil
     return scores, varying[best % v], part.astype(np.int64)
 
 
+# What detect_table's streaming part hands to ``mapper``: one job per signal and one across signals. Module-level
+# functions of picklable arguments, so that a process pool's ``map`` can run them side by side.
+StreamingJob = tuple[str, FloatArray, tuple[str, ...], int]
+Mapper = Callable[[Callable[[StreamingJob], FloatArray], Iterable[StreamingJob]], Iterator[FloatArray]]
+
+
+def streaming_job(job: StreamingJob) -> FloatArray:
+    """``("signal", column, (), warmup)``: the larger of the two :class:`EnsembleDetector` scores per row;
+    ``("across", table, signals, warmup)``: the :class:`MultivariateDetector` score per row in column 0 and each
+    signal's residual share in the other columns."""
+    kind, X, signals, warmup = job
+    if kind == "signal":
+        return np.maximum(
+            EnsembleDetector(warmup=warmup).score_learn_many(X),
+            EnsembleDetector(warmup=warmup, suppress=0, levels=0, subseq_len=0).score_learn_many(X))
+    d = len(signals)
+    out = np.zeros((len(X), d + 1))
+    det = MultivariateDetector(warmup=max(warmup, 2 * d), signals=list(signals))
+    for t in range(len(X)):
+        row = {s: float(X[t, j]) for j, s in enumerate(signals)}
+        ex = det.explain_one(row)
+        out[t, 0] = ex.score
+        for c in ex.contributions:
+            out[t, 1 + signals.index(c.signal)] = c.share
+        det.learn_one(row)
+    return out
+
+
 def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: int | None = None,
                  quantile: float = 0.995, floor: float = 0.5, warmup: int = 50,
                  z_floor: float = 4.0, follow: int | None = None, ewma: float = 0.1,
-                 hold: bool = True) -> DetectionResult:
+                 hold: bool = True, mapper: Mapper = map) -> DetectionResult:
     """Score every row of ``values`` (rows = time, columns = ``signals``) and flag anomalies.
 
     ``train_rows`` (default: 20 % of the rows, at least ``2 * warmup``) are the rows whose scores set the
@@ -231,7 +259,9 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     the training rows, at least ``warmup``): the time constant, in rows, with which the baseline's centre follows
     slow drift after the training rows (0: never). ``z_floor`` = inf turns the baseline off. ``ewma``: the weight
     per row of the baseline's EWMA chart for lasting small shifts (0: off); ``hold``: the centre does not follow a
-    signal while its EWMA is flagged.
+    signal while its EWMA is flagged. ``mapper`` runs the streaming scorers (one job per signal, one across
+    them; independent of each other): ``map`` by default, a process pool's ``map`` to run them in parallel with
+    identical results.
     """
     X = np.asarray(values, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != len(signals) or X.shape[1] == 0:
@@ -240,22 +270,13 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     if train_rows is None:
         train_rows = max(n // 5, 2 * warmup)
     train_rows = min(max(train_rows, 0), n)
-    uni = np.zeros((n, d))
-    for j in range(d):
-        uni[:, j] = np.maximum(
-            EnsembleDetector(warmup=warmup).score_learn_many(X[:, j]),
-            EnsembleDetector(warmup=warmup, suppress=0, levels=0, subseq_len=0).score_learn_many(X[:, j]))
-    mv = np.zeros(n)
-    shares = np.zeros((n, d))
-    if d > 1:
-        det = MultivariateDetector(warmup=max(warmup, 2 * d), signals=list(signals))
-        for t in range(n):
-            row = {s: float(X[t, j]) for j, s in enumerate(signals)}
-            ex = det.explain_one(row)
-            mv[t] = ex.score
-            for c in ex.contributions:
-                shares[t, signals.index(c.signal)] = c.share
-            det.learn_one(row)
+    names = tuple(signals)
+    # the job across signals first: it is the longest, so a pool starts it at once
+    jobs: list[StreamingJob] = [("across", X, names, warmup)] if d > 1 else []
+    jobs += [("signal", np.ascontiguousarray(X[:, j]), (), warmup) for j in range(d)]
+    done = list(mapper(streaming_job, jobs))
+    uni = np.column_stack(done[-d:])
+    mv, shares = (done[0][:, 0], done[0][:, 1:]) if d > 1 else (np.zeros(n), np.zeros((n, d)))
     streaming = np.maximum(uni.max(axis=1), mv)
     ref = streaming[warmup:train_rows] if train_rows > warmup else streaming[:train_rows]
     q = float(np.quantile(ref, quantile)) if ref.size else floor

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from tvilling.cli.main import app
@@ -41,6 +42,21 @@ def test_detect_writes_one_row_per_input_row(tmp_path: Path) -> None:
                for e in summary["episodes"])
 
 
+def test_detect_worker_pool_gives_the_same_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a process pool (forced on this small table) the output file is byte for byte the sequential one."""
+    import tvilling.cli.detect as cli_detect
+    src = _csv(tmp_path / "in.csv")
+    outs = []
+    for workers in ("1", "2"):
+        monkeypatch.setattr(cli_detect, "POOL_MIN_VALUES", 0)
+        out = tmp_path / f"out{workers}.csv"
+        res = CliRunner().invoke(app, ["detect", "--input", str(src), "--exclude", "counter", "--train-rows", "400",
+                                       "--workers", workers, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0].count(b"\n") == 1201
+
+
 def _err(args: list[str]) -> str:
     res = CliRunner().invoke(app, args)
     assert res.exit_code != 0
@@ -55,4 +71,5 @@ def test_detect_errors(tmp_path: Path) -> None:
     assert "zz" in _err(["detect", "--input", str(src), "--out", out, "--exclude", "zz"])
     assert "nope" in _err(["detect", "--input", str(src), "--out", out, "--time-col", "nope"])
     assert "no numeric" in _err(["detect", "--input", str(src), "--out", out, "--exclude", "a,b,counter"])
+    assert "--workers must be >= 1" in _err(["detect", "--input", str(src), "--out", out, "--workers", "0"])
     assert "--ewma must be in [0, 1)" in _err(["detect", "--input", str(src), "--out", out, "--ewma", "1.5"])

@@ -244,3 +244,18 @@ def test_offline_episodes_say_why_they_were_flagged() -> None:
     brk = next(v for k, v in by_start.items() if 400 <= k < 410)
     assert shift[0][0] == "s2" and shift[1][0] == "lasting_level"
     assert brk[0][0] == "s1" and brk[1][0] in ("relationship", "lasting_relationship")
+
+
+def test_offline_detection_on_a_process_pool_equals_the_sequential_run() -> None:
+    """The streaming scorers are independent jobs: run on two worker processes they give the same result."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = [f"s{j}" for j in range(4)]
+    X = _eight_signals(1, drift=0.01)[:, :4]
+    X[600:700, 1] += 3
+    seq = detect_table(X, names, train_rows=400)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        par = detect_table(X, names, train_rows=400, mapper=pool.map)
+    assert np.array_equal(seq.scores, par.scores) and seq.top_signal == par.top_signal
+    assert seq.is_anomaly[600:700].mean() > 0.5  # the comparison is about a table where something is flagged
