@@ -1,10 +1,12 @@
 """Per-point cost of ``ARTimeDetector`` (goal for a live default: < 20 µs/point), against the default
 ``EnsembleDetector`` in the same run, on the stream of ``bench/bench_anomaly.py``; and the cost of a whole live
 monitor update (``TwinMonitor.update``: quality and time checks, the 5-point median filter, scoring, alerting) per
-detector kind on 50 000 points of that stream. Prints one JSON object. CPU time of this process, best of three
+detector kind on 50 000 points of that stream; with ``--memory-regimes R``, ARTime's memory (categories) and cost
+block by block on a stream of R ever-new regimes, unbounded and with the live monitors' bound. Prints one JSON
+object. CPU time of this process, best of three
 (the CI-class VM is shared; wall time mostly measures neighbours).
 
-    nice -n 19 .venv/bin/python bench/bench_artime.py [--points N]
+    nice -n 19 .venv/bin/python bench/bench_artime.py [--points N] [--memory-regimes R]
 """
 
 from __future__ import annotations
@@ -12,17 +14,46 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import time
+
+import numpy as np
 
 from bench_anomaly import _best_of, _stream  # the same stream and timing (the script's folder is on sys.path)
 from tvilling.app.monitoring_config import parse_config
-from tvilling.app.monitoring_twin import TwinMonitor, iso
+from tvilling.app.monitoring_twin import LIVE_ARTIME_CATEGORIES, TwinMonitor, iso
 from tvilling.ml.anomaly import EnsembleDetector
 from tvilling.ml.anomaly.artime import ARTimeDetector
+
+
+def regimes(n_regimes: int, length: int = 20_000) -> np.ndarray:
+    """A stream that keeps moving to new regimes (level, oscillation period, noise drawn afresh every ``length``
+    points): the worst case for ARTime's memory, which gains categories with every new pattern."""
+    rng = np.random.default_rng(0)
+    t = np.arange(length)
+    return np.concatenate([rng.uniform(0, 1) + rng.uniform(0.01, 0.2) * np.sin(2 * np.pi * t / rng.uniform(5, 200))
+                           + rng.uniform(0.005, 0.1) * rng.normal(size=length) for _ in range(n_regimes)])
+
+
+def memory(n_regimes: int, block: int = 100_000) -> dict[str, object]:
+    """ARTime's categories and CPU cost per point, block by block, unbounded and with the live monitors' bound."""
+    v = regimes(n_regimes)
+    out: dict[str, object] = {"memory_stream_points": len(v)}
+    for name, cap in (("unbounded", None), ("live_bound", LIVE_ARTIME_CATEGORIES)):
+        det, blocks = ARTimeDetector(max_categories=cap), []
+        for k in range(0, len(v), block):
+            t0 = time.process_time()
+            det.score_learn_many(v[k:k + block])
+            blocks.append({"points": k + block, "categories": det.categories,
+                           "us_per_point": round(1e6 * (time.process_time() - t0) / block, 1)})
+        out[f"memory_{name}"] = blocks
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=200_000)
+    ap.add_argument("--memory-regimes", type=int, default=0,
+                    help="also run the memory test on a stream of this many 20 000-point regimes (0: skip)")
     args = ap.parse_args()
     v = _stream(args.points)
     lo, hi = float(v.min()), float(v.max())
@@ -56,6 +87,8 @@ def main() -> None:
     for name, ((cpu, wall), n) in runs.items():
         out[f"{name}_us_per_point"] = round(1e6 * cpu / n, 2)
         out[f"{name}_wall_us_per_point"] = round(1e6 * wall / n, 2)
+    if args.memory_regimes:
+        out.update(memory(args.memory_regimes))
     print(json.dumps(out))
 
 

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from tests.support import dtdl_samples
 from tvilling.app.monitoring import MonitoringService, list_insights
 from tvilling.app.monitoring_config import HealthSpec, MonitoringConfig, MonitorSpec, load_config, parse_config
-from tvilling.app.monitoring_twin import TwinMonitor, iso
+from tvilling.app.monitoring_twin import LIVE_ARTIME_CATEGORIES, TwinMonitor, iso
 from tvilling.bootstrap import build_platform
 from tvilling.core.context import Context
 from tvilling.core.errors import ValidationError
@@ -230,6 +230,7 @@ def test_artime_detector_runs_live_from_config(seed: int) -> None:
     alerts = [(i, x.data) for i, x in out if x.kind == "insight.anomaly"]
     assert len(alerts) == 1 and 1000 <= alerts[0][0] < 1010  # at the jump (after the 5-point median filter)
     assert alerts[0][1]["signals"] == ["v"] and alerts[0][1]["detector"] == "artime"
+    assert mon.detector.max_categories == LIVE_ARTIME_CATEGORIES  # a months-long stream cannot grow it unbounded
     with pytest.raises(ValidationError, match="artime detector takes exactly one signal"):
         parse_config({"monitors": [{"model": "dtmi:x:Y;1", "signals": ["a", "b"], "detector": "artime"}]})
     explicit = parse_config({"monitors": [{"model": "dtmi:x:Y;1", "signals": ["v"], "detector": "artime",

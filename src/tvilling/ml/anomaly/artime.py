@@ -99,6 +99,9 @@ class ARTimeDetector(SteppedUnivariate):
             in ARTime (NAB gives it the range); 0.25 was chosen on the development corpora of bench/nab_dev
             (bench/nab_dev/artime_select.py), never on NAB.
         key: the signal to read from ``x`` (default: the only one).
+        max_categories: bound on the ART memory (None: unbounded, as in ARTime); when full, a new category
+            replaces the one that has gone longest unused. Live monitors set it (a year of a signal at 1 Hz would
+            otherwise grow the memory, and the cost per point with it, without end).
 
     >>> import math
     >>> det = ARTimeDetector(min_value=-1.0, max_value=2.0, probation=300)
@@ -112,7 +115,7 @@ class ARTimeDetector(SteppedUnivariate):
     def __init__(self, *, min_value: float | None = None, max_value: float | None = None,
                  probation: int = 750, window: int = 8, windows_per_probation: int = 13, chomp: float = 0.075,
                  levels: int = 80, initial_rho: float = 0.80, range_margin: float = 0.25,
-                 key: str | None = None) -> None:
+                 key: str | None = None, max_categories: int | None = None) -> None:
         if (min_value is None) != (max_value is None):
             raise ValueError("give both min_value and max_value, or neither")
         if min_value is not None and max_value is not None and not min_value <= max_value:
@@ -144,7 +147,8 @@ class ARTimeDetector(SteppedUnivariate):
             self._fix_range(min_value, max_value)
         else:
             self._buffer = []
-        self._art = DualVigilanceART(2 * window)
+        self.max_categories = max_categories
+        self._art = DualVigilanceART(2 * window, max_categories=max_categories)
         self._pending: list[FloatArray] = []
         self._last_i = 0  # step of the last report
         self._last_sim = 0.0  # its similarity
@@ -160,7 +164,7 @@ class ARTimeDetector(SteppedUnivariate):
     # the contract (score_one, learn_one, batch forms) comes from SteppedUnivariate: _step and _score_value
     @property
     def categories(self) -> int:
-        """Categories in the ART memory (it grows with every new pattern)."""
+        """Categories in the ART memory (it grows with every new pattern, up to ``max_categories``)."""
         return self._art.n
 
     # -- internals ------------------------------------------------------------------------------------

@@ -42,16 +42,28 @@ class Match:
 
 
 class DualVigilanceART:
-    """Fuzzy ART with two vigilance levels; ``rho_lb``/``rho_ub`` are set from outside (ARTime adapts them)."""
+    """Fuzzy ART with two vigilance levels; ``rho_lb``/``rho_ub`` are set from outside (ARTime adapts them).
 
-    def __init__(self, dim: int, rho_lb: float = 0.0, rho_ub: float = 0.0) -> None:
+    ``max_categories`` (default: none, as in the original) bounds the memory for streams that run for months: once
+    it is full, a new category replaces the one that has gone longest without being created or learning (a pattern
+    not seen for that long is the one a plant has most likely left behind). Until the memory is full the behaviour
+    is the original's, step for step."""
+
+    def __init__(self, dim: int, rho_lb: float = 0.0, rho_ub: float = 0.0,
+                 max_categories: int | None = None) -> None:
         if dim < 1:
             raise ValueError("dim must be >= 1")
+        if max_categories is not None and max_categories < 2:
+            raise ValueError("max_categories must be >= 2 (or None: no bound)")
         self.dim = dim
         self.rho_lb = rho_lb
         self.rho_ub = rho_ub
+        self.max_categories = max_categories
         self._w = np.empty((16, 2 * dim), dtype=np.float64)
+        self._used = np.zeros(16, dtype=np.int64)  # per category: the commit that last created or taught it
+        self._commits = 0
         self.n = 0  # categories in use (rows of _w)
+        self.replaced = 0  # categories overwritten because the memory was full
         self._e = (dim - 1, 2 * dim - 1)  # the energy components: last feature and its complement
 
     @property
@@ -92,10 +104,12 @@ class DualVigilanceART:
 
     def commit(self, m: Match) -> None:
         """Store what :meth:`match` decided (call only with a match made with ``learning=True``)."""
+        self._commits += 1
         if self.n == 0:
             self._add(np.ones_like(m.x))
         elif m.resonant is not None and m.em is not None:
             self._w[: self.n][m.resonant] = m.em[m.resonant]
+            self._used[: self.n][m.resonant] = self._commits
         else:  # a new category, of the same cluster (lower band) or of a new one (mismatch)
             self._add(m.x)
 
@@ -106,9 +120,20 @@ class DualVigilanceART:
         return m
 
     def _add(self, row: FloatArray) -> None:
+        if self.max_categories is not None and self.n >= self.max_categories:
+            stale = int(np.argmin(self._used[: self.n]))  # first of equals: the oldest row
+            self._w[stale] = row
+            self._used[stale] = self._commits
+            self.replaced += 1
+            return
         if self.n == self._w.shape[0]:
-            grown = np.empty((2 * self.n, self._w.shape[1]), dtype=np.float64)
+            size = 2 * self.n if self.max_categories is None else min(2 * self.n, self.max_categories)
+            grown = np.empty((size, self._w.shape[1]), dtype=np.float64)
             grown[: self.n] = self._w
             self._w = grown
+            used = np.zeros(size, dtype=np.int64)
+            used[: self.n] = self._used[: self.n]
+            self._used = used
         self._w[self.n] = row
+        self._used[self.n] = self._commits
         self.n += 1

@@ -105,3 +105,23 @@ def test_bench_nab_cli_runs_artime(tmp_path: Path) -> None:
     summary, df = run_bench_nab(tmp_path, "artime")
     assert summary["detected_windows"] >= 1
     assert df["anomaly_score"].between(0, 1).all()
+
+
+def test_a_bounded_memory_changes_nothing_until_it_is_full() -> None:
+    """A stream that keeps moving to new regimes: capped and uncapped agree value for value until the cap is
+    reached; after that the capped memory stays at its bound and still reports regime changes."""
+    rng = np.random.default_rng(3)
+    t = np.arange(3000)
+    v = np.concatenate([lvl + 0.1 * np.sin(2 * np.pi * t / per) + 0.02 * rng.normal(size=t.size)
+                        for lvl, per in zip(rng.uniform(0, 1, 8), rng.uniform(5, 80, 8), strict=True)])
+    free, capped = ARTimeDetector(probation=300), ARTimeDetector(probation=300, max_categories=400)
+    a = free.score_learn_many(v)
+    counts, b = [], []
+    for x in v.tolist():
+        b.append(capped.score_learn_one({"v": x}))
+        counts.append(capped.categories)
+    full = counts.index(400)
+    assert free.categories > 1000 and max(counts) == 400 and full > 3000  # outgrown in the 2nd regime
+    np.testing.assert_array_equal(a[: full + 1], np.array(b)[: full + 1])
+    assert (a[: full + 1] > 0.175).sum() >= 1  # the identical stretch holds reports, not only zeros
+    assert (np.array(b)[full + 1:] > 0.175).sum() >= 1

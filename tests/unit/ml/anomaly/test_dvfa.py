@@ -23,3 +23,31 @@ def test_art_first_input_learning_and_new_clusters() -> None:
     np.testing.assert_allclose(art.weights[1], [0.2, 0.4, 0.75, 0.6])
     far = art.match(np.array([0.9, 0.9]))
     assert far.mismatch and far.similarity < 0.5
+
+
+def test_a_bounded_memory_replaces_the_category_unused_longest() -> None:
+    art = DualVigilanceART(1, rho_lb=0.99, rho_ub=0.99, max_categories=3)
+
+    def stored() -> list[float]:  # each category's box start (complement coding: [f, 1 - f])
+        return sorted(round(float(w[0]), 6) for w in art.weights)
+
+    for v in (0.5, 0.1, 0.9):  # the all-ones category, then 0.1 and 0.9: full, nothing replaced yet
+        art.train(np.array([v]))
+    assert stored() == [0.1, 0.9, 1.0] and art.replaced == 0
+    assert not art.train(np.array([0.1])).mismatch  # 0.1 resonates: now the most recently used
+    art.train(np.array([0.3]))  # replaces the all-ones category, unused since the first input
+    assert stored() == [0.1, 0.3, 0.9] and art.replaced == 1
+    art.train(np.array([0.7]))  # replaces 0.9 (created before 0.1 last learned and before 0.3)
+    assert stored() == [0.1, 0.3, 0.7] and art.replaced == 2 and art.n == 3
+
+
+def test_an_unbounded_memory_grows() -> None:
+    art = DualVigilanceART(1, rho_lb=0.99, rho_ub=0.99)
+    for v in np.linspace(0.0, 1.0, 40):
+        art.train(np.array([v]))
+    assert art.n > 30 and art.replaced == 0
+
+
+def test_max_categories_must_hold_two() -> None:
+    with pytest.raises(ValueError):
+        DualVigilanceART(1, max_categories=1)
