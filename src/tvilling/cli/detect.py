@@ -117,7 +117,7 @@ POOL_MIN_VALUES = 200_000
 def _pool(values: int, signals: int, workers: int | None) -> Iterator[ProcessPoolExecutor | None]:
     """A process pool for the streaming scorers (one job per signal plus one across them), or None when the
     table is small, there is one CPU, or ``--workers 1``. Results are identical either way."""
-    wanted = min(os.cpu_count() or 1, 8) if workers is None else workers
+    wanted = min(_usable_cpus(), 8) if workers is None else workers
     size = min(wanted, signals + (signals > 1))
     if size < 2 or values < POOL_MIN_VALUES:
         yield None
@@ -125,6 +125,14 @@ def _pool(values: int, signals: int, workers: int | None) -> Iterator[ProcessPoo
     # spawn: the workers import only what the jobs need, and no lock held by another thread is forked
     with ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield pool
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count, where the OS says so)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every OS
+        return os.cpu_count() or 1
 
 
 def _stamp(times: Any, idx: object) -> Any:
