@@ -238,12 +238,13 @@ def streaming_job(job: StreamingJob) -> FloatArray:
     d = len(signals)
     out = np.zeros((len(X), d + 1))
     det = MultivariateDetector(warmup=max(warmup, 2 * d), signals=list(signals))
+    column = {s: 1 + j for j, s in enumerate(signals)}  # a signal's share column, looked up once per name
     for t in range(len(X)):
         row = {s: float(X[t, j]) for j, s in enumerate(signals)}
         ex = det.explain_one(row)
         out[t, 0] = ex.score
         for c in ex.contributions:
-            out[t, 1 + signals.index(c.signal)] = c.share
+            out[t, column[c.signal]] = c.share
         det.learn_one(row)
     return out
 
