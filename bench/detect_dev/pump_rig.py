@@ -33,7 +33,9 @@ def main() -> None:
                 print(json.dumps({"arm": arm, "load_step": load_step, "fault": fault, "seed": seed,
                                   "fault_rows_flagged": round(float(f[700:1000].mean()), 2),
                                   "spike_found": bool(f[1150]),
-                                  "false_alarm_rate": round(float(f[TRAIN:][~y[TRAIN:]].mean()), 3)}))
+                                  "false_alarm_rate": round(float(f[TRAIN:][~y[TRAIN:]].mean()), 3),
+                                  "tp": int((f & y)[TRAIN:].sum()), "fp": int((f & ~y)[TRAIN:].sum()),
+                                  "fn": int((~f & y)[TRAIN:].sum())}))
 
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ training rows (two-fold, as above; at least the median column's, so a column tha
 get a hair trigger), and ``e*`` is the ``quantile`` of the largest scaled EWMA per training row, at least
 ``z_floor``; it enters the score like ``z``. While a column's EWMA is flagged its centre stops following (``hold``),
 so the shift is not learned away; a deviation more than 3 sd from the EWMA's level and nearer normal restarts the
-EWMA, so the flag ends within a few rows of the shift's end. Measured on synthetic cases in
-``bench/detect_dev/synthetic_cases.py`` (docs/predictive.md).
+EWMA, so the flag ends within a few rows of the shift's end. A residual's chart counts only while it is off both its
+followed centre and its training centre (``anchor_residuals``): a relationship that returns to how it was in
+training is healthy again, even if the followed centre had learned part of the fault before the chart flagged it
+(post-fault lock-in; round 12). Measured on synthetic cases in ``bench/detect_dev/synthetic_cases.py`` and the
+pump rig in ``bench/detect_dev/pump_rig.py`` (docs/predictive.md).
 """
 
 from __future__ import annotations
@@ -106,7 +109,8 @@ def with_residuals(X: FloatArray, fit: FloatArray, ridge: float = RIDGE) -> Floa
 
 def deviations(X: FloatArray, train: FloatArray, follow: int = 0, gate: float = 2.0, *, ewma: float = 0.0,
                e_hold: FloatArray | None = None, e_start: FloatArray | None = None,
-               clip: float = np.inf, restart: float = np.inf) -> tuple[FloatArray, FloatArray]:
+               clip: float = np.inf, restart: float = np.inf,
+               anchor: npt.NDArray[np.bool_] | None = None) -> tuple[FloatArray, FloatArray]:
     """Signed deviations from the ``train`` rows' median in their robust sd (missing values: 0), and their
     exponentially weighted mean with weight ``ewma`` per row (an EWMA control chart, which sees a lasting shift
     too small for any single row; zeros when ``ewma`` is 0), starting from ``e_start``. With ``follow`` > 0 the
@@ -116,7 +120,11 @@ def deviations(X: FloatArray, train: FloatArray, follow: int = 0, gate: float = 
     slowly learned away while it is being flagged. The EWMA's input
     is clipped to ±``clip`` (a single spike is the point test's business, not a lasting shift), and a deviation
     more than ``restart`` from the EWMA and nearer zero than it (a shift has ended) restarts the EWMA from zero,
-    instead of letting it decay for tens of rows after the shift is over."""
+    instead of letting it decay for tens of rows after the shift is over. Columns where ``anchor`` is True run a
+    second EWMA against the ``train`` centre itself (never following) and chart only what the two share: the
+    smaller in size when both lie on the same side, else zero; this value also decides their hold. A followed
+    centre that learned part of a lasting fault before the chart flagged it would otherwise chart the return to
+    normal as a new shift, and the hold would keep that flag for the rest of the file."""
     center, scale = robust_fit(train)
     d = np.nan_to_num((X - center) / scale)
     e = np.zeros_like(d)
@@ -125,18 +133,27 @@ def deviations(X: FloatArray, train: FloatArray, follow: int = 0, gate: float = 
     c = center.copy()
     alpha = 1.0 / follow if follow > 0 else 0.0
     acc = np.zeros(X.shape[1]) if e_start is None else e_start.copy()
+    acc0 = acc.copy()
     for t in range(len(X)):
         dt = np.nan_to_num((X[t] - c) / scale)
         d[t] = dt
         back = (np.abs(dt - acc) > restart) & (np.abs(dt) < np.abs(acc))  # against the level so far
         acc += ewma * (np.clip(dt, -clip, clip) - acc)
         acc[back] = ewma * dt[back]  # as if starting afresh from zero at this row
-        e[t] = acc
+        chart = acc
+        if anchor is not None:  # the same chart against the training centre, which never moves
+            d0 = np.nan_to_num((X[t] - center) / scale)
+            back0 = (np.abs(d0 - acc0) > restart) & (np.abs(d0) < np.abs(acc0))
+            acc0 += ewma * (np.clip(d0, -clip, clip) - acc0)
+            acc0[back0] = ewma * d0[back0]
+            shared = np.where(acc * acc0 > 0, np.sign(acc) * np.minimum(np.abs(acc), np.abs(acc0)), 0.0)
+            chart = np.where(anchor, shared, acc)
+        e[t] = chart
         if alpha:
             ok = np.abs(dt) < gate  # a missing value (NaN) is not learned
             ok &= ~np.isnan(X[t])
             if e_hold is not None:
-                ok &= np.abs(acc) < e_hold
+                ok &= np.abs(chart) < e_hold
             c[ok] += alpha * (X[t, ok] - c[ok])
     return d, e
 
@@ -183,10 +200,12 @@ def frozen_threshold(train: FloatArray, quantile: float, z_floor: float, ewma: f
 
 def baseline_scores(X: FloatArray, train_rows: int, threshold: float, *, quantile: float, z_floor: float,
                     follow: int, min_rows: int, ewma: float = 0.0,
-                    hold: bool = True) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+                    hold: bool = True,
+                    anchor_residuals: bool = True) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per row: the baseline's score on the streaming scale (``threshold`` at ``z = z*`` or EWMA ``e = e*``), the
     signal with the largest baseline distance, and the index in :data:`REASONS` of the part that set it. All zeros
-    with fewer than ``min_rows`` training rows or no varying signal."""
+    with fewer than ``min_rows`` training rows or no varying signal. ``anchor_residuals``: the residual columns'
+    charts also need to be off the training centre (see :func:`deviations`)."""
     n = len(X)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: not varying
@@ -201,10 +220,14 @@ def baseline_scores(X: FloatArray, train_rows: int, threshold: float, *, quantil
     features = with_residuals(Xv, train)  # the signals, then their residuals
     fit = features[:train_rows]
     lim = frozen_threshold(train, quantile, z_floor, ewma)
+    # A signal's level moves with the operating point, so its training level is no reference later on; a residual
+    # has that movement removed, so its training centre is where a healthy relationship returns to.
+    residual_columns = np.arange(features.shape[1]) >= varying.size
     d_fit, e_fit = deviations(fit, fit, ewma=ewma)
     d_new, e_new = deviations(features[train_rows:], fit, follow=follow, ewma=ewma,
                               e_hold=lim.e_star * lim.e_scale if hold and ewma > 0 else None,
-                              e_start=e_fit[-1] if ewma > 0 else None, clip=z_floor, restart=RESTART)
+                              e_start=e_fit[-1] if ewma > 0 else None, clip=z_floor, restart=RESTART,
+                              anchor=residual_columns if anchor_residuals else None)
     # columns: point test on signals, then residuals; then the chart on signals, then residuals
     ratio = np.hstack([(np.vstack([d_fit, d_new]) / lim.z_star) ** 2,
                        (np.vstack([e_fit, e_new]) / lim.e_scale / lim.e_star) ** 2])
@@ -252,7 +275,7 @@ def streaming_job(job: StreamingJob) -> FloatArray:
 def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: int | None = None,
                  quantile: float = 0.995, floor: float = 0.5, warmup: int = 50,
                  z_floor: float = 4.0, follow: int | None = None, ewma: float = 0.1,
-                 hold: bool = True, mapper: Mapper = map) -> DetectionResult:
+                 hold: bool = True, anchor_residuals: bool = True, mapper: Mapper = map) -> DetectionResult:
     """Score every row of ``values`` (rows = time, columns = ``signals``) and flag anomalies.
 
     ``train_rows`` (default: 20 % of the rows, at least ``2 * warmup``) are the rows whose scores set the
@@ -260,9 +283,10 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     the training rows, at least ``warmup``): the time constant, in rows, with which the baseline's centre follows
     slow drift after the training rows (0: never). ``z_floor`` = inf turns the baseline off. ``ewma``: the weight
     per row of the baseline's EWMA chart for lasting small shifts (0: off); ``hold``: the centre does not follow a
-    signal while its EWMA is flagged. ``mapper`` runs the streaming scorers (one job per signal, one across
-    them; independent of each other): ``map`` by default, a process pool's ``map`` to run them in parallel with
-    identical results.
+    signal while its EWMA is flagged; ``anchor_residuals``: a relationship's chart counts only while it is off both
+    its followed centre and its training centre (False: round 2, the followed centre alone). ``mapper`` runs the
+    streaming scorers (one job per signal, one across them; independent of each other): ``map`` by default, a
+    process pool's ``map`` to run them in parallel with identical results.
     """
     X = np.asarray(values, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != len(signals) or X.shape[1] == 0:
@@ -284,7 +308,8 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     threshold = min(max(q, floor), 0.9999)
     frozen, base_top, base_part = baseline_scores(X, train_rows, threshold, quantile=quantile, z_floor=z_floor,
                                        follow=max(train_rows // 4, warmup) if follow is None else follow,
-                                       min_rows=2 * warmup, ewma=ewma, hold=hold)
+                                       min_rows=2 * warmup, ewma=ewma, hold=hold,
+                                       anchor_residuals=anchor_residuals)
     scores = np.maximum(streaming, frozen)
     flags = scores >= threshold
     top = [signals[int(base_top[t])] if frozen[t] > streaming[t]
