@@ -12,7 +12,7 @@ of rows failing within H on the four calibration folds: a forecast that knows no
 point forecast turned into a yes/no (P = 1 when the predicted RUL <= H); the Brier skill score against the base
 rate; and a reliability table (forecasts grouped by P: mean forecast vs observed frequency, weight).
 
-    .venv/bin/python bench/rul_cv/failure_probability.py /tmp/oof [--horizons 15,30]
+    .venv/bin/python bench/rul_cv/failure_probability.py /tmp/oof [--horizons 15,30] [--calib-bins 6]
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.tune_rul import cv_coverage
 
 from tvilling.ml.rul.lgbm import LightGbmRul, cut_weights
 
@@ -31,11 +36,11 @@ EDGES = (0.0, 0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0001)
 
 
 def probabilities(pred: np.ndarray, rul: np.ndarray, weight: np.ndarray, fold: np.ndarray,
-                  horizon: float) -> tuple[np.ndarray, np.ndarray]:
+                  horizon: float, calib_bins: int = LightGbmRul.calib_bins) -> tuple[np.ndarray, np.ndarray]:
     """Per row: P(RUL <= horizon) calibrated on the other folds, and the base rate of those folds."""
     p, base = np.zeros(len(pred)), np.zeros(len(pred))
     for k in np.unique(fold):
-        cal = replace(LightGbmRul())
+        cal = replace(LightGbmRul(), calib_bins=calib_bins)
         train, test = fold != k, fold == k
         cal._calibrate(pred[train], rul[train], weight[train])
         bins = np.searchsorted(cal.bin_edges_, pred[test], side="right")
@@ -49,16 +54,18 @@ def brier(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(np.average((p - y) ** 2, weights=w))
 
 
-def score(path: Path, horizons: list[float]) -> dict[str, object]:
+def score(path: Path, horizons: list[float], calib_bins: int = LightGbmRul.calib_bins) -> dict[str, object]:
     d = np.load(path)
     rul, unit, fold = d["rul"], d["unit"], d["fold"]
     pred = np.mean(d["oof"], axis=0) if len(d["average_caps"]) else d["oof"][0]
     weight = cut_weights(rul, unit, LightGbmRul().horizon, "unit")
     keep = weight > 0
     rul, fold, pred, weight = rul[keep], fold[keep], pred[keep], weight[keep]
-    out: dict[str, object] = {"rows": int(keep.sum()), "units": len(np.unique(unit[keep]))}
+    out: dict[str, object] = {"rows": int(keep.sum()), "units": len(np.unique(unit[keep])), "calib_bins": calib_bins,
+                              "cv_coverage": round(cv_coverage(replace(LightGbmRul(), calib_bins=calib_bins),
+                                                               pred, rul, weight, fold), 3)}
     for h in horizons:
-        p, base = probabilities(pred, rul, weight, fold, h)
+        p, base = probabilities(pred, rul, weight, fold, h, calib_bins)
         y = (rul <= h).astype(float)
         b, b_base, b_point = brier(p, y, weight), brier(base, y, weight), brier((pred <= h).astype(float), y, weight)
         table = []
@@ -79,9 +86,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("dumps", type=Path)
     ap.add_argument("--horizons", default="15,30")
+    ap.add_argument("--calib-bins", type=int, default=LightGbmRul.calib_bins, help="Mondrian bins (what-if)")
     args = ap.parse_args()
     horizons = [float(h) for h in args.horizons.split(",")]
-    print(json.dumps({f.stem: score(f, horizons) for f in sorted(args.dumps.glob("*.npz"))}))
+    print(json.dumps({f.stem: score(f, horizons, args.calib_bins) for f in sorted(args.dumps.glob("*.npz"))}))
 
 
 if __name__ == "__main__":
