@@ -21,9 +21,7 @@ exponential mean over ``follow`` rows) but learns only values within 2 sd of it,
 for as long as it lasts instead of becoming the new normal. Its own threshold ``z*`` comes out of sample from the
 training rows alone (two-fold: fit on one half, the ``quantile`` of the other half's largest distance per row, both
 ways), raised to at least ``z_floor`` (4 sd: with Gaussian noise a row of 20 signals crosses it by chance with
-probability ~1e-3). Each column's distance is first divided by its out-of-sample RMS between the training halves
-(at least 1; round 14): a relationship that does not hold between the halves, such as a chance regression of a
-warming temperature on a wandering load, gets a wider band. The largest distance ``z`` of a row enters its score as
+probability ~1e-3). The largest distance ``z`` of a row enters its score as
 ``1 - (1 - threshold) ** ((z / z*) ** 2)``, which equals the streaming threshold at ``z = z*``, so a row is flagged
 when either part says so.
 
@@ -175,48 +173,39 @@ class BaselineLimits:
     z_star: float  # flag a row whose largest deviation reaches this many robust sd
     e_scale: FloatArray  # per column: the EWMA's out-of-sample RMS (inf: no EWMA)
     e_star: float  # flag a row whose largest EWMA reaches this many e_scale
-    # per column: the point test's out-of-sample RMS between the training halves, at least 1 (ones: unscaled)
-    z_scale: FloatArray
 
 
-def frozen_threshold(train: FloatArray, quantile: float, z_floor: float, ewma: float = 0.0,
-                     oos_scale: bool = True) -> BaselineLimits:
+def frozen_threshold(train: FloatArray, quantile: float, z_floor: float, ewma: float = 0.0) -> BaselineLimits:
     """The limits, out of sample from the training rows alone: ``z*`` = the ``quantile`` of the largest deviation
-    per row, at least ``z_floor``. With ``oos_scale`` each column's deviation is first divided by its own
-    out-of-sample RMS (at least 1): a level or relationship that does not hold between the two halves of the
-    training rows (a chance regression on a trending signal, a signal that drifts) gets a wider band, one that
-    holds keeps the plain one. For the EWMA each column is first scaled by its own out-of-sample RMS, which
+    per row, at least ``z_floor``. For the EWMA each column is first scaled by its own out-of-sample RMS, which
     holds autocorrelation (a slow signal's EWMA wanders much further than white noise's) and is a steadier
     estimate from a few hundred rows than a tail quantile (and at least the median column's RMS); ``e*`` is then
     the ``quantile`` of the largest scaled EWMA per row, at least ``z_floor``."""
     width = with_residuals(train[:2], train[:2]).shape[1]
-    off = BaselineLimits(z_floor, np.full(width, np.inf), np.inf, np.ones(width))
+    off = BaselineLimits(z_floor, np.full(width, np.inf), np.inf)
     if len(train) // 2 < 10:
         return off
     d, e = _oos(train, ewma)  # the deviations do not depend on ewma (no following out of sample)
-    z_scale = np.maximum(np.sqrt(np.mean(d ** 2, axis=0)), 1.0) if oos_scale else off.z_scale
-    z_star = max(float(np.quantile((np.abs(d) / z_scale).max(axis=1), quantile)), z_floor)
+    z_star = max(float(np.quantile(np.abs(d).max(axis=1), quantile)), z_floor)
     if ewma <= 0:
-        return BaselineLimits(z_star, off.e_scale, np.inf, z_scale)
+        return BaselineLimits(z_star, off.e_scale, np.inf)
     rms = np.sqrt(np.mean(e ** 2, axis=0))
     white = np.sqrt(ewma / (2.0 - ewma))  # the EWMA's sd for independent unit-sd deviations
     # At least the median column's RMS: a column that happened to sit still during the training rows would
     # otherwise get a scale that ordinary wandering later exceeds.
     e_scale = np.maximum(rms, max(white, float(np.median(rms))))
     e_star = max(float(np.quantile((np.abs(e) / e_scale).max(axis=1), quantile)), z_floor)
-    return BaselineLimits(z_star, e_scale, e_star, z_scale)
+    return BaselineLimits(z_star, e_scale, e_star)
 
 
 def baseline_scores(X: FloatArray, train_rows: int, threshold: float, *, quantile: float, z_floor: float,
                     follow: int, min_rows: int, ewma: float = 0.0,
                     hold: bool = True,
-                    anchor_residuals: bool = True,
-                    oos_scale: bool = True) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+                    anchor_residuals: bool = True) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per row: the baseline's score on the streaming scale (``threshold`` at ``z = z*`` or EWMA ``e = e*``), the
     signal with the largest baseline distance, and the index in :data:`REASONS` of the part that set it. All zeros
     with fewer than ``min_rows`` training rows or no varying signal. ``anchor_residuals``: the residual columns'
-    charts also need to be off the training centre (see :func:`deviations`); ``oos_scale``: see
-    :func:`frozen_threshold`."""
+    charts also need to be off the training centre (see :func:`deviations`)."""
     n = len(X)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: not varying
@@ -230,7 +219,7 @@ def baseline_scores(X: FloatArray, train_rows: int, threshold: float, *, quantil
     train = Xv[:train_rows]
     features = with_residuals(Xv, train)  # the signals, then their residuals
     fit = features[:train_rows]
-    lim = frozen_threshold(train, quantile, z_floor, ewma, oos_scale)
+    lim = frozen_threshold(train, quantile, z_floor, ewma)
     # A signal's level moves with the operating point, so its training level is no reference later on; a residual
     # has that movement removed, so its training centre is where a healthy relationship returns to.
     residual_columns = np.arange(features.shape[1]) >= varying.size
@@ -240,7 +229,7 @@ def baseline_scores(X: FloatArray, train_rows: int, threshold: float, *, quantil
                               e_start=e_fit[-1] if ewma > 0 else None, clip=z_floor, restart=RESTART,
                               anchor=residual_columns if anchor_residuals else None)
     # columns: point test on signals, then residuals; then the chart on signals, then residuals
-    ratio = np.hstack([(np.vstack([d_fit, d_new]) / lim.z_scale / lim.z_star) ** 2,
+    ratio = np.hstack([(np.vstack([d_fit, d_new]) / lim.z_star) ** 2,
                        (np.vstack([e_fit, e_new]) / lim.e_scale / lim.e_star) ** 2])
     width, v = features.shape[1], varying.size
     best = ratio.argmax(axis=1)
@@ -286,8 +275,7 @@ def streaming_job(job: StreamingJob) -> FloatArray:
 def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: int | None = None,
                  quantile: float = 0.995, floor: float = 0.5, warmup: int = 50,
                  z_floor: float = 4.0, follow: int | None = None, ewma: float = 0.1,
-                 hold: bool = True, anchor_residuals: bool = True, oos_scale: bool = True,
-                 mapper: Mapper = map) -> DetectionResult:
+                 hold: bool = True, anchor_residuals: bool = True, mapper: Mapper = map) -> DetectionResult:
     """Score every row of ``values`` (rows = time, columns = ``signals``) and flag anomalies.
 
     ``train_rows`` (default: 20 % of the rows, at least ``2 * warmup``) are the rows whose scores set the
@@ -296,9 +284,7 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     slow drift after the training rows (0: never). ``z_floor`` = inf turns the baseline off. ``ewma``: the weight
     per row of the baseline's EWMA chart for lasting small shifts (0: off); ``hold``: the centre does not follow a
     signal while its EWMA is flagged; ``anchor_residuals``: a relationship's chart counts only while it is off both
-    its followed centre and its training centre (False: round 2, the followed centre alone); ``oos_scale``: each
-    column's point test is scaled by its out-of-sample spread between the training halves (False: round 12 and
-    before, one scale for all). ``mapper`` runs the
+    its followed centre and its training centre (False: round 2, the followed centre alone). ``mapper`` runs the
     streaming scorers (one job per signal, one across them; independent of each other): ``map`` by default, a
     process pool's ``map`` to run them in parallel with identical results.
     """
@@ -323,7 +309,7 @@ def detect_table(values: npt.ArrayLike, signals: Sequence[str], *, train_rows: i
     frozen, base_top, base_part = baseline_scores(X, train_rows, threshold, quantile=quantile, z_floor=z_floor,
                                        follow=max(train_rows // 4, warmup) if follow is None else follow,
                                        min_rows=2 * warmup, ewma=ewma, hold=hold,
-                                       anchor_residuals=anchor_residuals, oos_scale=oos_scale)
+                                       anchor_residuals=anchor_residuals)
     scores = np.maximum(streaming, frozen)
     flags = scores >= threshold
     top = [signals[int(base_top[t])] if frozen[t] > streaming[t]
