@@ -17,6 +17,7 @@ from tvilling.api.metrics import ApiMetrics, MetricsMiddleware
 from tvilling.api.routes import (
     alarms,
     commands,
+    detect,
     events,
     health,
     insights,
@@ -44,6 +45,7 @@ ROUTERS: list[APIRouter] = [
     ml_models.router,
     alarms.router,
     commands.router,
+    detect.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}

@@ -12,29 +12,12 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from tvilling.cli.output import emit_json, fail
 from tvilling.core.errors import TvillingError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-_TIME_NAMES = ("timestamp", "time", "datetime", "date", "ts")
-
-
-def _time_column(df: pd.DataFrame, requested: str | None) -> str | None:
-    if requested is not None:
-        if requested not in df.columns:
-            fail(f"time column {requested!r} not found; columns are: {', '.join(map(str, df.columns))}")
-        return requested
-    for col in df.columns:
-        if str(col).strip().lower() in _TIME_NAMES:
-            return str(col)
-    return None
 
 
 def detect(
@@ -52,61 +35,32 @@ def detect(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object on the last line")] = False,
 ) -> None:
     """Score every row of a CSV for anomalies using all numeric columns (except --exclude)."""
-    import numpy as np
-    import pandas as pd
-
-    from tvilling.ml.anomaly.offline import detect_table
-    if not input.is_file():
-        fail(f"input file not found: {input}")
+    from tvilling.app.offline_detect import DetectOptions, choose_signals, detect, read_table
     if train_rows is not None and train_rows < 0:
         fail("--train-rows must be >= 0")
     if workers is not None and workers < 1:
         fail(f"--workers must be >= 1, got {workers}")
     if not 0.0 <= ewma < 1.0:
         fail(f"--ewma must be in [0, 1), got {ewma}; 0.1 is the default, 0 turns the lasting-shift chart off")
+    options = DetectOptions(sep=sep, time_col=time_col, exclude=exclude.split(","), train_rows=train_rows,
+                            ewma=ewma)
     try:
-        df = pd.read_csv(input, sep=sep)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        fail(f"cannot read {input}: {exc}")
-    if df.empty:
-        fail(f"{input} has no data rows")
-    excluded = [c.strip() for c in exclude.split(",") if c.strip()]
-    missing = [c for c in excluded if c not in df.columns]
-    if missing:
-        fail(f"excluded column(s) not found: {', '.join(missing)}")
-    tcol = _time_column(df, time_col)
-    numeric = [str(c) for c in df.select_dtypes(include="number").columns if c not in excluded and c != tcol]
-    if not numeric:
-        fail(f"no numeric columns to analyse in {input} (after excluding {', '.join(excluded) or 'nothing'}; "
-             f"check --sep)")
-    values = df[numeric].to_numpy(dtype=np.float64)
-    try:
-        with _pool(values.size, len(numeric), workers) as pool:
-            result = detect_table(values, numeric, train_rows=train_rows, ewma=ewma,
-                                  mapper=pool.map if pool is not None else map)
+        df = read_table(input, sep)
+        _, numeric = choose_signals(df, options, name=str(input))
+        with _pool(df.shape[0] * len(numeric), len(numeric), workers) as pool:
+            report = detect(df, options, name=str(input), mapper=pool.map if pool is not None else map)
     except TvillingError as exc:
         fail(str(exc))
-    time_values: Any = df[tcol] if tcol is not None else np.arange(len(df))
-    out_df = pd.DataFrame({tcol or "row": time_values, "anomaly_score": np.round(result.scores, 6),
-                           "is_anomaly": result.is_anomaly.astype(int)})
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out_df.to_csv(out, index=False)
+        report.frame().to_csv(out, index=False)
     except OSError as exc:
         fail(f"cannot write {out}: {exc}")
-    n_anom = int(result.is_anomaly.sum())
     if json_out:
-        emit_json({
-            "rows": len(df), "columns": numeric, "time_col": tcol, "train_rows": result.train_rows,
-            "threshold": round(result.threshold, 6), "anomalies": n_anom,
-            "anomaly_rate": round(n_anom / len(df), 6), "episodes": [
-                {"since": _stamp(time_values, a.since), "last": _stamp(time_values, a.last),
-                 "peak_score": round(a.peak_score, 6), "signals": list(a.signals), "reasons": reasons}
-                for a, reasons in zip(result.alerts[:100], result.alert_reasons, strict=False)],
-            "out": str(out)})
+        emit_json({**report.summary(), "out": str(out)})
     else:
-        typer.echo(f"{n_anom} anomalous rows of {len(df)} ({len(result.alerts)} episodes), threshold "
-                   f"{result.threshold:.4f}; wrote {out}")
+        typer.echo(f"{int(report.result.is_anomaly.sum())} anomalous rows of {report.rows} "
+                   f"({len(report.result.alerts)} episodes), threshold {report.result.threshold:.4f}; wrote {out}")
 
 
 # Below this many values a pool costs more to start (a fresh interpreter per worker) than it saves.
@@ -133,11 +87,3 @@ def _usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on every OS
         return os.cpu_count() or 1
-
-
-def _stamp(times: Any, idx: object) -> Any:
-    import numpy as np
-    import pandas as pd
-    i = int(idx)  # type: ignore[call-overload]
-    value = times.iloc[i] if isinstance(times, pd.Series) else times[i]
-    return value.item() if isinstance(value, np.generic) else value

@@ -28,6 +28,7 @@ def _register_pages() -> None:
     # Importing the page modules registers their @ui.page routes on NiceGUI's (process-wide) app.
     from tvilling.dashboard.pages import (  # noqa: F401
         alarms,
+        detect,
         explorer,
         heatmap,
         login,

@@ -26,6 +26,7 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/alarms", "Alarms", "notifications_active", True),
     ("/models", "Models", "schema", True),
     ("/registry", "Model registry", "model_training", True),
+    ("/detect", "Detect on a CSV", "query_stats", True),
     ("/scenarios", "Scenarios", "science", False),
     ("/maintenance", "Maintenance", "build", False),
     ("/approvals", "Approvals", "task_alt", False),

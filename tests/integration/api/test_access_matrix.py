@@ -249,6 +249,11 @@ def op_alarm_rules(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("GET", "/api/v1/alarm-rules", role=role)
 
 
+def op_detect(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", "/api/v1/detect", role=role, content=DETECT_CSV, headers={"Content-Type": "text/csv"})
+
+
+DETECT_CSV = "t,a,b\n" + "".join(f"{i},{(i * 7) % 11},{(i * 5) % 13}\n" for i in range(120))
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_put_twin, Role.ENGINEER),
     (op_patch_twin, Role.OPERATOR), (op_delete_twin, Role.ENGINEER), (op_list_rels, Role.VIEWER),
@@ -262,6 +267,7 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_list_ml_models, Role.VIEWER), (op_get_ml_model, Role.VIEWER), (op_ml_model_versions, Role.VIEWER),
     (op_ml_model_version, Role.VIEWER), (op_promote_ml_model, Role.ENGINEER), (op_rollback_ml_model, Role.ENGINEER),
     (op_send_command, Role.OPERATOR), (op_get_command, Role.VIEWER), (op_list_commands, Role.VIEWER),
+    (op_detect, Role.VIEWER),
 ]
 
 

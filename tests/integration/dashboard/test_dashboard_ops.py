@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.dashboard.rig import TENANT, RecordingDevice, Rig, attach_device, now_iso
+from tests.support.samples import pump_rig
 from tvilling.app.commands import CommandService
 from tvilling.app.registry import registry_for
 from tvilling.core.context import Context
@@ -156,4 +158,34 @@ def test_alarm_page_shows_a_rule_alarm_with_rule_property_and_since(page_for: An
     assert "conveyor-1-motor" in text and "windingTemperature" in text and "critical" in text
     alarm = next(a for a in rig.platform.app.state.alarms.list(TENANT) if a.rule_id == "motor-winding-critical")
     assert alarm.raised_at.strftime("%Y-%m-%d %H:%M:%S") in text  # "since"
+    assert page.problems == []
+
+
+def test_detect_page_scores_an_uploaded_csv_and_explains_a_bad_one(page_for: Any, rig: Rig, tmp_path: Any) -> None:
+    page = page_for(Role.VIEWER, "/ui/detect")  # the lowest role may use it: nothing is stored
+    page.get_by_test_id("detect-run").click()
+    page.get_by_test_id("detect-error").filter(has_text="Choose a CSV file first").wait_for(timeout=5000)
+
+    csv = tmp_path / "pump.csv"
+    pump_rig().to_csv(csv, sep=";", index=False)
+    page.locator("[data-testid=detect-upload] input[type=file]").set_input_files(str(csv))
+    page.get_by_test_id("detect-file").filter(has_text="pump.csv").wait_for(timeout=5000)
+    page.get_by_test_id("detect-run").click()  # separator still ',': the table has no numeric column
+    page.get_by_test_id("detect-error").filter(has_text="no numeric columns").wait_for(timeout=10_000)
+
+    page.get_by_test_id("detect-sep").click()
+    page.get_by_role("option", name="semicolon").click()
+    page.locator("[data-testid=detect-exclude] input, input[data-testid=detect-exclude]").first.fill("anomaly")
+    page.locator("[data-testid=detect-train] input, input[data-testid=detect-train]").first.fill("400")
+    page.get_by_test_id("detect-run").click()
+    anomalies = page.get_by_test_id("detect-anomalies")
+    anomalies.wait_for(state="visible", timeout=20_000)
+    assert page.get_by_test_id("detect-error").inner_text() == ""
+    assert 250 <= int(anomalies.inner_text().replace(",", "")) <= 400  # the 300-row fault and the spike, few others
+    table = page.get_by_test_id("detect-episodes")
+    assert "2026-03-09" in table.inner_text() and "pressure_bar" in table.inner_text()
+    with page.expect_download() as done:
+        page.get_by_test_id("detect-download").click()
+    lines = Path(done.value.path()).read_text().splitlines()
+    assert lines[0] == "datetime,anomaly_score,is_anomaly" and len(lines) == 1401
     assert page.problems == []

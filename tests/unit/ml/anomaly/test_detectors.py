@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.samples import pump_rig
 from tvilling.core.errors import ValidationError
 from tvilling.ml.anomaly import EnsembleDetector, MultivariateDetector
 from tvilling.ml.anomaly.offline import detect_table
@@ -263,15 +264,7 @@ def test_offline_detection_on_a_process_pool_equals_the_sequential_run() -> None
 
 def _pump_rig(seed: int, load_step: float, fault: str) -> tuple[np.ndarray, list[str], np.ndarray]:
     """The README's pump-rig sample (examples/detect/make_sample.py): values, signal names, labels."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[4] / "examples" / "detect" / "make_sample.py"
-    spec = importlib.util.spec_from_file_location("make_sample", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    df = module.sample(seed, load_step, fault)
+    df = pump_rig(seed, load_step, fault)
     truth = df.pop("anomaly").to_numpy().astype(bool)
     df.pop("datetime")
     return df.to_numpy(float), list(df.columns), truth
