@@ -1,12 +1,12 @@
 """Write a small labelled CSV for trying ``tvilling detect``: a pump rig at 1 Hz, SKAB-style (``;``-separated,
-``datetime`` column, an ``anomaly`` label column to exclude).
+``datetime`` column, an ``anomaly`` label column for ``--label-col``).
 
 Seven signals: flow, pressure, motor current and voltage, two vibration RMS values and the water temperature, which
 warms slowly all along (normal). Flow, pressure and current follow the pump's load, which wanders a little (as
 demand moves the pump along its curve: more flow, less head, more current). Two faults, ``anomaly`` = 1 on their
 rows:
 
-* rows 700-999, ``--fault strainer`` (default): a clogging suction strainer: flow drops by 1.5 sd of its noise and
+* rows 700-1000, ``--fault strainer`` (default): a clogging suction strainer: flow drops by 1.5 sd of its noise and
   pressure by 2 sd while the current stays, which no load change does; each value stays in its normal range.
   ``--fault valve``: a half-closed discharge valve: flow -1.5 sd, pressure +2 sd, current -1 sd, which is what a
   drop in demand also does, so only its size tells it apart;
@@ -16,7 +16,7 @@ rows:
 of its first 400 rows for good within the file, which `tvilling detect` flags as well (docs/predictive.md, round 6).
 
     .venv/bin/python examples/detect/make_sample.py /tmp/pump.csv
-    .venv/bin/tvilling detect --input /tmp/pump.csv --sep ";" --time-col datetime --exclude anomaly \\
+    .venv/bin/tvilling detect --input /tmp/pump.csv --sep ";" --time-col datetime --label-col anomaly \\
         --train-rows 400 --out /tmp/pump-scores.csv --json
 """
 
@@ -50,7 +50,7 @@ def sample(seed: int = 7, load_step: float = 0.005, fault: str = "strainer") -> 
         "temperature_c": 19.0 + 3.0 * np.arange(ROWS) / ROWS + 0.05 * noise[:, 6],
         "anomaly": 0,
     })
-    rows = slice(700, 1000)
+    rows = slice(700, 1000)  # .loc: rows 700 to 1000, both included
     for column, sds in FAULTS[fault].items():
         df.loc[rows, column] += sds * NOISE[column]
     df.loc[rows, "anomaly"] = 1
@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--fault", choices=sorted(FAULTS), default="strainer")
     args = ap.parse_args()
     sample(args.seed, args.load_step, args.fault).to_csv(args.out, sep=";", index=False)
-    sys.stdout.write(f"wrote {args.out} ({ROWS} rows; {args.fault} fault at rows 700-999, "
+    sys.stdout.write(f"wrote {args.out} ({ROWS} rows; {args.fault} fault at rows 700-1000, "
                      "a vibration spike at row 1150)\n")
 
 

@@ -34,6 +34,9 @@ class DetectOptions:
     exclude: Sequence[str] = ()
     train_rows: int | None = None  # None: 20 % of the rows
     ewma: float = 0.1
+    # A column of known labels (1 / true: anomalous), e.g. SKAB's ``anomaly``: never a signal; the summary then
+    # scores the flags against it.
+    label_col: str | None = None
 
     def check(self) -> None:
         if self.train_rows is not None and self.train_rows < 0:
@@ -55,6 +58,7 @@ class DetectReport:
     times: list[Any]
     result: DetectionResult
     episodes: list[dict[str, Any]] = field(default_factory=list)
+    labels: npt.NDArray[np.bool_] | None = None
 
     @property
     def rows(self) -> int:
@@ -65,7 +69,25 @@ class DetectReport:
         return {"rows": self.rows, "columns": self.columns, "time_col": self.time_col,
                 "train_rows": self.result.train_rows, "threshold": round(self.result.threshold, 6),
                 "anomalies": anomalies, "anomaly_rate": round(anomalies / max(self.rows, 1), 6),
-                "episodes": self.episodes}
+                "episodes": self.episodes, **({"evaluation": self.evaluation()} if self.labels is not None else {})}
+
+    def evaluation(self) -> dict[str, Any]:
+        """The flags against the label column, row by row over the rows after the training rows (those are
+        taken as normal and fitted on): precision, recall, F1, the false-alarm rate (flagged share of normal
+        rows) and the missed-alarm rate (unflagged share of anomalous rows), as SKAB reports them."""
+        assert self.labels is not None
+        start = self.result.train_rows
+        flags, truth = self.result.is_anomaly[start:], self.labels[start:]
+        tp, fp = int((flags & truth).sum()), int((flags & ~truth).sum())
+        fn, normal = int((~flags & truth).sum()), int((~truth).sum())
+        precision = tp / (tp + fp) if tp + fp else None
+        recall = tp / (tp + fn) if tp + fn else None
+        f1 = 2 * precision * recall / (precision + recall) if precision and recall else (
+            0.0 if precision is not None and recall is not None else None)
+        return {"rows": len(flags), "anomalous_rows": tp + fn, "true_positives": tp, "false_positives": fp,
+                "false_negatives": fn, "precision": _round(precision), "recall": _round(recall), "f1": _round(f1),
+                "false_alarm_rate": _round(fp / normal if normal else None),
+                "missed_alarm_rate": _round(fn / (tp + fn) if tp + fn else None)}
 
     def frame(self) -> pd.DataFrame:
         """The output CSV's table: time column (``row`` when there is none), ``anomaly_score``, ``is_anomaly``."""
@@ -99,6 +121,11 @@ def read_table(source: Path | bytes, sep: str, *, name: str = "") -> pd.DataFram
 def choose_signals(df: pd.DataFrame, options: DetectOptions, *, name: str = "the CSV") -> tuple[str | None, list[str]]:
     """The time column (or None) and the signal columns: numeric, not the time column, not excluded."""
     excluded = [c.strip() for c in options.exclude if c.strip()]
+    if options.label_col is not None:
+        if options.label_col not in df.columns:
+            raise ValidationError(f"label column {options.label_col!r} not found; columns are: "
+                                  f"{', '.join(map(str, df.columns))}", where="label_col")
+        excluded.append(options.label_col)
     missing = [c for c in excluded if c not in df.columns]
     if missing:
         raise ValidationError(f"excluded column(s) not found: {', '.join(missing)}", where="exclude",
@@ -123,14 +150,37 @@ def detect(df: pd.DataFrame, options: DetectOptions, *, name: str = "the CSV", m
     parallel; identical results)."""
     options.check()
     tcol, numeric = choose_signals(df, options, name=name)
-    values: npt.NDArray[np.float64] = df[numeric].to_numpy(dtype=np.float64)
+    values: npt.NDArray[np.float64] = df[numeric].to_numpy(dtype=np.float64, copy=True)
     values[~np.isfinite(values)] = np.nan  # an infinite reading is a bad value: treated as missing, like NaN
     result = detect_table(values, numeric, train_rows=options.train_rows, ewma=options.ewma, mapper=mapper)
     times = [_plain(v) for v in (df[tcol].tolist() if tcol is not None else range(len(df)))]
     episodes = [{"since": times[int(a.since)], "last": times[int(a.last)],  # type: ignore[call-overload]
                  "peak_score": round(a.peak_score, 6), "signals": list(a.signals), "reasons": reasons}
                 for a, reasons in zip(result.alerts[:MAX_EPISODES], result.alert_reasons, strict=False)]
-    return DetectReport(numeric, tcol, times, result, episodes)
+    return DetectReport(numeric, tcol, times, result, episodes, _labels(df, options.label_col))
+
+
+def _labels(df: pd.DataFrame, column: str | None) -> npt.NDArray[np.bool_] | None:
+    """The label column as booleans: numbers (non-zero: anomalous) or true/false words; anything else is an
+    error naming the first bad row."""
+    if column is None:
+        return None
+    col = df[column]
+    words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+    as_num = pd.to_numeric(col, errors="coerce")
+    parsed = as_num.ne(0).where(as_num.notna(), col.astype(str).str.strip().str.lower().map(words))
+    bad = parsed.isna() | col.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValidationError(f"label column {column!r} has a value that is not a label at data row {row + 1}: "
+                              f"{col.iloc[row]!r}", where=f"{column}[{row + 1}]",
+                              hint="1 / 0 or true / false on every row")
+    labels: npt.NDArray[np.bool_] = parsed.astype(bool).to_numpy()
+    return labels
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _plain(value: Any) -> Any:

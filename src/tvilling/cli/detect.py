@@ -28,6 +28,8 @@ def detect(
     exclude: Annotated[str, typer.Option("--exclude", help="comma-separated columns to ignore")] = "",
     train_rows: Annotated[int | None, typer.Option("--train-rows", help="leading rows used for fitting "
                                                    "and for the threshold (default: 20 %)")] = None,
+    label_col: Annotated[str | None, typer.Option("--label-col", help="column of known labels (1 = anomalous), "
+                                                  "never a signal; the summary scores the flags against it")] = None,
     ewma: Annotated[float, typer.Option("--ewma", help="weight per row of the EWMA chart that flags small "
                                         "lasting shifts (0 turns it off)")] = 0.1,
     workers: Annotated[int | None, typer.Option("--workers", help="processes for the per-signal scorers "
@@ -43,7 +45,7 @@ def detect(
     if not 0.0 <= ewma < 1.0:
         fail(f"--ewma must be in [0, 1), got {ewma}; 0.1 is the default, 0 turns the lasting-shift chart off")
     options = DetectOptions(sep=sep, time_col=time_col, exclude=exclude.split(","), train_rows=train_rows,
-                            ewma=ewma)
+                            ewma=ewma, label_col=label_col)
     try:
         df = read_table(input, sep)
         _, numeric = choose_signals(df, options, name=str(input))
@@ -61,6 +63,11 @@ def detect(
     else:
         typer.echo(f"{int(report.result.is_anomaly.sum())} anomalous rows of {report.rows} "
                    f"({len(report.result.alerts)} episodes), threshold {report.result.threshold:.4f}; wrote {out}")
+        if report.labels is not None:
+            ev = report.evaluation()
+            typer.echo(f"against {label_col!r} after the training rows: precision {ev['precision']}, recall "
+                       f"{ev['recall']}, F1 {ev['f1']}, false alarms {ev['false_alarm_rate']}, missed "
+                       f"{ev['missed_alarm_rate']}")
 
 
 # Below this many values a pool costs more to start (a fresh interpreter per worker) than it saves.

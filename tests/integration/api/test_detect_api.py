@@ -45,6 +45,17 @@ def test_detect_answers_like_the_cli(rig: ApiRig) -> None:
     assert out["scores"][0]["time"] == "2026-03-09 10:14:33"
 
 
+def test_a_label_column_is_scored_against(rig: ApiRig) -> None:
+    body, _ = _pump_csv()
+    r = rig.call("POST", "/api/v1/detect?sep=;&labelCol=anomaly&trainRows=400", role=Role.VIEWER, content=body,
+                 headers=CSV)
+    assert r.status_code == 200, r.text
+    ev = r.json()["evaluation"]
+    assert "anomaly" not in r.json()["columns"] and ev["f1"] > 0.9 and ev["rows"] == 1000
+    bad = rig.call("POST", "/api/v1/detect?sep=;&labelCol=nope", role=Role.VIEWER, content=body, headers=CSV)
+    assert bad.status_code == 422 and "label column 'nope' not found" in bad.json()["detail"]
+
+
 def test_detect_without_rows_gives_the_summary_only(rig: ApiRig) -> None:
     body, _ = _pump_csv()
     r = rig.call("POST", "/api/v1/detect?sep=;&exclude=anomaly", role=Role.VIEWER, content=body, headers=CSV)

@@ -188,4 +188,11 @@ def test_detect_page_scores_an_uploaded_csv_and_explains_a_bad_one(page_for: Any
         page.get_by_test_id("detect-download").click()
     lines = Path(done.value.path()).read_text().splitlines()
     assert lines[0] == "datetime,anomaly_score,is_anomaly" and len(lines) == 1401
+    assert page.get_by_test_id("detect-f1").count() == 0  # no label column given
+
+    page.locator("[data-testid=detect-exclude] input, input[data-testid=detect-exclude]").first.fill("")
+    page.locator("[data-testid=detect-label] input, input[data-testid=detect-label]").first.fill("anomaly")
+    page.get_by_test_id("detect-run").click()
+    page.get_by_test_id("detect-f1").wait_for(state="visible", timeout=20_000)
+    assert float(page.get_by_test_id("detect-f1").inner_text()) > 0.9
     assert page.problems == []

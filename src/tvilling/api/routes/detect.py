@@ -2,8 +2,9 @@
 
 The body is the CSV itself (any content type; the server-wide body limit applies, 1 MiB by default: use the CLI
 for larger files). Query parameters mirror the CLI's options. The answer is the CLI's ``--json`` summary
-(episodes with their signals and reasons); ``rows=true`` adds every row's time, score and flag. The table is
-scored in a worker thread, so a large one does not stall other requests. Nothing is stored. Viewer role.
+(episodes with their signals and reasons; with ``labelCol``, the flags scored against that column);
+``rows=true`` adds every row's time, score and flag. The table is scored in a worker thread, so a large one does
+not stall other requests. Nothing is stored. Viewer role.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ async def detect_csv(
     exclude: Annotated[str, Query(max_length=4000, description="comma-separated columns to ignore")] = "",
     train_rows: Annotated[int | None, Query(alias="trainRows", ge=0, le=100_000_000,
                                             description="leading rows of normal operation (default 20 %)")] = None,
+    label_col: Annotated[str | None, Query(alias="labelCol", max_length=200,
+                                           description="column of known labels, scored against")] = None,
     ewma: Annotated[float, Query(ge=0.0, lt=1.0, description="weight of the lasting-shift chart (0: off)")] = 0.1,
     rows: Annotated[bool, Query(description="also return every row's time, score and flag")] = False,
 ) -> Response:
     raw = await request.body()
-    options = DetectOptions(sep=sep, time_col=time_col, exclude=exclude.split(","), train_rows=train_rows, ewma=ewma)
+    options = DetectOptions(sep=sep, time_col=time_col, exclude=exclude.split(","), train_rows=train_rows, ewma=ewma,
+                            label_col=label_col)
     report = await run_in_threadpool(_run, raw, options)
     body: dict[str, Any] = report.summary()
     if rows:

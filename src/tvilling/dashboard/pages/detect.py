@@ -82,6 +82,8 @@ async def detect_page(request: Request) -> RedirectResponse | None:
                     "dense data-testid=detect-exclude").classes("w-64")
                 train_rows = ui.number("Training rows (default 20 %)", min=0, precision=0).props(
                     "dense data-testid=detect-train").classes("w-52")
+                label_col = ui.input("Label column (optional)").props("dense data-testid=detect-label").classes(
+                    "w-44")
                 run = ui.button("Detect", icon="query_stats").props("unelevated color=primary data-testid=detect-run")
             error = ui.label("").classes("text-negative").props("data-testid=detect-error")
         with ui.card().classes("tv-card q-pa-md w-full") as results:
@@ -110,7 +112,8 @@ async def detect_page(request: Request) -> RedirectResponse | None:
             return
         options = DetectOptions(sep=str(sep.value or ","), time_col=(time_col.value or "").strip() or None,
                                 exclude=(exclude.value or "").split(","),
-                                train_rows=int(train_rows.value) if train_rows.value not in (None, "") else None)
+                                train_rows=int(train_rows.value) if train_rows.value not in (None, "") else None,
+                                label_col=(label_col.value or "").strip() or None)
         name = str(upload["name"])
         run.props("loading")
         try:
@@ -130,6 +133,11 @@ async def detect_page(request: Request) -> RedirectResponse | None:
             shell.kpi("Training rows", f"{summary['train_rows']:,}")
             shell.kpi("Anomalous rows", f"{summary['anomalies']:,}", mark="detect-anomalies")
             shell.kpi("Episodes", str(len(report.result.alerts)))
+            if "evaluation" in summary:  # against the label column, after the training rows
+                ev = summary["evaluation"]
+                shell.kpi("F1 vs labels", shell.fmt(ev["f1"]), mark="detect-f1")
+                shell.kpi("False alarms", f"{100 * (ev['false_alarm_rate'] or 0):.1f} %")
+                shell.kpi("Missed", f"{100 * (ev['missed_alarm_rate'] or 0):.1f} %")
         chart.options.clear()
         chart.options.update(chart_options(report))
         chart.update()

@@ -86,7 +86,7 @@ def test_the_readme_pump_example_runs(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(root / "examples" / "detect" / "make_sample.py"), str(src)], check=True,
                    capture_output=True)
     res = CliRunner().invoke(app, ["detect", "--input", str(src), "--sep", ";", "--time-col", "datetime",
-                                   "--exclude", "anomaly", "--train-rows", "400", "--out", str(out), "--json"])
+                                   "--label-col", "anomaly", "--train-rows", "400", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     flags = pd.read_csv(out)["is_anomaly"].to_numpy()
     truth = pd.read_csv(src, sep=";")["anomaly"].to_numpy().astype(bool)
@@ -95,3 +95,24 @@ def test_the_readme_pump_example_runs(tmp_path: Path) -> None:
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     fault = [e for e in summary["episodes"] if "pressure_bar" in e["signals"] or "flow_m3h" in e["signals"]]
     assert fault and any(r in ("relationship", "lasting_relationship") for e in fault for r in e["reasons"])
+
+
+def test_a_label_column_scores_the_flags_and_a_bad_one_is_one_line(tmp_path: Path) -> None:
+    """SKAB-style files carry their labels: ``--label-col`` keeps the column out of the signals and reports
+    precision, recall, F1, false and missed alarms after the training rows."""
+    import subprocess
+    import sys
+    src, out = tmp_path / "pump.csv", tmp_path / "scores.csv"
+    root = Path(__file__).resolve().parents[4]
+    subprocess.run([sys.executable, str(root / "examples" / "detect" / "make_sample.py"), str(src)], check=True,
+                   capture_output=True)
+    args = ["detect", "--input", str(src), "--sep", ";", "--train-rows", "400", "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "--label-col", "anomaly", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert "anomaly" not in summary["columns"]
+    ev = summary["evaluation"]
+    assert ev["rows"] == 1000 and ev["f1"] > 0.9 and ev["false_alarm_rate"] < 0.05
+    text = CliRunner().invoke(app, [*args, "--label-col", "anomaly"])
+    assert text.exit_code == 0 and "F1 " in text.stdout
+    assert "label column 'nope' not found" in _err([*args, "--label-col", "nope"])
