@@ -18,6 +18,7 @@ from tvilling.core.errors import TvillingError
 from tvilling.dashboard import shell
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+CHART_POINTS = 4000
 SEPARATORS = {",": "comma  ,", ";": "semicolon  ;", "\t": "tab"}
 EPISODE_COLUMNS: list[dict[str, Any]] = [
     {"name": "since", "label": "Since", "field": "since", "align": "left"},
@@ -32,9 +33,15 @@ def chart_options(report: DetectReport | None) -> dict[str, Any]:
     """Score per row, the threshold, and the flagged rows marked on the score line."""
     if report is None:
         return {"xAxis": {"type": "category", "data": []}, "yAxis": {"type": "value"}, "series": []}
-    times = [str(t) for t in report.times]
-    scores = [round(float(s), 4) for s in report.result.scores]
-    flagged = [[times[i], scores[i]] for i in range(len(times)) if report.result.is_anomaly[i]]
+    # A long table is drawn as at most CHART_POINTS buckets: each the largest score of its rows, flagged when any
+    # of its rows is (so no flag disappears from the picture).
+    step = max(1, -(-report.rows // CHART_POINTS))
+    starts = range(0, report.rows, step)
+    times = [str(report.times[i]) for i in starts]
+    scores = [round(float(report.result.scores[i:i + step].max()), 4) for i in starts]
+    hit = [bool(report.result.is_anomaly[i:i + step].any()) for i in starts]
+    flagged = [[times[k], scores[k]] for k in range(len(times)) if hit[k]]
+    train_end = times[min(max(report.result.train_rows - 1, 0) // step, len(times) - 1)]
     return {
         "animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
         "grid": {"left": 50, "right": 70, "top": 30, "bottom": 60},
@@ -45,7 +52,7 @@ def chart_options(report: DetectReport | None) -> dict[str, Any]:
              "markLine": {"silent": True, "symbol": "none", "data": [{"yAxis": round(report.result.threshold, 4)}],
                           "label": {"formatter": "threshold"}},
              "markArea": {"silent": True, "itemStyle": {"color": "rgba(120,120,120,0.08)"},
-                          "data": [[{"xAxis": times[0]}, {"xAxis": times[max(report.result.train_rows - 1, 0)]}]]}},
+                          "data": [[{"xAxis": times[0]}, {"xAxis": train_end}]]}},
             {"name": "flagged", "type": "scatter", "data": flagged, "symbolSize": 4, "itemStyle": {"color": "#c62828"}},
         ],
     }
