@@ -25,11 +25,13 @@ from tvilling.ml.anomaly.offline import DetectionResult, Mapper, detect_table
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "ts")
 MAX_EPISODES = 100  # the summary lists at most this many episodes (the row flags hold them all)
+DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")  # "3,75": a number written with a decimal comma
 
 
 @dataclass(frozen=True)
 class DetectOptions:
     sep: str = ","
+    decimal: str = "."  # "," for tables written with a decimal comma (then the separator is usually ";")
     time_col: str | None = None  # None: the first column named like a time (TIME_NAMES), if any
     exclude: Sequence[str] = ()
     train_rows: int | None = None  # None: 20 % of the rows
@@ -47,6 +49,9 @@ class DetectOptions:
                                   hint="0.1 is the default, 0 turns the lasting-shift chart off")
         if not self.sep:
             raise ValidationError("the field separator is empty", where="sep", hint="e.g. ',' or ';'")
+        if len(self.decimal) != 1 or self.decimal == self.sep:
+            raise ValidationError(f"the decimal mark must be one character other than the separator, got "
+                                  f"{self.decimal!r}", where="decimal", hint="'.' (default) or ','")
 
 
 @dataclass
@@ -59,6 +64,7 @@ class DetectReport:
     result: DetectionResult
     episodes: list[dict[str, Any]] = field(default_factory=list)
     labels: npt.NDArray[np.bool_] | None = None
+    ignored: dict[str, str] = field(default_factory=dict)  # column -> why it is not a signal
 
     @property
     def rows(self) -> int:
@@ -69,7 +75,8 @@ class DetectReport:
         return {"rows": self.rows, "columns": self.columns, "time_col": self.time_col,
                 "train_rows": self.result.train_rows, "threshold": round(self.result.threshold, 6),
                 "anomalies": anomalies, "anomaly_rate": round(anomalies / max(self.rows, 1), 6),
-                "episodes": self.episodes, **({"evaluation": self.evaluation()} if self.labels is not None else {})}
+                "ignored_columns": self.ignored, "episodes": self.episodes,
+                **({"evaluation": self.evaluation()} if self.labels is not None else {})}
 
     def evaluation(self) -> dict[str, Any]:
         """The flags against the label column, row by row over the rows after the training rows (those are
@@ -99,7 +106,7 @@ class DetectReport:
         return str(self.frame().to_csv(index=False)).encode()
 
 
-def read_table(source: Path | bytes, sep: str, *, name: str = "") -> pd.DataFrame:
+def read_table(source: Path | bytes, sep: str, *, name: str = "", decimal: str = ".") -> pd.DataFrame:
     """The CSV at ``source`` (a path or its bytes); ``name`` says which input in error messages."""
     label = name or (str(source) if isinstance(source, Path) else "the CSV")
     if isinstance(source, Path) and not source.is_file():
@@ -109,7 +116,8 @@ def read_table(source: Path | bytes, sep: str, *, name: str = "") -> pd.DataFram
     try:
         # A separator of more than one byte needs pandas' python engine (the C engine would warn and switch).
         engine = "python" if len(sep.encode()) > 1 else "c"
-        df = pd.read_csv(source if isinstance(source, Path) else io.BytesIO(source), sep=sep, engine=engine)
+        df = pd.read_csv(source if isinstance(source, Path) else io.BytesIO(source), sep=sep, engine=engine,
+                         decimal=decimal)
     except (OSError, ValueError, re.error, csv.Error, pd.errors.ParserError) as exc:
         raise ValidationError(f"cannot read {label}: {exc}", where=label,
                               hint="a CSV with a header row; check the separator") from exc
@@ -119,7 +127,8 @@ def read_table(source: Path | bytes, sep: str, *, name: str = "") -> pd.DataFram
 
 
 def choose_signals(df: pd.DataFrame, options: DetectOptions, *, name: str = "the CSV") -> tuple[str | None, list[str]]:
-    """The time column (or None) and the signal columns: numeric, not the time column, not excluded."""
+    """The time column (or None) and the signal columns: numeric or true/false, not the time column, not
+    excluded, not the label column."""
     excluded = [c.strip() for c in options.exclude if c.strip()]
     if options.label_col is not None:
         if options.label_col not in df.columns:
@@ -137,11 +146,16 @@ def choose_signals(df: pd.DataFrame, options: DetectOptions, *, name: str = "the
         tcol: str | None = options.time_col
     else:
         tcol = next((str(c) for c in df.columns if str(c).strip().lower() in TIME_NAMES), None)
-    numeric = [str(c) for c in df.select_dtypes(include="number").columns if c not in excluded and c != tcol]
+    numeric = [str(c) for c in df.select_dtypes(include=["number", "bool"]).columns
+               if c not in excluded and c != tcol]
     if not numeric:
+        comma = options.decimal == "." and any(
+            df[c].dropna().astype(str).head(50).map(lambda v: bool(DECIMAL_COMMA.match(v))).mean() > 0.5
+            for c in df.columns if c not in excluded and c != tcol)
         raise ValidationError(f"no numeric columns to analyse in {name} (after excluding "
                               f"{', '.join(excluded) or 'nothing'}; check the separator)", where="columns",
-                              hint="numbers with '.' as the decimal point, one column per signal")
+                              hint="the values look like numbers with a decimal comma: set the decimal mark to ','"
+                              if comma else "numbers with '.' as the decimal point, one column per signal")
     return tcol, numeric
 
 
@@ -153,11 +167,28 @@ def detect(df: pd.DataFrame, options: DetectOptions, *, name: str = "the CSV", m
     values: npt.NDArray[np.float64] = df[numeric].to_numpy(dtype=np.float64, copy=True)
     values[~np.isfinite(values)] = np.nan  # an infinite reading is a bad value: treated as missing, like NaN
     result = detect_table(values, numeric, train_rows=options.train_rows, ewma=options.ewma, mapper=mapper)
+    ignored = {str(c): _why_not_a_signal(df[c], str(c), options, tcol) for c in df.columns if str(c) not in numeric}
     times = [_plain(v) for v in (df[tcol].tolist() if tcol is not None else range(len(df)))]
     episodes = [{"since": times[int(a.since)], "last": times[int(a.last)],  # type: ignore[call-overload]
                  "peak_score": round(a.peak_score, 6), "signals": list(a.signals), "reasons": reasons}
                 for a, reasons in zip(result.alerts[:MAX_EPISODES], result.alert_reasons, strict=False)]
-    return DetectReport(numeric, tcol, times, result, episodes, _labels(df, options.label_col))
+    return DetectReport(numeric, tcol, times, result, episodes, _labels(df, options.label_col), ignored)
+
+
+def _why_not_a_signal(col: pd.Series, name: str, options: DetectOptions, tcol: str | None) -> str:
+    """Why a column is left out, in words a user can act on."""
+    if name == tcol:
+        return "time column"
+    if name == options.label_col:
+        return "label column"
+    if name in [c.strip() for c in options.exclude]:
+        return "excluded"
+    values = col.dropna().astype(str)
+    if values.empty:
+        return "empty"
+    if options.decimal == "." and values.head(50).map(lambda v: bool(DECIMAL_COMMA.match(v))).mean() > 0.5:
+        return f"not numeric: numbers with a decimal comma (e.g. {values.iloc[0]!r})? set the decimal mark to ','"
+    return f"not numeric (e.g. {values.iloc[0][:40]!r})"
 
 
 def _labels(df: pd.DataFrame, column: str | None) -> npt.NDArray[np.bool_] | None:

@@ -24,6 +24,7 @@ def detect(
     input: Annotated[Path, typer.Option("--input", help="CSV file, one row per time step")],
     out: Annotated[Path, typer.Option("--out", help="output CSV: time, anomaly_score, is_anomaly")],
     sep: Annotated[str, typer.Option("--sep", help="field separator")] = ",",
+    decimal: Annotated[str, typer.Option("--decimal", help="decimal mark: '.' or ','")] = ".",
     time_col: Annotated[str | None, typer.Option("--time-col", help="time column (default: auto)")] = None,
     exclude: Annotated[str, typer.Option("--exclude", help="comma-separated columns to ignore")] = "",
     train_rows: Annotated[int | None, typer.Option("--train-rows", help="leading rows used for fitting "
@@ -44,10 +45,11 @@ def detect(
         fail(f"--workers must be >= 1, got {workers}")
     if not 0.0 <= ewma < 1.0:
         fail(f"--ewma must be in [0, 1), got {ewma}; 0.1 is the default, 0 turns the lasting-shift chart off")
-    options = DetectOptions(sep=sep, time_col=time_col, exclude=exclude.split(","), train_rows=train_rows,
-                            ewma=ewma, label_col=label_col)
+    options = DetectOptions(sep=sep, decimal=decimal, time_col=time_col, exclude=exclude.split(","),
+                            train_rows=train_rows, ewma=ewma, label_col=label_col)
     try:
-        df = read_table(input, sep)
+        options.check()
+        df = read_table(input, sep, decimal=decimal)
         _, numeric = choose_signals(df, options, name=str(input))
         with _pool(df.shape[0] * len(numeric), len(numeric), workers) as pool:
             report = detect(df, options, name=str(input), mapper=pool.map if pool is not None else map)

@@ -56,6 +56,17 @@ def test_a_label_column_is_scored_against(rig: ApiRig) -> None:
     assert bad.status_code == 422 and "label column 'nope' not found" in bad.json()["detail"]
 
 
+def test_a_decimal_comma_table(rig: ApiRig) -> None:
+    european = pump_rig().to_csv(sep=";", index=False, decimal=",").encode()
+    r = rig.call("POST", "/api/v1/detect?sep=;&decimal=,&labelCol=anomaly&trainRows=400", role=Role.VIEWER,
+                 content=european, headers=CSV)
+    assert r.status_code == 200, r.text
+    assert r.json()["evaluation"]["f1"] > 0.9
+    wrong = rig.call("POST", "/api/v1/detect?sep=;&labelCol=anomaly", role=Role.VIEWER, content=european,
+                     headers=CSV)
+    assert wrong.status_code == 422 and "decimal comma" in wrong.json()["hint"]
+
+
 def test_detect_without_rows_gives_the_summary_only(rig: ApiRig) -> None:
     body, _ = _pump_csv()
     r = rig.call("POST", "/api/v1/detect?sep=;&exclude=anomaly", role=Role.VIEWER, content=body, headers=CSV)
@@ -80,7 +91,8 @@ def test_bad_csv_is_a_clear_problem(rig: ApiRig, query: str, body: bytes, expect
     assert expect in problem["detail"], problem
 
 
-@pytest.mark.parametrize("query", ["?ewma=1.5", "?trainRows=-1", "?sep=ab", "?unknown=1"])
+@pytest.mark.parametrize("query", ["?ewma=1.5", "?trainRows=-1", "?sep=ab", "?unknown=1", "?decimal=x",
+                                   "?decimal=,"])
 def test_bad_options_are_refused_before_any_work(rig: ApiRig, query: str) -> None:
     r = rig.call("POST", f"/api/v1/detect{query}", role=Role.VIEWER, content=b"a,b\n1,2\n", headers=CSV)
     assert r.status_code == 422, r.text

@@ -57,3 +57,34 @@ def test_unreadable_tables_say_what_and_how_to_fix() -> None:
     assert "separator" in err.value.hint
     with pytest.raises(ValidationError, match="no numeric columns"):
         detect(pd.DataFrame({"name": ["a", "b"]}), DetectOptions())
+
+
+def _european(df: pd.DataFrame) -> bytes:
+    """The table as a European spreadsheet writes it: ';' between fields, a decimal comma."""
+    return str(df.to_csv(sep=";", index=False, decimal=",")).encode()
+
+
+def test_a_decimal_comma_table_is_read_with_the_decimal_mark_and_explained_without_it() -> None:
+    df = pump_rig()
+    raw = _european(df)
+    options = DetectOptions(sep=";", decimal=",", time_col="datetime", train_rows=400, label_col="anomaly")
+    report = detect(read_table(raw, ";", decimal=","), options)
+    reference = detect(df, options)
+    assert report.columns == reference.columns
+    assert np.array_equal(report.result.is_anomaly, reference.result.is_anomaly)
+    assert report.summary()["ignored_columns"] == {"datetime": "time column", "anomaly": "label column"}
+    with pytest.raises(ValidationError) as err:  # the decimal mark left at '.': no column is numeric
+        detect(read_table(raw, ";"), DetectOptions(sep=";", time_col="datetime", exclude=["anomaly"]))
+    assert "decimal comma" in err.value.hint
+    partly = df.assign(flow_m3h=df["flow_m3h"].map(lambda v: f"{v:.3f}".replace(".", ",")))
+    why = detect(partly, DetectOptions(time_col="datetime", label_col="anomaly")).summary()["ignored_columns"]
+    assert "decimal comma" in why["flow_m3h"]
+    with pytest.raises(ValidationError, match="decimal mark"):
+        DetectOptions(sep=",", decimal=",").check()
+
+
+def test_true_false_columns_are_signals_and_text_columns_are_named_with_why() -> None:
+    df = pump_rig().assign(valve_open=lambda d: d.index % 300 < 150, site="north")
+    report = detect(df, DetectOptions(time_col="datetime", train_rows=400, label_col="anomaly"))
+    assert "valve_open" in report.columns
+    assert report.summary()["ignored_columns"]["site"] == "not numeric (e.g. 'north')"

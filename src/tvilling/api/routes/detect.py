@@ -33,6 +33,7 @@ async def detect_csv(
     request: Request,
     principal: Annotated[Principal, Depends(require(Role.VIEWER))],
     sep: Annotated[str, Query(min_length=1, max_length=1, description="field separator, one character")] = ",",
+    decimal: Annotated[str, Query(pattern=r"^[.,]$", description="decimal mark: '.' or ','")] = ".",
     time_col: Annotated[str | None, Query(alias="timeCol", max_length=200,
                                           description="time column (default: one named like a time)")] = None,
     exclude: Annotated[str, Query(max_length=4000, description="comma-separated columns to ignore")] = "",
@@ -44,8 +45,8 @@ async def detect_csv(
     rows: Annotated[bool, Query(description="also return every row's time, score and flag")] = False,
 ) -> Response:
     raw = await request.body()
-    options = DetectOptions(sep=sep, time_col=time_col, exclude=exclude.split(","), train_rows=train_rows, ewma=ewma,
-                            label_col=label_col)
+    options = DetectOptions(sep=sep, decimal=decimal, time_col=time_col, exclude=exclude.split(","),
+                            train_rows=train_rows, ewma=ewma, label_col=label_col)
     report = await run_in_threadpool(_run, raw, options)
     body: dict[str, Any] = report.summary()
     if rows:
@@ -56,4 +57,6 @@ async def detect_csv(
 
 
 def _run(raw: bytes, options: DetectOptions) -> DetectReport:
-    return detect(read_table(raw, options.sep, name="the request body"), options, name="the request body")
+    options.check()
+    return detect(read_table(raw, options.sep, name="the request body", decimal=options.decimal), options,
+                  name="the request body")

@@ -84,6 +84,8 @@ async def detect_page(request: Request) -> RedirectResponse | None:
                           label="CSV file").props("accept=.csv,.txt flat bordered data-testid=detect-upload")
                 sep = ui.select(SEPARATORS, value=",", label="Separator").props("dense data-testid=detect-sep"
                                                                                 ).classes("w-36")
+                decimal = ui.select({".": "point  .", ",": "comma  ,"}, value=".", label="Decimal mark").props(
+                    "dense data-testid=detect-decimal").classes("w-32")
                 time_col = ui.input("Time column (optional)").props("dense data-testid=detect-time").classes("w-44")
                 exclude = ui.input("Exclude columns (comma-separated)").props(
                     "dense data-testid=detect-exclude").classes("w-64")
@@ -117,15 +119,17 @@ async def detect_page(request: Request) -> RedirectResponse | None:
         if not upload["data"]:
             error.text = "Choose a CSV file first."
             return
-        options = DetectOptions(sep=str(sep.value or ","), time_col=(time_col.value or "").strip() or None,
+        options = DetectOptions(sep=str(sep.value or ","), decimal=str(decimal.value or "."),
+                                time_col=(time_col.value or "").strip() or None,
                                 exclude=(exclude.value or "").split(","),
                                 train_rows=int(train_rows.value) if train_rows.value not in (None, "") else None,
                                 label_col=(label_col.value or "").strip() or None)
         name = str(upload["name"])
         run.props("loading")
         try:
-            report = await asyncio.to_thread(lambda: detect(read_table(upload["data"], options.sep, name=name),
-                                                            options, name=name))
+            options.check()
+            report = await asyncio.to_thread(lambda: detect(
+                read_table(upload["data"], options.sep, name=name, decimal=options.decimal), options, name=name))
         except TvillingError as exc:
             error.text = str(exc)
             return

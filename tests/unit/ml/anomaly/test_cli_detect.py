@@ -116,3 +116,15 @@ def test_a_label_column_scores_the_flags_and_a_bad_one_is_one_line(tmp_path: Pat
     text = CliRunner().invoke(app, [*args, "--label-col", "anomaly"])
     assert text.exit_code == 0 and "F1 " in text.stdout
     assert "label column 'nope' not found" in _err([*args, "--label-col", "nope"])
+
+
+def test_a_decimal_comma_file_is_read_with_decimal_and_explained_without(tmp_path: Path) -> None:
+    from tests.support.samples import pump_rig
+    src, out = tmp_path / "eu.csv", tmp_path / "scores.csv"
+    pump_rig().to_csv(src, sep=";", index=False, decimal=",")
+    args = ["detect", "--input", str(src), "--sep", ";", "--label-col", "anomaly", "--train-rows", "400",
+            "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "--decimal", ",", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["evaluation"]["f1"] > 0.9
+    assert "decimal comma" in _err(args)
