@@ -22,12 +22,8 @@ flagged, episodes found, false alarms on normal rows after training, and row-wis
 
 from __future__ import annotations
 
-import json
-import sys
-
 import numpy as np
-
-from tvilling.ml.anomaly.offline import detect_table
+from rig_scoring import score_kinds
 
 ROWS, TRAIN, FAULT = 1400, 400, slice(700, 1000)
 NAMES = ["inlet_temp_c", "outlet_temp_c", "flow_lpm", "power_kw", "suction_bar", "discharge_bar", "vibration_rms",
@@ -72,23 +68,7 @@ def rig(seed: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    seeds = range(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
-    arms = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {"default": {}}
-    for arm, kwargs in arms.items():
-        for kind in KINDS:
-            tp = fp = fn = normal = found = 0
-            for seed in seeds:
-                X, y = rig(seed, kind)
-                f = detect_table(X, NAMES, train_rows=TRAIN, **kwargs).is_anomaly[TRAIN:]
-                t = y[TRAIN:]
-                tp, fp, fn = tp + int((f & t).sum()), fp + int((f & ~t).sum()), fn + int((~f & t).sum())
-                normal += int((~t).sum())
-                found += bool(f[t].any())
-            prec = tp / (tp + fp) if tp + fp else 0.0
-            rec = tp / (tp + fn)
-            print(json.dumps({"arm": arm, "kind": kind, "fault_rows_flagged": round(rec, 3),
-                              "episodes_found": f"{found}/{len(seeds)}", "false_alarm_rate": round(fp / normal, 4),
-                              "f1": round(2 * prec * rec / (prec + rec), 3) if prec + rec else 0.0}))
+    score_kinds(rig, NAMES, TRAIN, KINDS, rows_key="fault_rows_flagged", found_key="episodes_found")
 
 
 if __name__ == "__main__":
