@@ -149,9 +149,8 @@ def choose_signals(df: pd.DataFrame, options: DetectOptions, *, name: str = "the
     numeric = [str(c) for c in df.select_dtypes(include=["number", "bool"]).columns
                if c not in excluded and c != tcol]
     if not numeric:
-        comma = options.decimal == "." and any(
-            df[c].dropna().astype(str).head(50).map(lambda v: bool(DECIMAL_COMMA.match(v))).mean() > 0.5
-            for c in df.columns if c not in excluded and c != tcol)
+        comma = options.decimal == "." and any(_decimal_comma(df[c]) for c in df.columns
+                                                if c not in excluded and c != tcol)
         raise ValidationError(f"no numeric columns to analyse in {name} (after excluding "
                               f"{', '.join(excluded) or 'nothing'}; check the separator)", where="columns",
                               hint="the values look like numbers with a decimal comma: set the decimal mark to ','"
@@ -186,9 +185,15 @@ def _why_not_a_signal(col: pd.Series, name: str, options: DetectOptions, tcol: s
     values = col.dropna().astype(str)
     if values.empty:
         return "empty"
-    if options.decimal == "." and values.head(50).map(lambda v: bool(DECIMAL_COMMA.match(v))).mean() > 0.5:
+    if options.decimal == "." and _decimal_comma(col):
         return f"not numeric: numbers with a decimal comma (e.g. {values.iloc[0]!r})? set the decimal mark to ','"
     return f"not numeric (e.g. {values.iloc[0][:40]!r})"
+
+
+def _decimal_comma(col: pd.Series) -> bool:
+    """Whether most of a text column's first values read like numbers with a decimal comma ("3,75")."""
+    sample = col.dropna().astype(str).head(50)
+    return bool(len(sample)) and float(sample.map(lambda v: bool(DECIMAL_COMMA.match(v))).mean()) > 0.5
 
 
 def _labels(df: pd.DataFrame, column: str | None) -> npt.NDArray[np.bool_] | None:
