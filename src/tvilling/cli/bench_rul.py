@@ -18,38 +18,23 @@ if TYPE_CHECKING:
 
     from tvilling.ml.rul import LightGbmRul
 
-CMAPSS_COLUMNS = ["unit", "cycle", "setting_1", "setting_2", "setting_3", *[f"sensor_{i}" for i in range(1, 22)]]
 TRUTH_CAP = 125.0  # the cap most published C-MAPSS tables apply to the truth
 
 
 def read_cmapss(path: Path) -> pd.DataFrame:
-    """A C-MAPSS history file: 26 space-separated numeric columns (trailing spaces allowed)."""
-    import pandas as pd
-    try:
-        frame = pd.read_csv(path, sep=r"\s+", header=None, engine="python")
-    except FileNotFoundError:
-        raise TvillingError(f"no such file: {path}") from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise TvillingError(f"{path}: not a C-MAPSS file ({str(exc).splitlines()[0]})") from None
-    if frame.shape[1] != len(CMAPSS_COLUMNS):
-        raise TvillingError(f"{path}: expected {len(CMAPSS_COLUMNS)} columns, found {frame.shape[1]}")
-    if not all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):
-        raise TvillingError(f"{path}: non-numeric values")
-    frame.columns = CMAPSS_COLUMNS
-    frame[["unit", "cycle"]] = frame[["unit", "cycle"]].astype(int)
-    return frame
+    """A C-MAPSS history file (:func:`tvilling.app.offline_rul.read_cmapss`; imported when used, so that the CLI
+    starts without pandas and LightGBM)."""
+    from tvilling.app.offline_rul import read_cmapss as read
+    return read(path)
 
 
 def read_truth(path: Path) -> np.ndarray:
     """RUL_*.txt: one true RUL per test unit, in unit order."""
     import numpy as np
     import pandas as pd
-    try:
-        values = pd.read_csv(path, sep=r"\s+", header=None, engine="python")
-    except FileNotFoundError:
-        raise TvillingError(f"no such file: {path}") from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise TvillingError(f"{path}: not a RUL truth file ({str(exc).splitlines()[0]})") from None
+
+    from tvilling.app.offline_rul import read_whitespace
+    values = read_whitespace(path, "a RUL truth file")
     if values.shape[1] != 1 or not pd.api.types.is_numeric_dtype(values.iloc[:, 0]):
         raise TvillingError(f"{path}: expected one numeric value per line")
     return np.asarray(values.iloc[:, 0].to_numpy(dtype=float))

@@ -18,6 +18,7 @@ from tvilling.cli import (
     registry,
     relationships,
     retention,
+    rul,
     serve,
     token,
     twins,
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.command("detect")(detect.detect)
+app.add_typer(rul.app, name="rul")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("query")(query.query)

@@ -59,16 +59,23 @@ def _numbers(value: Any, n: int, what: str, *, positive: bool = False) -> list[f
     return out
 
 
-def load_baseline(data: bytes) -> tuple[BaselineDetector, dict[str, Any]]:
-    """Rebuild a fitted baseline detector from :func:`dump_baseline` output; returns it and ``extra``."""
-    if len(data) > MAX_ARTIFACT_BYTES:
-        raise ValidationError("artifact too large")
+def parse_artifact(data: bytes, fmt: str, *, max_bytes: int = MAX_ARTIFACT_BYTES, hint: str = "") -> dict[str, Any]:
+    """The JSON object of an artifact in format ``fmt`` (size, encoding, syntax and format checked; the fields are
+    the caller's to check)."""
+    if len(data) > max_bytes:
+        raise ValidationError(f"artifact too large ({len(data)} bytes, at most {max_bytes})")
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(f"artifact is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
-        raise ValidationError(f"artifact is not in the {BASELINE_FORMAT} format")
+        raise ValidationError(f"artifact is not JSON: {exc}", hint=hint) from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise ValidationError(f"artifact is not in the {fmt} format", hint=hint)
+    return doc
+
+
+def load_baseline(data: bytes) -> tuple[BaselineDetector, dict[str, Any]]:
+    """Rebuild a fitted baseline detector from :func:`dump_baseline` output; returns it and ``extra``."""
+    doc = parse_artifact(data, BASELINE_FORMAT)
     signals = doc.get("signals")
     if not isinstance(signals, list) or not signals or not all(isinstance(s, str) and s for s in signals):
         raise ValidationError("artifact field 'signals' must be a non-empty list of names")

@@ -244,7 +244,9 @@ class Featurizer:
 
     def _fit_regimes_serial(self, frame: pd.DataFrame) -> None:
         self.n_regimes_ = 1
-        self.kmeans_: KMeans | None = None
+        # The regime centres (standardised settings); a cycle belongs to the nearest, as KMeans.predict says.
+        # Kept as plain numbers, so a stored model needs no scikit-learn object.
+        self.centers_: np.ndarray | None = None
         if not self.settings_:
             return
         s = frame[self.settings_].to_numpy(dtype=float)
@@ -264,7 +266,8 @@ class Featurizer:
         # Distinct flight conditions (FD002/FD004) give silhouettes ≈ 0.99; measurement noise around one
         # condition (FD001/FD003) stays far below the threshold.
         if best_score >= self.regime_silhouette:
-            self.kmeans_ = KMeans(n_clusters=best_k, n_init=5, random_state=self.seed).fit(zs)
+            km = KMeans(n_clusters=best_k, n_init=5, random_state=self.seed).fit(zs)
+            self.centers_ = np.asarray(km.cluster_centers_, dtype=np.float64)
             self.n_regimes_ = best_k
 
     def _hi_input(self, x: np.ndarray, smooth10: np.ndarray | None = None) -> np.ndarray:
@@ -273,10 +276,10 @@ class Featurizer:
         return smooth - _baseline(x, self.baseline_rows, self.baseline_stat) if self.hi_on_drift else smooth
 
     def regime_of(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.kmeans_ is None:
+        if self.centers_ is None:
             return np.zeros(len(frame), dtype=int)
         zs = (frame[self.settings_].to_numpy(dtype=float) - self.set_mu_) / self.set_sd_
-        return np.asarray(self.kmeans_.predict(zs), dtype=int)
+        return np.asarray(((zs[:, None, :] - self.centers_[None]) ** 2).sum(axis=2).argmin(axis=1), dtype=int)
 
     def _normalised(self, frame: pd.DataFrame, regimes: np.ndarray) -> np.ndarray:
         raw = frame[self.sensors_].to_numpy(dtype=float)

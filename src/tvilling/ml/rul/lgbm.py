@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -74,6 +75,15 @@ def cut_weights(rul: np.ndarray, units: np.ndarray, horizon: float | None, rule:
     return np.where(inside, 1.0 / np.maximum(count, 1.0), 0.0)
 
 
+class TreeModel(Protocol):
+    """What a :class:`Bag` needs of a model: an ``LGBMRegressor``, or a stored one read back
+    (:class:`tvilling.ml.rul.artifact.LoadedTrees`)."""
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any: ...
+
+    def predict(self, x: pd.DataFrame) -> Any: ...
+
+
 @dataclass
 class Bag:
     """Average of LightGBM models that differ only in their seed (row and column subsampling): averaging
@@ -82,7 +92,7 @@ class Bag:
     ``linear_weight`` > 0 blends in a ridge regression on the same (standardised) features: its errors are
     smooth in the features where the trees' are piecewise constant, so the two disagree where each is weak."""
 
-    models: list[lgb.LGBMRegressor]
+    models: list[TreeModel]
     linear_weight: float = 0.0
     linear_alpha: float = 1.0
 
@@ -151,7 +161,7 @@ class GroupBag:
         return x[[c for c in x.columns if str(c).startswith(prefix)]]
 
     @property
-    def models(self) -> list[lgb.LGBMRegressor]:
+    def models(self) -> list[TreeModel]:
         return [m for bag in self.bags for m in bag.models]
 
     def fit(self, x: pd.DataFrame, y: np.ndarray, weight: np.ndarray | None = None) -> GroupBag:
@@ -173,7 +183,7 @@ class CapMean:
     members: list[Bag | GroupBag]
 
     @property
-    def models(self) -> list[lgb.LGBMRegressor]:
+    def models(self) -> list[TreeModel]:
         return [m for member in self.members for m in member.models]
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
