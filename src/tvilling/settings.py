@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Migrations are applied on start by default; with False the platform refuses a database not at head.
     auto_migrate: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Data files sent for training or estimation (POST /api/v1/ml/rul/jobs, …/predict): a C-MAPSS training file
+    # is ~3.5 MB, a fleet's histories can be tens of MB. Every other route keeps max_body_bytes.
+    max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1024)
     max_page_size: int = Field(default=1000, ge=1)
     default_page_size: int = Field(default=100, ge=1)
     # /metrics needs a token unless this is True (then it is public, for a scraper on a private network).

@@ -25,6 +25,7 @@ from tvilling.api.routes import (
     models,
     query,
     relationships,
+    rul,
     telemetry,
     tokens,
     twins,
@@ -46,6 +47,7 @@ ROUTERS: list[APIRouter] = [
     alarms.router,
     commands.router,
     detect.router,
+    rul.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}
@@ -69,7 +71,8 @@ def create_app(services: Services, settings: Settings, *, extra_routers: list[AP
     if settings.fast_twin_reads:  # innermost of ours: metrics and the body limit still see its requests
         app.add_middleware(TwinReadFastLane)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes,
+                       upload_paths=rul.UPLOAD_PATHS)
     _document_security(app)
     return app
 

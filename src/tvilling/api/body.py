@@ -8,6 +8,7 @@ B-05/B-06). Routes document their body schema with ``openapi_extra``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import Request
@@ -19,27 +20,32 @@ from tvilling.core.errors import ValidationError
 
 
 class BodyLimit:
-    """Pure ASGI middleware: refuse bodies over ``max_bytes`` with 413, without buffering them."""
+    """Pure ASGI middleware: refuse bodies over ``max_bytes`` with 413, without buffering them. Routes that take
+    data files (``upload_paths``: a path matching one of these regular expressions) have ``max_upload_bytes``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None,
+                 upload_paths: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes
+        self.upload_paths = [re.compile(p) for p in upload_paths]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = any(p.fullmatch(scope.get("path", "")) for p in self.upload_paths)
+        limit = self.max_upload_bytes if upload else self.max_bytes
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await _reject(send, self.max_bytes)
+                if declared > limit:
+                    await _reject(send, limit, "TVILLING_MAX_UPLOAD_BYTES" if upload else "TVILLING_MAX_BODY_BYTES")
                     return
         seen = 0
-        limit = self.max_bytes
 
         async def limited() -> Message:
             nonlocal seen
@@ -53,10 +59,10 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-async def _reject(send: Send, limit: int) -> None:
+async def _reject(send: Send, limit: int, setting: str) -> None:
     body = json.dumps({"type": "urn:tvilling:problem:too-large", "title": "Request body too large", "status": 413,
                        "detail": f"request body larger than {limit} bytes", "problems": [],
-                       "hint": "split the request or raise TVILLING_MAX_BODY_BYTES"}).encode()
+                       "hint": f"split the request or raise {setting}"}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/problem+json"), (b"connection", b"close"),
                             (b"content-length", str(len(body)).encode())]})

@@ -13,6 +13,7 @@ docs/benchmarks.md); its file format is :mod:`tvilling.ml.rul.artifact`. Bad inp
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -33,19 +34,32 @@ FORMATS = ("csv", "cmapss")
 MAX_LISTED = 10  # units listed in a prediction summary (the output table holds them all)
 
 
-def read_whitespace(path: Path, what: str) -> pd.DataFrame:
+Source = Path | bytes  # a file, or the bytes of one (an HTTP body)
+
+
+def _open(source: Source) -> Path | io.BytesIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
+def _label(source: Source) -> str:
+    return "the request body" if isinstance(source, bytes) else str(source)
+
+
+def read_whitespace(source: Source, what: str) -> pd.DataFrame:
     """A headerless table of whitespace-separated values (the C-MAPSS files); ``what`` names it in errors."""
+    path = _label(source)
     try:
-        return pd.read_csv(path, sep=r"\s+", header=None, engine="python")
+        return pd.read_csv(_open(source), sep=r"\s+", header=None, engine="python")
     except FileNotFoundError:
         raise ValidationError(f"no such file: {path}") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValidationError(f"{path}: not {what} ({str(exc).splitlines()[0]})") from None
 
 
-def read_cmapss(path: Path) -> pd.DataFrame:
+def read_cmapss(source: Source) -> pd.DataFrame:
     """A C-MAPSS history file: 26 space-separated numeric columns (trailing spaces allowed), no header."""
-    frame = read_whitespace(path, "a C-MAPSS file")
+    path = _label(source)
+    frame = read_whitespace(source, "a C-MAPSS file")
     if frame.shape[1] != len(CMAPSS_COLUMNS):
         raise ValidationError(f"{path}: expected {len(CMAPSS_COLUMNS)} columns, found {frame.shape[1]}",
                               hint="a C-MAPSS file has unit, cycle, 3 settings and 21 sensors per line; "
@@ -75,13 +89,14 @@ class HistoryOptions:
             raise ValidationError("the field separator is empty", where="sep", hint="e.g. ',' or ';'")
 
 
-def read_histories(path: Path, options: HistoryOptions) -> pd.DataFrame:
-    """The table at ``path`` as a DataFrame (columns as in the file, or C-MAPSS's names)."""
+def read_histories(source: Source, options: HistoryOptions) -> pd.DataFrame:
+    """The table in ``source`` as a DataFrame (columns as in the file, or C-MAPSS's names)."""
     options.check()
     if options.format == "cmapss":
-        return read_cmapss(path)
+        return read_cmapss(source)
+    path = _label(source)
     try:
-        frame = pd.read_csv(path, sep=options.sep)
+        frame = pd.read_csv(_open(source), sep=options.sep)
     except FileNotFoundError:
         raise ValidationError(f"no such file: {path}") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -117,44 +132,69 @@ def schema_for(frame: pd.DataFrame, options: HistoryOptions, *, name: str = "inp
     return Schema(unit=options.unit_col, time=options.time_col, settings=tuple(settings), sensors=tuple(sensors))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class TrainSettings:
+    """What ``train`` may change of the estimator's defaults."""
+
+    horizon: float | None = 150.0
+    level: float = 0.8
+    folds: int = 5
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0.0 < self.level < 1.0:
+            raise ValidationError(f"level must be in (0, 1), got {self.level}", where="level",
+                                  hint="0.8 is the default")
+        if self.folds < 2:
+            raise ValidationError(f"folds must be >= 2, got {self.folds}", where="folds", hint="5 is the default")
+        if self.horizon is not None and not self.horizon > 0:
+            raise ValidationError(f"horizon must be > 0, got {self.horizon}", where="horizon",
+                                  hint="150 is the default")
 
 
-def train(path: Path, options: HistoryOptions, *, horizon: float | None = 150.0, level: float = 0.8,
-          folds: int = 5, seed: int = 0, cap: float | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Fit the default estimator on the run-to-failure histories at ``path``; returns the model file's bytes and a
-    summary (units, rows, sensors used and dropped, regimes, cross-validated RMSE, fit time)."""
-    frame = read_histories(path, options)
-    schema = schema_for(frame, options, name=str(path))
-    if not 0.0 < level < 1.0:
-        raise ValidationError(f"level must be in (0, 1), got {level}", where="level", hint="0.8 is the default")
-    if folds < 2:
-        raise ValidationError(f"folds must be >= 2, got {folds}", where="folds", hint="5 is the default")
-    if horizon is not None and horizon <= 0:
-        raise ValidationError(f"horizon must be > 0, got {horizon}", where="horizon", hint="150 is the default")
-    model = replace(LightGbmRul(), schema=schema, horizon=horizon, level=level, n_splits=folds, seed=seed,
-                    cap=cap)
+def fit_model(frame: pd.DataFrame, schema: Schema, settings: TrainSettings, *,
+              source: str, source_sha256: str) -> tuple[bytes, dict[str, Any]]:
+    """Fit the default estimator on run-to-failure histories; returns the model file's bytes and a summary (units,
+    rows, sensors used and dropped, regimes, cross-validated RMSE, CPU time). The file records the summary and
+    where the data came from."""
+    settings.check()
+    model = replace(LightGbmRul(), schema=schema, horizon=settings.horizon, level=settings.level,
+                    n_splits=settings.folds, seed=settings.seed)
     started = time.process_time()
     model.fit(frame)
     cpu = time.process_time() - started
     parts = model.featurizer_.parts if isinstance(model.featurizer_, FeatureUnion) else [model.featurizer_]
     used = list(parts[0].sensors_)
-    units = int(frame[schema.unit].nunique())
     summary: dict[str, Any] = {
-        "units": units, "rows": len(frame), "sensors_used": used,
-        "sensors_dropped": [s for s in schema.sensors or () if s not in used], "settings": list(schema.settings or ()),
-        "regimes": int(parts[0].n_regimes_), "cap": model.cap_,
+        "units": int(frame[schema.unit].nunique()), "rows": len(frame), "sensors_used": used,
+        "sensors_dropped": [s for s in schema.sensors or () if s not in used],
+        "settings": list(schema.settings or ()), "regimes": int(parts[0].n_regimes_), "cap": model.cap_,
         "cv_rmse": model.cv_rmse_averaged_ if model.cv_rmse_averaged_ is not None else model.cv_rmse_[model.cap_],
-        "cv_folds": folds, "horizon": horizon, "level": level, "fit_cpu_seconds": round(cpu, 1),
+        "cv_folds": settings.folds, "horizon": settings.horizon, "level": settings.level,
+        "fit_cpu_seconds": round(cpu, 1),
     }
-    provenance = {"trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "source": path.name,
-                  "source_sha256": _sha256(path), **summary}
+    provenance = {"trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "source": source,
+                  "source_sha256": source_sha256, **summary}
     return dump_lgbm_rul(model, extra={"training": provenance}), summary
+
+
+def sha256_of(source: Source) -> str:
+    digest = hashlib.sha256()
+    if isinstance(source, bytes):
+        digest.update(source)
+        return digest.hexdigest()
+    with source.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def train(path: Path, options: HistoryOptions, settings: TrainSettings) -> tuple[bytes, dict[str, Any]]:
+    """:func:`fit_model` on the history file at ``path``."""
+    settings.check()
+    frame = read_histories(path, options)
+    schema = schema_for(frame, options, name=str(path))
+    return fit_model(frame, schema, settings, source=path.name, source_sha256=sha256_of(path))
 
 
 def load_model(path: Path) -> tuple[LightGbmRul, dict[str, Any]]:
@@ -165,6 +205,11 @@ def load_model(path: Path) -> tuple[LightGbmRul, dict[str, Any]]:
         raise ValidationError(f"no such model file: {path}", hint="make one with `tvilling rul train`") from None
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc}") from None
+    return load_model_bytes(data)
+
+
+def load_model_bytes(data: bytes) -> tuple[LightGbmRul, dict[str, Any]]:
+    """A model file's bytes as the estimator and its training provenance."""
     model, extra = load_lgbm_rul(data)
     training = extra.get("training", {})
     return model, training if isinstance(training, dict) else {}

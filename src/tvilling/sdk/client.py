@@ -46,6 +46,16 @@ class Call:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     empty: bool = False  # 204: nothing to decode
+    content: bytes | None = None  # a raw body (a data file) instead of JSON
+
+    def request_args(self) -> dict[str, Any]:
+        """Keyword arguments of ``httpx`` ``request`` for this call."""
+        args: dict[str, Any] = {"params": self.params or None, "headers": self.headers or None}
+        if self.content is not None:
+            args["content"] = self.content
+        elif self.body is not None:
+            args["json"] = self.body
+        return args
 
 
 def _seg(value: str) -> str:
@@ -234,6 +244,33 @@ class _Operations:
     def rollback_ml_model(self, name: str) -> Any:
         return self._send(Call("POST", f"/api/v1/ml/models/{_seg(name)}/rollback"))
 
+    # fleet RUL models: training jobs and estimates (bodies are history files: CSV, or C-MAPSS text)
+    def submit_rul_job(self, name: str, histories: bytes, *, format: str = "csv", sep: str = ",",
+                       unit_col: str = "unit", time_col: str = "cycle", settings: Sequence[str] | None = None,
+                       exclude: Sequence[str] = (), horizon: float = 150.0, level: float = 0.8, folds: int = 5,
+                       promote: bool = False) -> Any:
+        params: dict[str, Any] = {"name": name, "format": format, "sep": sep, "unitCol": unit_col,
+                                  "timeCol": time_col, "exclude": ",".join(exclude), "horizon": horizon,
+                                  "level": level, "folds": folds, "promote": str(promote).lower()}
+        if settings is not None:
+            params["settings"] = ",".join(settings)
+        return self._send(Call("POST", "/api/v1/ml/rul/jobs", params=params, content=histories,
+                               headers={"Content-Type": "text/csv"}))
+
+    def list_rul_jobs(self) -> Any:
+        return self._send(Call("GET", "/api/v1/ml/rul/jobs"))
+
+    def get_rul_job(self, job_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/ml/rul/jobs/{_seg(job_id)}"))
+
+    def predict_rul(self, name: str, histories: bytes, *, within: float = 30.0, version: int | None = None,
+                    every_row: bool = False, format: str = "csv", sep: str = ",") -> Any:
+        params: dict[str, Any] = {"within": within, "everyRow": str(every_row).lower(), "format": format, "sep": sep}
+        if version is not None:
+            params["version"] = int(version)
+        return self._send(Call("POST", f"/api/v1/ml/models/{_seg(name)}/predict", params=params,
+                               content=histories, headers={"Content-Type": "text/csv"}))
+
 
 def _resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
     env = ClientSettings()
@@ -255,9 +292,7 @@ class Client(_Operations):
 
     def _send(self, call: Call) -> Any:
         try:
-            response = self._http.request(call.method, call.path, params=call.params or None,
-                                          json=call.body if call.body is not None else None,
-                                          headers=call.headers or None)
+            response = self._http.request(call.method, call.path, **call.request_args())
         except httpx.TransportError as exc:
             raise UnavailableError(f"cannot reach the server at {self._http.base_url}: {exc}",
                                    hint="is `tvilling serve` running? check --url / TVILLING_URL") from exc
@@ -303,9 +338,7 @@ class AsyncClient(_Operations):
 
     async def _send(self, call: Call) -> Any:
         try:
-            response = await self._http.request(call.method, call.path, params=call.params or None,
-                                                json=call.body if call.body is not None else None,
-                                                headers=call.headers or None)
+            response = await self._http.request(call.method, call.path, **call.request_args())
         except httpx.TransportError as exc:
             raise UnavailableError(f"cannot reach the server at {self._http.base_url}: {exc}",
                                    hint="is `tvilling serve` running? check --url / TVILLING_URL") from exc

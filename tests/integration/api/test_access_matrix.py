@@ -3,11 +3,14 @@ the tenant-isolation matrix (tenant A's token gets 404 for every tenant-B id, an
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.support.dtdl_samples import CTX, FLOOR, ROOM, room
@@ -254,6 +257,53 @@ def op_detect(rig: ApiRig, role: Role, uid: str) -> Any:
 
 
 DETECT_CSV = "t,a,b\n" + "".join(f"{i},{(i * 7) % 11},{(i * 5) % 13}\n" for i in range(120))
+
+
+@functools.cache
+def _fleet_csv(seed: int, truncate: bool = False) -> bytes:
+    from tests.unit.ml.rul.fleet import make_fleet
+    return make_fleet(6, seed=seed, truncate=truncate)[0].to_csv(index=False).encode()
+
+
+def _rul_job(rig: ApiRig, tenant: str = "acme") -> str:
+    r = rig.call("POST", "/api/v1/ml/rul/jobs?name=fleet&folds=2", tenant=tenant, content=_fleet_csv(41),
+                 headers={"Content-Type": "text/csv"})
+    assert r.status_code == 202, r.text
+    job_id: str = r.json()["id"]
+    return job_id
+
+
+def op_submit_rul_job(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", f"/api/v1/ml/rul/jobs?name=fleet-{uid}&folds=2", role=role, content=_fleet_csv(41),
+                    headers={"Content-Type": "text/csv"})
+
+
+def op_list_rul_jobs(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/ml/rul/jobs", role=role)
+
+
+def op_get_rul_job(rig: ApiRig, role: Role, uid: str) -> Any:
+    if not hasattr(rig, "rul_job"):
+        rig.rul_job = _rul_job(rig)  # type: ignore[attr-defined]
+    return rig.call("GET", f"/api/v1/ml/rul/jobs/{rig.rul_job}", role=role)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _rul_model() -> bytes:
+    from tvilling.app import offline_rul
+    frame = pd.read_csv(io.BytesIO(_fleet_csv(41)))
+    data, _ = offline_rul.fit_model(frame, offline_rul.schema_for(frame, offline_rul.HistoryOptions()),
+                                    offline_rul.TrainSettings(folds=2), source="test", source_sha256="0")
+    return data
+
+
+def op_predict_rul(rig: ApiRig, role: Role, uid: str) -> Any:
+    from tvilling.app.registry import registry_for
+    from tvilling.core.context import Context
+    registry_for(rig.platform.services).register("acme", f"rul-{uid}", "rul", _rul_model(), "tvilling.rul-lightgbm/1",
+                                                 Context.new(), promote=True)
+    return rig.call("POST", f"/api/v1/ml/models/rul-{uid}/predict", role=role, content=_fleet_csv(42, True),
+                    headers={"Content-Type": "text/csv"})
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_put_twin, Role.ENGINEER),
     (op_patch_twin, Role.OPERATOR), (op_delete_twin, Role.ENGINEER), (op_list_rels, Role.VIEWER),
@@ -267,7 +317,8 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_list_ml_models, Role.VIEWER), (op_get_ml_model, Role.VIEWER), (op_ml_model_versions, Role.VIEWER),
     (op_ml_model_version, Role.VIEWER), (op_promote_ml_model, Role.ENGINEER), (op_rollback_ml_model, Role.ENGINEER),
     (op_send_command, Role.OPERATOR), (op_get_command, Role.VIEWER), (op_list_commands, Role.VIEWER),
-    (op_detect, Role.VIEWER),
+    (op_detect, Role.VIEWER), (op_submit_rul_job, Role.ENGINEER), (op_list_rul_jobs, Role.VIEWER),
+    (op_get_rul_job, Role.VIEWER), (op_predict_rul, Role.VIEWER),
 ]
 
 
@@ -338,7 +389,7 @@ def _seed_b(rig: ApiRig) -> dict[str, Any]:
         time.sleep(0.02)
     _ml_model(rig, "b", tenant="globex", note=CANARY)
     alarm_id = _alarm(rig, "b", tenant="globex", message=CANARY)
-    return {"token_id": token.id, "alarm_id": alarm_id, "state": _b_state(rig)}
+    return {"token_id": token.id, "alarm_id": alarm_id, "rul_job": _rul_job(rig, "globex"), "state": _b_state(rig)}
 
 
 def _b_state(rig: ApiRig) -> Any:
@@ -380,6 +431,8 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("GET", "/api/v1/ml/models/m-b/versions/1", None),
         ("POST", "/api/v1/ml/models/m-b/versions/1/promote", None),
         ("POST", "/api/v1/ml/models/m-b/rollback", None),
+        ("POST", "/api/v1/ml/models/m-b/predict", "x"),
+        ("GET", f"/api/v1/ml/rul/jobs/{seeded['rul_job']}", None),
         ("GET", "/api/v1/commands/c-b", None),
         ("GET", "/api/v1/twins/dev-b/commands", None),
         ("POST", "/api/v1/twins/dev-b/commands/ping", "x"),
@@ -395,6 +448,7 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
                                ("POST", "/api/v1/query", {"query": "SELECT * FROM DIGITALTWINS"})]:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text
+    assert seeded["rul_job"] not in rig.call("GET", "/api/v1/ml/rul/jobs", tenant="acme").text
     assert _b_state(rig) == seeded["state"]  # 0 state changes on B
     with rig.platform.store.read() as tx:
         assert all(CANARY not in json.dumps(e.event.data) for e in tx.events.list("acme", limit=10_000))

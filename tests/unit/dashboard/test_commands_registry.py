@@ -95,6 +95,13 @@ def test_version_row_summarises_metrics_training_and_lineage() -> None:
     assert row["training"] == "2026-01-01 00:00:00 → 2026-01-02 00:00:00 · 200 points · pump-1"
     assert row["lineage"] == "recalibrate · parent v2 · data 0123abcd · code 0.3.0"
     assert row["created"] == "2026-03-01 12:00:00 by monitoring"
+    fleet = ModelVersion(tenant="t", name="fleet", version=1, kind="rul", stage="candidate",
+                         format="tvilling.rul-lightgbm/1", metrics={"cv_rmse": 11.28, "cv_folds": 5},
+                         training={"units": 100, "rows": 20631, "sha256": "ab" * 32}, parameters={},
+                         lineage={"reason": "trained", "data_fingerprint": "abababab"}, replaced_version=None,
+                         created_by="token:1", created_at=T0, promoted_at=None)
+    row = version_row(fleet)
+    assert row["training"] == "100 units · 20631 rows" and row["metrics"] == "cv_folds 5 · cv_rmse 11.28"
 
 
 async def test_hub_routes_command_and_registry_events_to_their_pages(services: Services) -> None:

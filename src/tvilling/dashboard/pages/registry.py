@@ -61,6 +61,8 @@ def version_row(v: ModelVersion) -> dict[str, Any]:
     if t.get("twins"):
         twins = t["twins"]
         training += " · " + (", ".join(map(str, twins)) if isinstance(twins, list) else str(twins))
+    if t.get("units") is not None:  # a fleet RUL model: trained on run-to-failure histories, not a time range
+        training = f"{t['units']} units · {t.get('rows', '?')} rows"
     lin = v.lineage
     parts = [str(lin.get("reason", "")) or None,
              f"parent v{lin['parent_version']}" if lin.get("parent_version") is not None else None,

@@ -1,0 +1,194 @@
+"""Training jobs for fleet RUL models, run by the platform itself and registered in the model registry.
+
+A job takes a history table (run-to-failure histories of a fleet; the format of :mod:`tvilling.app.offline_rul`),
+checks it at once (so bad input is refused while the caller waits), then fits the default estimator in a worker
+thread and registers the model file as the next version of its name (kind ``rul``, format
+``tvilling.rul-lightgbm/1``) with its metrics, training data, parameters and lineage. The version is a candidate
+unless the job asked to promote it. Estimates come from :func:`predict_registered`.
+
+Why a job and not one request: a fit takes minutes on a fleet of a hundred units. Jobs run one at a time (each
+fit uses one core); at most :data:`MAX_WAITING` wait behind it. Job records live in memory (the last
+:data:`MAX_KEPT`); the registered versions are what lasts. A job interrupted by a restart is lost and must be
+submitted again; nothing half-trained is ever registered.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from tvilling.app.offline_rul import (
+    HistoryOptions,
+    TrainSettings,
+    fit_model,
+    load_model_bytes,
+    predict,
+    read_histories,
+    schema_for,
+    sha256_of,
+)
+from tvilling.app.registry import RegistryService, check_name
+from tvilling.core.context import Context, new_id
+from tvilling.core.errors import ConflictError, NotFoundError, TvillingError, ValidationError
+from tvilling.ml.rul import Schema
+from tvilling.ml.rul.artifact import RUL_FORMAT
+from tvilling.ports.clock import Clock
+
+log = logging.getLogger(__name__)
+MAX_WAITING = 4
+MAX_KEPT = 100
+
+
+@dataclass
+class RulJob:
+    id: str
+    tenant: str
+    name: str
+    created_by: str
+    created_at: datetime
+    promote: bool
+    status: str = "queued"  # queued -> running -> succeeded | failed
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    version: int | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        def iso(t: datetime | None) -> str | None:
+            return t.isoformat() if t else None
+        return {"id": self.id, "name": self.name, "status": self.status, "promote": self.promote,
+                "created_by": self.created_by, "created_at": iso(self.created_at), "started_at": iso(self.started_at),
+                "finished_at": iso(self.finished_at), "version": self.version, "summary": self.summary,
+                "error": self.error}
+
+
+@dataclass
+class _Work:
+    job: RulJob
+    frame: pd.DataFrame
+    schema: Schema
+    settings: TrainSettings
+    sha256: str
+    context: Context
+
+
+class RulJobs:
+    """The job queue of one platform process: a daemon worker thread fits one job after another."""
+
+    def __init__(self, registry: Callable[[], RegistryService], clock: Clock) -> None:
+        self._registry = registry
+        self._clock = clock
+        self._jobs: OrderedDict[str, RulJob] = OrderedDict()
+        self._queue: queue.Queue[_Work] = queue.Queue()
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def submit(self, tenant: str, name: str, raw: bytes, options: HistoryOptions, settings: TrainSettings,
+               context: Context, *, promote: bool = False) -> RulJob:
+        """Check the table and queue its fit; raises ValidationError (bad input) or ConflictError (queue full)."""
+        check_name(name)
+        settings.check()
+        frame = read_histories(raw, options)
+        schema = schema_for(frame, options, name="the request body")
+        units = frame[schema.unit].nunique()
+        if units < settings.folds:
+            raise ValidationError(f"the histories hold {units} unit(s); the {settings.folds}-fold cross-validation "
+                                  f"by unit needs at least {settings.folds}", where="folds",
+                                  hint="send more run-to-failure units or lower folds (at least 2)")
+        frame = frame[[schema.unit, schema.time, *(schema.settings or ()), *(schema.sensors or ())]]
+        with self._lock:
+            if self._queue.qsize() >= MAX_WAITING:
+                raise ConflictError(f"{MAX_WAITING} training jobs are already waiting",
+                                    hint="wait for one to finish (GET its job) and submit again")
+            job = RulJob(id=new_id(), tenant=tenant, name=name, created_by=context.actor,
+                         created_at=self._clock.now(), promote=promote)
+            self._jobs[job.id] = job
+            while len(self._jobs) > MAX_KEPT:
+                self._jobs.popitem(last=False)
+            self._queue.put(_Work(job, frame, schema, settings, sha256_of(raw), context))
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="rul-training", daemon=True)
+                self._worker.start()
+        return job
+
+    def get(self, tenant: str, job_id: str) -> RulJob:
+        job = self._jobs.get(job_id)
+        if job is None or job.tenant != tenant:  # another tenant's job looks like no job
+            raise NotFoundError(f"no training job {job_id!r}", where="id",
+                                hint="job records are kept in memory: the last 100, until a restart")
+        return job
+
+    def list(self, tenant: str) -> list[RulJob]:
+        return [j for j in reversed(self._jobs.values()) if j.tenant == tenant]
+
+    def _run(self) -> None:
+        while True:
+            work = self._queue.get()
+            try:
+                self._fit(work)
+            finally:
+                self._queue.task_done()
+
+    def _fit(self, work: _Work) -> None:
+        job = work.job
+        job.status, job.started_at = "running", self._clock.now()
+        try:
+            schema = work.schema
+            data, summary = fit_model(work.frame, schema, work.settings, source="upload",
+                                      source_sha256=work.sha256)
+            registry = self._registry()
+            production = registry.production(job.tenant, job.name)
+            version = registry.register(
+                job.tenant, job.name, "rul", data, RUL_FORMAT, work.context,
+                metrics={"cv_rmse": summary["cv_rmse"], "cv_folds": summary["cv_folds"],
+                         "horizon": summary["horizon"]},
+                training={"units": summary["units"], "rows": summary["rows"], "sha256": work.sha256,
+                          "sensors": summary["sensors_used"], "settings": summary["settings"],
+                          "regimes": summary["regimes"]},
+                parameters={"estimator": "LightGbmRul", "level": summary["level"], "horizon": summary["horizon"],
+                            "folds": summary["cv_folds"], "seed": work.settings.seed, "unit": schema.unit,
+                            "time": schema.time},
+                lineage={"parent_version": production[0].version if production else None, "reason": "trained",
+                         "data_fingerprint": work.sha256[:16], "job": job.id},
+                promote=job.promote)
+            job.version, job.summary, job.status = version.version, summary, "succeeded"
+        except TvillingError as exc:
+            job.status, job.error = "failed", str(exc)
+        except Exception as exc:  # a fit that breaks must not kill the worker; the job says what happened
+            log.exception("RUL training job %s failed", job.id)
+            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            job.finished_at = self._clock.now()
+
+
+def predict_registered(registry: RegistryService, tenant: str, name: str, raw: bytes, *, version: int | None,
+                       options: HistoryOptions, within: float,
+                       every_row: bool = False) -> tuple[int, pd.DataFrame, dict[str, Any]]:
+    """Estimates from a registered RUL model (its production version unless ``version`` is given): the version
+    used, the table and its summary (as ``tvilling rul predict``)."""
+    if version is None:
+        found = registry.production(tenant, name)
+        if found is None:
+            registry.versions(tenant, name)  # 404 when the name is unknown
+            raise ConflictError(f"model {name!r} has no production version",
+                                hint="promote one (POST …/versions/{version}/promote) or give version")
+        meta, data = found
+    else:
+        meta, data = registry.get(tenant, name, version), registry.artifact(tenant, name, version)
+    if meta.kind != "rul" or meta.format != RUL_FORMAT:
+        raise ConflictError(f"model {name!r} version {meta.version} is not a RUL model ({meta.kind}, {meta.format})",
+                            hint="estimates come from models trained by POST /api/v1/ml/rul/jobs")
+    model, _ = load_model_bytes(data)
+    frame = read_histories(raw, HistoryOptions(format=options.format, sep=options.sep,
+                                               unit_col=model.schema.unit, time_col=model.schema.time))
+    table, summary = predict(model, frame, within=within, every_row=every_row)
+    return meta.version, table, summary
