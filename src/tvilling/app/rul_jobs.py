@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from tvilling.app.offline_rul import (
     schema_for,
     sha256_of,
 )
-from tvilling.app.registry import RegistryService, check_name
+from tvilling.app.registry import RegistryService, check_name, registry_for
 from tvilling.core.context import Context, new_id
 from tvilling.core.errors import ConflictError, NotFoundError, TvillingError, ValidationError
 from tvilling.ml.rul import Schema
@@ -168,6 +169,20 @@ class RulJobs:
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             job.finished_at = self._clock.now()
+
+
+_BY_STORE: weakref.WeakKeyDictionary[Any, RulJobs] = weakref.WeakKeyDictionary()
+_BY_STORE_LOCK = threading.Lock()
+
+
+def jobs_for(services: Any) -> RulJobs:
+    """The one job queue of a :class:`~tvilling.app.services.Services` bundle (keyed by its store), shared by the
+    API and the dashboard of the process; made on first use."""
+    with _BY_STORE_LOCK:
+        found = _BY_STORE.get(services.store)
+        if found is None:
+            found = _BY_STORE[services.store] = RulJobs(lambda: registry_for(services), services.clock)
+        return found
 
 
 def predict_registered(registry: RegistryService, tenant: str, name: str, raw: bytes, *, version: int | None,

@@ -36,6 +36,7 @@ def _register_pages() -> None:
         overview,
         placeholders,
         registry,
+        rul,
         scene,
         twin,
     )

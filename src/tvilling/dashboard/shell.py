@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from nicegui import app, ui
+from nicegui import app, events, ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -27,6 +27,7 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/models", "Models", "schema", True),
     ("/registry", "Model registry", "model_training", True),
     ("/detect", "Detect on a CSV", "query_stats", True),
+    ("/rul", "Fleet RUL", "timelapse", True),
     ("/scenarios", "Scenarios", "science", False),
     ("/maintenance", "Maintenance", "build", False),
     ("/approvals", "Approvals", "task_alt", False),
@@ -127,6 +128,20 @@ def frame(session: Session, active: str, title: str) -> None:
                 if not ready:
                     with ui.item_section().props("side"):
                         ui.badge("soon", color="grey-5").props("rounded")
+
+
+def file_upload(label: str, target: dict[str, Any], mark: str, *, max_bytes: int) -> ui.label:
+    """An upload control that reads the chosen file into ``target`` (``name``, ``data``) and a label naming it;
+    test ids ``{mark}-upload`` and ``{mark}-file``."""
+    picked = ui.label("No file yet").classes("tv-muted").props(f"data-testid={mark}-file")
+
+    async def received(e: events.UploadEventArguments) -> None:
+        target["name"], target["data"] = e.file.name, await e.file.read()
+        picked.text = f"{e.file.name} ({len(target['data']):,} bytes)"
+
+    ui.upload(on_upload=received, auto_upload=True, max_file_size=max_bytes, label=label).props(
+        f"accept=.csv,.txt flat bordered data-testid={mark}-upload")
+    return picked
 
 
 def kpi(label: str, value: str, *, mark: str = "") -> ui.label:

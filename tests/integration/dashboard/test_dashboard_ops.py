@@ -196,3 +196,41 @@ def test_detect_page_scores_an_uploaded_csv_and_explains_a_bad_one(page_for: Any
     page.get_by_test_id("detect-f1").wait_for(state="visible", timeout=20_000)
     assert float(page.get_by_test_id("detect-f1").inner_text()) > 0.9
     assert page.problems == []
+
+
+def test_fleet_rul_page_trains_a_model_and_ranks_units_by_risk(page_for: Any, rig: Rig, tmp_path: Any) -> None:
+    from tests.unit.ml.rul.fleet import make_fleet
+    train, now = tmp_path / "run_to_failure.csv", tmp_path / "in_service.csv"
+    make_fleet(10, seed=61)[0].to_csv(train, index=False)
+    make_fleet(5, seed=62, truncate=True)[0].to_csv(now, index=False)
+
+    viewer = page_for(Role.VIEWER, "/ui/rul")  # viewers estimate, but cannot train
+    viewer.get_by_test_id("rul-read-only").wait_for(timeout=10_000)
+    assert viewer.get_by_test_id("rul-train-run").count() == 0
+    viewer.get_by_test_id("rul-run").click()
+    viewer.get_by_test_id("rul-error").filter(has_text="No fleet model is registered yet").wait_for(timeout=5000)
+
+    page = page_for(Role.ENGINEER, "/ui/rul")
+    field(page, "rul-train-name").fill("pumps")
+    page.locator("[data-testid=rul-train-upload] input[type=file]").set_input_files(str(train))
+    page.get_by_test_id("rul-train-file").filter(has_text="run_to_failure.csv").wait_for(timeout=5000)
+    page.get_by_test_id("rul-train-promote").click()
+    page.get_by_test_id("rul-train-run").click()
+    jobs = page.get_by_test_id("rul-jobs")
+    jobs.filter(has_text="succeeded").wait_for(timeout=120_000)  # followed live, no reload
+    assert "pumps" in jobs.inner_text()
+    assert registry_for(rig.platform.services).production(TENANT, "pumps") is not None
+
+    page.locator("[data-testid=rul-now-upload] input[type=file]").set_input_files(str(now))
+    page.get_by_test_id("rul-now-file").filter(has_text="in_service.csv").wait_for(timeout=5000)
+    page.get_by_test_id("rul-model").filter(has_text="pumps").wait_for(timeout=10_000)
+    page.get_by_test_id("rul-run").click()
+    page.get_by_test_id("rul-likely").wait_for(state="visible", timeout=20_000)
+    assert page.get_by_test_id("rul-error").inner_text() == ""
+    rows = page.get_by_test_id("rul-estimates").locator("tbody tr")
+    assert rows.count() == 5
+    with page.expect_download() as done:
+        page.get_by_test_id("rul-download").click()
+    lines = Path(done.value.path()).read_text().splitlines()
+    assert lines[0] == "unit,cycle,rul,rul_lower,rul_upper,interval_level,within,p_failure" and len(lines) == 6
+    assert page.problems == [] and viewer.problems == []

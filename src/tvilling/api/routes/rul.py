@@ -11,7 +11,6 @@ viewers. Jobs and estimates are per tenant (another tenant's job or model is 404
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -24,7 +23,7 @@ from tvilling.api.responses import Json
 from tvilling.app.auth import Principal
 from tvilling.app.offline_rul import HistoryOptions, TrainSettings
 from tvilling.app.registry import registry_for
-from tvilling.app.rul_jobs import RulJobs, predict_registered
+from tvilling.app.rul_jobs import RulJobs, jobs_for, predict_registered
 from tvilling.core.roles import Role
 
 router = APIRouter(tags=["rul"])
@@ -36,17 +35,10 @@ HISTORY_BODY = {"requestBody": {"required": True, "description": "History table:
                                             "text/plain": {"schema": {"type": "string"}}}}}
 Format = Annotated[str, Query(pattern=r"^(csv|cmapss)$", description="csv, or cmapss (NASA C-MAPSS text)")]
 Sep = Annotated[str, Query(min_length=1, max_length=1, description="CSV field separator")]
-_jobs_lock = threading.Lock()
 
 
 def jobs(request: Request) -> RulJobs:
-    """The process's job queue, made on first use."""
-    with _jobs_lock:
-        found: RulJobs | None = getattr(request.app.state, "rul_jobs", None)
-        if found is None:
-            svc = services(request)
-            found = request.app.state.rul_jobs = RulJobs(lambda: registry_for(svc), svc.clock)
-        return found
+    return jobs_for(services(request))
 
 
 def _columns(text: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nicegui import events, ui
+from nicegui import ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -74,14 +74,7 @@ async def detect_page(request: Request) -> RedirectResponse | None:
                      "normal operation; every later row is scored against them and against its own recent "
                      "history. Nothing is stored.").classes("tv-muted")
             with ui.row().classes("w-full items-end gap-4"):
-                picked = ui.label("No file yet").classes("tv-muted").props("data-testid=detect-file")
-
-                async def received(e: events.UploadEventArguments) -> None:
-                    upload["name"], upload["data"] = e.file.name, await e.file.read()
-                    picked.text = f"{e.file.name} ({len(upload['data']):,} bytes)"
-
-                ui.upload(on_upload=received, auto_upload=True, max_file_size=MAX_UPLOAD_BYTES,
-                          label="CSV file").props("accept=.csv,.txt flat bordered data-testid=detect-upload")
+                shell.file_upload("CSV file", upload, "detect", max_bytes=MAX_UPLOAD_BYTES)
                 sep = ui.select(SEPARATORS, value=",", label="Separator").props("dense data-testid=detect-sep"
                                                                                 ).classes("w-36")
                 decimal = ui.select({".": "point  .", ",": "comma  ,"}, value=".", label="Decimal mark").props(
