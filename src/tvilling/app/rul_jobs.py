@@ -41,6 +41,7 @@ from tvilling.core.context import Context, new_id
 from tvilling.core.errors import ConflictError, NotFoundError, TvillingError, ValidationError
 from tvilling.ml.rul import Schema
 from tvilling.ml.rul.artifact import RUL_FORMAT
+from tvilling.ml.rul.features import check_history
 from tvilling.ports.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,9 @@ class RulJobs:
             raise ValidationError(f"the histories hold {units} unit(s); the {settings.folds}-fold cross-validation "
                                   f"by unit needs at least {settings.folds}", where="folds",
                                   hint="send more run-to-failure units or lower folds (at least 2)")
-        frame = frame[[schema.unit, schema.time, *(schema.settings or ()), *(schema.sensors or ())]]
+        # Missing or non-finite values, repeated time steps: refused now, not minutes later in the job.
+        frame = check_history(frame[[schema.unit, schema.time, *(schema.settings or ()), *(schema.sensors or ())]],
+                              schema)
         with self._lock:
             if self._queue.qsize() >= MAX_WAITING:
                 raise ConflictError(f"{MAX_WAITING} training jobs are already waiting",
@@ -122,14 +125,16 @@ class RulJobs:
         return job
 
     def get(self, tenant: str, job_id: str) -> RulJob:
-        job = self._jobs.get(job_id)
+        with self._lock:
+            job = self._jobs.get(job_id)
         if job is None or job.tenant != tenant:  # another tenant's job looks like no job
             raise NotFoundError(f"no training job {job_id!r}", where="id",
                                 hint="job records are kept in memory: the last 100, until a restart")
         return job
 
     def list(self, tenant: str) -> list[RulJob]:
-        return [j for j in reversed(self._jobs.values()) if j.tenant == tenant]
+        with self._lock:  # submit may add a job meanwhile
+            return [j for j in reversed(self._jobs.values()) if j.tenant == tenant]
 
     def _run(self) -> None:
         while True:

@@ -115,6 +115,8 @@ def test_a_promoted_retrain_records_its_parent(rig: ApiRig, trained: dict[str, A
     ("name=x&unitCol=engine", None, 422, "no unit column 'engine'"),
     ("name=x&folds=20", None, 422, "needs at least 20"),
     ("name=x&format=cmapss", None, 422, "expected 26 columns"),
+    ("name=x", b"unit,cycle,s\n" + b"".join(b"%d,%d,%s\n" % (u, c, b"" if c == 3 else b"1.5") for u in range(1, 7)
+                                              for c in range(1, 9)), 422, "missing or non-finite"),
     ("name=x", b"x" * 400_001, 413, "larger than 400000 bytes"),
 ])
 def test_bad_training_input_is_refused_at_once(rig: ApiRig, histories: dict[str, bytes], query: str,
