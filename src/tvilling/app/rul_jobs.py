@@ -7,19 +7,24 @@ thread and registers the model file as the next version of its name (kind ``rul`
 unless the job asked to promote it. Estimates come from :func:`predict_registered`.
 
 Why a job and not one request: a fit takes minutes on a fleet of a hundred units. Jobs run one at a time (each
-fit uses one core); at most :data:`MAX_WAITING` wait behind it. Job records live in memory (the last
-:data:`MAX_KEPT`); the registered versions are what lasts. A job interrupted by a restart is lost and must be
-submitted again; nothing half-trained is ever registered.
+fit uses one core); at most :data:`MAX_WAITING` wait behind it. The fit itself runs in a child process (spawned
+per job): a long numerical fit in the server's own process would compete with the event loop for the GIL, and a
+crash in native code would take the platform down with it; here it only fails the job. Job records live in
+memory (the last :data:`MAX_KEPT`); the registered versions are what lasts. A job interrupted by a restart is
+lost and must be submitted again; nothing half-trained is ever registered.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import queue
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,9 +91,11 @@ class _Work:
 class RulJobs:
     """The job queue of one platform process: a daemon worker thread fits one job after another."""
 
-    def __init__(self, registry: Callable[[], RegistryService], clock: Clock) -> None:
+    def __init__(self, registry: Callable[[], RegistryService], clock: Clock,
+                 fit: Callable[..., tuple[bytes, dict[str, Any]]] = fit_model) -> None:
         self._registry = registry
         self._clock = clock
+        self._fit_model = fit  # a module-level function: it is sent to the child process by name
         self._jobs: OrderedDict[str, RulJob] = OrderedDict()
         self._queue: queue.Queue[_Work] = queue.Queue()
         self._lock = threading.Lock()
@@ -144,13 +151,21 @@ class RulJobs:
             finally:
                 self._queue.task_done()
 
+    def _fit_in_child(self, work: _Work) -> tuple[bytes, dict[str, Any]]:
+        try:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                return pool.submit(self._fit_model, work.frame, work.schema, work.settings, source="upload",
+                                   source_sha256=work.sha256).result()
+        except BrokenProcessPool:
+            raise TvillingError("the training process ended unexpectedly (out of memory, or a crash in native "
+                                "code)", hint="check the server's log and memory; submit the job again") from None
+
     def _fit(self, work: _Work) -> None:
         job = work.job
         job.status, job.started_at = "running", self._clock.now()
         try:
             schema = work.schema
-            data, summary = fit_model(work.frame, schema, work.settings, source="upload",
-                                      source_sha256=work.sha256)
+            data, summary = self._fit_in_child(work)
             registry = self._registry()
             production = registry.production(job.tenant, job.name)
             version = registry.register(

@@ -145,6 +145,9 @@ def sign_in(page: Any, rig: Rig, role: Role, path: str = "/ui/") -> None:
     page.locator("input[type=password]").fill(rig.tokens[role])
     page.get_by_test_id("sign-in").click()
     page.wait_for_url(lambda u: "/login" not in u, timeout=10_000)
+    # Until the page's socket has shaken hands, a click is not delivered to the server: a test that clicks at once
+    # on a slow machine would wait for an answer that never comes.
+    page.wait_for_function("() => window.did_handshake === true", timeout=10_000)
 
 
 class Channel:

@@ -19,6 +19,7 @@ from tvilling.app.rul_jobs import jobs_for, predict_registered
 from tvilling.core.errors import TvillingError
 from tvilling.core.roles import Role
 from tvilling.dashboard import shell
+from tvilling.ml.rul.artifact import RUL_FORMAT
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 FORMATS = {"csv": "CSV with a header", "cmapss": "NASA C-MAPSS text"}
@@ -41,10 +42,16 @@ JOB_COLUMNS: list[dict[str, Any]] = [
 
 
 def rul_models(registry: Any, tenant: str) -> dict[str, str]:
-    """Registered fleet RUL models: name -> label with the production version."""
-    return {str(m["name"]): f"{m['name']} (production v{m['production_version']})" if m["production_version"]
-            else f"{m['name']} (no production version)"
-            for m in registry.list_models(tenant) if m["kind"] == "rul"}
+    """Registered fleet RUL models (kind ``rul`` in the model-file format; other RUL kinds cannot estimate from
+    histories): name -> label with the production version."""
+    out: dict[str, str] = {}
+    for m in registry.list_models(tenant):
+        if m["kind"] != "rul" or registry.versions(tenant, m["name"])[-1].format != RUL_FORMAT:
+            continue
+        production = m["production_version"]
+        out[str(m["name"])] = f"{m['name']} (production v{production})" if production else \
+            f"{m['name']} (no production version)"
+    return out
 
 
 def estimate_rows(table: Any, time_col: str) -> list[dict[str, Any]]:
