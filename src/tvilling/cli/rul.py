@@ -115,6 +115,8 @@ def predict(
     from tvilling.app import offline_rul
     if (model is None) == (name is None):
         fail("give either --model FILE (a model file) or --name NAME (a model registered on a server)")
+    if version is not None and name is None:
+        fail("--version picks a version of a registered model: use it with --name")
     source: dict[str, Any]
     try:
         if model is not None:

@@ -74,6 +74,8 @@ def test_server_errors_are_one_line(served: tuple[ApiRig, dict[str, str], dict[s
          "nothing"),
         (env, ["predict", "--input", str(files["now"]), "--out", str(tmp_path / "p.csv")], "either --model"),
         (env, ["jobs", "--id", "nope"], "no training job"),
+        (env, ["predict", "--model", "m.json", "--version", "2", "--input", str(files["now"]), "--out", "p.csv"],
+         "use it with --name"),
     ]
     for who, args, message in cases:
         result = tv(who, *args)
