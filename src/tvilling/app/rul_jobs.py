@@ -10,9 +10,13 @@ Why a job and not one request: a fit takes minutes on a fleet of a hundred units
 fit uses one core); at most :data:`MAX_WAITING` wait behind it. The fit itself runs in a child process (spawned
 per job): a crash in native code (or the OOM killer) would otherwise take the platform down with it; here it only
 fails the job. Measured (bench/bench_rul_jobs.py): request latency during an FD001 fit is the same as idle in
-either design, so the process is for isolation, not speed. Job records live in
-memory (the last :data:`MAX_KEPT`); the registered versions are what lasts. A job interrupted by a restart is
-lost and must be submitted again; nothing half-trained is ever registered.
+either design, so the process is for isolation, not speed.
+
+Job records are rows of ``ml_jobs`` (the last :data:`MAX_KEPT` per tenant), so a job's outcome survives a
+restart. The process holding a queued or running job renews its heartbeat every :data:`HEARTBEAT_S`; a queued
+or running row whose heartbeat is older than :data:`STALE_S` belongs to a process that stopped, and reads as
+failed ("interrupted"). The table itself is never needed to run a job: the data waits in the process's queue,
+so an interrupted job must be submitted again. Nothing half-trained is ever registered.
 """
 
 from __future__ import annotations
@@ -22,16 +26,17 @@ import multiprocessing
 import queue
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
+from tvilling.adapters.sql.schema_registry import ml_jobs
 from tvilling.app.offline_rul import (
     HistoryOptions,
     TrainSettings,
@@ -53,6 +58,9 @@ from tvilling.ports.clock import Clock
 log = logging.getLogger(__name__)
 MAX_WAITING = 4
 MAX_KEPT = 100
+HEARTBEAT_S = 20.0
+STALE_S = 90.0
+ACTIVE = ("queued", "running")
 
 
 @dataclass
@@ -90,14 +98,16 @@ class _Work:
 
 
 class RulJobs:
-    """The job queue of one platform process: a daemon worker thread fits one job after another."""
+    """The job queue of one platform process: a daemon worker thread fits one job after another; every job's
+    record is a row of ``ml_jobs``."""
 
-    def __init__(self, registry: Callable[[], RegistryService], clock: Clock,
+    def __init__(self, store: Any, registry: Callable[[], RegistryService], clock: Clock,
                  fit: Callable[..., tuple[bytes, dict[str, Any]]] = fit_model) -> None:
+        self._store = store
         self._registry = registry
         self._clock = clock
         self._fit_model = fit  # a module-level function: it is sent to the child process by name
-        self._jobs: OrderedDict[str, RulJob] = OrderedDict()
+        self._mine: set[str] = set()  # ids of the queued and running jobs this process holds
         self._queue: queue.Queue[_Work] = queue.Queue()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -123,9 +133,8 @@ class RulJobs:
                                     hint="wait for one to finish (GET its job) and submit again")
             job = RulJob(id=new_id(), tenant=tenant, name=name, created_by=context.actor,
                          created_at=self._clock.now(), promote=promote)
-            self._jobs[job.id] = job
-            while len(self._jobs) > MAX_KEPT:
-                self._jobs.popitem(last=False)
+            self._insert(job)
+            self._mine.add(job.id)
             self._queue.put(_Work(job, frame, schema, settings, sha256_of(raw), context))
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._run, name="rul-training", daemon=True)
@@ -133,30 +142,90 @@ class RulJobs:
         return job
 
     def get(self, tenant: str, job_id: str) -> RulJob:
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is None or job.tenant != tenant:  # another tenant's job looks like no job
+        c = ml_jobs.c
+        with self._store.read() as tx:
+            row = tx.conn.execute(sa.select(ml_jobs).where(c.tenant == tenant, c.id == job_id)).first()
+        if row is None:  # another tenant's job looks like no job
             raise NotFoundError(f"no training job {job_id!r}", where="id",
-                                hint="job records are kept in memory: the last 100, until a restart")
-        return job
+                                hint=f"the last {MAX_KEPT} jobs of a tenant are kept")
+        return self._view(row)
 
     def list(self, tenant: str) -> list[RulJob]:
-        with self._lock:  # submit may add a job meanwhile
-            return [j for j in reversed(self._jobs.values()) if j.tenant == tenant]
+        c = ml_jobs.c
+        with self._store.read() as tx:
+            rows = tx.conn.execute(sa.select(ml_jobs).where(c.tenant == tenant)
+                                   .order_by(c.created_at.desc(), c.id).limit(MAX_KEPT)).all()
+        return [self._view(r) for r in rows]
 
+    # -- records ------------------------------------------------------------------------------------------------
+    def _insert(self, job: RulJob) -> None:
+        c = ml_jobs.c
+        with self._store.write() as tx:
+            tx.conn.execute(sa.insert(ml_jobs).values(
+                tenant=job.tenant, id=job.id, name=job.name, status=job.status, promote=job.promote,
+                created_by=job.created_by, created_at=job.created_at, heartbeat_at=job.created_at, summary={}))
+            old = tx.conn.execute(sa.select(c.id).where(c.tenant == job.tenant).order_by(c.created_at.desc(), c.id)
+                                  .offset(MAX_KEPT)).scalars().all()
+            if old:
+                tx.conn.execute(sa.delete(ml_jobs).where(c.tenant == job.tenant, c.id.in_(old)))
+
+    def _save(self, job: RulJob) -> None:
+        """Write the job's state (and a heartbeat); a failed write is logged, never raised into the worker."""
+        try:
+            with self._store.write() as tx:
+                tx.conn.execute(sa.update(ml_jobs).where(ml_jobs.c.tenant == job.tenant, ml_jobs.c.id == job.id)
+                                .values(status=job.status, started_at=job.started_at, finished_at=job.finished_at,
+                                        heartbeat_at=self._clock.now(), version=job.version,
+                                        summary=job.summary, error=(job.error or None) and job.error[:2000]))
+        except Exception:
+            log.exception("could not record the state of RUL training job %s", job.id)
+
+    def _beat(self) -> None:
+        """Renew the heartbeat of every job this process holds."""
+        with self._lock:
+            ids = list(self._mine)
+        if not ids:
+            return
+        try:
+            with self._store.write() as tx:
+                tx.conn.execute(sa.update(ml_jobs).where(ml_jobs.c.id.in_(ids), ml_jobs.c.status.in_(ACTIVE))
+                                .values(heartbeat_at=self._clock.now()))
+        except Exception:
+            log.exception("could not renew the heartbeat of RUL training jobs")
+
+    def _view(self, row: Any) -> RulJob:
+        job = RulJob(id=row.id, tenant=row.tenant, name=row.name, created_by=row.created_by,
+                     created_at=_utc(row.created_at) or row.created_at, promote=bool(row.promote), status=row.status,
+                     started_at=_utc(row.started_at), finished_at=_utc(row.finished_at), version=row.version,
+                     summary=dict(row.summary or {}), error=row.error)
+        beat = _utc(row.heartbeat_at)
+        if job.status in ACTIVE and beat is not None and (self._clock.now() - beat).total_seconds() > STALE_S:
+            job.status = "failed"
+            job.error = (f"interrupted: the server holding the job stopped (no sign of it since "
+                         f"{beat.isoformat(timespec='seconds')}); submit the job again")
+        return job
+
+    # -- the worker ---------------------------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
             work = self._queue.get()
             try:
                 self._fit(work)
             finally:
+                with self._lock:
+                    self._mine.discard(work.job.id)
                 self._queue.task_done()
 
     def _fit_in_child(self, work: _Work) -> tuple[bytes, dict[str, Any]]:
         try:
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                return pool.submit(self._fit_model, work.frame, work.schema, work.settings, source="upload",
-                                   source_sha256=work.sha256).result()
+                future = pool.submit(self._fit_model, work.frame, work.schema, work.settings, source="upload",
+                                     source_sha256=work.sha256)
+                while True:
+                    try:
+                        return future.result(timeout=HEARTBEAT_S)
+                    except TimeoutError:
+                        self._beat()  # still fitting: this process is alive, and so are its jobs
         except BrokenProcessPool:
             raise TvillingError("the training process ended unexpectedly (out of memory, or a crash in native "
                                 "code)", hint="check the server's log and memory; submit the job again") from None
@@ -164,6 +233,7 @@ class RulJobs:
     def _fit(self, work: _Work) -> None:
         job = work.job
         job.status, job.started_at = "running", self._clock.now()
+        self._save(job)
         try:
             schema = work.schema
             data, summary = self._fit_in_child(work)
@@ -190,6 +260,12 @@ class RulJobs:
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             job.finished_at = self._clock.now()
+            self._save(job)
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    """A stored time as aware UTC (SQLite returns it without its zone)."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 _BY_STORE: weakref.WeakKeyDictionary[Any, RulJobs] = weakref.WeakKeyDictionary()
@@ -202,7 +278,8 @@ def jobs_for(services: Any) -> RulJobs:
     with _BY_STORE_LOCK:
         found = _BY_STORE.get(services.store)
         if found is None:
-            found = _BY_STORE[services.store] = RulJobs(lambda: registry_for(services), services.clock)
+            found = _BY_STORE[services.store] = RulJobs(services.store, lambda: registry_for(services),
+                                                        services.clock)
         return found
 
 

@@ -217,7 +217,7 @@ def jobs(
     token: Token = None,
     json_out: AsJson = False,
 ) -> None:
-    """Training jobs on a server (kept in memory: the last 100), or one of them."""
+    """Training jobs on a server (the last 100), or one of them."""
     with connect(url, token) as client:
         if job_id is not None:
             show(client.get_rul_job(job_id), json_out)

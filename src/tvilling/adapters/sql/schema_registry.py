@@ -8,7 +8,7 @@ roll-backs walk back through the promotion history like a stack.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, String, Table
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, LargeBinary, String, Table
 
 from tvilling.adapters.sql.schema import Document, metadata
 
@@ -30,4 +30,26 @@ ml_models = Table(
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("promoted_at", DateTime(timezone=True), nullable=True),
+)
+
+# Training jobs of fleet RUL models (tvilling.app.rul_jobs): one row per job, kept so that a job's outcome survives
+# a restart. ``heartbeat_at`` is renewed by the process that holds the job while it is queued or running; a queued
+# or running row whose heartbeat has gone stale belongs to a process that stopped, and reads as interrupted.
+ml_jobs = Table(
+    "ml_jobs",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(600), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | succeeded | failed
+    Column("promote", Boolean, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("summary", Document, nullable=False),
+    Column("error", String(2000), nullable=True),
+    Index("ix_ml_jobs_tenant_created", "tenant", "created_at"),
 )

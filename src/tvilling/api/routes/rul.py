@@ -76,7 +76,7 @@ async def submit_rul_job(
 
 
 @router.get("/api/v1/ml/rul/jobs", response_model=None, responses=errors(),
-            summary="Training jobs of this process, newest first (kept in memory: the last 100)")
+            summary="Training jobs, newest first (the last 100 of the tenant)")
 def list_rul_jobs(request: Request, principal: Annotated[Principal, Depends(require(Role.VIEWER))]) -> Response:
     return Json({"value": [j.as_dict() for j in jobs(request).list(principal.tenant)]})
 
