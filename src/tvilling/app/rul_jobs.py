@@ -127,6 +127,7 @@ class RulJobs:
         # Missing or non-finite values, repeated time steps: refused now, not minutes later in the job.
         frame = check_history(frame[[schema.unit, schema.time, *(schema.settings or ()), *(schema.sensors or ())]],
                               schema)
+        digest = sha256_of(raw)  # up to the upload limit: hashed before taking the lock other submitters wait on
         with self._lock:
             if self._queue.qsize() >= MAX_WAITING:
                 raise ConflictError(f"{MAX_WAITING} training jobs are already waiting",
@@ -135,7 +136,7 @@ class RulJobs:
                          created_at=self._clock.now(), promote=promote)
             self._insert(job)
             self._mine.add(job.id)
-            self._queue.put(_Work(job, frame, schema, settings, sha256_of(raw), context))
+            self._queue.put(_Work(job, frame, schema, settings, digest, context))
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._run, name="rul-training", daemon=True)
                 self._worker.start()
@@ -176,7 +177,7 @@ class RulJobs:
                 tx.conn.execute(sa.update(ml_jobs).where(ml_jobs.c.tenant == job.tenant, ml_jobs.c.id == job.id)
                                 .values(status=job.status, started_at=job.started_at, finished_at=job.finished_at,
                                         heartbeat_at=self._clock.now(), version=job.version,
-                                        summary=job.summary, error=(job.error or None) and job.error[:2000]))
+                                        summary=job.summary, error=job.error[:2000] if job.error else None))
         except Exception:
             log.exception("could not record the state of RUL training job %s", job.id)
 
