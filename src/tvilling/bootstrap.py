@@ -37,6 +37,7 @@ from tvilling.app.retention import run_retention
 from tvilling.app.runtime import freeze_startup_heap
 from tvilling.app.services import Services
 from tvilling.app.wal_checkpoint import run_wal_checkpoint
+from tvilling.app.work_orders import run_work_orders
 from tvilling.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 BackgroundFactory = Callable[["Platform"], Coroutine[Any, Any, None]]
 # Background services started with every server; ingestion and other long-running services register here.
 BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_opcua, run_sparkplug, run_alarms,
-                                       run_retention, run_commands, run_wal_checkpoint]
+                                       run_work_orders, run_retention, run_commands, run_wal_checkpoint]
 
 
 @dataclass

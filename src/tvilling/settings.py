@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     opcua_server_certificate: Path | None = Field(default=None, description="pinned server certificate")
     # Alarms (app/alarms.py): declarative rules; default = alarms.yaml beside mappings_file, if there is one.
     alarms_file: Path | None = None
+    # Work orders (app/work_orders.py): rules; default = maintenance.yaml beside mappings_file, if there is one.
+    maintenance_file: Path | None = None
     # Retention (app/retention.py), in days; 0 keeps that class forever. Raw/rollups age by source time.
     retention_raw_days: float = Field(default=0.0, ge=0, description="raw samples, days (0 = forever)")
     retention_rollup_1m_days: float = Field(default=0.0, ge=0, description="1-minute rollups, days (0 = forever)")

@@ -29,6 +29,7 @@ from tvilling.api.routes import (
     telemetry,
     tokens,
     twins,
+    work_orders,
 )
 from tvilling.app.services import Services
 from tvilling.settings import Settings
@@ -48,6 +49,7 @@ ROUTERS: list[APIRouter] = [
     commands.router,
     detect.router,
     rul.router,
+    work_orders.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}

@@ -28,6 +28,8 @@ class WorkerQueue:
         self._queue: asyncio.Queue[Event] | None = None
         self.dropped = 0
         self.failures = 0
+        self.offered = 0  # accepted by offer() ...
+        self.finished = 0  # ... and processed (or failed): with ``dropped``, what ``idle`` compares
 
     def attach(self) -> None:
         """Start accepting events (call on the loop that will run :meth:`run`)."""
@@ -42,6 +44,7 @@ class WorkerQueue:
         loop = self._loop
         if loop is None or loop.is_closed():
             return False
+        self.offered += 1
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -71,6 +74,16 @@ class WorkerQueue:
             except Exception:  # a store outage loses this batch's work, never the service
                 self.failures += 1
                 log.exception("%s: processing %d events failed", self._name, len(batch))
+            self.finished += len(batch)
+
+    @property
+    def attached(self) -> bool:
+        return self._loop is not None
+
+    @property
+    def idle(self) -> bool:
+        """Everything offered so far has been processed or dropped (tests wait on it)."""
+        return self.offered <= self.finished + self.dropped
 
     async def drain(self) -> None:
         """Process whatever is queued now (tests, shutdown)."""
@@ -81,3 +94,4 @@ class WorkerQueue:
             batch.append(self._queue.get_nowait())
         if batch:
             await asyncio.to_thread(self._process, batch)
+            self.finished += len(batch)

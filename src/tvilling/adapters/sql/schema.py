@@ -219,4 +219,9 @@ quarantine = Table(
 )
 
 # Feature tables live in their own modules on the same metadata; importing them here registers them.
-from tvilling.adapters.sql import schema_alarms, schema_commands, schema_registry  # noqa: E402, F401
+from tvilling.adapters.sql import (  # noqa: E402, F401
+    schema_alarms,
+    schema_commands,
+    schema_registry,
+    schema_work_orders,
+)

@@ -1,0 +1,73 @@
+"""work_orders and work_order_transitions: maintenance work orders raised from insights, with their audit trail
+
+Revision ID: 0009
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+# JSON on SQLite, JSONB on PostgreSQL (frozen here, as in 0001).
+Document = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
+
+revision = '0009'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Matches src/tvilling/adapters/sql/schema_work_orders.py (checked by tests/integration/store).
+    op.create_table(
+        'work_orders',
+        sa.Column('tenant', sa.String(length=64), nullable=False),
+        sa.Column('id', sa.String(length=32), nullable=False),
+        sa.Column('twin_id', sa.String(length=512), nullable=False),
+        sa.Column('rule_id', sa.String(length=200), nullable=True),
+        sa.Column('title', sa.String(length=500), nullable=False),
+        sa.Column('description', sa.Text(), nullable=False),
+        sa.Column('priority', sa.String(length=16), nullable=False),
+        sa.Column('state', sa.String(length=16), nullable=False),
+        sa.Column('mode', sa.String(length=16), nullable=False),
+        sa.Column('reason', sa.String(length=500), nullable=False),
+        sa.Column('evidence', Document, nullable=False),
+        sa.Column('due_by', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('created_by', sa.String(length=200), nullable=False),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('closed_by', sa.String(length=200), nullable=True),
+        sa.Column('comment', sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint('tenant', 'id', name=op.f('pk_work_orders')),
+    )
+    op.create_index('ix_work_orders_tenant_state', 'work_orders', ['tenant', 'state'], unique=False)
+    op.create_index('ix_work_orders_tenant_twin', 'work_orders', ['tenant', 'twin_id', 'rule_id'], unique=False)
+    op.create_index('ix_work_orders_tenant_created', 'work_orders', ['tenant', 'created_at'], unique=False)
+    op.create_table(
+        'work_order_transitions',
+        sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+        sa.Column('tenant', sa.String(length=64), nullable=False),
+        sa.Column('work_order_id', sa.String(length=32), nullable=False),
+        sa.Column('kind', sa.String(length=32), nullable=False),
+        sa.Column('state', sa.String(length=16), nullable=False),
+        sa.Column('time', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('actor', sa.String(length=200), nullable=False),
+        sa.Column('comment', sa.Text(), nullable=True),
+        sa.Column('context_id', sa.String(length=32), nullable=False),
+        sa.Column('parent_id', sa.String(length=32), nullable=True),
+        sa.PrimaryKeyConstraint('seq', name=op.f('pk_work_order_transitions')),
+    )
+    op.create_index('ix_work_order_transitions_order', 'work_order_transitions',
+                    ['tenant', 'work_order_id', 'seq'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_work_order_transitions_order', table_name='work_order_transitions')
+    op.drop_table('work_order_transitions')
+    op.drop_index('ix_work_orders_tenant_created', table_name='work_orders')
+    op.drop_index('ix_work_orders_tenant_twin', table_name='work_orders')
+    op.drop_index('ix_work_orders_tenant_state', table_name='work_orders')
+    op.drop_table('work_orders')

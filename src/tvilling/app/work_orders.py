@@ -1,0 +1,319 @@
+"""Work orders: maintenance raised from predictive insights by rules with guardrails, and made by people.
+
+Input comes from the event bus only (published after commit): ``insight.rul`` and ``insight.anomaly`` from the
+live monitors (:mod:`tvilling.app.monitoring`). Each insight on a twin is matched against the rules of
+``maintenance.yaml`` for the twin's model (or a model it extends); a matching one goes through the guardrails of
+:func:`tvilling.policy.work_orders.decide` and may create a work order — released (``open``) or proposed for
+approval. The work order, its first transition and the ``workorder.created`` event commit in ONE transaction;
+the event's causality parent is the insight's context, whose parent is the reading that raised it, so an audit
+can walk from the work order back to the sensor value. Approve, reject, complete and cancel (operator role and
+above) append the next transition and ``workorder.<approved|rejected|completed|cancelled>`` the same way.
+
+The guardrail queries read the store (live work order of the twin and rule, last closure, releases in the last
+24 h) inside the same transaction as the insert, under one lock, so a restart loses no guardrail state. Two
+servers sharing one database could each create one for the same insight: run the policy on one of them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tvilling.adapters.sql.work_orders import SqlWorkOrderRepo
+from tvilling.app.events import run_attached
+from tvilling.app.monitoring import list_insights
+from tvilling.app.monitoring_twin import parse_iso
+from tvilling.app.worker_queue import WorkerQueue
+from tvilling.core.context import new_id
+from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from tvilling.core.events import Event
+from tvilling.core.roles import Role
+from tvilling.policy.work_order_rules import WorkOrderPolicy, WorkOrderRule, load_policy, policy_beside
+from tvilling.policy.work_orders import (
+    EVENT_KINDS,
+    PRIORITIES,
+    STATES,
+    TransitionError,
+    Trigger,
+    WorkOrder,
+    apply,
+    decide,
+    due_by,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["STATES", "WorkOrder", "WorkOrderService", "run_work_orders", "work_order_service"]
+
+ACTOR = "work-orders"
+TRIGGER_KINDS = {"insight.rul": "rul", "insight.anomaly": "anomaly"}
+DAY = timedelta(hours=24)
+
+
+@dataclass
+class WorkOrderStats:
+    triggers: int = 0  # insights that matched a rule
+    created: int = 0
+    released: int = 0
+    proposed: int = 0
+    suppressed: int = 0
+    last_suppressed: dict[str, str] = field(default_factory=dict)  # "twin/rule" -> why (latest)
+
+
+@dataclass
+class _Change:
+    order: WorkOrder
+    kind: str  # created | approved | rejected | completed | cancelled
+    actor: str
+    parent_id: str | None
+    comment: str | None = None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def trigger_of(event: Event) -> Trigger | None:
+    """The rule-facing view of an insight event (None for kinds no rule reacts to)."""
+    kind = TRIGGER_KINDS.get(event.kind)
+    data = event.data if isinstance(event.data, dict) else {}
+    if kind is None:
+        return None
+    at_s = parse_iso(data.get("at") or data.get("detected_at"))
+    at = datetime.fromtimestamp(at_s, event.time.tzinfo) if at_s is not None else None
+    rul = data.get("rul_hours")
+    signals = data.get("signals")
+    return Trigger(kind=kind, twin_id=event.subject, at=at, p_failure=_float(data.get("p_failure")),
+                   horizon_hours=_float(data.get("horizon_hours")),
+                   rul_hours={k: float(v) for k, v in rul.items() if _float(v) is not None}
+                   if isinstance(rul, dict) else None,
+                   signals=tuple(str(s) for s in signals) if isinstance(signals, list) else (),
+                   since=data.get("since") if isinstance(data.get("since"), str) else None, data=dict(data))
+
+
+class WorkOrderService:
+    def __init__(self, services: Any, policy: WorkOrderPolicy | None = None, queue_size: int = 10_000) -> None:
+        self._services = services
+        self._store = services.store
+        self._bus = services.bus
+        self._clock = services.clock
+        self.policy = policy or WorkOrderPolicy()
+        self._lock = threading.RLock()
+        self._remove: Callable[[], None] | None = None
+        self.worker = WorkerQueue(self.process, size=queue_size, name="work-orders")
+        self.stats = WorkOrderStats()
+
+    # -- wiring ---------------------------------------------------------------------------------------------
+    def configure(self, policy: WorkOrderPolicy) -> None:
+        with self._lock:
+            self.policy = policy
+
+    def start(self) -> None:
+        if self._remove is None:
+            self._remove = self._bus.listen(self._on_event)
+
+    def stop(self) -> None:
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    def attach(self) -> None:
+        self.worker.attach()
+        self.start()
+
+    def detach(self) -> None:
+        self.worker.detach()
+        self.stop()
+
+    async def run(self) -> None:
+        await self.worker.run()
+
+    async def drain(self) -> None:
+        await self.worker.drain()
+
+    def _on_event(self, event: Event) -> None:  # publisher's thread: keep it cheap
+        if event.kind in TRIGGER_KINDS and self.policy.rules and not self.worker.offer(event):
+            self.process([event])  # not attached (tests, tools): decide right here
+
+    # -- rules on insights ----------------------------------------------------------------------------------
+    def process(self, events: Sequence[Event]) -> builtins.list[WorkOrder]:
+        created: list[WorkOrder] = []
+        for event in events:
+            trigger = trigger_of(event)
+            if trigger is None:
+                continue
+            for rule in self._rules(event):
+                if rule.matches(trigger):
+                    order = self._consider(event, rule, trigger)
+                    if order is not None:
+                        created.append(order)
+        return created
+
+    def _rules(self, event: Event) -> builtins.list[WorkOrderRule]:
+        model_id = str(event.data.get("model", "")) if isinstance(event.data, dict) else ""
+        if not model_id or not self.policy.rules:
+            return []
+        ms = self._services.models.model_set(event.tenant)
+        return self.policy.for_model(model_id, lambda dtmi, base: bool(dtmi in ms and ms.is_subtype(dtmi, base)))
+
+    def _evidence(self, event: Event, trigger: Trigger) -> dict[str, Any]:
+        evidence: dict[str, Any] = {"trigger": trigger.kind, "insight": {
+            "kind": event.kind, "context_id": event.context_id, "time": event.time.isoformat(), **trigger.data}}
+        if trigger.kind == "rul":  # which signals, since when: the twin's latest anomaly episode, if any
+            latest = list_insights(self._services, event.tenant, twin=event.subject, kind="anomaly", limit=1)
+            if latest:
+                data = latest[0]["data"]
+                evidence["anomaly"] = {k: data.get(k) for k in ("detected_at", "since", "signals", "score")
+                                       if k in data}
+        return evidence
+
+    def _consider(self, event: Event, rule: WorkOrderRule, trigger: Trigger) -> WorkOrder | None:
+        evidence = self._evidence(event, trigger)  # a read, before the write transaction
+        with self._lock:
+            self.stats.triggers += 1
+            limits = self.policy.limits
+            now = self._clock.now()
+            with self._store.write() as tx:
+                repo = SqlWorkOrderRepo(tx.conn)
+                decision = decide(rule.mode, limits, live=repo.live(event.tenant, event.subject, rule.id),
+                                  last_closed=repo.last_closed_at(event.tenant, event.subject, rule.id),
+                                  cooldown=rule.cooldown, now=now,
+                                  released_last_day=repo.released_since(event.tenant, now - DAY))
+                if not decision.create:
+                    self.stats.suppressed += 1
+                    self.stats.last_suppressed[f"{event.subject}/{rule.id}"] = decision.reason
+                    return None
+                order = WorkOrder(id=new_id(), tenant=event.tenant, twin_id=event.subject,
+                                  title=rule.render(rule.title, trigger)[:500], created_at=now,
+                                  created_by=f"policy:{rule.id}", state=decision.state, priority=rule.priority,
+                                  mode=decision.mode, rule_id=rule.id, reason=decision.reason,
+                                  description=rule.render(rule.description, trigger), due_by=due_by(trigger, now),
+                                  evidence=evidence, updated_at=now)
+                published = self._write(tx, [_Change(order, "created", ACTOR, event.context_id)])
+            self.stats.created += 1
+            if order.state == "open":
+                self.stats.released += 1
+            else:
+                self.stats.proposed += 1
+        self._bus.publish(published)  # after commit (bus contract)
+        return order
+
+    def _write(self, tx: Any, changes: Sequence[_Change]) -> builtins.list[Event]:
+        repo = SqlWorkOrderRepo(tx.conn)
+        events: list[Event] = []
+        for ch in changes:
+            o = ch.order
+            repo.save(o, new=ch.kind == "created")
+            context_id = new_id()
+            when = o.updated_at or o.created_at
+            repo.add_transition(o, ch.kind, when, ch.actor, context_id, ch.parent_id, ch.comment)
+            events.append(Event(kind=f"workorder.{ch.kind}", tenant=o.tenant, subject=o.twin_id, time=when,
+                                context_id=context_id, parent_id=ch.parent_id, actor=ch.actor,
+                                data={"work_order": o.as_dict(), **({"comment": ch.comment} if ch.comment else {})}))
+        tx.events.append(events)
+        return events
+
+    # -- use cases (API, CLI, dashboard) --------------------------------------------------------------------
+    def list(self, tenant: str, *, states: Sequence[str] | None = None, twin: str | None = None,
+             limit: int = 100) -> builtins.list[WorkOrder]:
+        for s in states or ():
+            if s not in STATES:
+                raise ValidationError(f"unknown work-order state {s!r}", where="state",
+                                      hint="one of " + ", ".join(STATES) + ", or live")
+        with self._store.read() as tx:
+            return SqlWorkOrderRepo(tx.conn).list(tenant, states=states, twin=twin,
+                                                  limit=limit)
+
+    def get(self, tenant: str, order_id: str) -> WorkOrder:
+        with self._store.read() as tx:
+            order = SqlWorkOrderRepo(tx.conn).get(tenant, order_id)
+        if order is None:
+            raise NotFoundError(f"work order {order_id} not found", where=order_id,
+                                hint="list them with GET /api/v1/work-orders")
+        return order
+
+    def transitions(self, tenant: str, order_id: str) -> builtins.list[dict[str, Any]]:
+        self.get(tenant, order_id)
+        with self._store.read() as tx:
+            return SqlWorkOrderRepo(tx.conn).transitions(tenant, order_id)
+
+    @staticmethod
+    def _check_role(role: Role, what: str) -> None:
+        if not role.allows(Role.OPERATOR):
+            raise PermissionDeniedError(f"the {role.value} role cannot {what} work orders; it needs operator")
+
+    def create(self, tenant: str, twin_id: str, title: str, *, role: Role, actor: str, priority: str = "medium",
+               description: str = "", due: datetime | None = None, parent_id: str | None = None) -> WorkOrder:
+        """A work order made by a person: released at once (a person is the approval)."""
+        self._check_role(role, "create")
+        if priority not in PRIORITIES:
+            raise ValidationError(f"unknown priority {priority!r}", where="priority",
+                                  hint="one of " + ", ".join(PRIORITIES))
+        if not title.strip():
+            raise ValidationError("a work order needs a title", where="title", hint="say what is to be done")
+        try:
+            self._services.twins.get(tenant, twin_id)
+        except NotFoundError:
+            raise ValidationError(f"twin {twin_id!r} does not exist", where="twinId",
+                                  hint="create the twin first, or check its id (GET /api/v1/twins)") from None
+        now = self._clock.now()
+        order = WorkOrder(id=new_id(), tenant=tenant, twin_id=twin_id, title=title.strip()[:500], created_at=now,
+                          created_by=actor, state="open", priority=priority, mode="manual",
+                          reason=f"created by {actor}", description=description, due_by=due, updated_at=now)
+        with self._lock, self._store.write() as tx:
+            events = self._write(tx, [_Change(order, "created", actor, parent_id)])
+        self._bus.publish(events)
+        return order
+
+    def act(self, tenant: str, order_id: str, action: str, *, role: Role, actor: str, comment: str | None = None,
+            parent_id: str | None = None) -> WorkOrder:
+        """approve | reject | complete | cancel (operator and above)."""
+        self._check_role(role, action)
+        with self._lock:
+            order = self.get(tenant, order_id)
+            try:
+                after = apply(order, action, self._clock.now(), actor, comment)
+            except TransitionError as exc:
+                raise ConflictError(str(exc), where=order_id, hint=exc.hint) from None
+            with self._store.write() as tx:
+                events = self._write(tx, [_Change(after, EVENT_KINDS[action], actor, parent_id, comment)])
+        self._bus.publish(events)
+        return after
+
+    def policy_view(self, tenant: str) -> dict[str, Any]:
+        limits = self.policy.limits
+        with self._store.read() as tx:
+            released = SqlWorkOrderRepo(tx.conn).released_since(
+                tenant, self._clock.now() - DAY)
+        s = self.stats
+        return {"file": self.policy.file or None, "mode": limits.mode, "maxAutoPerDay": limits.max_auto_per_day,
+                "releasedLast24h": released, "rules": [r.as_dict() for r in self.policy.rules],
+                "stats": {"triggers": s.triggers, "created": s.created, "released": s.released,
+                          "proposed": s.proposed, "suppressed": s.suppressed,
+                          "lastSuppressed": dict(s.last_suppressed)}}
+
+
+def work_order_service(app_state: Any, services: Any) -> WorkOrderService:
+    """The platform's one work-order service (created on first use, shared by API, dashboard and background task)."""
+    svc = getattr(app_state, "work_orders", None)
+    if not isinstance(svc, WorkOrderService):
+        svc = WorkOrderService(services)
+        app_state.work_orders = svc
+    return svc
+
+
+async def run_work_orders(platform: Any) -> None:
+    """Background factory for ``bootstrap.BACKGROUND``: load ``maintenance.yaml``, follow the bus until cancelled."""
+    settings = platform.settings
+    path = getattr(settings, "maintenance_file", None) or policy_beside(getattr(settings, "mappings_file", None))
+    policy = load_policy(path) if path else WorkOrderPolicy()  # every problem at once; a broken file stops it
+    service = work_order_service(platform.app.state, platform.services)
+    service.configure(policy)
+    if policy.rules:
+        log.info("work orders: %d rule(s) from %s, mode %s", len(policy.rules), path, policy.limits.mode)
+    await run_attached(service)
