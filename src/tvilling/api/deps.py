@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import types
+import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -98,11 +100,12 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+_QUERY_NAMES: dict[int, dict[str, bool]] = {}  # route -> query parameter name -> repeatable (a list)
 
 
 def reject_unknown_query(request: Request) -> None:
-    """Unknown query parameters are refused, not ignored: ``?modle=…`` should fail loudly, not list everything."""
+    """Unknown query parameters are refused, not ignored: ``?modle=…`` should fail loudly, not list everything.
+    A single-valued one given twice is refused too: which of ``?twin=a&twin=b`` counts would be a guess."""
     if not request.query_params:
         return
     route = request.scope.get("route")
@@ -112,16 +115,28 @@ def reject_unknown_query(request: Request) -> None:
     key = id(route)
     names = _QUERY_NAMES.get(key)
     if names is None:
-        names = frozenset(_query_names(dependant))
+        names = _query_names(dependant)
         _QUERY_NAMES[key] = names
     for name in request.query_params:
         if name not in names:
             raise ValidationError(f"unknown query parameter {name!r}", where=f"query.{name}",
                                   hint="known: " + (", ".join(sorted(names)) or "(none)"))
+        if not names[name] and len(request.query_params.getlist(name)) > 1:
+            raise ValidationError(f"query parameter {name!r} is given more than once", where=f"query.{name}",
+                                  hint="give it once")
 
 
-def _query_names(dependant: Any) -> set[str]:
-    names = {str(p.alias) for p in getattr(dependant, "query_params", [])}
+def _repeatable(annotation: Any) -> bool:
+    """``list[str]``, ``list[str] | None``: a query parameter FastAPI collects from every occurrence."""
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return origin in (typing.Union, types.UnionType) and any(_repeatable(a) for a in typing.get_args(annotation))
+
+
+def _query_names(dependant: Any) -> dict[str, bool]:
+    names = {str(p.alias): _repeatable(p.field_info.annotation)
+             for p in getattr(dependant, "query_params", [])}
     for sub in getattr(dependant, "dependencies", []):
         names |= _query_names(sub)
     return names

@@ -44,6 +44,7 @@ from tvilling.policy.work_orders import (
     apply,
     decide,
     due_by,
+    iso,
 )
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,10 @@ class WorkOrderService:
         self._lock = threading.RLock()
         self._remove: Callable[[], None] | None = None
         self.worker = WorkerQueue(self.process, size=queue_size, name="work-orders")
-        self.stats = WorkOrderStats()
+        self._stats: dict[str, WorkOrderStats] = {}  # per tenant: the policy view shows a tenant its own only
+
+    def stats(self, tenant: str) -> WorkOrderStats:
+        return self._stats.setdefault(tenant, WorkOrderStats())
 
     # -- wiring ---------------------------------------------------------------------------------------------
     def configure(self, policy: WorkOrderPolicy) -> None:
@@ -163,52 +167,55 @@ class WorkOrderService:
 
     def _evidence(self, event: Event, trigger: Trigger) -> dict[str, Any]:
         evidence: dict[str, Any] = {"trigger": trigger.kind, "insight": {
-            "kind": event.kind, "context_id": event.context_id, "time": event.time.isoformat(), **trigger.data}}
-        if trigger.kind == "rul":  # which signals, since when: the twin's latest anomaly episode, if any
-            latest = list_insights(self._services, event.tenant, twin=event.subject, kind="anomaly", limit=1)
-            if latest:
-                data = latest[0]["data"]
+            "kind": event.kind, "context_id": event.context_id, "time": iso(event.time), **trigger.data}}
+        if trigger.kind == "rul":  # which signals, since when: the twin's anomaly episode, if one is still open
+            opened = list_insights(self._services, event.tenant, twin=event.subject, kind="anomaly", limit=1)
+            closed = list_insights(self._services, event.tenant, twin=event.subject, kind="cleared", limit=1)
+            if opened and (not closed or closed[0]["seq"] < opened[0]["seq"]):
+                data = opened[0]["data"]
                 evidence["anomaly"] = {k: data.get(k) for k in ("detected_at", "since", "signals", "score")
                                        if k in data}
         return evidence
 
     def _consider(self, event: Event, rule: WorkOrderRule, trigger: Trigger) -> WorkOrder | None:
-        evidence = self._evidence(event, trigger)  # a read, before the write transaction
-        with self._lock:
-            self.stats.triggers += 1
-            limits = self.policy.limits
+        with self._lock:  # the only writer of work orders in this process: the decision holds until the insert
+            stats = self.stats(event.tenant)
+            stats.triggers += 1
             now = self._clock.now()
-            with self._store.write() as tx:
+            with self._store.read() as tx:
                 repo = SqlWorkOrderRepo(tx.conn)
-                decision = decide(rule.mode, limits, live=repo.live(event.tenant, event.subject, rule.id),
+                decision = decide(rule.mode, self.policy.limits,
+                                  live=repo.live(event.tenant, event.subject, rule.id),
                                   last_closed=repo.last_closed_at(event.tenant, event.subject, rule.id),
                                   cooldown=rule.cooldown, now=now,
                                   released_last_day=repo.released_since(event.tenant, now - DAY))
-                if not decision.create:
-                    self.stats.suppressed += 1
-                    self.stats.last_suppressed[f"{event.subject}/{rule.id}"] = decision.reason
-                    return None
-                order = WorkOrder(id=new_id(), tenant=event.tenant, twin_id=event.subject,
-                                  title=rule.render(rule.title, trigger)[:500], created_at=now,
-                                  created_by=f"policy:{rule.id}", state=decision.state, priority=rule.priority,
-                                  mode=decision.mode, rule_id=rule.id, reason=decision.reason,
-                                  description=rule.render(rule.description, trigger), due_by=due_by(trigger, now),
-                                  evidence=evidence, updated_at=now)
+            if not decision.create:
+                stats.suppressed += 1
+                stats.last_suppressed[f"{event.subject}/{rule.id}"] = decision.reason
+                return None
+            order = WorkOrder(id=new_id(), tenant=event.tenant, twin_id=event.subject,
+                              title=rule.render(rule.title, trigger)[:500], created_at=now,
+                              created_by=f"policy:{rule.id}", state=decision.state, priority=rule.priority,
+                              mode=decision.mode, rule_id=rule.id, reason=decision.reason,
+                              description=rule.render(rule.description, trigger), due_by=due_by(trigger, now),
+                              evidence=self._evidence(event, trigger), updated_at=now)
+            with self._store.write() as tx:
                 published = self._write(tx, [_Change(order, "created", ACTOR, event.context_id)])
-            self.stats.created += 1
+            stats.created += 1
             if order.state == "open":
-                self.stats.released += 1
+                stats.released += 1
             else:
-                self.stats.proposed += 1
+                stats.proposed += 1
         self._bus.publish(published)  # after commit (bus contract)
         return order
 
-    def _write(self, tx: Any, changes: Sequence[_Change]) -> builtins.list[Event]:
+    def _write(self, tx: Any, changes: Sequence[_Change], *, saved: bool = False) -> builtins.list[Event]:
         repo = SqlWorkOrderRepo(tx.conn)
         events: list[Event] = []
         for ch in changes:
             o = ch.order
-            repo.save(o, new=ch.kind == "created")
+            if not saved:
+                repo.save(o, new=ch.kind == "created")
             context_id = new_id()
             when = o.updated_at or o.created_at
             repo.add_transition(o, ch.kind, when, ch.actor, context_id, ch.parent_id, ch.comment)
@@ -254,6 +261,9 @@ class WorkOrderService:
         if priority not in PRIORITIES:
             raise ValidationError(f"unknown priority {priority!r}", where="priority",
                                   hint="one of " + ", ".join(PRIORITIES))
+        if due is not None and due.tzinfo is None:
+            raise ValidationError("the due time has no time zone", where="dueBy",
+                                  hint="give it with a zone, e.g. 2026-12-01T08:00:00Z")
         if not title.strip():
             raise ValidationError("a work order needs a title", where="title", hint="say what is to be done")
         try:
@@ -274,14 +284,21 @@ class WorkOrderService:
             parent_id: str | None = None) -> WorkOrder:
         """approve | reject | complete | cancel (operator and above)."""
         self._check_role(role, action)
-        with self._lock:
-            order = self.get(tenant, order_id)
+        with self._lock, self._store.write() as tx:
+            repo = SqlWorkOrderRepo(tx.conn)
+            order = repo.get(tenant, order_id)
+            if order is None:
+                raise NotFoundError(f"work order {order_id} not found", where=order_id,
+                                    hint="list them with GET /api/v1/work-orders")
             try:
                 after = apply(order, action, self._clock.now(), actor, comment)
             except TransitionError as exc:
-                raise ConflictError(str(exc), where=order_id, hint=exc.hint) from None
-            with self._store.write() as tx:
-                events = self._write(tx, [_Change(after, EVENT_KINDS[action], actor, parent_id, comment)])
+                raise ConflictError(str(exc), where="state", hint=exc.hint) from None
+            # Another server on the same database may have moved it since the read: only from the state we saw.
+            if not repo.save(after, new=False, expected_state=order.state):
+                raise ConflictError(f"work order {order_id} changed meanwhile", where="state",
+                                    hint="read it again (GET /api/v1/work-orders/{id}) and retry")
+            events = self._write(tx, [_Change(after, EVENT_KINDS[action], actor, parent_id, comment)], saved=True)
         self._bus.publish(events)
         return after
 
@@ -290,21 +307,27 @@ class WorkOrderService:
         with self._store.read() as tx:
             released = SqlWorkOrderRepo(tx.conn).released_since(
                 tenant, self._clock.now() - DAY)
-        s = self.stats
+        s = self.stats(tenant)
         return {"file": self.policy.file or None, "mode": limits.mode, "maxAutoPerDay": limits.max_auto_per_day,
-                "releasedLast24h": released, "rules": [r.as_dict() for r in self.policy.rules],
+                "autoReleasedLast24h": released, "rules": [r.as_dict() for r in self.policy.rules],
                 "stats": {"triggers": s.triggers, "created": s.created, "released": s.released,
                           "proposed": s.proposed, "suppressed": s.suppressed,
                           "lastSuppressed": dict(s.last_suppressed)}}
 
 
+_CREATE = threading.Lock()
+
+
 def work_order_service(app_state: Any, services: Any) -> WorkOrderService:
     """The platform's one work-order service (created on first use, shared by API, dashboard and background task)."""
     svc = getattr(app_state, "work_orders", None)
-    if not isinstance(svc, WorkOrderService):
-        svc = WorkOrderService(services)
-        app_state.work_orders = svc
-    return svc
+    if isinstance(svc, WorkOrderService):
+        return svc
+    with _CREATE:  # the API's thread pool and the background task may both ask first
+        svc = getattr(app_state, "work_orders", None)
+        if not isinstance(svc, WorkOrderService):
+            svc = app_state.work_orders = WorkOrderService(services)
+        return svc
 
 
 async def run_work_orders(platform: Any) -> None:

@@ -22,6 +22,7 @@ from tvilling.cli import (
     serve,
     token,
     twins,
+    work_orders,
 )
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(registry.app, name="registry")
 app.add_typer(alarms.app, name="alarms")
 app.add_typer(retention.app, name="retention")
 app.add_typer(commands.app, name="commands")
+app.add_typer(work_orders.app, name="work-orders")
 models.app.command("import")(models_import.import_models)
 
 

@@ -30,7 +30,8 @@ HISTORY_BUCKET_S = 10  # heat-map resolution kept in memory
 HISTORY_BUCKETS = 2160  # six hours at 10 s
 INSIGHT_PREFIXES = ("insight.", "anomaly.", "rul.", "monitoring.")
 
-# (changed twin ids, changed kinds: "twins" | "alarms" | "graph" | "insights" | "commands" | "registry")
+# (changed twin ids, changed kinds: "twins" | "alarms" | "graph" | "insights" | "commands" | "registry" |
+# "workorders")
 Watcher = Callable[[set[str], set[str]], None]
 
 
@@ -259,6 +260,8 @@ class LiveHub:
                 self._mark(event.tenant, {twin_id}, {"insights"})
         elif kind.startswith("command."):  # the twin page re-reads the twin's commands (state, history)
             self._mark(event.tenant, {twin_id}, {"commands"})
+        elif kind.startswith("workorder."):  # created / approved / rejected / completed / cancelled: re-read the list
+            self._mark(event.tenant, {twin_id}, {"workorders"})
         elif kind.startswith("ml.model."):  # subject is the model name, not a twin: the registry page re-reads
             self._mark(event.tenant, set(), {"registry"})
         elif kind.startswith(("twin.", "relationship.")):

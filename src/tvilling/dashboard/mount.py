@@ -39,6 +39,7 @@ def _register_pages() -> None:
         rul,
         scene,
         twin,
+        work_orders,
     )
 
 

@@ -29,7 +29,7 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/detect", "Detect on a CSV", "query_stats", True),
     ("/rul", "Fleet RUL", "timelapse", True),
     ("/scenarios", "Scenarios", "science", False),
-    ("/maintenance", "Maintenance", "build", False),
+    ("/maintenance", "Work orders", "build", True),
     ("/approvals", "Approvals", "task_alt", False),
     ("/audit", "Audit", "history", False),
 ]

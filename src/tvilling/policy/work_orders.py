@@ -13,7 +13,7 @@ leave ``auto`` on: IBM Maximo's known failure mode is auto-created work orders f
 
 - one live (proposed or open) work order per twin and rule: a trigger while one is live adds nothing;
 - a cool-down after one closes before the same rule raises another on the twin;
-- a daily limit on released work orders per tenant: beyond it, new ones are proposed, saying why;
+- a daily limit on work orders released automatically per tenant: beyond it, new ones are proposed, saying why;
 - the policy's own ``mode`` caps every rule: ``off`` creates nothing (the kill switch), ``approve`` proposes all.
 """
 
@@ -55,14 +55,14 @@ class WorkOrder:
     priority: str = "high"
     mode: str = "approve"  # auto (released by a rule) | approve (proposed by a rule) | manual (made by a person)
     rule_id: str | None = None
-    reason: str = ""  # why it is in its first state (e.g. "daily limit of 10 released work orders reached")
+    reason: str = ""  # why it is in its first state (e.g. "the rule asks for approval")
     description: str = ""
     due_by: datetime | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     updated_at: datetime | None = None
     closed_at: datetime | None = None
     closed_by: str | None = None
-    comment: str | None = None  # the last person's comment (approve, reject, complete, cancel)
+    comment: str | None = None  # the last action's comment (approve, reject, complete, cancel); all in transitions
 
     @property
     def live(self) -> bool:
@@ -95,7 +95,7 @@ def apply(order: WorkOrder, action: str, now: datetime, actor: str, comment: str
         raise TransitionError(f"work order {order.id} is {order.state}: it cannot be {EVENT_KINDS[action]}",
                               ("possible now: " + ", ".join(able)) if able else "it is closed; create a new one")
     closed = target in CLOSED_STATES
-    return replace(order, state=target, updated_at=now, comment=comment if comment is not None else order.comment,
+    return replace(order, state=target, updated_at=now, comment=comment,
                    closed_at=now if closed else None, closed_by=actor if closed else None)
 
 
@@ -143,8 +143,8 @@ def decide(rule_mode: str, limits: Limits, *, live: WorkOrder | None, last_close
         who = "the rule" if rule_mode == "approve" else "the policy"
         return Decision(True, f"{who} asks for approval", "proposed", "approve")
     if released_last_day >= limits.max_auto_per_day:
-        return Decision(True, f"daily limit of {limits.max_auto_per_day} released work orders reached; "
-                              "approve to release", "proposed", "approve")
+        return Decision(True, f"daily limit of {limits.max_auto_per_day} automatically released work orders "
+                              "reached; approve to release", "proposed", "approve")
     return Decision(True, "released by the rule", "open", "auto")
 
 

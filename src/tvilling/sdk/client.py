@@ -74,6 +74,8 @@ def error_from(response: httpx.Response) -> TvillingError:
     cls = _BY_STATUS.get(response.status_code, ApiError)
     message = str(body.get("detail") or body.get("title") or f"HTTP {response.status_code}")
     where = problems[0].where if problems else ""
+    if where and message.endswith(f" (at {where})"):  # request validation puts it in the detail too: say it once
+        message = message[: -len(f" (at {where})")]
     return cls(message, where=where, hint=str(body.get("hint") or ""), problems=problems,
                extra={"status": response.status_code})
 
@@ -224,6 +226,37 @@ class _Operations:
 
     def list_alarm_rules(self) -> Any:
         return self._send(Call("GET", "/api/v1/alarm-rules"))
+
+    # work orders (docs/work-orders.md): viewers read, operators create and act
+    def list_work_orders(self, *, state: str | Sequence[str] | None = None, twin: str | None = None,
+                         limit: int = 100) -> Any:
+        """``state``: proposed, open, done, rejected, cancelled or live (= proposed and open); newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = [state] if isinstance(state, str) else list(state)
+        if twin:
+            params["twin"] = twin
+        return self._send(Call("GET", "/api/v1/work-orders", params=params))
+
+    def get_work_order(self, order_id: str) -> Any:
+        """The work order with its evidence and ``transitions`` (created, approved, completed, ...)."""
+        return self._send(Call("GET", f"/api/v1/work-orders/{_seg(order_id)}"))
+
+    def create_work_order(self, twin_id: str, title: str, *, priority: str = "medium", description: str = "",
+                          due_by: str | None = None) -> Any:
+        """A work order made by hand: released (``open``) at once. ``due_by``: ISO time with a zone."""
+        body: dict[str, Any] = {"twinId": twin_id, "title": title, "priority": priority, "description": description}
+        if due_by is not None:
+            body["dueBy"] = due_by
+        return self._send(Call("POST", "/api/v1/work-orders", body=body))
+
+    def act_on_work_order(self, order_id: str, action: str, comment: str | None = None) -> Any:
+        """``action``: approve, reject (a proposed one), complete (an open one) or cancel (a live one)."""
+        return self._send(Call("POST", f"/api/v1/work-orders/{_seg(order_id)}/{_seg(action)}",
+                               body={"comment": comment} if comment else {}))
+
+    def get_work_order_policy(self) -> Any:
+        return self._send(Call("GET", "/api/v1/work-order-policy"))
 
     # model registry (ML artifacts)
     def list_ml_models(self) -> Any:

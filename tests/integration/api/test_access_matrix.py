@@ -304,6 +304,38 @@ def op_predict_rul(rig: ApiRig, role: Role, uid: str) -> Any:
                                                  Context.new(), promote=True)
     return rig.call("POST", f"/api/v1/ml/models/rul-{uid}/predict", role=role, content=_fleet_csv(42, True),
                     headers={"Content-Type": "text/csv"})
+
+
+# Work orders: made by a person (operator) here; the policy-raised ones are covered in tests/unit/app.
+def _work_order(rig: ApiRig, uid: str, tenant: str = "acme", title: str = "check") -> str:
+    _twin(rig, f"wo-{uid}", tenant)
+    r = rig.call("POST", "/api/v1/work-orders", tenant=tenant, json={"twinId": f"wo-{uid}", "title": title})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def op_list_work_orders(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/work-orders", role=role, params={"state": "live"})
+
+
+def op_get_work_order(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", f"/api/v1/work-orders/{_work_order(rig, uid)}", role=role)
+
+
+def op_create_work_order(rig: ApiRig, role: Role, uid: str) -> Any:
+    _twin(rig, f"wo-{uid}")
+    return rig.call("POST", "/api/v1/work-orders", role=role, json={"twinId": f"wo-{uid}", "title": uid})
+
+
+def op_complete_work_order(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", f"/api/v1/work-orders/{_work_order(rig, uid)}/complete", role=role,
+                    json={"comment": uid})
+
+
+def op_work_order_policy(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/work-order-policy", role=role)
+
+
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_put_twin, Role.ENGINEER),
     (op_patch_twin, Role.OPERATOR), (op_delete_twin, Role.ENGINEER), (op_list_rels, Role.VIEWER),
@@ -319,6 +351,8 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_send_command, Role.OPERATOR), (op_get_command, Role.VIEWER), (op_list_commands, Role.VIEWER),
     (op_detect, Role.VIEWER), (op_submit_rul_job, Role.ENGINEER), (op_list_rul_jobs, Role.VIEWER),
     (op_get_rul_job, Role.VIEWER), (op_predict_rul, Role.VIEWER),
+    (op_list_work_orders, Role.VIEWER), (op_get_work_order, Role.VIEWER), (op_create_work_order, Role.OPERATOR),
+    (op_complete_work_order, Role.OPERATOR), (op_work_order_policy, Role.VIEWER),
 ]
 
 
@@ -389,7 +423,9 @@ def _seed_b(rig: ApiRig) -> dict[str, Any]:
         time.sleep(0.02)
     _ml_model(rig, "b", tenant="globex", note=CANARY)
     alarm_id = _alarm(rig, "b", tenant="globex", message=CANARY)
-    return {"token_id": token.id, "alarm_id": alarm_id, "rul_job": _rul_job(rig, "globex"), "state": _b_state(rig)}
+    order_id = _work_order(rig, "b", tenant="globex", title=CANARY)
+    return {"token_id": token.id, "alarm_id": alarm_id, "rul_job": _rul_job(rig, "globex"), "work_order": order_id,
+            "state": _b_state(rig)}
 
 
 def _b_state(rig: ApiRig) -> Any:
@@ -400,6 +436,7 @@ def _b_state(rig: ApiRig) -> Any:
         assert r.status_code == 200
         out[path] = r.json()
     out["alarms"] = rig.call("GET", "/api/v1/alarms", tenant="globex").json()
+    out["work_orders"] = rig.call("GET", "/api/v1/work-orders", tenant="globex").json()
     out["ml"] = rig.call("GET", "/api/v1/ml/models/m-b/versions", tenant="globex").json()
     return out
 
@@ -436,6 +473,9 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("GET", "/api/v1/commands/c-b", None),
         ("GET", "/api/v1/twins/dev-b/commands", None),
         ("POST", "/api/v1/twins/dev-b/commands/ping", "x"),
+        ("GET", f"/api/v1/work-orders/{seeded['work_order']}", None),
+        ("POST", f"/api/v1/work-orders/{seeded['work_order']}/complete", {"comment": "x"}),
+        ("POST", f"/api/v1/work-orders/{seeded['work_order']}/cancel", None),
     ]
     for method, path, body in attempts:
         r = rig.call(method, path, tenant="acme", role=Role.ADMIN, json=body)
@@ -444,11 +484,14 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
     # Listings and queries in A never show B's data.
     for method, path, body in [("GET", "/api/v1/twins", None), ("GET", "/api/v1/models", None),
                                ("GET", "/api/v1/tokens", None), ("GET", "/api/v1/ml/models", None),
-                               ("GET", "/api/v1/alarms", None),
+                               ("GET", "/api/v1/alarms", None), ("GET", "/api/v1/work-orders", None),
                                ("POST", "/api/v1/query", {"query": "SELECT * FROM DIGITALTWINS"})]:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text
     assert seeded["rul_job"] not in rig.call("GET", "/api/v1/ml/rul/jobs", tenant="acme").text
+    # A work order on B's twin: the twin does not exist for A (the same answer as for any unknown twin).
+    r = rig.call("POST", "/api/v1/work-orders", tenant="acme", json={"twinId": "wo-b", "title": "x"})
+    assert r.status_code == 422 and r.json()["problems"][0]["where"] == "twinId" and CANARY not in r.text
     assert _b_state(rig) == seeded["state"]  # 0 state changes on B
     with rig.platform.store.read() as tx:
         assert all(CANARY not in json.dumps(e.event.data) for e in tx.events.list("acme", limit=10_000))

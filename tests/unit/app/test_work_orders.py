@@ -88,8 +88,8 @@ def test_failure_risk_releases_one_work_order_with_evidence_and_causality(rig: A
     created = [e for e in published if e.kind == "workorder.created"]
     assert len(created) == 1 and created[0].parent_id == first.context_id and created[0].actor == "work-orders"
     assert first.parent_id  # ... whose parent is the reading: work order -> insight -> sensor value
-    assert svc.stats.suppressed == len(ruls) - 1
-    assert "already open" in next(iter(svc.stats.last_suppressed.values()))
+    assert svc.stats("acme").suppressed == len(ruls) - 1
+    assert "already open" in next(iter(svc.stats("acme").last_suppressed.values()))
     # Another tenant sees nothing of it; its id is a 404 there.
     assert rig.call("GET", "/api/v1/work-orders", tenant="globex", role=Role.VIEWER).json()["value"] == []
     assert rig.call("GET", f"/api/v1/work-orders/{wo['id']}", tenant="globex").status_code == 404
@@ -137,8 +137,9 @@ def guardrails(rig: ApiRig) -> None:
     degrade(rig, "office-1", seed=5)  # still failing, but the rule waits out its cool-down after a closure
     assert len(rig.call("GET", "/api/v1/work-orders?twin=office-1").json()["value"]) == 1
     view = rig.call("GET", "/api/v1/work-order-policy", role=Role.VIEWER).json()
-    assert view["releasedLast24h"] == 1 and view["rules"][0]["id"] == "room-72h"
+    assert view["autoReleasedLast24h"] == 1 and view["rules"][0]["id"] == "room-72h"
     assert view["stats"]["created"] == 2 and "cool-down" in view["stats"]["lastSuppressed"]["office-1/room-72h"]
+    assert rig.call("GET", "/api/v1/work-order-policy", tenant="globex").json()["stats"]["created"] == 0
     svc.configure(parse_policy({"mode": "off", "rules": [RULE]}))  # the kill switch
     degrade(rig, "office-1", tenant="globex")
     assert rig.call("GET", "/api/v1/work-orders", tenant="globex").json()["value"] == []
@@ -162,3 +163,25 @@ def test_people_create_work_orders_and_bad_input_is_explained(rig: ApiRig) -> No
     r = rig.call("GET", "/api/v1/work-orders?state=finished", role=Role.VIEWER)
     assert r.status_code == 422 and "live" in r.json()["hint"]
     assert rig.call("GET", "/api/v1/work-orders/nope").status_code == 404
+    r = rig.call("GET", "/api/v1/work-orders?twin=office-1&twin=office-2", role=Role.VIEWER)  # which one? refused
+    assert r.status_code == 422 and r.json()["problems"][0]["where"] == "query.twin"
+    assert rig.call("GET", "/api/v1/work-orders?state=open&state=done", role=Role.VIEWER).status_code == 200
+
+
+def test_an_action_moves_only_from_the_state_it_read(rig: ApiRig) -> None:
+    # Two servers on one database: the second writer's update must not overwrite the first one's transition.
+    from dataclasses import replace
+
+    from tvilling.adapters.sql.work_orders import SqlWorkOrderRepo
+
+    made = rig.call("POST", "/api/v1/work-orders", json={"twinId": "office-1", "title": "x"}).json()
+    store = rig.platform.services.store
+    with store.write() as tx:
+        repo = SqlWorkOrderRepo(tx.conn)  # type: ignore[attr-defined]
+        seen = repo.get("acme", made["id"])
+        assert seen is not None and seen.state == "open"
+        assert repo.save(replace(seen, state="done"), new=False, expected_state="open")  # the first writer
+        assert not repo.save(replace(seen, state="cancelled"), new=False, expected_state="open")  # the second
+    assert rig.call("GET", f"/api/v1/work-orders/{made['id']}").json()["state"] == "done"
+    r = rig.call("POST", f"/api/v1/work-orders/{made['id']}/cancel", role=Role.OPERATOR)
+    assert r.status_code == 409 and r.json()["problems"][0]["where"] == "state" and "closed" in r.json()["hint"]

@@ -23,7 +23,7 @@ def test_lifecycle_moves_and_refuses_with_a_hint() -> None:
     opened = apply(order(), "approve", T0 + DAY, "ops", "go")
     assert (opened.state, opened.closed_at, opened.comment) == ("open", None, "go")
     done = apply(opened, "complete", T0 + 2 * DAY, "tech", None)
-    assert (done.state, done.closed_at, done.closed_by, done.comment) == ("done", T0 + 2 * DAY, "tech", "go")
+    assert (done.state, done.closed_at, done.closed_by, done.comment) == ("done", T0 + 2 * DAY, "tech", None)
     assert apply(order(), "reject", T0, "ops", "not now").state == "rejected"
     assert apply(opened, "cancel", T0, "ops", None).state == "cancelled"
     with pytest.raises(TransitionError) as exc:

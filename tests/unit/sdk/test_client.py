@@ -76,6 +76,41 @@ def test_sync_client_errors(rig: ApiRig) -> None:
         tv.health()
 
 
+def test_work_orders(rig: ApiRig) -> None:
+    with live_server(rig.platform.app) as url, Client(url, rig.tokens[("acme", Role.OPERATOR)]) as tv:
+        with Client(url, rig.tokens[("acme", Role.ADMIN)]) as admin:
+            admin.upload_models(models())
+            admin.create_twin("r1", room())
+        made = tv.create_work_order("r1", "Check the damper", priority="low", description="noisy",
+                                    due_by="2026-12-01T08:00:00Z")
+        assert (made["state"], made["priority"], made["description"], made["dueBy"]) == \
+            ("open", "low", "noisy", "2026-12-01T08:00:00Z")
+        plain = tv.create_work_order("r1", "Inspect the fan")  # due_by None: left out of the body
+        assert (plain["priority"], plain["dueBy"]) == ("medium", None)
+        assert {o["id"] for o in tv.list_work_orders(state="live", twin="r1")["value"]} == {made["id"], plain["id"]}
+        assert len(tv.list_work_orders(limit=1)["value"]) == 1
+        with pytest.raises(ConflictError) as wrong:
+            tv.act_on_work_order(made["id"], "approve")
+        assert "is open" in str(wrong.value) and "complete" in wrong.value.hint
+        done = tv.act_on_work_order(made["id"], "complete", "bearing replaced")
+        assert (done["state"], done["comment"]) == ("done", "bearing replaced")
+        assert tv.act_on_work_order(plain["id"], "cancel")["state"] == "cancelled"
+        assert [o["id"] for o in tv.list_work_orders(state=["done", "rejected"])["value"]] == [made["id"]]
+        detail = tv.get_work_order(made["id"])
+        assert [(t["kind"], t["state"], t["comment"]) for t in detail["transitions"]] == \
+            [("created", "open", None), ("completed", "done", "bearing replaced")]
+        policy = tv.get_work_order_policy()
+        assert (policy["mode"], policy["rules"], policy["autoReleasedLast24h"]) == ("auto", [], 0)
+        with pytest.raises(NotFoundError):
+            tv.get_work_order("nope")
+        with pytest.raises(ValidationError):
+            tv.list_work_orders(state="finished")
+        with pytest.raises(ValidationError):
+            tv.create_work_order("r1", "x", due_by="2026-12-01T08:00:00")  # no zone
+        with Client(url, rig.tokens[("acme", Role.VIEWER)]) as viewer, pytest.raises(PermissionDeniedError):
+            viewer.create_work_order("r1", "x")
+
+
 async def test_async_client_over_asgi(rig: ApiRig) -> None:
     transport = httpx.ASGITransport(app=rig.platform.app)
     async with AsyncClient("http://test", rig.tokens[("acme", Role.ADMIN)], transport=transport) as tv:

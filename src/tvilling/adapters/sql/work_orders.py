@@ -43,14 +43,18 @@ class SqlWorkOrderRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def save(self, order: WorkOrder, *, new: bool) -> None:
+    def save(self, order: WorkOrder, *, new: bool, expected_state: str | None = None) -> bool:
+        """Insert, or update the row (only while it is in ``expected_state``, if given). False: nothing updated."""
         row = _row(order)
         if new:
             self.conn.execute(sa.insert(work_orders), [row])
-            return
+            return True
         c = work_orders.c
-        self.conn.execute(sa.update(work_orders).where(c.tenant == order.tenant, c.id == order.id).values(
-            {k: v for k, v in row.items() if k not in ("tenant", "id")}))
+        query = sa.update(work_orders).where(c.tenant == order.tenant, c.id == order.id)
+        if expected_state is not None:
+            query = query.where(c.state == expected_state)
+        result = self.conn.execute(query.values({k: v for k, v in row.items() if k not in ("tenant", "id")}))
+        return bool(result.rowcount)
 
     def add_transition(self, order: WorkOrder, kind: str, time: datetime, actor: str, context_id: str,
                        parent_id: str | None, comment: str | None = None) -> None:

@@ -8,8 +8,8 @@ from starlette.responses import RedirectResponse
 
 from tvilling.dashboard import shell
 
-COMING = {"/scenarios": "Scenarios (what-if simulation)", "/maintenance": "Maintenance planning",
-          "/approvals": "Approvals for guarded actions", "/audit": "Audit trail"}
+COMING = {"/scenarios": "Scenarios (what-if simulation)", "/approvals": "Approvals for guarded actions",
+          "/audit": "Audit trail"}
 
 
 def _register(path: str, title: str) -> None:
