@@ -185,3 +185,21 @@ def test_an_action_moves_only_from_the_state_it_read(rig: ApiRig) -> None:
     assert rig.call("GET", f"/api/v1/work-orders/{made['id']}").json()["state"] == "done"
     r = rig.call("POST", f"/api/v1/work-orders/{made['id']}/cancel", role=Role.OPERATOR)
     assert r.status_code == 409 and r.json()["problems"][0]["where"] == "state" and "closed" in r.json()["hint"]
+
+
+def test_malformed_insights_match_no_rule_and_never_crash() -> None:
+    from datetime import UTC, datetime
+
+    from tvilling.app.work_orders import trigger_of
+
+    def ev(kind: str, data: Any) -> Event:
+        return Event(kind=kind, tenant="t", subject="b1", time=datetime(2026, 5, 1, tzinfo=UTC), context_id="c",
+                     data=data)
+
+    rule = parse_policy({"rules": [RULE]}).rules[0]
+    for data in ({}, {"p_failure": "high"}, {"p_failure": True}, {"p_failure": None, "rul_hours": "soon"},
+                 {"p_failure": 0.9, "rul_hours": {"lower": "x"}, "at": "not a time", "signals": "flow"}):
+        trigger = trigger_of(ev("insight.rul", data))
+        assert trigger is not None
+        assert rule.matches(trigger) == (data.get("p_failure") == 0.9)
+    assert trigger_of(ev("insight.cleared", {})) is None and trigger_of(ev("insight.rul", ["odd"])) is not None
