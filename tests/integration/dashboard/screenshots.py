@@ -3,13 +3,16 @@
 The platform runs on loopback with the bottling plant's twins; this script feeds it synthetic readings (30 min of
 history, then live values, with a slowly rising bearing vibration) and raises two alarms through the alarm
 service, sends commands to chiller-1 (answered by a recording device) and, when the live monitor registered no
-model, registers a synthetic one, so every page has something to show.
-Usage: python -m tests.integration.dashboard.screenshots OUT_DIR
+model, registers a synthetic one, so every page has something to show. Last, the work-order service gets the
+plant's ``maintenance.yaml`` and real ``insight.anomaly`` / ``insight.rul`` events for two bearings (as the live
+monitors write them), which raise work orders by its rules; one more is made by hand.
+Usage: python -m tests.integration.dashboard.screenshots OUT_DIR [PAGE ...]  (PAGEs: only these, e.g. maintenance)
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import tempfile
 import threading
@@ -20,17 +23,32 @@ from typing import Any
 
 import yaml
 
-from tests.integration.dashboard.rig import CHROMIUM, SITE, Rig, attach_device, chromium, running_platform, sign_in
+from tests.integration.dashboard.rig import (
+    CHROMIUM,
+    SITE,
+    TENANT,
+    Rig,
+    attach_device,
+    chromium,
+    running_platform,
+    sign_in,
+)
 from tvilling.app.registry import registry_for
-from tvilling.core.context import Context
+from tvilling.app.work_orders import work_order_service
+from tvilling.core.context import Context, new_id
+from tvilling.core.events import Event
 from tvilling.core.roles import Role
+from tvilling.policy.work_order_rules import load_policy
+from tvilling.policy.work_orders import WorkOrder
 from tvilling.ports.commands import CommandOutcome
 
 PAGES = [("overview", "/ui/", "asset-table"), ("explorer", "/ui/explorer", "twin-results"),
          ("twin", "/ui/twin/pump-1-bearing?prop=vibrationRms", "history-chart"), ("scene", "/ui/scene", "plant-scene"),
          ("heatmap", "/ui/heatmap", "heatmap"), ("alarms", "/ui/alarms", "alarm-table"),
          ("models", "/ui/models", "model-table"), ("commands", "/ui/twin/chiller-1", "commands-panel"),
-         ("registry", "/ui/registry", "registry-table")]
+         ("registry", "/ui/registry", "registry-table"),
+         ("maintenance", "/ui/maintenance", "wo-table")]  # last: its insights raise anomaly alarms too
+BEARING = "dtmi:tvilling:bottling:Bearing;1"
 
 
 def value(i: int, name: str, twin: str, t: float) -> float:
@@ -88,7 +106,53 @@ def commands(rig: Rig) -> None:
                           lineage={"reason": "retrain", "parent_version": first.version})
 
 
-def capture(out: Path) -> list[Path]:
+def stamp(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def insight(rig: Rig, kind: str, twin: str, data: dict[str, Any]) -> None:
+    """An insight as the monitoring layer writes it: committed to the event log, then published on the bus."""
+    services = rig.platform.services
+    event = Event(kind=kind, tenant=TENANT, subject=twin, time=services.clock.now(), context_id=new_id(),
+                  actor="monitoring", data={"twin": twin, "model": BEARING, **data})
+    with services.store.write() as tx:
+        tx.events.append([event])
+    services.bus.publish([event])
+
+
+def work_orders(rig: Rig) -> WorkOrder:
+    """The plant's maintenance rules on the platform's work-order service, then insights that trigger them:
+    wear on conveyor-1-bearing (``bearing-inspect``: proposed), wear and P(failure within 72 h) = 87 % on
+    filler-1-bearing (``bearing-inspect`` proposes, ``bearing-replace`` releases at once), and one made by hand.
+    Returns the released one."""
+    service = work_order_service(rig.platform.app.state, rig.platform.services)
+    service.configure(load_policy(os.path.relpath(SITE / "maintenance.yaml")))  # the page names the file
+    now = datetime.now(UTC)
+    insight(rig, "insight.anomaly", "conveyor-1-bearing", {
+        "score": 0.9961, "threshold": 0.99, "detected_at": stamp(now), "since": stamp(now - timedelta(minutes=40)),
+        "signals": ["envelopeBpfo"], "contributions": [{"signal": "envelopeBpfo", "share": 0.83, "deviation": 4.4}],
+        "detector": "baseline"})
+    insight(rig, "insight.anomaly", "filler-1-bearing", {
+        "score": 0.9987, "threshold": 0.99, "detected_at": stamp(now), "since": stamp(now - timedelta(hours=3)),
+        "signals": ["envelopeBpfo", "kurtosis"],
+        "contributions": [{"signal": "envelopeBpfo", "share": 0.71, "deviation": 6.2},
+                          {"signal": "kurtosis", "share": 0.26, "deviation": 3.1}], "detector": "baseline"})
+    insight(rig, "insight.rul", "filler-1-bearing", {
+        "at": stamp(now), "rul_hours": {"mean": 61.5, "lower": 30.0, "upper": 95.0, "level": 0.9}, "p_failure": 0.87,
+        "horizon_hours": 72.0, "health_indicator": 4.1, "failure_threshold": 5.0})
+    service.create(TENANT, "chiller-1", "Clean the condenser coils before the summer peak", role=Role.OPERATOR,
+                   actor="token:planner", priority="low", due=now + timedelta(days=9))
+    deadline = time.monotonic() + 15
+    while True:  # the rules run on the service's worker: wait for the released one
+        released = [o for o in service.list(TENANT, states=["open"]) if o.rule_id == "bearing-replace"]
+        if released:
+            return released[0]
+        if time.monotonic() > deadline:
+            raise RuntimeError("the maintenance rules raised no work order")
+        time.sleep(0.05)
+
+
+def capture(out: Path, only: list[str] | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     saved = []
     with tempfile.TemporaryDirectory() as tmp, running_platform(Path(tmp), commands=True) as rig, chromium() as browser:
@@ -105,11 +169,27 @@ def capture(out: Path) -> list[Path]:
         page = browser.new_page(viewport={"width": 1366, "height": 800})
         sign_in(page, rig, Role.ENGINEER)  # engineer: the registry's promote / roll back buttons show too
         for name, path, marker in PAGES:
+            if only and name not in only:
+                continue
+            released = work_orders(rig) if name == "maintenance" else None
             page.goto(rig.url(path))
             page.get_by_test_id(marker).first.wait_for(state="visible", timeout=15_000)
+            if released is not None:  # the released one's evidence (P(failure), RUL interval, signals) and trail
+                page.get_by_test_id(f"wo-evidence-{released.id}").click()
+                page.get_by_test_id("wo-ev-pfailure").wait_for(state="visible", timeout=5000)
+                page.mouse.move(0, 0)  # no tooltip over the table
             page.wait_for_timeout(2500)  # live updates and chart animations settle
             target = out / f"{name}.png"
-            page.screenshot(path=str(target), full_page=name == "commands")  # the panel is below the fold
+            if name == "maintenance":  # the evidence panel is below the table: a viewport as tall as the page (a
+                # full-page shot would draw the fixed header and menu where the panel scrolled them to)
+                page.evaluate("window.scrollTo(0, 0)")
+                height = page.evaluate("document.documentElement.scrollHeight")
+                page.set_viewport_size({"width": 1366, "height": max(800, int(height))})
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(target))
+                page.set_viewport_size({"width": 1366, "height": 800})
+            else:
+                page.screenshot(path=str(target), full_page=name == "commands")  # the panel is below the fold
             saved.append(target)
         stop.set()
         feeder.join(10)
@@ -121,7 +201,13 @@ def main() -> int:
         sys.stderr.write(f"error: Debian Chromium is needed at {CHROMIUM} (apt-get install chromium)\n")
         return 1
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
-    for path in capture(out):
+    only = sys.argv[2:]
+    unknown = sorted(set(only) - {name for name, _, _ in PAGES})
+    if unknown:
+        sys.stderr.write(f"error: unknown page(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(name for name, _, _ in PAGES)}\n")
+        return 2
+    for path in capture(out, only):
         print(f"{path} {path.stat().st_size // 1024} KB")
     return 0
 
