@@ -20,7 +20,7 @@ import builtins
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,8 +36,10 @@ from tvilling.core.roles import Role
 from tvilling.policy.work_order_rules import WorkOrderPolicy, WorkOrderRule, load_policy, policy_beside
 from tvilling.policy.work_orders import (
     EVENT_KINDS,
+    MODES,
     PRIORITIES,
     STATES,
+    Limits,
     TransitionError,
     Trigger,
     WorkOrder,
@@ -45,6 +47,7 @@ from tvilling.policy.work_orders import (
     decide,
     due_by,
     iso,
+    stricter,
 )
 
 log = logging.getLogger(__name__)
@@ -165,6 +168,13 @@ class WorkOrderService:
         ms = self._services.models.model_set(event.tenant)
         return self.policy.for_model(model_id, lambda dtmi, base: bool(dtmi in ms and ms.is_subtype(dtmi, base)))
 
+    def _limits(self, repo: SqlWorkOrderRepo, tenant: str) -> Limits:
+        """The file's limits with the tenant's cap on the mode (read each time: another server may have set it)."""
+        setting = repo.mode_setting(tenant)
+        if setting is None:
+            return self.policy.limits
+        return replace(self.policy.limits, mode=stricter(self.policy.limits.mode, setting["mode"]))
+
     def _evidence(self, event: Event, trigger: Trigger) -> dict[str, Any]:
         evidence: dict[str, Any] = {"trigger": trigger.kind, "insight": {
             "kind": event.kind, "context_id": event.context_id, "time": iso(event.time), **trigger.data}}
@@ -184,7 +194,8 @@ class WorkOrderService:
             now = self._clock.now()
             with self._store.read() as tx:
                 repo = SqlWorkOrderRepo(tx.conn)
-                decision = decide(rule.mode, self.policy.limits,
+                limits = self._limits(repo, event.tenant)
+                decision = decide(rule.mode, limits,
                                   live=repo.live(event.tenant, event.subject, rule.id),
                                   last_closed=repo.last_closed_at(event.tenant, event.subject, rule.id),
                                   cooldown=rule.cooldown, now=now,
@@ -302,14 +313,43 @@ class WorkOrderService:
         self._bus.publish(events)
         return after
 
+    def set_mode(self, tenant: str, mode: str, *, role: Role, actor: str, comment: str | None = None) -> dict[str, Any]:
+        """The tenant's cap on the policy mode, at run time: ``off`` is the kill switch. Lowering automation needs
+        the operator role (anyone on shift can stop it); raising it needs engineer."""
+        if mode not in MODES:
+            raise ValidationError(f"unknown mode {mode!r}", where="mode", hint="one of " + ", ".join(MODES))
+        self._check_role(role, "change the mode of")
+        with self._lock, self._store.write() as tx:
+            repo = SqlWorkOrderRepo(tx.conn)
+            current = repo.mode_setting(tenant)
+            previous = current["mode"] if current else "auto"
+            if MODES.index(mode) > MODES.index(previous) and not role.allows(Role.ENGINEER):
+                raise PermissionDeniedError(f"the {role.value} role can lower the work-order mode but not raise it "
+                                            f"({previous} -> {mode}); it needs engineer")
+            now = self._clock.now()
+            repo.set_mode(tenant, mode, now, actor, comment)
+            event = Event(kind="workorder.mode_changed", tenant=tenant, subject="work-order-policy", time=now,
+                          context_id=new_id(), actor=actor,
+                          data={"mode": mode, "previous": previous, "comment": comment,
+                                "effective": stricter(self.policy.limits.mode, mode)})
+            tx.events.append([event])
+        self._bus.publish([event])
+        return self.policy_view(tenant)
+
     def policy_view(self, tenant: str) -> dict[str, Any]:
-        limits = self.policy.limits
         with self._store.read() as tx:
-            released = SqlWorkOrderRepo(tx.conn).released_since(
-                tenant, self._clock.now() - DAY)
+            repo = SqlWorkOrderRepo(tx.conn)
+            released = repo.released_since(tenant, self._clock.now() - DAY)
+            setting = repo.mode_setting(tenant)
+            limits = self._limits(repo, tenant)
         s = self.stats(tenant)
-        return {"file": self.policy.file or None, "mode": limits.mode, "maxAutoPerDay": limits.max_auto_per_day,
-                "autoReleasedLast24h": released, "rules": [r.as_dict() for r in self.policy.rules],
+        return {"file": self.policy.file or None, "mode": limits.mode, "fileMode": self.policy.limits.mode,
+                "tenantMode": setting["mode"] if setting else None,
+                "modeChangedBy": setting["updated_by"] if setting else None,
+                "modeChangedAt": iso(setting["updated_at"]) if setting else None,
+                "modeComment": setting["comment"] if setting else None,
+                "maxAutoPerDay": limits.max_auto_per_day, "autoReleasedLast24h": released,
+                "rules": [r.as_dict() for r in self.policy.rules],
                 "stats": {"triggers": s.triggers, "created": s.created, "released": s.released,
                           "proposed": s.proposed, "suppressed": s.suppressed,
                           "lastSuppressed": dict(s.last_suppressed)}}

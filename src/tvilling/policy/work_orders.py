@@ -14,7 +14,8 @@ leave ``auto`` on: IBM Maximo's known failure mode is auto-created work orders f
 - one live (proposed or open) work order per twin and rule: a trigger while one is live adds nothing;
 - a cool-down after one closes before the same rule raises another on the twin;
 - a daily limit on work orders released automatically per tenant: beyond it, new ones are proposed, saying why;
-- the policy's own ``mode`` caps every rule: ``off`` creates nothing (the kill switch), ``approve`` proposes all.
+- the policy's own ``mode`` caps every rule: ``off`` creates nothing (the kill switch), ``approve`` proposes all;
+  a tenant may lower it further at run time (:func:`stricter` of the file's and the tenant's).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ LIVE_STATES = ("proposed", "open")
 CLOSED_STATES = ("done", "rejected", "cancelled")
 STATES = (*LIVE_STATES, *CLOSED_STATES)
 PRIORITIES = ("low", "medium", "high", "urgent")
-MODES = ("off", "approve", "auto")
+MODES = ("off", "approve", "auto")  # from least to most automatic
+
+
+def stricter(a: str, b: str) -> str:
+    """The less automatic of two modes: a tenant's cap never raises what the rules file allows."""
+    return a if MODES.index(a) <= MODES.index(b) else b
 # action -> (states it applies to, state after it)
 ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "approve": (("proposed",), "open"),

@@ -336,6 +336,10 @@ def op_work_order_policy(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("GET", "/api/v1/work-order-policy", role=role)
 
 
+def op_lower_work_order_mode(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("PUT", "/api/v1/work-order-policy/mode", role=role, json={"mode": "approve", "comment": uid})
+
+
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_put_twin, Role.ENGINEER),
     (op_patch_twin, Role.OPERATOR), (op_delete_twin, Role.ENGINEER), (op_list_rels, Role.VIEWER),
@@ -353,6 +357,7 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_get_rul_job, Role.VIEWER), (op_predict_rul, Role.VIEWER),
     (op_list_work_orders, Role.VIEWER), (op_get_work_order, Role.VIEWER), (op_create_work_order, Role.OPERATOR),
     (op_complete_work_order, Role.OPERATOR), (op_work_order_policy, Role.VIEWER),
+    (op_lower_work_order_mode, Role.OPERATOR),
 ]
 
 
@@ -437,6 +442,7 @@ def _b_state(rig: ApiRig) -> Any:
         out[path] = r.json()
     out["alarms"] = rig.call("GET", "/api/v1/alarms", tenant="globex").json()
     out["work_orders"] = rig.call("GET", "/api/v1/work-orders", tenant="globex").json()
+    out["work_order_mode"] = rig.call("GET", "/api/v1/work-order-policy", tenant="globex").json()["mode"]
     out["ml"] = rig.call("GET", "/api/v1/ml/models/m-b/versions", tenant="globex").json()
     return out
 
@@ -489,6 +495,7 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text
     assert seeded["rul_job"] not in rig.call("GET", "/api/v1/ml/rul/jobs", tenant="acme").text
+    assert rig.call("PUT", "/api/v1/work-order-policy/mode", tenant="acme", json={"mode": "off"}).status_code == 200
     # A work order on B's twin: the twin does not exist for A (the same answer as for any unknown twin).
     r = rig.call("POST", "/api/v1/work-orders", tenant="acme", json={"twinId": "wo-b", "title": "x"})
     assert r.status_code == 422 and r.json()["problems"][0]["where"] == "twinId" and CANARY not in r.text

@@ -203,3 +203,31 @@ def test_malformed_insights_match_no_rule_and_never_crash() -> None:
         assert trigger is not None
         assert rule.matches(trigger) == (data.get("p_failure") == 0.9)
     assert trigger_of(ev("insight.cleared", {})) is None and trigger_of(ev("insight.rul", ["odd"])) is not None
+
+
+def test_the_tenant_kill_switch_stops_the_policy_at_run_time(rig: ApiRig) -> None:
+    seen: list[Event] = []
+    rig.platform.services.bus.listen(seen.append)
+    r = rig.call("PUT", "/api/v1/work-order-policy/mode", role=Role.OPERATOR,
+                 json={"mode": "off", "comment": "planners on strike"})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert (view["mode"], view["fileMode"], view["tenantMode"], view["modeComment"]) == \
+        ("off", "auto", "off", "planners on strike")
+    degrade(rig)  # failing, but the switch is off for acme: nothing is created ...
+    assert rig.call("GET", "/api/v1/work-orders").json()["value"] == []
+    assert "off" in service(rig).stats("acme").last_suppressed["office-1/room-72h"]
+    degrade(rig, tenant="globex")  # ... while globex, which did not touch its switch, gets its work order
+    assert len(rig.call("GET", "/api/v1/work-orders", tenant="globex").json()["value"]) == 1
+    # An operator may lower automation but not raise it again; an engineer may.
+    r = rig.call("PUT", "/api/v1/work-order-policy/mode", role=Role.OPERATOR, json={"mode": "auto"})
+    assert r.status_code == 403 and "engineer" in r.json()["detail"]
+    assert rig.call("PUT", "/api/v1/work-order-policy/mode", role=Role.VIEWER, json={"mode": "off"}).status_code == 403
+    assert rig.call("PUT", "/api/v1/work-order-policy/mode", json={"mode": "sometimes"}).status_code == 422
+    r = rig.call("PUT", "/api/v1/work-order-policy/mode", role=Role.ENGINEER, json={"mode": "approve"})
+    assert r.json()["mode"] == "approve"
+    degrade(rig, "office-2", seed=4)
+    [wo] = rig.call("GET", "/api/v1/work-orders").json()["value"]
+    assert wo["state"] == "proposed" and wo["reason"] == "the policy asks for approval"
+    changes = [e.data for e in seen if e.kind == "workorder.mode_changed"]
+    assert [(c["previous"], c["mode"]) for c in changes] == [("auto", "off"), ("off", "approve")]

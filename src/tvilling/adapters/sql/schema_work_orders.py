@@ -2,7 +2,8 @@
 
 ``work_orders`` holds one row per work order (its current state, updated in place). ``work_order_transitions`` is
 append-only: creation and every approve, reject, complete and cancel, with its actor, comment and causality
-context — the audit trail of one work order.
+context — the audit trail of one work order. ``work_order_settings`` holds a tenant's own cap on the policy mode
+(the runtime kill switch), read on every decision so every server sharing the database obeys it at once.
 """
 
 from __future__ import annotations
@@ -51,4 +52,14 @@ work_order_transitions = Table(
     Column("context_id", String(32), nullable=False),
     Column("parent_id", String(32), nullable=True),
     Index("ix_work_order_transitions_order", "tenant", "work_order_id", "seq"),
+)
+
+work_order_settings = Table(
+    "work_order_settings",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("mode", String(16), nullable=False),  # off | approve | auto: caps the file's mode for this tenant
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("comment", Text, nullable=True),
 )

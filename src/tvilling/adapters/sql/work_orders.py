@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tvilling.adapters.sql.repos import aware
-from tvilling.adapters.sql.schema_work_orders import work_order_transitions, work_orders
+from tvilling.adapters.sql.schema_work_orders import work_order_settings, work_order_transitions, work_orders
 from tvilling.policy.work_orders import LIVE_STATES, WorkOrder, iso
 
 
@@ -105,3 +105,17 @@ class SqlWorkOrderRepo:
             t.tenant == tenant, t.work_order_id == order_id).order_by(t.seq))
         return [{"kind": r.kind, "state": r.state, "time": iso(aware(r.time)), "actor": r.actor,
                  "comment": r.comment, "context": {"id": r.context_id, "parent_id": r.parent_id}} for r in rows]
+
+    def mode_setting(self, tenant: str) -> dict[str, Any] | None:
+        """The tenant's cap on the policy mode: {"mode", "updated_at", "updated_by", "comment"}, or None."""
+        c = work_order_settings.c
+        r = self.conn.execute(sa.select(work_order_settings).where(c.tenant == tenant)).first()
+        if r is None:
+            return None
+        return {"mode": r.mode, "updated_at": aware(r.updated_at), "updated_by": r.updated_by, "comment": r.comment}
+
+    def set_mode(self, tenant: str, mode: str, when: datetime, actor: str, comment: str | None) -> None:
+        c = work_order_settings.c
+        values = {"mode": mode, "updated_at": when, "updated_by": actor, "comment": comment}
+        if self.conn.execute(sa.update(work_order_settings).where(c.tenant == tenant).values(values)).rowcount == 0:
+            self.conn.execute(sa.insert(work_order_settings), [{"tenant": tenant, **values}])

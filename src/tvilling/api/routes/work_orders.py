@@ -99,3 +99,18 @@ async def act_on_work_order(request: Request, order_id: OrderId,
             summary="The work-order rules and guardrails in force, with this server's counters")
 async def get_policy(request: Request, principal: Annotated[Principal, Depends(require(Role.VIEWER))]) -> Response:
     return JSONResponse(await run_in_threadpool(_service(request).policy_view, principal.tenant))
+
+
+class ModeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["off", "approve", "auto"] = Field(description="off: the kill switch; approve: every rule proposes")
+    comment: str | None = Field(default=None, max_length=2000, description="Why")
+
+
+@router.put("/work-order-policy/mode", response_model=None, responses=errors(),
+            summary="Cap the work-order mode for the tenant (off = kill switch): operators lower, engineers raise")
+async def set_mode(request: Request, body: ModeBody,
+                   principal: Annotated[Principal, Depends(require(Role.OPERATOR))]) -> Response:
+    view = await run_in_threadpool(lambda: _service(request).set_mode(
+        principal.tenant, body.mode, role=principal.role, actor=principal.actor, comment=body.comment))
+    return JSONResponse(view)

@@ -1,4 +1,5 @@
-"""work_orders and work_order_transitions: maintenance work orders raised from insights, with their audit trail
+"""work_orders, work_order_transitions, work_order_settings: maintenance work orders raised from insights, their
+audit trail, and each tenant's cap on the policy mode (the runtime kill switch)
 
 Revision ID: 0009
 Revises: 0008
@@ -62,9 +63,19 @@ def upgrade() -> None:
     )
     op.create_index('ix_work_order_transitions_order', 'work_order_transitions',
                     ['tenant', 'work_order_id', 'seq'], unique=False)
+    op.create_table(
+        'work_order_settings',
+        sa.Column('tenant', sa.String(length=64), nullable=False),
+        sa.Column('mode', sa.String(length=16), nullable=False),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('updated_by', sa.String(length=200), nullable=False),
+        sa.Column('comment', sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint('tenant', name=op.f('pk_work_order_settings')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('work_order_settings')
     op.drop_index('ix_work_order_transitions_order', table_name='work_order_transitions')
     op.drop_table('work_order_transitions')
     op.drop_index('ix_work_orders_tenant_created', table_name='work_orders')
