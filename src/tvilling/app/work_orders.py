@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 __all__ = ["STATES", "WorkOrder", "WorkOrderService", "run_work_orders", "work_order_service"]
 
 ACTOR = "work-orders"
+# The subject of policy events (workorder.mode_changed): a twin id cannot contain "/", so no twin's history has it.
+POLICY_SUBJECT = "policy/work-orders"
+MAX_COMMENT = 2000
 TRIGGER_KINDS = {"insight.rul": "rul", "insight.anomaly": "anomaly"}
 DAY = timedelta(hours=24)
 
@@ -98,6 +101,12 @@ def trigger_of(event: Event) -> Trigger | None:
                    if isinstance(rul, dict) else None,
                    signals=tuple(str(s) for s in signals) if isinstance(signals, list) else (),
                    since=data.get("since") if isinstance(data.get("since"), str) else None, data=dict(data))
+
+
+def _check_comment(comment: str | None) -> None:
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise ValidationError(f"the comment is {len(comment)} characters long", where="comment",
+                              hint=f"keep it to {MAX_COMMENT}")
 
 
 class WorkOrderService:
@@ -295,6 +304,7 @@ class WorkOrderService:
             parent_id: str | None = None) -> WorkOrder:
         """approve | reject | complete | cancel (operator and above)."""
         self._check_role(role, action)
+        _check_comment(comment)
         with self._lock, self._store.write() as tx:
             repo = SqlWorkOrderRepo(tx.conn)
             order = repo.get(tenant, order_id)
@@ -318,6 +328,7 @@ class WorkOrderService:
         the operator role (anyone on shift can stop it); raising it needs engineer."""
         if mode not in MODES:
             raise ValidationError(f"unknown mode {mode!r}", where="mode", hint="one of " + ", ".join(MODES))
+        _check_comment(comment)
         self._check_role(role, "change the mode of")
         with self._lock, self._store.write() as tx:
             repo = SqlWorkOrderRepo(tx.conn)
@@ -328,7 +339,7 @@ class WorkOrderService:
                                             f"({previous} -> {mode}); it needs engineer")
             now = self._clock.now()
             repo.set_mode(tenant, mode, now, actor, comment)
-            event = Event(kind="workorder.mode_changed", tenant=tenant, subject="work-order-policy", time=now,
+            event = Event(kind="workorder.mode_changed", tenant=tenant, subject=POLICY_SUBJECT, time=now,
                           context_id=new_id(), actor=actor,
                           data={"mode": mode, "previous": previous, "comment": comment,
                                 "effective": stricter(self.policy.limits.mode, mode)})

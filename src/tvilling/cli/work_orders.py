@@ -1,6 +1,8 @@
-"""``tvilling work-orders list|show|create|approve|reject|complete|cancel|policy`` through the SDK (a running server).
+"""``tvilling work-orders list|show|create|approve|reject|complete|cancel|policy|mode`` through the SDK (a running
+server).
 
-Reads need a viewer token; create and the actions need an operator token (see docs/work-orders.md).
+Reads need a viewer token; create and the actions need an operator token (see docs/work-orders.md). ``mode`` caps
+the tenant's policy mode at run time (``off`` is the kill switch): operators lower it, raising it needs engineer.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from rich.table import Table
 from tvilling.cli.output import emit_json
 from tvilling.cli.remote import AsJson, Token, Url, connect
 
-app = typer.Typer(help="Maintenance work orders: list, show, create, approve, reject, complete, cancel, policy.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Maintenance work orders: list, show, create, approve, reject, complete, cancel, policy, "
+                       "mode.", no_args_is_help=True)
 
 Comment = Annotated[str | None, typer.Option("--comment", "-m", help="Why, or what was done.")]
 
@@ -145,6 +147,36 @@ for _action, (_verb, _doc) in ACTIONS.items():
     _register(_action, _verb, _doc)
 
 
+def _mode_detail(view: dict[str, Any]) -> str:
+    """Where the effective mode comes from: the rules file's mode and the tenant's cap (who set it, when, why)."""
+    parts = [f"file: {_text(view.get('fileMode'))}"]
+    cap = view.get("tenantMode")
+    if cap is None:
+        parts.append("no tenant cap")
+    else:
+        by = f"set by {_text(view.get('modeChangedBy'))} at {_minute(view.get('modeChangedAt'))} UTC"
+        comment = " ".join(str(view.get("modeComment") or "").split())  # people's text: kept on one line
+        parts.append((f"tenant cap: {cap}, " if cap != view.get("mode") else "") + by +
+                     (f': "{comment}"' if comment else ""))
+    return "; ".join(parts)
+
+
+@app.command("mode")
+def mode(
+    new_mode: Annotated[str, typer.Argument(metavar="off|approve|auto", help="off stops the policy (the kill "
+                                            "switch); approve makes every rule propose; auto lets rules release.")],
+    comment: Comment = None, url: Url = None, token: Token = None, as_json: AsJson = False,
+) -> None:
+    """Cap this tenant's work-order mode at run time: operators may lower it (auto -> approve -> off), raising it
+    needs engineer. The rules file's mode still caps it: the stricter of the two is in force."""
+    with connect(url, token) as client:
+        view = client.set_work_order_mode(new_mode, comment)
+    if as_json:
+        emit_json(view)
+    else:
+        typer.echo(f"work-order mode for this tenant: {view['mode']} ({_mode_detail(view)})")
+
+
 @app.command("policy")
 def policy(url: Url = None, token: Token = None, as_json: AsJson = False) -> None:
     """The work-order rules and guardrails in force, with the server's counters."""
@@ -154,9 +186,10 @@ def policy(url: Url = None, token: Token = None, as_json: AsJson = False) -> Non
         emit_json(view)
         return
     console = _console()
-    console.print(f"mode: {view['mode']}    daily limit: {view['maxAutoPerDay']} released automatically    "
+    console.print(f"mode: {view['mode']} ({_mode_detail(view)})", soft_wrap=True)
+    console.print(f"daily limit: {view['maxAutoPerDay']} released automatically    "
                   f"released automatically in the last 24 h: {view['autoReleasedLast24h']}    "
-                  f"file: {_text(view.get('file'))}", soft_wrap=True)
+                  f"rules file: {_text(view.get('file'))}", soft_wrap=True)
     rules = Table(title="rules", title_justify="left")
     for name in ("id", "model", "trigger", "p(failure)", "mode", "priority", "cool-down (h)", "title"):
         rules.add_column(name, overflow="fold")

@@ -261,7 +261,8 @@ class LiveHub:
         elif kind.startswith("command."):  # the twin page re-reads the twin's commands (state, history)
             self._mark(event.tenant, {twin_id}, {"commands"})
         elif kind.startswith("workorder."):  # created / approved / rejected / completed / cancelled: re-read the list
-            self._mark(event.tenant, {twin_id}, {"workorders"})
+            # mode_changed (the tenant's kill switch) has the policy as its subject, not a twin: no twin changed
+            self._mark(event.tenant, set() if kind == "workorder.mode_changed" else {twin_id}, {"workorders"})
         elif kind.startswith("ml.model."):  # subject is the model name, not a twin: the registry page re-reads
             self._mark(event.tenant, set(), {"registry"})
         elif kind.startswith(("twin.", "relationship.")):

@@ -258,6 +258,11 @@ class _Operations:
     def get_work_order_policy(self) -> Any:
         return self._send(Call("GET", "/api/v1/work-order-policy"))
 
+    def set_work_order_mode(self, mode: str, comment: str | None = None) -> Any:
+        """Cap the tenant's work-order mode at run time: ``off`` (the kill switch), ``approve`` or ``auto``.
+        Operators may lower it, raising it needs engineer. Returns the policy view (as ``get_work_order_policy``)."""
+        return self._send(Call("PUT", "/api/v1/work-order-policy/mode", body={"mode": mode, "comment": comment}))
+
     # model registry (ML artifacts)
     def list_ml_models(self) -> Any:
         return self._send(Call("GET", "/api/v1/ml/models"))

@@ -135,3 +135,39 @@ def test_policy_proposes_from_insights_and_the_cli_approves(served: tuple[ApiRig
     assert policy.exit_code == 0 and "room-72h" in policy.stdout and "mode: auto" in policy.stdout
     view = last_json(wo(Role.VIEWER, "policy", "--json").stdout)
     assert (view["autoReleasedLast24h"], view["stats"]["proposed"]) == (0, 1)  # the limit counts automatic releases
+
+
+def test_the_kill_switch_operators_lower_engineers_raise(served: tuple[ApiRig, Cli]) -> None:
+    rig, wo = served
+    assert "mode: auto (file: auto; no tenant cap)" in wo(Role.VIEWER, "policy").stdout
+    off = wo(Role.OPERATOR, "mode", "off", "-m", "planners\non strike")
+    assert off.exit_code == 0, off.stderr
+    [line] = off.stdout.strip().splitlines()  # one line, the comment's newline folded
+    assert line.startswith("work-order mode for this tenant: off (file: auto; set by token:") and \
+        line.endswith(' UTC: "planners on strike")'), line
+    view = last_json(wo(Role.VIEWER, "policy", "--json").stdout)
+    assert (view["mode"], view["fileMode"], view["tenantMode"], view["modeComment"]) == \
+        ("off", "auto", "off", "planners\non strike")
+    assert view["modeChangedBy"].startswith("token:") and view["modeChangedAt"]
+    shown = wo(Role.VIEWER, "policy")
+    assert shown.exit_code == 0 and "mode: off (file: auto; set by token:" in shown.stdout, shown.stderr
+
+    # Off means off: the degrading twin gets no work order, and the policy says why.
+    monitoring = MonitoringService(rig.platform.services, MonitoringConfig((SPEC,)))
+    rng = random.Random(3)
+    monitoring.process([telemetry("acme", "office-1", i, degrading(i, 150, rng)) for i in range(600)])
+    until(lambda: service(rig).worker.idle)
+    assert last_json(wo(Role.VIEWER, "list", "--json").stdout)["value"] == []
+
+    line = one_line_error(wo(Role.OPERATOR, "mode", "auto"))
+    assert "engineer" in line and "off -> auto" in line
+    assert "operator" in one_line_error(wo(Role.VIEWER, "mode", "off"))
+    assert "mode" in one_line_error(wo(Role.OPERATOR, "mode", "sometimes"))
+    assert last_json(wo(Role.VIEWER, "policy", "--json").stdout)["mode"] == "off"  # refusals changed nothing
+
+    raised = wo(Role.ENGINEER, "mode", "auto", "--json")
+    assert raised.exit_code == 0, raised.stderr
+    view = last_json(raised.stdout)
+    assert (view["mode"], view["tenantMode"], view["modeComment"]) == ("auto", "auto", None)
+    again = wo(Role.OPERATOR, "mode", "approve")
+    assert again.exit_code == 0 and "work-order mode for this tenant: approve (file: auto; set by" in again.stdout

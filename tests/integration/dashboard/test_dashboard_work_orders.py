@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.integration.dashboard.rig import TENANT, Rig, now_iso
-from tvilling.app.work_orders import WorkOrderService, work_order_service
+from tvilling.app.work_orders import POLICY_SUBJECT, WorkOrderService, work_order_service
 from tvilling.core.context import new_id
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
@@ -229,3 +229,70 @@ def test_new_work_orders_appear_live_and_operators_create_them_on_the_page(
     assert (new.state, new.mode, new.priority) == ("open", "manual", "high")
     assert new.due_by == datetime(2026, 12, 1, 8, 0, tzinfo=UTC) and new.created_by.startswith("token:")
     assert page.problems == []
+
+
+def mode_changes(rig: Rig) -> list[Event]:
+    """The tenant's ``workorder.mode_changed`` events, as committed to the event log (oldest first)."""
+    with rig.platform.services.store.read() as tx:
+        return [s.event for s in tx.events.list(TENANT, subject=POLICY_SUBJECT, limit=1000)
+                if s.event.kind == "workorder.mode_changed"]
+
+
+def test_operator_pulls_the_kill_switch_and_only_an_engineer_raises_the_mode_again(
+        page_for: Any, rig: Rig, service: WorkOrderService) -> None:
+    before = len(mode_changes(rig))
+    try:
+        page = page_for(Role.OPERATOR, "/ui/maintenance")
+        kpi = page.get_by_test_id("wo-kpi-mode")
+        kpi.wait_for(timeout=10_000)
+        page.wait_for_function("() => window.did_handshake === true", timeout=10_000)
+        assert kpi.inner_text() == "auto"
+        source = page.get_by_test_id("wo-mode-source")
+
+        # Off, with a comment (a dialog closed with Back changes nothing).
+        page.get_by_test_id("wo-mode-change").click()
+        dialog = page.get_by_test_id("wo-mode-dialog")
+        dialog.wait_for(state="visible", timeout=3000)
+        page.get_by_test_id("wo-mode-cancel").click()
+        dialog.wait_for(state="hidden", timeout=3000)
+        assert service.policy_view(TENANT)["mode"] == "auto" and len(mode_changes(rig)) == before
+        page.get_by_test_id("wo-mode-change").click()
+        page.get_by_test_id("wo-mode-select").get_by_text("the kill switch").click()
+        field(page, "wo-mode-comment").fill("planners on strike")
+        page.get_by_test_id("wo-mode-confirm").click()
+        kpi.filter(has_text="off").wait_for(timeout=3000)
+        view = service.policy_view(TENANT)
+        assert (view["mode"], view["fileMode"], view["tenantMode"], view["modeComment"]) == \
+            ("off", "auto", "off", "planners on strike")
+        actor = view["modeChangedBy"]
+        assert actor.startswith("token:")
+        source.filter(has_text="file: auto").wait_for(timeout=3000)
+        assert f"set by {actor}" in source.inner_text() and "planners on strike" in source.inner_text()
+        assert "off: no work orders" in page.get_by_test_id("wo-policy").inner_text()
+        [changed] = mode_changes(rig)[before:]
+        assert (changed.actor, changed.data["previous"], changed.data["mode"], changed.data["comment"]) == \
+            (actor, "auto", "off", "planners on strike")
+
+        # Changed elsewhere (an engineer, through the API or the CLI): the open page follows by push.
+        service.set_mode(TENANT, "approve", role=Role.ENGINEER, actor="token:engineer", comment="back on, gated")
+        kpi.filter(has_text="approve").wait_for(timeout=3000)
+        source.filter(has_text="set by token:engineer").wait_for(timeout=3000)
+
+        # An operator may not raise it: the service refuses and the page says why; nothing changes.
+        page.get_by_test_id("wo-mode-change").click()
+        dialog.wait_for(state="visible", timeout=3000)
+        page.get_by_test_id("wo-mode-select").get_by_text("auto: rules release").click()
+        page.get_by_test_id("wo-mode-confirm").click()
+        page.locator(".q-notification").filter(has_text="needs engineer").wait_for(timeout=3000)
+        assert service.policy_view(TENANT)["mode"] == "approve" and kpi.inner_text() == "approve"
+        assert len(mode_changes(rig)) == before + 2
+
+        # A viewer sees the mode and who set it, but no control.
+        viewer = page_for(Role.VIEWER, "/ui/maintenance")
+        viewer.get_by_test_id("wo-kpi-mode").filter(has_text="approve").wait_for(timeout=10_000)
+        assert "set by token:engineer" in viewer.get_by_test_id("wo-mode-source").inner_text()
+        assert viewer.get_by_test_id("wo-mode-change").count() == 0
+        assert page.problems == [] and viewer.problems == []
+    finally:  # the platform is shared by the package's tests: leave the policy as found
+        service.set_mode(TENANT, "auto", role=Role.ENGINEER, actor="token:test", comment="restored by the test")
+    assert service.policy_view(TENANT)["mode"] == "auto"

@@ -101,6 +101,20 @@ def test_work_orders(rig: ApiRig) -> None:
             [("created", "open", None), ("completed", "done", "bearing replaced")]
         policy = tv.get_work_order_policy()
         assert (policy["mode"], policy["rules"], policy["autoReleasedLast24h"]) == ("auto", [], 0)
+        assert (policy["fileMode"], policy["tenantMode"], policy["modeChangedBy"]) == ("auto", None, None)
+        off = tv.set_work_order_mode("off", "valves being replaced")
+        assert (off["mode"], off["fileMode"], off["tenantMode"], off["modeComment"]) == \
+            ("off", "auto", "off", "valves being replaced")
+        assert off["modeChangedBy"] and off["modeChangedAt"]
+        assert tv.get_work_order_policy()["mode"] == "off"
+        with pytest.raises(PermissionDeniedError) as raising:
+            tv.set_work_order_mode("auto")  # an operator lowers automation, never raises it
+        assert "engineer" in str(raising.value)
+        with pytest.raises(ValidationError):
+            tv.set_work_order_mode("sometimes")
+        with Client(url, rig.tokens[("acme", Role.ENGINEER)]) as engineer:
+            back = engineer.set_work_order_mode("auto")  # comment None: sent as null
+        assert (back["mode"], back["tenantMode"], back["modeComment"]) == ("auto", "auto", None)
         with pytest.raises(NotFoundError):
             tv.get_work_order("nope")
         with pytest.raises(ValidationError):

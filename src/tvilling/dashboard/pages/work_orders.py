@@ -2,7 +2,9 @@
 (docs/work-orders.md). KPIs (proposed, open, due soon, released automatically against the daily limit, policy
 mode), the list with filters, each one's evidence (trigger, P(failure), RUL interval, anomalous signals, the
 insight's context) and audit trail; operators approve / reject proposed ones, complete / cancel open ones (after a
-confirmation, with an optional comment) and create new ones. A viewer sees everything read-only.
+confirmation, with an optional comment) and create new ones. Operators also set the tenant's cap on the policy mode
+(``off`` is the kill switch); the service lets them lower it only, raising it needs engineer. A viewer sees
+everything read-only.
 
 Every read and action goes through the platform's one :class:`~tvilling.app.work_orders.WorkOrderService` (the
 one behind ``/api/v1/work-orders``), which checks the role itself: a forged action from a viewer's browser is
@@ -37,6 +39,7 @@ MODE_COLORS = {"auto": "#2e9d5b", "approve": "#e0a220", "off": "#d64545"}
 MODE_TEXT = {"auto": "auto: rules release work orders at once (within the daily limit)",
              "approve": "approve: every work order a rule raises waits for approval",
              "off": "off: no work orders are raised from insights (the kill switch)"}
+MODES = ("off", "approve", "auto")  # from least to most automatic, as the dialog lists them
 
 COLUMNS: list[dict[str, Any]] = [
     {"name": "priority", "label": "Priority", "field": "rank", "align": "left", "sortable": True},
@@ -135,6 +138,23 @@ def kpis(live: list[WorkOrder], policy: Mapping[str, Any], now: datetime) -> dic
             "mode": str(policy.get("mode", "–"))}
 
 
+def mode_source(policy: Mapping[str, Any]) -> str:
+    """Under the mode KPI: who set the tenant's cap, when and why, and the rules file's mode where it differs from
+    the one in force (or where it, not the cap, is what holds the mode down)."""
+    mode, file_mode, cap = policy.get("mode"), policy.get("fileMode"), policy.get("tenantMode")
+    parts: list[str] = []
+    if cap:
+        when = policy.get("modeChangedAt")
+        parts.append((f"tenant cap {cap}, " if cap != mode else "") + f"set by {policy.get('modeChangedBy') or '–'}"
+                     + (f" at {utc(when)[:16]} UTC" if when else ""))
+        note = " ".join(str(policy.get("modeComment") or "").split())
+        if note:  # up to 2000 characters: the card keeps the start
+            parts.append(f"“{note if len(note) <= 80 else note[:79] + '…'}”")
+    if file_mode and (file_mode != mode or (cap and cap != mode)):
+        parts.append(f"file: {file_mode}")
+    return " · ".join(parts)
+
+
 def matches(order: WorkOrder, needle: str) -> bool:
     needle = needle.strip().lower()
     return not needle or any(needle in f.lower() for f in (order.twin_id, order.title, order.id, order.rule_id or ""))
@@ -229,7 +249,16 @@ async def work_orders_page(request: Request) -> RedirectResponse | None:
             k_open = shell.kpi("Open", "–", mark="wo-kpi-open")
             k_due = shell.kpi("Due within 72 h (incl. overdue)", "–", mark="wo-kpi-due")
             k_released = shell.kpi("Released automatically, 24 h / limit", "–", mark="wo-kpi-released")
-            k_mode = shell.kpi("Policy mode", "–", mark="wo-kpi-mode")
+            with ui.card().classes("tv-card q-pa-md").style("min-width: 150px; flex: 1"):  # shell.kpi, and more
+                with ui.row().classes("w-full items-center no-wrap gap-1"):
+                    ui.label("Policy mode").classes("tv-kpi-label")
+                    ui.space()
+                    if can_act:  # the service still decides: operators lower, engineers raise
+                        mode_button = ui.button("Change…").props(
+                            "flat dense no-caps size=sm color=primary data-testid=wo-mode-change").tooltip(
+                            "Cap the policy mode for this tenant (off = kill switch)")
+                k_mode = ui.label("–").classes("tv-kpi-value").props("data-testid=wo-kpi-mode")
+                k_mode_source = ui.label("").classes("tv-muted").props("data-testid=wo-mode-source")
         policy_note = ui.label("").classes("tv-muted").props("data-testid=wo-policy")
         with ui.card().classes("tv-card q-pa-md w-full"):
             with ui.row().classes("items-center w-full gap-4"):
@@ -330,6 +359,7 @@ async def work_orders_page(request: Request) -> RedirectResponse | None:
                            (k_mode, "mode")):
             label.text = values[key]
         k_mode.style(f"color: {MODE_COLORS.get(values['mode'], '#1b2a3a')}")
+        k_mode_source.text = mode_source(policy)
         rules = len(policy.get("rules") or [])
         policy_note.text = (f"Policy {MODE_TEXT.get(values['mode'], values['mode'])}. "
                             + (f"{rules} rule(s) from {policy.get('file') or 'the configuration'}." if rules else
@@ -384,6 +414,38 @@ async def work_orders_page(request: Request) -> RedirectResponse | None:
         if await dialog:
             await act(order_id, action, (comment.value or "").strip() or None)
 
+    if can_act:
+        with ui.dialog() as mode_dialog, ui.card().classes("q-pa-md").style("min-width: 460px").props(
+                "data-testid=wo-mode-dialog"):
+            ui.label("Work-order policy mode for this tenant").classes("tv-section")
+            ui.label("Operators can lower automation (auto → approve → off); raising it needs engineer. The rules "
+                     "file's mode still caps it: the stricter of the two is in force.").classes("tv-muted")
+            mode_select = ui.radio({m: MODE_TEXT[m] for m in MODES}, value="auto").props(
+                "data-testid=wo-mode-select")
+            mode_comment = ui.input("Comment (optional)").props(
+                "dense outlined maxlength=2000 data-testid=wo-mode-comment").classes("w-full")
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Back", on_click=mode_dialog.close).props("flat data-testid=wo-mode-cancel")
+                ui.button("Set mode", on_click=lambda: mode_dialog.submit(True)).props(
+                    "unelevated color=primary data-testid=wo-mode-confirm")
+
+    async def change_mode() -> None:
+        policy = await asyncio.to_thread(service.policy_view, tenant)
+        mode_select.value = policy.get("mode") if policy.get("mode") in MODES else "auto"
+        mode_comment.value = ""
+        if not await mode_dialog:
+            return
+        chosen, note = str(mode_select.value), (mode_comment.value or "").strip() or None
+        try:  # the service checks the role and the direction: an operator raising it is refused there
+            view = await asyncio.to_thread(service.set_mode, tenant, chosen, role=session.principal.role,
+                                           actor=session.principal.actor, comment=note)
+        except TvillingError as exc:
+            ui.notify(exc.message + (f" ({exc.hint})" if exc.hint else ""), type="negative")
+            return
+        held = f" (the rules file's mode {view['fileMode']} still applies)" if view["mode"] != chosen else ""
+        ui.notify(f"Work-order mode for this tenant: {view['mode']}{held}", type="positive")
+        refresh()
+
     async def create() -> None:
         create_error.text = ""
         try:
@@ -409,6 +471,7 @@ async def work_orders_page(request: Request) -> RedirectResponse | None:
     table.on("rowClick", lambda e: show(str(e.args[1]["id"])), [[], ["id"], None])
     if can_act:
         create_button.on_click(create)
+        mode_button.on_click(change_mode)
     for f in (state_filter, text_filter):
         f.on_value_change(refresh)
     refresh()
