@@ -10,8 +10,8 @@ can walk from the work order back to the sensor value. Approve, reject, complete
 above) append the next transition and ``workorder.<approved|rejected|completed|cancelled>`` the same way.
 
 The guardrail queries read the store (live work order of the twin and rule, last closure, releases in the last
-24 h) inside the same transaction as the insert, under one lock, so a restart loses no guardrail state. Two
-servers sharing one database could each create one for the same insight: run the policy on one of them.
+24 h) under one lock, so a restart loses no guardrail state; a unique partial index (one live work order per
+tenant, twin and rule) stops two servers sharing the database from both inserting one for the same insight.
 """
 
 from __future__ import annotations
@@ -219,8 +219,13 @@ class WorkOrderService:
                               mode=decision.mode, rule_id=rule.id, reason=decision.reason,
                               description=rule.render(rule.description, trigger), due_by=due_by(trigger, now),
                               evidence=self._evidence(event, trigger), updated_at=now)
-            with self._store.write() as tx:
-                published = self._write(tx, [_Change(order, "created", ACTOR, event.context_id)])
+            try:
+                with self._store.write() as tx:
+                    published = self._write(tx, [_Change(order, "created", ACTOR, event.context_id)])
+            except ConflictError:  # another server sharing the database inserted the live one first
+                stats.suppressed += 1
+                stats.last_suppressed[f"{event.subject}/{rule.id}"] = "another server created it at the same time"
+                return None
             stats.created += 1
             if order.state == "open":
                 stats.released += 1

@@ -231,3 +231,17 @@ def test_the_tenant_kill_switch_stops_the_policy_at_run_time(rig: ApiRig) -> Non
     assert wo["state"] == "proposed" and wo["reason"] == "the policy asks for approval"
     changes = [e.data for e in seen if e.kind == "workorder.mode_changed"]
     assert [(c["previous"], c["mode"]) for c in changes] == [("auto", "off"), ("off", "approve")]
+
+
+def test_the_database_keeps_one_live_work_order_per_twin_and_rule(rig: ApiRig,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two servers deciding on the same insight at once both see no live work order; the index refuses the second.
+    from tvilling.adapters.sql.work_orders import SqlWorkOrderRepo
+
+    monkeypatch.setattr(SqlWorkOrderRepo, "live", lambda *_args: None)  # as if the other insert were not visible
+    degrade(rig)
+    assert len(rig.call("GET", "/api/v1/work-orders").json()["value"]) == 1
+    reasons = service(rig).stats("acme").last_suppressed
+    assert reasons["office-1/room-72h"] == "another server created it at the same time"
+    made = rig.call("POST", "/api/v1/work-orders", json={"twinId": "office-1", "title": "by hand"})
+    assert made.status_code == 201  # work orders made by people are not limited by it

@@ -8,9 +8,11 @@ context — the audit trail of one work order. ``work_order_settings`` holds a t
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, text
 
 from tvilling.adapters.sql.schema import Document, metadata
+
+LIVE_RULE = "rule_id IS NOT NULL AND state IN ('proposed', 'open')"
 
 work_orders = Table(
     "work_orders",
@@ -36,6 +38,10 @@ work_orders = Table(
     Index("ix_work_orders_tenant_state", "tenant", "state"),
     Index("ix_work_orders_tenant_twin", "tenant", "twin_id", "rule_id"),
     Index("ix_work_orders_tenant_created", "tenant", "created_at"),
+    # One live work order per twin and rule, enforced by the database too: two servers deciding on the same
+    # insight at once cannot both insert one (the second gets a conflict and counts it as suppressed).
+    Index("ux_work_orders_live_rule", "tenant", "twin_id", "rule_id", unique=True,
+          postgresql_where=text(LIVE_RULE), sqlite_where=text(LIVE_RULE)),
 )
 
 work_order_transitions = Table(

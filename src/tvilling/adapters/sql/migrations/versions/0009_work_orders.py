@@ -47,6 +47,9 @@ def upgrade() -> None:
     op.create_index('ix_work_orders_tenant_state', 'work_orders', ['tenant', 'state'], unique=False)
     op.create_index('ix_work_orders_tenant_twin', 'work_orders', ['tenant', 'twin_id', 'rule_id'], unique=False)
     op.create_index('ix_work_orders_tenant_created', 'work_orders', ['tenant', 'created_at'], unique=False)
+    live_rule = sa.text("rule_id IS NOT NULL AND state IN ('proposed', 'open')")
+    op.create_index('ux_work_orders_live_rule', 'work_orders', ['tenant', 'twin_id', 'rule_id'], unique=True,
+                    postgresql_where=live_rule, sqlite_where=live_rule)
     op.create_table(
         'work_order_transitions',
         sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -78,6 +81,7 @@ def downgrade() -> None:
     op.drop_table('work_order_settings')
     op.drop_index('ix_work_order_transitions_order', table_name='work_order_transitions')
     op.drop_table('work_order_transitions')
+    op.drop_index('ux_work_orders_live_rule', table_name='work_orders')
     op.drop_index('ix_work_orders_tenant_created', table_name='work_orders')
     op.drop_index('ix_work_orders_tenant_twin', table_name='work_orders')
     op.drop_index('ix_work_orders_tenant_state', table_name='work_orders')
