@@ -10,9 +10,8 @@ from tvilling.alarms.rules import (
     check_rules,
     load_rules,
     parse_rules,
-    rules_beside,
 )
 
 __all__ = ["OPEN_STATES", "SEVERITIES", "STATES", "Alarm", "AlarmRule", "AlarmRuleError", "RuleSet", "RuleState",
            "Sample", "Transition", "acknowledge", "check_rules", "clear", "evaluate", "load_rules", "parse_rules",
-           "reactivate", "rules_beside"]
+           "reactivate"]

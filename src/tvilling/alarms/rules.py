@@ -253,14 +253,6 @@ def load_rules(path: str | Path) -> RuleSet:
     return parse_rules(doc, file=str(path))
 
 
-def rules_beside(mappings_file: str | Path | None) -> Path | None:
-    """``alarms.yaml`` next to the site's mapping file, if there is one."""
-    if not mappings_file:
-        return None
-    candidate = Path(mappings_file).parent / "alarms.yaml"
-    return candidate if candidate.is_file() else None
-
-
 def check_rules(rules: RuleSet, models: Mapping[str, frozenset[str]], twins: Mapping[str, str]) -> list[Problem]:
     """Every reference problem at once: unknown models or twins, and properties the target cannot have.
 

@@ -32,11 +32,12 @@ from tvilling.adapters.sql.alarms import SqlAlarmRepo
 from tvilling.alarms import lifecycle
 from tvilling.alarms.engine import RuleState, Sample, evaluate
 from tvilling.alarms.lifecycle import STATES, Alarm
-from tvilling.alarms.rules import SEVERITIES, RuleSet, load_rules, rules_beside
+from tvilling.alarms.rules import SEVERITIES, RuleSet, load_rules
 from tvilling.app.alarm_targets import RuleTargets
 from tvilling.app.events import run_attached
 from tvilling.app.monitoring_twin import parse_iso
-from tvilling.app.worker_queue import WorkerQueue
+from tvilling.app.site import site_file
+from tvilling.app.worker_queue import QueuedBusConsumer, WorkerQueue
 from tvilling.core.context import new_id
 from tvilling.core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from tvilling.core.events import Event
@@ -70,7 +71,7 @@ class AlarmStats:
     transitions: int = 0
 
 
-class AlarmService:
+class AlarmService(QueuedBusConsumer):
     def __init__(self, store: Store, bus: Any, clock: Clock, rules: RuleSet | None = None,
                  services: Any = None, queue_size: int = 50_000) -> None:
         self._store = store
@@ -92,30 +93,6 @@ class AlarmService:
     def configure(self, rules: RuleSet, services: Any) -> None:
         with self._lock:
             self.targets.configure(rules, services)
-
-    def start(self) -> None:
-        """Follow the bus (idempotent)."""
-        if self._remove is None:
-            self._remove = self._bus.listen(self._on_event)
-
-    def stop(self) -> None:
-        if self._remove is not None:
-            self._remove()
-            self._remove = None
-
-    def attach(self) -> None:
-        """Evaluate in a worker thread from now on (call on the loop that runs :meth:`run`)."""
-        self.worker.attach()
-        self.start()
-
-    def detach(self) -> None:
-        self.worker.detach()
-
-    async def run(self) -> None:
-        await self.worker.run()
-
-    async def drain(self) -> None:
-        await self.worker.drain()
 
     def _on_event(self, event: Event) -> None:  # publisher's thread: keep it cheap
         if event.kind.startswith(("twin.", "insight.", "model.")) and not self.worker.offer(event):
@@ -375,7 +352,7 @@ def alarm_service(app_state: Any, services: Any) -> AlarmService:
 async def run_alarms(platform: Any) -> None:
     """Background factory for ``bootstrap.BACKGROUND``: load ``alarms.yaml``, follow the bus until cancelled."""
     settings = platform.settings
-    path = getattr(settings, "alarms_file", None) or rules_beside(getattr(settings, "mappings_file", None))
+    path = site_file(settings, "alarms_file", "alarms.yaml")
     rules = load_rules(path) if path else RuleSet()  # every problem at once; a broken file stops the service
     service = alarm_service(platform.app.state, platform.services)
     service.configure(rules, platform.services)

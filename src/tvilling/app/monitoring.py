@@ -37,9 +37,10 @@ import sqlalchemy as sa
 
 from tvilling.adapters.sql import schema
 from tvilling.app.events import run_attached
-from tvilling.app.monitoring_config import MonitoringConfig, MonitorSpec, config_beside, load_config
+from tvilling.app.monitoring_config import MonitoringConfig, MonitorSpec, load_config
 from tvilling.app.monitoring_twin import Insight, TwinMonitor, iso, parse_iso
 from tvilling.app.registry import RegistryService
+from tvilling.app.site import site_file
 from tvilling.app.twins import PropertyUpdate
 from tvilling.core.context import Context, new_id
 from tvilling.core.errors import NotFoundError, TvillingError, ValidationError
@@ -344,7 +345,7 @@ def list_insights(services: Any, tenant: str, *, twin: str | None = None, kind: 
 async def run_monitoring(platform: Any) -> None:
     """Background factory for ``bootstrap.BACKGROUND``: runs until cancelled."""
     settings = platform.settings
-    path = getattr(settings, "monitoring_file", None) or config_beside(getattr(settings, "mappings_file", None))
+    path = site_file(settings, "monitoring_file", "monitoring.yaml")
     config = load_config(path) if path else MonitoringConfig()
     service = MonitoringService(platform.services, config)
     platform.app.state.monitoring = service

@@ -200,11 +200,3 @@ def load_config(path: str | Path) -> MonitoringConfig:
     except (OSError, yaml.YAMLError) as exc:
         raise ValidationError(f"cannot read the monitoring document {path}: {exc}", where=str(path)) from None
     return parse_config(doc)
-
-
-def config_beside(mappings_file: str | Path | None) -> Path | None:
-    """``monitoring.yaml`` next to the site's mapping file, if there is one."""
-    if not mappings_file:
-        return None
-    candidate = Path(mappings_file).parent / "monitoring.yaml"
-    return candidate if candidate.is_file() else None

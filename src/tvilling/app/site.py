@@ -84,3 +84,16 @@ def load_site(services: Services, tenant: str, site: SitePackage, ctx: Context) 
             services.relationships.put(tenant, row["source"], rel_id, body, ctx)
             report.relationships += 1
     return report
+
+
+def site_file(settings: Any, setting: str, name: str) -> Path | None:
+    """A site package's optional document: the file the ``setting`` names, else ``name`` beside the site's
+    ``mappings.yaml`` if there is one (``alarms.yaml``, ``monitoring.yaml``, ``maintenance.yaml``)."""
+    explicit = getattr(settings, setting, None)
+    if explicit:
+        return Path(explicit)
+    mappings = getattr(settings, "mappings_file", None)
+    if not mappings:
+        return None
+    candidate = Path(mappings).parent / name
+    return candidate if candidate.is_file() else None

@@ -28,12 +28,13 @@ from tvilling.adapters.sql.work_orders import SqlWorkOrderRepo
 from tvilling.app.events import run_attached
 from tvilling.app.monitoring import list_insights
 from tvilling.app.monitoring_twin import parse_iso
-from tvilling.app.worker_queue import WorkerQueue
+from tvilling.app.site import site_file
+from tvilling.app.worker_queue import QueuedBusConsumer, WorkerQueue
 from tvilling.core.context import new_id
 from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
-from tvilling.policy.work_order_rules import WorkOrderPolicy, WorkOrderRule, load_policy, policy_beside
+from tvilling.policy.work_order_rules import WorkOrderPolicy, WorkOrderRule, load_policy
 from tvilling.policy.work_orders import (
     EVENT_KINDS,
     MODES,
@@ -109,7 +110,7 @@ def _check_comment(comment: str | None) -> None:
                               hint=f"keep it to {MAX_COMMENT}")
 
 
-class WorkOrderService:
+class WorkOrderService(QueuedBusConsumer):
     def __init__(self, services: Any, policy: WorkOrderPolicy | None = None, queue_size: int = 10_000) -> None:
         self._services = services
         self._store = services.store
@@ -128,29 +129,6 @@ class WorkOrderService:
     def configure(self, policy: WorkOrderPolicy) -> None:
         with self._lock:
             self.policy = policy
-
-    def start(self) -> None:
-        if self._remove is None:
-            self._remove = self._bus.listen(self._on_event)
-
-    def stop(self) -> None:
-        if self._remove is not None:
-            self._remove()
-            self._remove = None
-
-    def attach(self) -> None:
-        self.worker.attach()
-        self.start()
-
-    def detach(self) -> None:
-        self.worker.detach()
-        self.stop()
-
-    async def run(self) -> None:
-        await self.worker.run()
-
-    async def drain(self) -> None:
-        await self.worker.drain()
 
     def _on_event(self, event: Event) -> None:  # publisher's thread: keep it cheap
         if event.kind in TRIGGER_KINDS and self.policy.rules and not self.worker.offer(event):
@@ -389,7 +367,7 @@ def work_order_service(app_state: Any, services: Any) -> WorkOrderService:
 async def run_work_orders(platform: Any) -> None:
     """Background factory for ``bootstrap.BACKGROUND``: load ``maintenance.yaml``, follow the bus until cancelled."""
     settings = platform.settings
-    path = getattr(settings, "maintenance_file", None) or policy_beside(getattr(settings, "mappings_file", None))
+    path = site_file(settings, "maintenance_file", "maintenance.yaml")
     policy = load_policy(path) if path else WorkOrderPolicy()  # every problem at once; a broken file stops it
     service = work_order_service(platform.app.state, platform.services)
     service.configure(policy)

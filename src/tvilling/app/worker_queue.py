@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from tvilling.core.events import Event
 
@@ -95,3 +96,43 @@ class WorkerQueue:
         if batch:
             await asyncio.to_thread(self._process, batch)
             self.finished += len(batch)
+
+
+class QueuedBusConsumer:
+    """A service that follows the event bus through a :class:`WorkerQueue` (alarms, work orders).
+
+    Subclasses set ``_bus``, ``worker`` and ``_remove = None`` and implement ``_on_event`` (publisher's thread:
+    offer the event to the worker, or process it right there when the worker is not attached).
+    """
+
+    _bus: Any
+    worker: WorkerQueue
+    _remove: Callable[[], None] | None
+
+    def _on_event(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Follow the bus (idempotent)."""
+        if self._remove is None:
+            self._remove = self._bus.listen(self._on_event)
+
+    def stop(self) -> None:
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    def attach(self) -> None:
+        """Process in a worker thread from now on (call on the loop that runs :meth:`run`)."""
+        self.worker.attach()
+        self.start()
+
+    def detach(self) -> None:
+        """Back to processing in the publisher's thread (what is committed during shutdown is still seen)."""
+        self.worker.detach()
+
+    async def run(self) -> None:
+        await self.worker.run()
+
+    async def drain(self) -> None:
+        await self.worker.drain()

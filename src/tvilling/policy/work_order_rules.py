@@ -174,11 +174,3 @@ def load_policy(path: str | Path) -> WorkOrderPolicy:
     except (OSError, yaml.YAMLError) as exc:
         raise ValidationError(f"cannot read the maintenance rules {path}: {exc}", where=str(path)) from None
     return parse_policy(doc, file=str(path))
-
-
-def policy_beside(mappings_file: str | Path | None) -> Path | None:
-    """``maintenance.yaml`` next to the site's mapping file, if there is one."""
-    if not mappings_file:
-        return None
-    candidate = Path(mappings_file).parent / "maintenance.yaml"
-    return candidate if candidate.is_file() else None
