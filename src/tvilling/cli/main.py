@@ -12,6 +12,7 @@ from tvilling.cli import (
     commands,
     demo,
     detect,
+    mcp,
     models,
     models_import,
     query,
@@ -47,6 +48,7 @@ app.add_typer(alarms.app, name="alarms")
 app.add_typer(retention.app, name="retention")
 app.add_typer(commands.app, name="commands")
 app.add_typer(work_orders.app, name="work-orders")
+app.command("mcp")(mcp.mcp)
 models.app.command("import")(models_import.import_models)
 
 

@@ -1,0 +1,134 @@
+"""An MCP server whose tools are thin calls to the SDK: an AI assistant reads the plant and acts on work orders.
+
+Every tool talks to a running Tvilling server with one API token, so the token's role decides what works (the
+server enforces it). A ``TvillingError`` becomes a tool error carrying its one-line message; nothing crashes the
+session. See docs/mcp.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import islice
+from typing import Any, Literal, TypeVar
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from tvilling import __version__
+from tvilling.core.errors import TvillingError
+from tvilling.sdk import Client
+
+T = TypeVar("T")
+
+INSTRUCTIONS = (
+    "Tvilling digital-twin platform. Read twins (list_twins, get_twin, query with the ADT query language), "
+    "alarms and maintenance work orders; create and act on work orders when the API token's role allows it "
+    "(viewer reads, operator creates/approves/completes). Errors name what is wrong and how to fix it."
+)
+
+WorkOrderAction = Literal["approve", "reject", "complete", "cancel"]
+Priority = Literal["low", "medium", "high", "urgent"]
+
+
+def _sdk(call: Callable[[], T]) -> T:
+    """Run one SDK call; a platform error becomes a tool error with its one-line message."""
+    try:
+        return call()
+    except TvillingError as exc:
+        raise ToolError(" ".join(str(exc).split())) from exc
+
+
+def _page(items: list[Any]) -> dict[str, Any]:
+    """A list as one JSON object (``value``, ``count``), as the CLI prints it, not one content block per item."""
+    return {"value": items, "count": len(items)}
+
+
+def _drop_tracing(server: MCPServer) -> None:
+    """No telemetry: the SDK adds an OpenTelemetry middleware (a no-op without an exporter; nothing leaves the
+    machine). It is dropped all the same where this SDK version exposes it; its location is provisional in mcp 2.x,
+    so a version without it is fine too."""
+    try:
+        from mcp.server._otel import OpenTelemetryMiddleware
+    except ImportError:
+        return
+    lowlevel = getattr(server, "_lowlevel_server", None)
+    middleware = getattr(lowlevel, "middleware", None)
+    if isinstance(middleware, list):
+        lowlevel.middleware = [m for m in middleware if not isinstance(m, OpenTelemetryMiddleware)]  # type: ignore[union-attr]
+
+
+def build_server(client: Client) -> MCPServer:
+    """The MCP server with its tools bound to ``client``."""
+    # WARNING keeps stderr quiet (no line per HTTP request); stdout carries the protocol.
+    server: MCPServer = MCPServer("tvilling", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
+    _drop_tracing(server)
+
+    @server.tool()
+    def list_twins(model: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """List digital twins, optionally only those of one DTDL model (a DTMI such as 'dtmi:acme:Pump;1'),
+        at most ``limit`` of them, as {"value": [twins], "count": n}. Each twin has $dtId, $metadata ($model,
+        property timestamps) and its properties."""
+        return _page(_sdk(lambda: list(islice(client.iter_twins(model=model), max(limit, 0)))))
+
+    @server.tool()
+    def get_twin(twin_id: str) -> dict[str, Any]:
+        """One digital twin by id: its model, current property values and their last-update times."""
+        return _sdk(lambda: dict(client.get_twin(twin_id)))
+
+    @server.tool()
+    def query(adt_query: str, limit: int = 100) -> dict[str, Any]:
+        """Run an Azure-Digital-Twins-style query, e.g. "SELECT * FROM DIGITALTWINS T WHERE
+        IS_OF_MODEL(T, 'dtmi:acme:Pump;1') AND T.temperature > 80"; relationships with JOIN ... RELATED.
+        Returns {"value": [rows], "count": n} with at most ``limit`` rows."""
+        return _page(_sdk(lambda: client.query(adt_query, limit=max(limit, 0))))
+
+    @server.tool()
+    def list_alarms(state: list[str] | None = None, twin: str | None = None, severity: str | None = None,
+                    limit: int = 100) -> dict[str, Any]:
+        """Alarms, newest first. ``state``: any of active, acknowledged, returned, cleared, open (default: open);
+        ``severity``: critical, major, minor or warning; ``twin``: only this twin's alarms.
+        Returns {"value": [alarms], "count": n}."""
+        return _page(_sdk(lambda: list(client.list_alarms(state=state or ["open"], twin=twin, severity=severity,
+                                                          limit=limit)["value"])))
+
+    @server.tool()
+    def list_work_orders(state: str | None = None, twin: str | None = None,
+                         limit: int = 100) -> dict[str, Any]:
+        """Maintenance work orders, newest first. ``state``: proposed, open, done, rejected, cancelled or live
+        (= proposed and open); ``twin``: only this twin's work orders. Returns {"value": [orders], "count": n}."""
+        return _page(_sdk(lambda: list(client.list_work_orders(state=state, twin=twin, limit=limit)["value"])))
+
+    @server.tool()
+    def get_work_order(order_id: str) -> dict[str, Any]:
+        """One work order with its evidence (the insight that raised it, if any) and its transitions
+        (created, approved, completed, ...: who, when, comment)."""
+        return _sdk(lambda: dict(client.get_work_order(order_id)))
+
+    @server.tool()
+    def create_work_order(twin_id: str, title: str, priority: Priority = "medium",
+                          description: str = "") -> dict[str, Any]:
+        """Create a work order by hand for a twin; it is released (state open) at once. Needs a token with the
+        operator role or higher."""
+        return _sdk(lambda: dict(client.create_work_order(twin_id, title, priority=priority,
+                                                          description=description)))
+
+    @server.tool()
+    def act_on_work_order(order_id: str, action: WorkOrderAction, comment: str | None = None) -> dict[str, Any]:
+        """Move a work order on: approve or reject a proposed one, complete an open one, cancel a live one.
+        Needs the operator role or higher; returns the work order after the transition."""
+        return _sdk(lambda: dict(client.act_on_work_order(order_id, action, comment)))
+
+    @server.tool()
+    def work_order_policy() -> dict[str, Any]:
+        """The tenant's work-order policy: the mode (off, approve or auto), the rules that raise work orders
+        from predictive insights, and the guardrails that limit them."""
+        return _sdk(lambda: dict(client.get_work_order_policy()))
+
+    return server
+
+
+def serve_stdio(url: str | None = None, token: str | None = None) -> None:
+    """Run the MCP server over stdio until the client closes it. URL and token default to TVILLING_URL /
+    TVILLING_TOKEN."""
+    with Client(url, token) as client:
+        build_server(client).run("stdio")

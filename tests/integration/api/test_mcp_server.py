@@ -1,0 +1,93 @@
+"""`tvilling mcp` end to end: a real MCP client spawns the command over stdio, and that process talks to a live
+server through the SDK. The token's role decides what works; platform errors come back as tool errors (one line),
+and the session goes on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from tests.support import dtdl_samples
+from tests.support.platform import ApiRig, api_rig, live_server
+from tvilling.core.roles import Role
+
+TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order",
+         "create_work_order", "act_on_work_order", "work_order_policy"}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[ApiRig, str]]:
+    with api_rig(f"sqlite:///{tmp_path / 'mcp.db'}") as rig, live_server(rig.platform.app) as url:
+        for twin, model in (("office-1", dtdl_samples.OFFICE), ("room-1", dtdl_samples.ROOM)):
+            resp = rig.call("PUT", f"/api/v1/twins/{twin}", json=dtdl_samples.room(model=model))
+            assert resp.status_code in (200, 201), resp.text
+        yield rig, url
+
+
+def tvilling_mcp(rig: ApiRig, url: str, role: Role) -> Client:
+    """An MCP client over stdio to `tvilling mcp` in a subprocess, with an acme token of ``role``."""
+    env = {"TVILLING_URL": url, "TVILLING_TOKEN": rig.tokens[("acme", role)]}
+    return Client(StdioServerParameters(command=sys.executable, args=["-m", "tvilling.cli.main", "mcp"], env=env),
+                  read_timeout_seconds=15)
+
+
+def value(result: Any) -> Any:
+    assert not result.is_error, result.content
+    assert len(result.content) == 1
+    return json.loads(result.content[0].text)
+
+
+def error(result: Any) -> str:
+    assert result.is_error
+    text: str = result.content[0].text
+    assert "\n" not in text
+    return text
+
+
+async def test_operator_reads_the_plant_and_handles_a_work_order(served: tuple[ApiRig, str]) -> None:
+    rig, url = served
+    async with tvilling_mcp(rig, url, Role.OPERATOR) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) >= TOOLS
+        assert "operator" in (tools["create_work_order"].description or "")
+
+        twin = value(await client.call_tool("get_twin", {"twin_id": "office-1"}))
+        assert twin["$dtId"] == "office-1" and twin["$metadata"]["$model"] == dtdl_samples.OFFICE
+        offices = value(await client.call_tool("list_twins", {"model": dtdl_samples.OFFICE}))
+        assert [t["$dtId"] for t in offices["value"]] == ["office-1"] and offices["count"] == 1
+        rows = value(await client.call_tool("query", {"adt_query": "SELECT * FROM DIGITALTWINS T WHERE "
+                                                                   f"IS_OF_MODEL(T, '{dtdl_samples.ROOM}')"}))
+        assert sorted(r["$dtId"] for r in rows["value"]) == ["office-1", "room-1"]  # an office is a room
+
+        order = value(await client.call_tool("create_work_order", {"twin_id": "office-1", "title": "Check the fan",
+                                                                    "priority": "high"}))
+        assert (order["state"], order["twinId"], order["priority"]) == ("open", "office-1", "high")
+        listed = value(await client.call_tool("list_work_orders", {"twin": "office-1"}))
+        assert [o["id"] for o in listed["value"]] == [order["id"]]
+        done = value(await client.call_tool("act_on_work_order", {"order_id": order["id"], "action": "complete",
+                                                                   "comment": "fan cleaned"}))
+        assert done["state"] == "done"
+        assert value(await client.call_tool("get_work_order", {"order_id": order["id"]}))["state"] == "done"
+        assert value(await client.call_tool("list_alarms", {}))["count"] == 0
+        assert "mode" in value(await client.call_tool("work_order_policy", {}))
+
+        missing = error(await client.call_tool("get_twin", {"twin_id": "no-such-twin"}))
+        assert "no-such-twin" in missing
+        # The session survives an error.
+        assert value(await client.call_tool("get_twin", {"twin_id": "room-1"}))["$dtId"] == "room-1"
+
+
+async def test_a_viewer_reads_but_cannot_create(served: tuple[ApiRig, str]) -> None:
+    rig, url = served
+    async with tvilling_mcp(rig, url, Role.VIEWER) as client:
+        denied = error(await client.call_tool("create_work_order", {"twin_id": "office-1", "title": "x"}))
+        assert "viewer role cannot" in denied and "operator" in denied
+        assert value(await client.call_tool("list_work_orders", {}))["count"] == 0
+        assert value(await client.call_tool("get_twin", {"twin_id": "office-1"}))["$dtId"] == "office-1"
