@@ -15,8 +15,9 @@ from typer.testing import CliRunner, Result
 
 from tests.support import dtdl_samples
 from tests.support.platform import ApiRig, api_rig, live_server
+from tests.support.services import until
 from tests.unit.app.test_monitoring import SPEC, degrading, telemetry
-from tests.unit.app.test_work_orders import service, until
+from tests.unit.app.test_work_orders import service
 from tvilling.app.monitoring import MonitoringService
 from tvilling.app.monitoring_config import MonitoringConfig
 from tvilling.cli.main import app

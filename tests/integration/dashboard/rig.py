@@ -23,7 +23,8 @@ from pydantic import SecretStr
 from tests.support.services import free_port, unavailable
 from tvilling.app.site import SitePackage, load_site
 from tvilling.bootstrap import Platform, build_platform
-from tvilling.core.context import Context
+from tvilling.core.context import Context, new_id
+from tvilling.core.events import Event
 from tvilling.core.roles import Role
 from tvilling.ports.commands import CommandOutcome, CommandRequest, OutcomeCallback
 from tvilling.settings import Settings
@@ -202,3 +203,17 @@ def attach_device(rig: Rig) -> RecordingDevice:
 
     device.detach = detach
     return device
+
+
+BEARING = "dtmi:tvilling:bottling:Bearing;1"
+
+
+def publish_insight(rig: Rig, kind: str, twin: str, data: dict[str, Any], model: str = BEARING) -> Event:
+    """An insight as the monitoring layer writes it: committed to the event log, then published on the bus."""
+    services = rig.platform.services
+    event = Event(kind=kind, tenant=TENANT, subject=twin, time=services.clock.now(), context_id=new_id(),
+                  actor="monitoring", data={"twin": twin, "model": model, **data})
+    with services.store.write() as tx:
+        tx.events.append([event])
+    services.bus.publish([event])
+    return event

@@ -30,13 +30,13 @@ from tests.integration.dashboard.rig import (
     Rig,
     attach_device,
     chromium,
+    publish_insight,
     running_platform,
     sign_in,
 )
 from tvilling.app.registry import registry_for
 from tvilling.app.work_orders import work_order_service
-from tvilling.core.context import Context, new_id
-from tvilling.core.events import Event
+from tvilling.core.context import Context
 from tvilling.core.roles import Role
 from tvilling.policy.work_order_rules import load_policy
 from tvilling.policy.work_orders import WorkOrder
@@ -48,7 +48,6 @@ PAGES = [("overview", "/ui/", "asset-table"), ("explorer", "/ui/explorer", "twin
          ("models", "/ui/models", "model-table"), ("commands", "/ui/twin/chiller-1", "commands-panel"),
          ("registry", "/ui/registry", "registry-table"),
          ("maintenance", "/ui/maintenance", "wo-table")]  # last: its insights raise anomaly alarms too
-BEARING = "dtmi:tvilling:bottling:Bearing;1"
 
 
 def value(i: int, name: str, twin: str, t: float) -> float:
@@ -110,16 +109,6 @@ def stamp(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-def insight(rig: Rig, kind: str, twin: str, data: dict[str, Any]) -> None:
-    """An insight as the monitoring layer writes it: committed to the event log, then published on the bus."""
-    services = rig.platform.services
-    event = Event(kind=kind, tenant=TENANT, subject=twin, time=services.clock.now(), context_id=new_id(),
-                  actor="monitoring", data={"twin": twin, "model": BEARING, **data})
-    with services.store.write() as tx:
-        tx.events.append([event])
-    services.bus.publish([event])
-
-
 def work_orders(rig: Rig) -> WorkOrder:
     """The plant's maintenance rules on the platform's work-order service, then insights that trigger them:
     wear on conveyor-1-bearing (``bearing-inspect``: proposed), wear and P(failure within 72 h) = 87 % on
@@ -128,16 +117,16 @@ def work_orders(rig: Rig) -> WorkOrder:
     service = work_order_service(rig.platform.app.state, rig.platform.services)
     service.configure(load_policy(os.path.relpath(SITE / "maintenance.yaml")))  # the page names the file
     now = datetime.now(UTC)
-    insight(rig, "insight.anomaly", "conveyor-1-bearing", {
+    publish_insight(rig, "insight.anomaly", "conveyor-1-bearing", {
         "score": 0.9961, "threshold": 0.99, "detected_at": stamp(now), "since": stamp(now - timedelta(minutes=40)),
         "signals": ["envelopeBpfo"], "contributions": [{"signal": "envelopeBpfo", "share": 0.83, "deviation": 4.4}],
         "detector": "baseline"})
-    insight(rig, "insight.anomaly", "filler-1-bearing", {
+    publish_insight(rig, "insight.anomaly", "filler-1-bearing", {
         "score": 0.9987, "threshold": 0.99, "detected_at": stamp(now), "since": stamp(now - timedelta(hours=3)),
         "signals": ["envelopeBpfo", "kurtosis"],
         "contributions": [{"signal": "envelopeBpfo", "share": 0.71, "deviation": 6.2},
                           {"signal": "kurtosis", "share": 0.26, "deviation": 3.1}], "detector": "baseline"})
-    insight(rig, "insight.rul", "filler-1-bearing", {
+    publish_insight(rig, "insight.rul", "filler-1-bearing", {
         "at": stamp(now), "rul_hours": {"mean": 61.5, "lower": 30.0, "upper": 95.0, "level": 0.9}, "p_failure": 0.87,
         "horizon_hours": 72.0, "health_indicator": 4.1, "failure_threshold": 5.0})
     service.create(TENANT, "chiller-1", "Clean the condenser coils before the summer peak", role=Role.OPERATOR,

@@ -15,16 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.dashboard.rig import TENANT, Rig, now_iso
+from tests.integration.dashboard.rig import BEARING, TENANT, Rig, now_iso, publish_insight
+from tests.support.services import until
 from tvilling.app.work_orders import POLICY_SUBJECT, WorkOrderService, work_order_service
-from tvilling.core.context import new_id
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
 from tvilling.policy.work_order_rules import parse_policy
 from tvilling.policy.work_orders import WorkOrder
 
 pytestmark = pytest.mark.chromium
-BEARING = "dtmi:tvilling:bottling:Bearing;1"
 RULE = {"id": "bearing-72h", "model": BEARING, "p_failure": 0.5, "mode": "approve", "priority": "urgent",
         "title": "Replace the bearing of {twin}: P(failure within {horizon_hours} h) = {p_failure}"}
 MAX_AUTO = 5
@@ -35,32 +34,14 @@ def field(page: Any, test_id: str) -> Any:
     return page.locator(f"input[data-testid={test_id}], [data-testid={test_id}] input").first
 
 
-def until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-def insight(rig: Rig, kind: str, twin: str, data: dict[str, Any]) -> Event:
-    """An insight as the monitoring layer writes it: committed to the event log, then published on the bus."""
-    services = rig.platform.services
-    event = Event(kind=kind, tenant=TENANT, subject=twin, time=services.clock.now(), context_id=new_id(),
-                  actor="monitoring", data={"twin": twin, "model": BEARING, **data})
-    with services.store.write() as tx:
-        tx.events.append([event])
-    services.bus.publish([event])
-    return event
-
-
 def failing(rig: Rig, twin: str) -> Event:
     """An anomaly episode on the bearing's envelope signals, then P(failure within 72 h) = 87 %."""
     t = now_iso()
-    insight(rig, "insight.anomaly", twin, {
+    publish_insight(rig, "insight.anomaly", twin, {
         "score": 0.9987, "threshold": 0.99, "detected_at": t, "since": t, "signals": ["envelopeBpfo", "kurtosis"],
         "contributions": [{"signal": "envelopeBpfo", "share": 0.71, "deviation": 6.2},
                           {"signal": "kurtosis", "share": 0.26, "deviation": 3.1}], "detector": "baseline"})
-    return insight(rig, "insight.rul", twin, {
+    return publish_insight(rig, "insight.rul", twin, {
         "at": t, "rul_hours": {"mean": 61.5, "lower": 30.0, "upper": 95.0, "level": 0.9}, "p_failure": 0.87,
         "horizon_hours": 72.0, "health_indicator": 4.1, "failure_threshold": 5.0})
 
@@ -73,7 +54,7 @@ def service(rig: Rig) -> Iterator[WorkOrderService]:
     yield svc
     svc.configure(before)
     for twin in ("filler-1-bearing",):  # end the synthetic episode (its anomaly alarm clears)
-        insight(rig, "insight.cleared", twin, {"since": now_iso(), "cleared_at": now_iso()})
+        publish_insight(rig, "insight.cleared", twin, {"since": now_iso(), "cleared_at": now_iso()})
 
 
 def live_order(service: WorkOrderService, twin: str) -> WorkOrder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ import yaml
 
 from tests.support import dtdl_samples
 from tests.support.platform import ApiRig, api_rig
+from tests.support.services import until
 from tests.unit.app.test_monitoring import SPEC, degrading, telemetry
 from tvilling.app.monitoring import MonitoringService
 from tvilling.app.monitoring_config import MonitoringConfig
@@ -45,13 +45,6 @@ def rig_with(tmp_path: Path, **doc: Any) -> Iterator[ApiRig]:
 def rig(tmp_path: Path) -> Iterator[ApiRig]:
     with rig_with(tmp_path) as r:
         yield r
-
-
-def until(condition: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def service(rig: ApiRig) -> WorkOrderService:
