@@ -44,3 +44,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'tvilling.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="session")
+def thermal_zone_fmus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The example thermal-zone FMU built with gcc, FMI 2.0 and 3.0 (``tests/support/fmus.py``)."""
+    from tests.support.fmus import build_thermal_zone
+
+    return build_thermal_zone(tmp_path_factory.mktemp("fmus"))

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     alarms_file: Path | None = None
     # Work orders (app/work_orders.py): rules; default = maintenance.yaml beside mappings_file, if there is one.
     maintenance_file: Path | None = None
+    # FMU simulations over the API (app/fmus.py) run in a child process each: an FMU is native code, and one that
+    # crashes or hangs must not take the server with it. Limits per run: wall time, communication steps returned.
+    fmu_timeout_s: float = Field(default=60.0, gt=0, description="wall-clock limit of one FMU simulation, s")
+    fmu_max_steps: int = Field(default=200_000, ge=1, description="most communication steps one API run may take")
+    fmu_concurrency: int = Field(default=2, ge=1, description="FMU simulations run at once; more wait")
     # Retention (app/retention.py), in days; 0 keeps that class forever. Raw/rollups age by source time.
     retention_raw_days: float = Field(default=0.0, ge=0, description="raw samples, days (0 = forever)")
     retention_rollup_1m_days: float = Field(default=0.0, ge=0, description="1-minute rollups, days (0 = forever)")

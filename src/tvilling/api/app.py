@@ -19,6 +19,7 @@ from tvilling.api.routes import (
     commands,
     detect,
     events,
+    fmus,
     health,
     insights,
     ml_models,
@@ -50,6 +51,7 @@ ROUTERS: list[APIRouter] = [
     detect.router,
     rul.router,
     work_orders.router,
+    fmus.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}
@@ -74,7 +76,7 @@ def create_app(services: Services, settings: Settings, *, extra_routers: list[AP
         app.add_middleware(TwinReadFastLane)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes,
-                       upload_paths=rul.UPLOAD_PATHS)
+                       upload_paths=(*rul.UPLOAD_PATHS, *fmus.UPLOAD_PATHS))
     _document_security(app)
     return app
 

@@ -24,6 +24,7 @@ from tvilling.core.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
     QuerySyntaxError,
+    SimulationError,
     TvillingError,
     UnavailableError,
     ValidationError,
@@ -45,6 +46,7 @@ STATUS_TABLE: dict[type[TvillingError], tuple[int, str, str]] = {
     NotImplementedYetError: (501, "not-implemented", "Not implemented"),
     RateLimitedError: (429, "rate-limited", "Too many requests"),
     ConfigurationError: (500, "configuration", "Server misconfigured"),
+    SimulationError: (422, "simulation", "The model failed"),
     TvillingError: (500, "internal", "Internal error"),
 }
 

@@ -71,6 +71,37 @@ def _set_aside_previous_run(db: Path) -> Path | None:
     return prev
 
 
+def _example_fmu(platform: Any, data_dir: Path) -> str:
+    """Put the example thermal-zone FMU in the demo tenant's library, so the Scenarios page has a model to run.
+
+    It is compiled from ``examples/fmus`` (a source checkout and gcc); where either is missing the demo goes on
+    without it and says why.
+    """
+    import importlib.util
+
+    from tvilling.app.fmus import fmu_library
+    from tvilling.core.context import Context
+    from tvilling.core.errors import ConflictError
+    from tvilling.core.roles import Role
+
+    script = Path(__file__).resolve().parents[3] / "examples" / "fmus" / "build.py"
+    spec = importlib.util.spec_from_file_location("tvilling_example_fmus", script)
+    if not script.is_file() or spec is None or spec.loader is None:
+        return "no example FMU (examples/fmus is not in this installation)"
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        built = Path(module.build_fmu("3.0", data_dir / "fmus"))
+        library = fmu_library(platform.app.state, platform.services)
+        library.upload(TENANT, built.read_bytes(), Context.new(actor="demo"), role=Role.ADMIN,
+                       name="Hall thermal zone (example)")
+    except ConflictError:
+        pass  # kept from an earlier run of the demo on the same database
+    except Exception as exc:  # a missing compiler must not stop the demo; say why instead
+        return f"no example FMU ({' '.join(str(exc).split())[:160]})"
+    return "the example thermal-zone FMU is in the library (/ui/scenarios)"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -237,6 +268,7 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
         _say(f"  Line PLC: {plc_url} (OPC UA, SignAndEncrypt; certificates in {certs.trust_dir.parent})")
         if not headless:
             _say(f"  Dashboard: {url}/ui/  (sign in with the token)")
+            _say("  Scenarios: " + await asyncio.to_thread(_example_fmu, platform, data_dir))
         _say(f"  API:   {url}/api/v1  (docs: {url}/api/v1/docs)")
         _say(f"  Token: {token.token}")
         _say(f"  Try:   curl -H 'Authorization: Bearer {token.token}' {url}/api/v1/twins/pump-1")

@@ -12,6 +12,7 @@ from tvilling.cli import (
     commands,
     demo,
     detect,
+    fmu,
     mcp,
     models,
     models_import,
@@ -37,6 +38,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(bench.app, name="bench")
 app.command("detect")(detect.detect)
 app.add_typer(rul.app, name="rul")
+app.add_typer(fmu.app, name="fmu")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("query")(query.query)

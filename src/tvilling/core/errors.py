@@ -84,3 +84,8 @@ class StorageFullError(UnavailableError):
 
 class ConfigurationError(TvillingError):
     """Settings are inconsistent or unsafe (for example a durable profile with weak fsync settings)."""
+
+
+class SimulationError(TvillingError):
+    """A physics model (an FMU or a native model) failed while it was set up or stepped: the input was valid as
+    far as the platform can tell, but the model refused it or broke (for example an FMU returning fmi2Error)."""

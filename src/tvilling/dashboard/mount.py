@@ -37,6 +37,7 @@ def _register_pages() -> None:
         placeholders,
         registry,
         rul,
+        scenarios,
         scene,
         twin,
         work_orders,

@@ -28,7 +28,7 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/registry", "Model registry", "model_training", True),
     ("/detect", "Detect on a CSV", "query_stats", True),
     ("/rul", "Fleet RUL", "timelapse", True),
-    ("/scenarios", "Scenarios", "science", False),
+    ("/scenarios", "Scenarios", "science", True),
     ("/maintenance", "Work orders", "build", True),
     ("/approvals", "Approvals", "task_alt", False),
     ("/audit", "Audit", "history", False),

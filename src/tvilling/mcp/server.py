@@ -124,7 +124,43 @@ def build_server(client: Client) -> MCPServer:
         from predictive insights, and the guardrails that limit them."""
         return _sdk(lambda: dict(client.get_work_order_policy()))
 
+    @server.tool()
+    def list_fmus() -> dict[str, Any]:
+        """The FMU library: simulation models (FMI co-simulation FMUs) uploaded to the platform, with id, name,
+        model name and FMI version. Returns {"value": [fmus], "count": n}."""
+        return _page(_sdk(lambda: list(client.list_fmus()["value"])))
+
+    @server.tool()
+    def get_fmu(fmu_id: str) -> dict[str, Any]:
+        """One FMU: its default experiment (start, stop, step in seconds) and every variable (parameters and
+        inputs that can be set, outputs that can be recorded) with unit, start value and description."""
+        return _sdk(lambda: dict(client.get_fmu(fmu_id)))
+
+    @server.tool()
+    def simulate_fmu(fmu_id: str, stop_time: float | None = None, step: float | None = None,
+                     values: dict[str, float] | None = None, record: list[str] | None = None,
+                     points: int = 50) -> dict[str, Any]:
+        """Simulate an FMU (a what-if): ``values`` sets parameters and inputs by name (units as get_fmu lists
+        them), times in seconds (default: the FMU's default experiment). Returns each recorded output's final,
+        minimum and maximum value and the run resampled to at most ``points`` time points. Needs the operator
+        role or higher; nothing is stored."""
+        run = _sdk(lambda: dict(client.simulate_fmu(fmu_id, stop_time=stop_time, step=step, values=values,
+                                                    record=record or ())))
+        return summarise_run(run, points)
+
     return server
+
+
+def summarise_run(run: dict[str, Any], points: int) -> dict[str, Any]:
+    """A simulation answer an assistant can read: per output final/min/max, and an evenly thinned series."""
+    times: list[float] = run["time"]
+    every = max(-(-len(times) // max(points, 2)), 1)
+    keep = sorted({*range(0, len(times), every), len(times) - 1})
+    outputs = {name: {"final": series[-1], "min": min(series), "max": max(series),
+                      "unit": run.get("units", {}).get(name, "")} for name, series in run["columns"].items()}
+    return {"fmu": run.get("fmu"), "startTime": run["startTime"], "stopTime": run["stopTime"], "step": run["step"],
+            "steps": run["steps"], "outputs": outputs, "time": [times[i] for i in keep],
+            "series": {name: [series[i] for i in keep] for name, series in run["columns"].items()}}
 
 
 def serve_stdio(url: str | None = None, token: str | None = None) -> None:

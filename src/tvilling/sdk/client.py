@@ -310,6 +310,31 @@ class _Operations:
                                content=histories, headers={"Content-Type": "text/csv"}))
 
 
+    # the FMU library (docs/physics.md): viewers read, operators simulate, engineers upload and delete
+    def list_fmus(self) -> Any:
+        return self._send(Call("GET", "/api/v1/fmus"))
+
+    def get_fmu(self, fmu_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/fmus/{_seg(fmu_id)}"))
+
+    def upload_fmu(self, data: bytes, *, name: str | None = None) -> Any:
+        params = {"name": name} if name else {}
+        return self._send(Call("POST", "/api/v1/fmus", params=params, content=data,
+                               headers={"Content-Type": "application/octet-stream"}))
+
+    def delete_fmu(self, fmu_id: str) -> Any:
+        return self._send(Call("DELETE", f"/api/v1/fmus/{_seg(fmu_id)}", empty=True))
+
+    def simulate_fmu(self, fmu_id: str, *, start_time: float | None = None, stop_time: float | None = None,
+                     step: float | None = None, values: dict[str, float] | None = None,
+                     inputs: dict[str, Any] | None = None, record: Sequence[str] = ()) -> Any:
+        """``inputs`` = {"time": [...], "columns": {name: [...]}}; the answer has ``time`` and ``columns``."""
+        body: dict[str, Any] = {"values": dict(values or {}), "record": list(record)}
+        for key, value in (("startTime", start_time), ("stopTime", stop_time), ("step", step), ("inputs", inputs)):
+            if value is not None:
+                body[key] = value
+        return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/simulations", body=body))
+
 def _resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
     env = ClientSettings()
     resolved_token = token if token is not None else (env.token.get_secret_value() if env.token else None)

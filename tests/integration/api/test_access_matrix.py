@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.support.dtdl_samples import CTX, FLOOR, ROOM, room
+from tests.support.fmus import thermal_zone_bytes
 from tests.support.platform import ApiRig
 from tvilling.core.roles import Role
 
@@ -340,6 +341,36 @@ def op_lower_work_order_mode(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("PUT", "/api/v1/work-order-policy/mode", role=role, json={"mode": "approve", "comment": uid})
 
 
+# The FMU library: each upload carries its uid as the zip comment, so every call is new content.
+def _fmu(rig: ApiRig, uid: str, tenant: str = "acme", name: str = "zone") -> str:
+    r = rig.call("POST", "/api/v1/fmus", tenant=tenant, params={"name": name}, content=thermal_zone_bytes("2.0", uid),
+                 headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def op_list_fmus(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/fmus", role=role)
+
+
+def op_get_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", f"/api/v1/fmus/{_fmu(rig, uid)}", role=role)
+
+
+def op_upload_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", "/api/v1/fmus", role=role, content=thermal_zone_bytes("3.0", uid),
+                    headers={"Content-Type": "application/octet-stream"})
+
+
+def op_simulate_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", f"/api/v1/fmus/{_fmu(rig, uid)}/simulations", role=role,
+                    json={"stopTime": 600, "values": {"UA": 450}})
+
+
+def op_delete_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("DELETE", f"/api/v1/fmus/{_fmu(rig, uid)}", role=role)
+
+
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_put_twin, Role.ENGINEER),
     (op_patch_twin, Role.OPERATOR), (op_delete_twin, Role.ENGINEER), (op_list_rels, Role.VIEWER),
@@ -358,6 +389,8 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_list_work_orders, Role.VIEWER), (op_get_work_order, Role.VIEWER), (op_create_work_order, Role.OPERATOR),
     (op_complete_work_order, Role.OPERATOR), (op_work_order_policy, Role.VIEWER),
     (op_lower_work_order_mode, Role.OPERATOR),
+    (op_list_fmus, Role.VIEWER), (op_get_fmu, Role.VIEWER), (op_upload_fmu, Role.ENGINEER),
+    (op_simulate_fmu, Role.OPERATOR), (op_delete_fmu, Role.ENGINEER),
 ]
 
 
@@ -429,8 +462,9 @@ def _seed_b(rig: ApiRig) -> dict[str, Any]:
     _ml_model(rig, "b", tenant="globex", note=CANARY)
     alarm_id = _alarm(rig, "b", tenant="globex", message=CANARY)
     order_id = _work_order(rig, "b", tenant="globex", title=CANARY)
+    fmu_id = _fmu(rig, "b", tenant="globex", name=CANARY)
     return {"token_id": token.id, "alarm_id": alarm_id, "rul_job": _rul_job(rig, "globex"), "work_order": order_id,
-            "state": _b_state(rig)}
+            "fmu": fmu_id, "state": _b_state(rig)}
 
 
 def _b_state(rig: ApiRig) -> Any:
@@ -444,6 +478,7 @@ def _b_state(rig: ApiRig) -> Any:
     out["work_orders"] = rig.call("GET", "/api/v1/work-orders", tenant="globex").json()
     out["work_order_mode"] = rig.call("GET", "/api/v1/work-order-policy", tenant="globex").json()["mode"]
     out["ml"] = rig.call("GET", "/api/v1/ml/models/m-b/versions", tenant="globex").json()
+    out["fmus"] = rig.call("GET", "/api/v1/fmus", tenant="globex").json()
     return out
 
 
@@ -482,6 +517,9 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("GET", f"/api/v1/work-orders/{seeded['work_order']}", None),
         ("POST", f"/api/v1/work-orders/{seeded['work_order']}/complete", {"comment": "x"}),
         ("POST", f"/api/v1/work-orders/{seeded['work_order']}/cancel", None),
+        ("GET", f"/api/v1/fmus/{seeded['fmu']}", None),
+        ("POST", f"/api/v1/fmus/{seeded['fmu']}/simulations", {}),
+        ("DELETE", f"/api/v1/fmus/{seeded['fmu']}", None),
     ]
     for method, path, body in attempts:
         r = rig.call(method, path, tenant="acme", role=Role.ADMIN, json=body)
@@ -491,6 +529,7 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
     for method, path, body in [("GET", "/api/v1/twins", None), ("GET", "/api/v1/models", None),
                                ("GET", "/api/v1/tokens", None), ("GET", "/api/v1/ml/models", None),
                                ("GET", "/api/v1/alarms", None), ("GET", "/api/v1/work-orders", None),
+                               ("GET", "/api/v1/fmus", None),
                                ("POST", "/api/v1/query", {"query": "SELECT * FROM DIGITALTWINS"})]:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text

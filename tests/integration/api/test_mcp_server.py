@@ -15,11 +15,12 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from tests.support import dtdl_samples
+from tests.support.fmus import thermal_zone_bytes
 from tests.support.platform import ApiRig, api_rig, live_server
 from tvilling.core.roles import Role
 
 TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order",
-         "create_work_order", "act_on_work_order", "work_order_policy"}
+         "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu"}
 
 
 @pytest.fixture
@@ -82,6 +83,27 @@ async def test_operator_reads_the_plant_and_handles_a_work_order(served: tuple[A
         assert "no-such-twin" in missing
         # The session survives an error.
         assert value(await client.call_tool("get_twin", {"twin_id": "room-1"}))["$dtId"] == "room-1"
+
+
+async def test_an_assistant_runs_a_what_if_on_an_fmu(served: tuple[ApiRig, str]) -> None:
+    rig, url = served
+    r = rig.call("POST", "/api/v1/fmus", role=Role.ENGINEER, content=thermal_zone_bytes("3.0"),
+                 headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    fmu_id = r.json()["id"]
+    async with tvilling_mcp(rig, url, Role.OPERATOR) as client:
+        assert [f["id"] for f in value(await client.call_tool("list_fmus", {}))["value"]] == [fmu_id]
+        described = value(await client.call_tool("get_fmu", {"fmu_id": fmu_id}))
+        assert "UA" in {v["name"] for v in described["variables"]}
+        run = value(await client.call_tool("simulate_fmu", {"fmu_id": fmu_id, "values": {"Q_hvac": -2000,
+                                                                                          "T_out": 5}}))
+        assert run["steps"] == 1440 and len(run["time"]) <= 51 and run["time"][-1] == 86400.0
+        assert run["outputs"]["T"]["unit"] == "degC" and run["outputs"]["T"]["final"] < 2.0
+        assert run["series"]["T"][0] == 21.0
+        refused = error(await client.call_tool("simulate_fmu", {"fmu_id": fmu_id, "values": {"C": 0}}))
+        assert "C must be > 0" in refused
+    async with tvilling_mcp(rig, url, Role.VIEWER) as client:
+        assert "operator" in error(await client.call_tool("simulate_fmu", {"fmu_id": fmu_id}))
 
 
 async def test_a_viewer_reads_but_cannot_create(served: tuple[ApiRig, str]) -> None:

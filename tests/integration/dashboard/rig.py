@@ -10,7 +10,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ class Rig:
     platform: Platform
     base: str
     loop: asyncio.AbstractEventLoop
-    tokens: dict[Role, str] = field(default_factory=dict)
+    tokens: dict[Role, str] = dataclass_field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -139,6 +140,11 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def field(page: Any, test_id: str) -> Any:
+    """A text/number field by test id (Quasar puts the attribute on the native input or on its wrapper)."""
+    return page.locator(f'input[data-testid="{test_id}"], [data-testid="{test_id}"] input').first
 
 
 def sign_in(page: Any, rig: Rig, role: Role, path: str = "/ui/") -> None:

@@ -11,6 +11,7 @@ Usage: python -m tests.integration.dashboard.screenshots OUT_DIR [PAGE ...]  (PA
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -30,13 +31,17 @@ from tests.integration.dashboard.rig import (
     Rig,
     attach_device,
     chromium,
+    field,
     publish_insight,
     running_platform,
     sign_in,
 )
+from tests.support.fmus import thermal_zone_bytes
+from tvilling.app.fmus import fmu_library
 from tvilling.app.registry import registry_for
 from tvilling.app.work_orders import work_order_service
 from tvilling.core.context import Context
+from tvilling.core.errors import ConflictError
 from tvilling.core.roles import Role
 from tvilling.policy.work_order_rules import load_policy
 from tvilling.policy.work_orders import WorkOrder
@@ -46,7 +51,7 @@ PAGES = [("overview", "/ui/", "asset-table"), ("explorer", "/ui/explorer", "twin
          ("twin", "/ui/twin/pump-1-bearing?prop=vibrationRms", "history-chart"), ("scene", "/ui/scene", "plant-scene"),
          ("heatmap", "/ui/heatmap", "heatmap"), ("alarms", "/ui/alarms", "alarm-table"),
          ("models", "/ui/models", "model-table"), ("commands", "/ui/twin/chiller-1", "commands-panel"),
-         ("registry", "/ui/registry", "registry-table"),
+         ("registry", "/ui/registry", "registry-table"), ("scenarios", "/ui/scenarios", "fmu-table"),
          ("maintenance", "/ui/maintenance", "wo-table")]  # last: its insights raise anomaly alarms too
 
 
@@ -163,6 +168,8 @@ def capture(out: Path, only: list[str] | None = None) -> list[Path]:
             released = work_orders(rig) if name == "maintenance" else None
             page.goto(rig.url(path))
             page.get_by_test_id(marker).first.wait_for(state="visible", timeout=15_000)
+            if name == "scenarios":  # the example FMU, a what-if with half the insulation and heating, run
+                what_if(rig, page)
             if released is not None:  # the released one's evidence (P(failure), RUL interval, signals) and trail
                 page.get_by_test_id(f"wo-evidence-{released.id}").click()
                 page.get_by_test_id("wo-ev-pfailure").wait_for(state="visible", timeout=5000)
@@ -183,6 +190,22 @@ def capture(out: Path, only: list[str] | None = None) -> list[Path]:
         stop.set()
         feeder.join(10)
     return saved
+
+
+def what_if(rig: Rig, page: Any) -> None:
+    """The thermal-zone FMU in the library, selected, and a baseline vs. scenario run drawn."""
+    library = fmu_library(rig.platform.app.state, rig.platform.services)
+    with contextlib.suppress(ConflictError):  # kept from an earlier capture on the same platform
+        library.upload(TENANT, thermal_zone_bytes("3.0"), Context.new(actor="screenshots"), role=Role.ENGINEER,
+                       name="Hall thermal zone")
+    page.reload()
+    page.get_by_test_id("fmu-table").locator("tr").filter(has_text="Hall thermal zone").first.click()
+    page.get_by_test_id("fmu-selected").wait_for(timeout=5000)
+    field(page, "scen-UA").fill("250")
+    field(page, "scen-Q_hvac").fill("1500")
+    page.get_by_test_id("scn-run").click()
+    page.get_by_test_id("scn-finals").wait_for(timeout=60_000)
+    page.get_by_test_id("scn-results").evaluate("el => el.scrollIntoView({block: 'start'})")  # the charts
 
 
 def main() -> int:

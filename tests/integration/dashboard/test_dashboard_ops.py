@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.dashboard.rig import TENANT, RecordingDevice, Rig, attach_device, now_iso
+from tests.integration.dashboard.rig import TENANT, RecordingDevice, Rig, attach_device, field, now_iso
 from tests.support.samples import pump_rig
 from tvilling.app.commands import CommandService
 from tvilling.app.registry import registry_for
@@ -26,10 +26,6 @@ from tvilling.ports.commands import CommandOutcome
 
 pytestmark = pytest.mark.chromium
 
-
-def field(page: Any, test_id: str) -> Any:
-    """A text/number field by test id (Quasar puts the attribute on the native input or on its wrapper)."""
-    return page.locator(f"input[data-testid={test_id}], [data-testid={test_id}] input").first
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.dashboard.rig import BEARING, TENANT, Rig, now_iso, publish_insight
+from tests.integration.dashboard.rig import BEARING, TENANT, Rig, field, now_iso, publish_insight
 from tests.support.services import until
 from tvilling.app.work_orders import POLICY_SUBJECT, WorkOrderService, work_order_service
 from tvilling.core.events import Event
@@ -27,11 +27,6 @@ pytestmark = pytest.mark.chromium
 RULE = {"id": "bearing-72h", "model": BEARING, "p_failure": 0.5, "mode": "approve", "priority": "urgent",
         "title": "Replace the bearing of {twin}: P(failure within {horizon_hours} h) = {p_failure}"}
 MAX_AUTO = 5
-
-
-def field(page: Any, test_id: str) -> Any:
-    """A text field by test id (Quasar puts the attribute on the native input or on its wrapper)."""
-    return page.locator(f"input[data-testid={test_id}], [data-testid={test_id}] input").first
 
 
 def failing(rig: Rig, twin: str) -> Event:

@@ -8,8 +8,7 @@ from starlette.responses import RedirectResponse
 
 from tvilling.dashboard import shell
 
-COMING = {"/scenarios": "Scenarios (what-if simulation)", "/approvals": "Approvals for guarded actions",
-          "/audit": "Audit trail"}
+COMING = {"/approvals": "Approvals for guarded actions", "/audit": "Audit trail"}
 
 
 def _register(path: str, title: str) -> None:

@@ -1,0 +1,178 @@
+"""The FMU library: upload a co-simulation FMU once, list it, inspect its variables, simulate it — no code.
+
+Uploads are checked before they are stored (a zip with a valid modelDescription.xml, a co-simulation interface and
+a binary for this server's platform), so a stored FMU is one the server can run. Simulations run in a child
+process each (:mod:`tvilling.app.fmu_runner`), at most ``fmu_concurrency`` at once. Uploading and deleting are
+events on subject ``fmus/<id>`` (the audit trail); a simulation stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tvilling.adapters.sql.schema_fmus import fmus
+from tvilling.app.fmu_runner import SimulationRequest, simulate_isolated
+from tvilling.core.context import Context
+from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError, UnavailableError, ValidationError
+from tvilling.core.events import Event
+from tvilling.core.roles import Role
+
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+_META = [fmus.c.id, fmus.c.name, fmus.c.sha256, fmus.c.size, fmus.c.fmi_version, fmus.c.model_name,
+         fmus.c.created_by, fmus.c.created_at]
+
+
+def fmu_id(sha256: str) -> str:
+    """Ids come from the content: the same file is the same FMU, and an id never points at other bytes."""
+    return "fmu-" + sha256[:16]
+
+
+class FmuLibrary:
+    def __init__(self, store: Any, bus: Any, clock: Any, *, timeout_s: float = 60.0, max_steps: int = 200_000,
+                 concurrency: int = 2) -> None:
+        self.store, self.bus, self.clock = store, bus, clock
+        self.timeout_s, self.max_steps = timeout_s, max_steps
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    def list(self, tenant: str) -> list[dict[str, Any]]:
+        with self.store.read() as tx:
+            rows = tx.conn.execute(sa.select(*_META, fmus.c.info).where(fmus.c.tenant == tenant)
+                                   .order_by(fmus.c.created_at, fmus.c.id)).all()
+        return [_summary(r) for r in rows]
+
+    def get(self, tenant: str, fmu: str) -> dict[str, Any]:
+        with self.store.read() as tx:
+            r = tx.conn.execute(sa.select(*_META, fmus.c.info).where(fmus.c.tenant == tenant,
+                                                                     fmus.c.id == fmu)).first()
+        if r is None:
+            raise _missing(fmu)
+        return {**_summary(r), **r.info}
+
+    def artifact(self, tenant: str, fmu: str) -> bytes:
+        with self.store.read() as tx:
+            data = tx.conn.execute(sa.select(fmus.c.artifact).where(fmus.c.tenant == tenant,
+                                                                    fmus.c.id == fmu)).scalar_one_or_none()
+        if data is None:
+            raise _missing(fmu)
+        return bytes(data)
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    def upload(self, tenant: str, data: bytes, context: Context, *, role: Role,
+               name: str | None = None) -> dict[str, Any]:
+        """Check and store an FMU; 409 when this tenant already has the same file. Engineers and admins only."""
+        _need(role, Role.ENGINEER, "upload FMUs")
+        if not data:
+            raise ValidationError("the request body is empty", where="body", hint="send the .fmu file as the body")
+        info = _inspect(data, label=name)
+        label = (name or info["modelName"] or "FMU").strip()
+        if not _NAME.fullmatch(label):
+            raise ValidationError("the name must be 1-200 characters without control characters", where="name")
+        digest = hashlib.sha256(data).hexdigest()
+        ident = fmu_id(digest)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            exists = tx.conn.execute(sa.select(fmus.c.id).where(fmus.c.tenant == tenant,
+                                                                fmus.c.sha256 == digest)).scalar_one_or_none()
+            if exists is not None:
+                raise ConflictError(f"this file is already in the library as {exists}", where="body",
+                                    hint=f"use GET /api/v1/fmus/{exists}; delete it first to upload it again")
+            tx.conn.execute(sa.insert(fmus).values(
+                tenant=tenant, id=ident, name=label, sha256=digest, size=len(data),
+                fmi_version=info["fmiVersion"], model_name=info["modelName"], info=info, artifact=data,
+                created_by=context.actor, created_at=now))
+            event = self._event("fmu.uploaded", tenant, ident, context,
+                                {"name": label, "sha256": digest, "size": len(data), "fmiVersion": info["fmiVersion"],
+                                 "modelName": info["modelName"]})
+            tx.events.append([event])
+        self.bus.publish([event])
+        return self.get(tenant, ident)
+
+    def delete(self, tenant: str, fmu: str, context: Context, *, role: Role) -> None:
+        _need(role, Role.ENGINEER, "delete FMUs")
+        with self.store.write() as tx:
+            gone = tx.conn.execute(sa.delete(fmus).where(fmus.c.tenant == tenant, fmus.c.id == fmu)).rowcount
+            if not gone:
+                raise _missing(fmu)
+            event = self._event("fmu.deleted", tenant, fmu, context, {})
+            tx.events.append([event])
+        self.bus.publish([event])
+
+    # -- runs -------------------------------------------------------------------------------------------------
+    def simulate(self, tenant: str, fmu: str, request: SimulationRequest, *, role: Role) -> dict[str, Any]:
+        """Run a stored FMU in a child process (blocking: call it from a worker thread). Operators and above."""
+        _need(role, Role.OPERATOR, "simulate FMUs")
+        artifact = self.artifact(tenant, fmu)
+        if not self._slots.acquire(timeout=self.timeout_s):
+            raise UnavailableError(f"every FMU simulation slot stayed busy for {self.timeout_s:g} s",
+                                   hint="retry later; the server setting TVILLING_FMU_CONCURRENCY allows more")
+        try:
+            capped = SimulationRequest(**{**request.__dict__, "max_steps": min(request.max_steps, self.max_steps)})
+            return {"fmu": fmu, **simulate_isolated(artifact, capped, timeout_s=self.timeout_s)}
+        finally:
+            self._slots.release()
+
+    def _event(self, kind: str, tenant: str, fmu: str, context: Context, data: dict[str, Any]) -> Event:
+        return Event(kind=kind, tenant=tenant, subject=f"fmus/{fmu}", time=self.clock.now(), context_id=context.id,
+                     parent_id=context.parent_id, actor=context.actor, data={"fmu": fmu, **data})
+
+
+def _need(role: Role, needed: Role, what: str) -> None:
+    # The routes and the dashboard check too; the library refuses on its own so no front-end can forget.
+    if not role.allows(needed):
+        raise PermissionDeniedError(f"the {role.value} role cannot {what}; it needs {needed.value}")
+
+
+def _inspect(data: bytes, *, label: str | None) -> dict[str, Any]:
+    """What the FMU declares, refusing one this server could not run."""
+    from tvilling.adapters.fmu import read_info, runs_here
+
+    with tempfile.TemporaryDirectory(prefix="tvilling-fmu-") as tmp:
+        path = Path(tmp) / "upload.fmu"
+        path.write_bytes(data)
+        info = read_info(path, label=label or "the uploaded file")
+    if not info.co_simulation:
+        raise ValidationError("the FMU has no co-simulation interface (model exchange only)", where="body",
+                              hint="export the model as an FMI 2.0 or 3.0 co-simulation FMU")
+    if not runs_here(info):
+        raise ValidationError("the FMU has no binary for this server's platform", where="body",
+                              hint="it has: " + (", ".join(info.platforms) or "none") + "; export it for "
+                              "Linux x86-64")
+    return info.as_dict()
+
+
+def _summary(r: Any) -> dict[str, Any]:
+    info = r.info or {}
+    return {"id": r.id, "name": r.name, "modelName": r.model_name, "fmiVersion": r.fmi_version, "size": r.size,
+            "sha256": r.sha256, "createdBy": r.created_by, "createdAt": r.created_at.isoformat(),
+            "description": info.get("description", ""), "canSnapshot": info.get("canSnapshot", False),
+            "variableCount": len(info.get("variables", []))}
+
+
+def _missing(fmu: str) -> NotFoundError:
+    return NotFoundError(f"no FMU {fmu!r}", where="id", hint="GET /api/v1/fmus lists the library")
+
+
+_CREATE = threading.Lock()
+
+
+def fmu_library(app_state: Any, services: Any) -> FmuLibrary:
+    """The platform's one FMU library (created on first use; its slots are shared by every request)."""
+    lib = getattr(app_state, "fmus", None)
+    if isinstance(lib, FmuLibrary):
+        return lib
+    with _CREATE:
+        lib = getattr(app_state, "fmus", None)
+        if not isinstance(lib, FmuLibrary):
+            s = app_state.settings
+            lib = app_state.fmus = FmuLibrary(services.store, services.bus, services.clock,
+                                              timeout_s=s.fmu_timeout_s, max_steps=s.fmu_max_steps,
+                                              concurrency=s.fmu_concurrency)
+        return lib

@@ -1,0 +1,169 @@
+"""``tvilling fmu info`` and ``tvilling fmu simulate``: run an FMI 2.0/3.0 co-simulation FMU from the command line
+(contract in shared/docs/contracts.md). The FMU runs in this process, through :mod:`tvilling.adapters.fmu`."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tvilling.cli.output import emit_json, fail
+from tvilling.core.errors import TvillingError
+
+app = typer.Typer(help="Run FMUs (FMI 2.0 / 3.0 co-simulation): list their variables, simulate them to a CSV.",
+                  no_args_is_help=True)
+
+FmuFile = Annotated[Path, typer.Argument(help="the .fmu file", show_default=False)]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line")]
+
+
+@app.command("info")
+def info(fmu: FmuFile, json_out: JsonFlag = False) -> None:
+    """Show what an FMU declares: FMI version, platforms, default experiment, parameters, inputs and outputs."""
+    from tvilling.adapters.fmu import read_info
+
+    try:
+        described = read_info(fmu)
+    except TvillingError as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(described.as_dict())
+        return
+    exp = described.default_experiment
+    typer.echo(f"{described.model_name} — FMI {described.fmi_version}, "
+               f"{'co-simulation' if described.co_simulation else 'model exchange only'}, "
+               f"platforms {', '.join(described.platforms) or 'none (sources only)'}, "
+               f"snapshots {'yes' if described.can_snapshot else 'no'}")
+    if described.description:
+        typer.echo(described.description)
+    typer.echo(f"default experiment: start {exp.start_time}, stop {exp.stop_time}, step {exp.step_size}")
+    for kind in ("parameter", "input", "output"):
+        rows = [v for v in described.variables if v.causality == kind]
+        if rows:
+            typer.echo(f"{kind}s:")
+            for v in rows:
+                start = "" if v.start is None else f" = {v.start}"
+                typer.echo(f"  {v.name}{start} {v.unit}".rstrip() + (f"  — {v.description}" if v.description else ""))
+
+
+@app.command("simulate")
+def simulate(
+    fmu: FmuFile,
+    out: Annotated[Path, typer.Option("--out", help="output CSV: time and the recorded outputs")],
+    stop_time: Annotated[float | None, typer.Option("--stop-time", help="end of the run, s (default: the "
+                                                    "FMU's default experiment)")] = None,
+    step: Annotated[float | None, typer.Option("--step", help="communication step, s (default: the FMU's)")] = None,
+    start_time: Annotated[float | None, typer.Option("--start-time", help="start of the run, s")] = None,
+    set_values: Annotated[list[str] | None, typer.Option("--set", help="NAME=VALUE for a parameter or an "
+                                                         "input's start value; repeatable")] = None,
+    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of inputs over time: a `time` column "
+                                                   "(s) and one column per input, held between rows")] = None,
+    output: Annotated[str, typer.Option("--output", help="comma-separated outputs to record (default: all)")] = "",
+    json_out: JsonFlag = False,
+) -> None:
+    """Simulate a co-simulation FMU and write its outputs at every communication step to a CSV."""
+    from tvilling.adapters.fmu import FmuModel
+    from tvilling.simulation.cosim import resolve_span
+    from tvilling.simulation.cosim import simulate as run
+
+    try:
+        values = parse_assignments(set_values or [])
+        inputs = read_inputs(input_csv) if input_csv is not None else None
+        began = time.perf_counter()
+        with FmuModel(fmu) as model:
+            span = resolve_span(model, start_time=start_time, stop_time=stop_time, step=step)
+            with _progress(span.steps, quiet=json_out) as tick:
+                result = run(model, span, values=values, inputs=inputs,
+                             record=[n.strip() for n in output.split(",") if n.strip()], on_step=tick)
+            described = model.info
+        seconds = time.perf_counter() - began
+    except TvillingError as exc:
+        fail(str(exc))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            names = list(result.columns)
+            writer.writerow(["time", *names])
+            for k, t in enumerate(result.times):
+                writer.writerow([repr(t), *(repr(result.columns[n][k]) for n in names)])
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc}")
+    if json_out:
+        emit_json({"fmu": str(fmu), "fmiVersion": described.fmi_version, "modelName": described.model_name,
+                   "startTime": span.start, "stopTime": span.stop, "step": span.step, "steps": span.steps,
+                   "rows": len(result.times), "columns": ["time", *result.columns], "units": result.units,
+                   "final": result.final(), "seconds": round(seconds, 4), "out": str(out)})
+    else:
+        final = ", ".join(f"{k} = {v:.6g}" + (f" {result.units[k]}" if k in result.units else "")
+                          for k, v in result.final().items())
+        typer.echo(f"{described.model_name}: {span.steps} steps of {span.step:g} s to t = {span.stop:g} s in "
+                   f"{seconds:.2f} s; at the end {final}; wrote {out}")
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs; the values stay text here and are checked against the model's variables later."""
+    from tvilling.core.errors import ValidationError
+
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValidationError(f"--set {item!r} is not NAME=VALUE", where="--set", hint="for example --set UA=650")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def read_inputs(path: Path) -> Any:
+    """An input table from a CSV with a ``time`` column; every other column is an input's values."""
+    from tvilling.core.errors import ValidationError
+    from tvilling.simulation.cosim import InputTable
+
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}", where=str(path)) from exc
+    if not rows or "time" not in [c.strip() for c in rows[0]]:
+        raise ValidationError(f"{path} has no `time` column", where=str(path),
+                              hint="the first line names the columns: time,Q_hvac,T_out")
+    header = [c.strip() for c in rows[0]]
+    data = [r for r in rows[1:] if any(c.strip() for c in r)]
+    columns: dict[str, list[float]] = {name: [] for name in header}
+    for i, row in enumerate(data, start=2):
+        if len(row) != len(header):
+            raise ValidationError(f"line {i} has {len(row)} fields, the header {len(header)}", where=f"{path}:{i}")
+        for name, cell in zip(header, row, strict=True):
+            try:
+                columns[name].append(float(cell))
+            except ValueError:
+                raise ValidationError(f"line {i}, column {name!r}: {cell!r} is not a number", where=f"{path}:{i}",
+                                      hint="use '.' as the decimal mark and give every cell a value") from None
+    times = columns.pop("time")
+    return InputTable.from_rows(times, columns, where=str(path))
+
+
+@contextmanager
+def _progress(total: int, *, quiet: bool) -> Iterator[Any]:
+    """A Rich progress bar on stderr for long runs at a terminal; nothing otherwise (scripts, --json)."""
+    if quiet or total < 10_000 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("simulating", total=total)
+        every = max(total // 200, 1)
+
+        def tick(done: int, _total: int) -> None:
+            if done % every == 0 or done == _total:
+                bar.update(task, completed=done)
+
+        yield tick

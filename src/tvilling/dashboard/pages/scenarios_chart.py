@@ -1,0 +1,145 @@
+"""The Scenarios page's pure parts: which variables the what-if form offers, the library and variable tables' rows,
+the baseline-versus-scenario charts, the final-values table and the CSV. No NiceGUI here, so all of it is plain
+data in, plain data out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+SETTABLE = ("parameter", "structuralParameter", "input")
+# FMI 2 and 3 type names that are numbers; strings and binaries cannot be given as a what-if value.
+NUMERIC = {"Real", "Integer", "Enumeration", "Float64", "Float32", "Int8", "UInt8", "Int16", "UInt16", "Int32",
+           "UInt32", "Int64", "UInt64"}
+BASELINE_COLOR, SCENARIO_COLOR = "#9aa5b1", "#1f6fd1"
+HOURS_FROM_S = 7200.0  # from two hours on, seconds on the time axis are harder to read than hours
+CHART_POINTS = 2000  # per series: a 200 000-step run must not be pushed to the browser whole (the CSV keeps it)
+
+
+def safe_id(name: str) -> str:
+    """A variable name as a test id / prop value: FMU names may hold dots, brackets and spaces."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def stamp(iso_text: Any) -> str:
+    return str(iso_text or "").replace("T", " ")[:16]
+
+
+def library_rows(items: Sequence[Mapping[str, Any]], can_delete: bool) -> list[dict[str, Any]]:
+    return [{"id": f["id"], "name": f["name"], "modelName": f.get("modelName", ""),
+             "fmiVersion": f.get("fmiVersion", ""), "variables": f.get("variableCount", 0),
+             "createdBy": f.get("createdBy", ""), "created": stamp(f.get("createdAt")),
+             "createdSort": f.get("createdAt", ""), "canDelete": can_delete} for f in items]
+
+
+def settable(variables: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The parameters and inputs a what-if may change: numbers and booleans, in the model's order."""
+    return [v for v in variables if v.get("causality") in SETTABLE
+            and (v.get("type") in NUMERIC or v.get("type") == "Boolean")]
+
+
+def outputs(variables: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [v for v in variables if v.get("causality") == "output"]
+
+
+def number(value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if float(value).is_integer() and abs(value) < 1e12:
+            return str(int(value))  # 5000000, not 5e+06: a start value reads as typed in the form
+        return f"{value:.6g}"
+    return str(value)
+
+
+def variable_rows(variables: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Parameters and inputs (with start values), then outputs: what a scenario can change, then what it shows."""
+    order = {"parameter": 0, "structuralParameter": 0, "input": 1, "output": 2}
+    shown = sorted((v for v in variables if v.get("causality") in order),
+                   key=lambda v: order[str(v.get("causality"))])
+    return [{"key": i, "name": v.get("name", ""), "causality": v.get("causality", ""), "type": v.get("type", ""),
+             "unit": v.get("unit") or "–",
+             "start": "" if v.get("causality") == "output" else number(v.get("start")),
+             "description": v.get("description", "")} for i, v in enumerate(shown)]
+
+
+def experiment_text(exp: Mapping[str, Any] | None) -> str:
+    exp = exp or {}
+    start, stop, step = exp.get("startTime"), exp.get("stopTime"), exp.get("stepSize")
+    if start is None and stop is None and step is None:
+        return "The model suggests no default experiment."
+    span = f"{number(start if start is not None else 0.0)} – {number(stop)} s"
+    return f"Default experiment: {span}" + (f", step {number(step)} s" if step is not None else "")
+
+
+def time_axis(stop_time: float) -> tuple[float, str]:
+    """(divisor, axis name) for a run's time values."""
+    return (3600.0, "time [h]") if stop_time >= HOURS_FROM_S else (1.0, "time [s]")
+
+
+def _points(times: Sequence[float], values: Sequence[float], divisor: float) -> list[list[float]]:
+    stride = max(1, math.ceil(len(times) / CHART_POINTS))
+    keep = list(range(0, len(times), stride))
+    if keep and keep[-1] != len(times) - 1:
+        keep.append(len(times) - 1)  # the last value is the one the final-values table compares
+    return [[round(times[i] / divisor, 6), values[i]] for i in keep]
+
+
+def chart_options(name: str, unit: str, base: Mapping[str, Any], scen: Mapping[str, Any]) -> dict[str, Any]:
+    """One output over time: the baseline in grey under the scenario in blue."""
+    divisor, x_name = time_axis(float(scen.get("stopTime") or 0.0))
+    series = []
+    for label, run, color in (("baseline", base, BASELINE_COLOR), ("scenario", scen, SCENARIO_COLOR)):
+        series.append({"name": label, "type": "line", "showSymbol": False, "color": color,
+                       "lineStyle": {"width": 2 if label == "scenario" else 1.5, "color": color},
+                       "data": _points(run["time"], run["columns"].get(name, []), divisor)})
+    return {"animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
+            "grid": {"left": 64, "right": 24, "top": 40, "bottom": 44},
+            "xAxis": {"type": "value", "name": x_name, "nameLocation": "middle", "nameGap": 26,
+                      "min": "dataMin", "max": "dataMax"},
+            "yAxis": {"type": "value", "name": f"{name} [{unit}]" if unit else name, "scale": True},
+            "series": series}
+
+
+def final_rows(base: Mapping[str, Any], scen: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name, b in base.get("final", {}).items():
+        s = scen.get("final", {}).get(name)
+        diff = s - b if isinstance(s, int | float) and isinstance(b, int | float) else None
+        rows.append({"key": safe_id(name), "output": name, "unit": scen.get("units", {}).get(name) or "–",
+                     "baseline": number(b), "scenario": number(s),
+                     "difference": "–" if diff is None else f"{diff:+.4g}"})
+    return rows
+
+
+def changes(settable_vars: Sequence[Mapping[str, Any]], base: Mapping[str, Any], scen: Mapping[str, Any]) -> str:
+    """'UA 500 → 250 W/K · Q_hvac 0 → 1000 W': what the scenario changes, so a result says what it answers."""
+    parts = []
+    for v in settable_vars:
+        name = str(v["name"])
+        if base.get(name) != scen.get(name):
+            unit = f" {v['unit']}" if v.get("unit") else ""
+            parts.append(f"{name} {number(base.get(name))} → {number(scen.get(name))}{unit}")
+    return " · ".join(parts) if parts else "The scenario equals the baseline."
+
+
+def csv_bytes(run: Mapping[str, Any]) -> bytes:
+    """Time and every recorded output at every step, units in the header (as spreadsheet users expect)."""
+    names = list(run["columns"])
+    units = run.get("units", {})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["time [s]", *(f"{n} [{units[n]}]" if units.get(n) else n for n in names)])
+    for i, t in enumerate(run["time"]):
+        writer.writerow([repr(float(t)), *(repr(float(run["columns"][n][i])) for n in names)])
+    return out.getvalue().encode()
+
+
+def file_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "fmu"

@@ -1,0 +1,181 @@
+"""/api/v1/fmus against the real platform app with real FMUs: upload, read, simulate in a child process, and
+problem+json for everything that cannot be done."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fmus import builder
+from tests.support.platform import ApiRig, api_rig, database_url
+from tvilling.app.fmu_runner import SimulationRequest
+from tvilling.app.fmus import fmu_library
+from tvilling.core.context import Context
+from tvilling.core.errors import PermissionDeniedError
+from tvilling.core.roles import Role
+
+OCTET = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiRig]:
+    # The library's SQL is plain inserts and selects; the access matrix runs it on PostgreSQL too.
+    with api_rig(database_url("sqlite", tmp_path_factory.mktemp("fmus"), None), seed_models=False) as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def uploaded(rig: ApiRig, thermal_zone_fmus: dict[str, Path]) -> dict[str, str]:
+    ids = {}
+    for version, path in thermal_zone_fmus.items():
+        r = rig.call("POST", f"/api/v1/fmus?name=Hall%20{version}", role=Role.ENGINEER,
+                     content=path.read_bytes(), headers=OCTET)
+        assert r.status_code == 201, r.text
+        assert r.headers["Location"] == f"/api/v1/fmus/{r.json()['id']}"
+        ids[version] = r.json()["id"]
+    return ids
+
+
+def _problem(r: Any, status: int, *needles: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    text = f"{body.get('detail', '')} {body.get('hint', '')}"
+    for needle in needles:
+        assert needle in text, body
+    return body
+
+
+def test_upload_list_and_read(rig: ApiRig, uploaded: dict[str, str]) -> None:
+    listing = rig.call("GET", "/api/v1/fmus", role=Role.VIEWER).json()["value"]
+    assert {e["id"] for e in listing} == set(uploaded.values())
+    one = rig.call("GET", f"/api/v1/fmus/{uploaded['3.0']}", role=Role.VIEWER).json()
+    assert one["name"] == "Hall 3.0" and one["fmiVersion"] == "3.0" and one["modelName"] == "ThermalZone"
+    assert one["canSnapshot"] and one["defaultExperiment"]["stopTime"] == 86400.0
+    ua = next(v for v in one["variables"] if v["name"] == "UA")
+    assert (ua["causality"], ua["unit"], ua["start"]) == ("parameter", "W/K", 500.0)
+
+
+@pytest.mark.parametrize("version", ["2.0", "3.0"])
+def test_simulate_with_values_and_inputs(rig: ApiRig, uploaded: dict[str, str], version: str) -> None:
+    body = {"stopTime": 7200, "step": 600, "values": {"UA": 400, "T_start": 21},
+            "inputs": {"time": [0, 3600], "columns": {"Q_hvac": [0, -2000], "T_out": [21, 5]}}, "record": ["T"]}
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded[version]}/simulations", role=Role.OPERATOR, json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["steps"] == 12 and len(out["time"]) == 13 and list(out["columns"]) == ["T"]
+    assert out["units"] == {"T": "degC"} and out["seconds"] > 0
+    assert out["columns"]["T"][6] == pytest.approx(21.0)  # balanced until the inputs change at 1 h
+    equilibrium = 5.0 - 2000.0 / 400.0
+    expected = equilibrium + (21.0 - equilibrium) * math.exp(-400.0 * 3600.0 / 5.0e6)
+    assert out["final"]["T"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_the_same_file_twice_is_a_conflict(rig: ApiRig, uploaded: dict[str, str],
+                                           thermal_zone_fmus: dict[str, Path]) -> None:
+    r = rig.call("POST", "/api/v1/fmus", role=Role.ENGINEER, content=thermal_zone_fmus["2.0"].read_bytes(),
+                 headers=OCTET)
+    _problem(r, 409, uploaded["2.0"])
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ({"values": {"UAx": 1}}, "UAx"),
+    ({"values": {"T": 1}}, "output"),
+    ({"values": {"C": 0}}, "C must be > 0"),
+    ({"stopTime": 0}, "must be after the start time"),
+    ({"record": ["C"]}, "'C' is a parameter"),
+    ({"inputs": {"time": [0, 10], "columns": {"Q_hvac": [1]}}}, "has 1 values for 2 times"),
+    ({"inputs": {"time": [10, 0], "columns": {"Q_hvac": [1, 2]}}}, "times must increase"),
+    ({"stopTime": 1e9, "step": 1}, "more than the limit"),
+    ({"color": "red"}, "color"),
+])
+def test_bad_simulations_are_problems(rig: ApiRig, uploaded: dict[str, str], body: dict[str, Any],
+                                      needle: str) -> None:
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/simulations", role=Role.OPERATOR, json=body)
+    assert r.status_code == 422, r.text
+    assert needle in r.text
+
+
+def test_nan_is_refused(rig: ApiRig, uploaded: dict[str, str]) -> None:
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/simulations", role=Role.OPERATOR,
+                 content=b'{"values": {"UA": NaN}}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+
+
+def test_uploads_that_cannot_run_are_refused(rig: ApiRig) -> None:
+    _problem(rig.call("POST", "/api/v1/fmus", role=Role.ENGINEER, content=b"not a zip", headers=OCTET), 422,
+             "is not an FMU", "zip archive")
+    _problem(rig.call("POST", "/api/v1/fmus", role=Role.ENGINEER, content=b"", headers=OCTET), 422, "empty")
+
+
+def test_roles_and_tenants(rig: ApiRig, uploaded: dict[str, str], thermal_zone_fmus: dict[str, Path]) -> None:
+    data = thermal_zone_fmus["2.0"].read_bytes()
+    for role in (Role.VIEWER, Role.OPERATOR):
+        assert rig.call("POST", "/api/v1/fmus", role=role, content=data, headers=OCTET).status_code == 403
+    assert rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/simulations", role=Role.VIEWER,
+                    json={}).status_code == 403
+    assert rig.call("DELETE", f"/api/v1/fmus/{uploaded['2.0']}", role=Role.OPERATOR).status_code == 403
+    other = "globex"
+    assert rig.call("GET", "/api/v1/fmus", tenant=other).json()["value"] == []
+    for method, path in (("GET", ""), ("DELETE", ""), ("POST", "/simulations")):
+        r = rig.call(method, f"/api/v1/fmus/{uploaded['2.0']}{path}", tenant=other, json={} if method == "POST"
+                     else None)
+        _problem(r, 404, uploaded["2.0"])
+
+
+def test_delete(rig: ApiRig, thermal_zone_fmus: dict[str, Path]) -> None:
+    r = rig.call("POST", "/api/v1/fmus", role=Role.ENGINEER, tenant="globex",
+                 content=thermal_zone_fmus["3.0"].read_bytes(), headers=OCTET)
+    ident = r.json()["id"]
+    assert rig.call("DELETE", f"/api/v1/fmus/{ident}", tenant="globex", role=Role.ENGINEER).status_code == 204
+    _problem(rig.call("GET", f"/api/v1/fmus/{ident}", tenant="globex"), 404, ident)
+    _problem(rig.call("DELETE", f"/api/v1/fmus/{ident}", tenant="globex"), 404, ident)
+
+
+def test_a_run_past_its_limit_is_stopped(tmp_path: Path, thermal_zone_fmus: dict[str, Path]) -> None:
+    # A fresh interpreter takes far longer than 50 ms to start, so the limit is certain to be hit; the child is
+    # killed and the server answers.
+    with api_rig(database_url("sqlite", tmp_path, None), seed_models=False, fmu_timeout_s=0.05) as tight:
+        ident = tight.call("POST", "/api/v1/fmus", role=Role.ENGINEER,
+                           content=thermal_zone_fmus["2.0"].read_bytes(), headers=OCTET).json()["id"]
+        r = tight.call("POST", f"/api/v1/fmus/{ident}/simulations", json={"stopTime": 600})
+        _problem(r, 422, "ran past its limit of 0.05 s", "TVILLING_FMU_TIMEOUT_S")
+        assert tight.call("GET", "/api/v1/fmus").status_code == 200
+
+
+def test_a_crashing_fmu_costs_one_request(rig: ApiRig, tmp_path: Path) -> None:
+    # The example FMU with one line added: its doStep aborts the process on a step longer than 1e8 s. A real
+    # crash of native code, which must end the child process only.
+    build = builder()
+    source = tmp_path / "src"
+    shutil.copytree(build.SOURCE_DIR, source)
+    c_file = source / "fmi2.c"
+    text = c_file.read_text()
+    anchor = 'ENTER("fmi2DoStep", STEP_COMPLETE);'
+    assert anchor in text
+    c_file.write_text(text.replace(anchor, anchor + "\n    if (h > 1e8) abort();", 1))
+    build.SOURCE_DIR = source
+    crashing = Path(build.build_fmu("2.0", tmp_path / "out")).read_bytes()
+    r = rig.call("POST", "/api/v1/fmus?name=crashing", role=Role.ENGINEER, content=crashing, headers=OCTET)
+    assert r.status_code == 201, r.text
+    ident = r.json()["id"]
+    ok = rig.call("POST", f"/api/v1/fmus/{ident}/simulations", json={"stopTime": 600})
+    assert ok.status_code == 200, ok.text
+    crashed = rig.call("POST", f"/api/v1/fmus/{ident}/simulations", json={"stopTime": 4e8, "step": 2e8})
+    _problem(crashed, 422, "crashed the simulation process")
+    assert rig.call("POST", f"/api/v1/fmus/{ident}/simulations", json={"stopTime": 600}).status_code == 200
+
+
+def test_the_library_refuses_by_role_on_its_own(rig: ApiRig) -> None:
+    library = fmu_library(rig.platform.app.state, rig.platform.services)
+    with pytest.raises(PermissionDeniedError, match="the operator role cannot upload FMUs; it needs engineer"):
+        library.upload("acme", b"x", Context.new(), role=Role.OPERATOR)
+    with pytest.raises(PermissionDeniedError, match="the viewer role cannot simulate FMUs; it needs operator"):
+        library.simulate("acme", "fmu-0000000000000000", SimulationRequest(), role=Role.VIEWER)
+    with pytest.raises(PermissionDeniedError, match="cannot delete FMUs"):
+        library.delete("acme", "fmu-0000000000000000", Context.new(), role=Role.OPERATOR)

@@ -1,0 +1,90 @@
+"""``tvilling fmu info`` / ``tvilling fmu simulate`` (contract in shared/docs/contracts.md) on real FMUs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tvilling.cli.main import app
+
+runner = CliRunner()
+
+
+def _last_json(stdout: str) -> dict[str, object]:
+    out: dict[str, object] = json.loads(stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.mark.parametrize("version", ["2.0", "3.0"])
+def test_simulate_writes_every_step_and_honours_set(thermal_zone_fmus: dict[str, Path], tmp_path: Path,
+                                                     version: str) -> None:
+    out = tmp_path / "run.csv"
+    result = runner.invoke(app, ["fmu", "simulate", str(thermal_zone_fmus[version]), "--stop-time", "7200",
+                                 "--step", "600", "--set", "Q_hvac=-2000", "--set", "T_out=5", "--set", "UA=400",
+                                 "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = _last_json(result.stdout)
+    assert summary["steps"] == 12 and summary["rows"] == 13 and summary["fmiVersion"] == version
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["time", "T", "Q_loss"] and len(rows) == 13
+    equilibrium = 5.0 - 2000.0 / 400.0
+    expected = equilibrium + (21.0 - equilibrium) * math.exp(-400.0 * 7200.0 / 5.0e6)
+    assert float(rows[-1]["time"]) == 7200.0 and float(rows[-1]["T"]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_defaults_and_an_input_table(thermal_zone_fmus: dict[str, Path], tmp_path: Path) -> None:
+    table = tmp_path / "inputs.csv"
+    table.write_text("time,Q_hvac,T_out\n0,0,21\n3600,5000,21\n")
+    out = tmp_path / "run.csv"
+    result = runner.invoke(app, ["fmu", "simulate", str(thermal_zone_fmus["3.0"]), "--input", str(table),
+                                 "--output", "T", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "1440 steps of 60 s to t = 86400 s" in result.stdout  # the FMU's default experiment
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["time", "T"] and len(rows) == 1441
+    assert float(rows[60]["T"]) == pytest.approx(21.0) and float(rows[-1]["T"]) > 25.0
+
+
+def test_info(thermal_zone_fmus: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["fmu", "info", str(thermal_zone_fmus["2.0"]), "--json"])
+    assert result.exit_code == 0, result.stderr
+    info = _last_json(result.stdout)
+    assert info["fmiVersion"] == "2.0" and info["interfaces"] == ["coSimulation"]
+    names = [v["name"] for v in info["variables"]]  # type: ignore[attr-defined, union-attr]
+    assert names == ["C", "UA", "T_start", "Q_hvac", "T_out", "T", "Q_loss"]
+    text = runner.invoke(app, ["fmu", "info", str(thermal_zone_fmus["2.0"])])
+    assert text.exit_code == 0 and "parameters:" in text.stdout and "UA = 500.0 W/K" in text.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "UAx=3"], "no variable 'UAx'"),
+    (["--set", "UA"], "is not NAME=VALUE"),
+    (["--set", "UA=warm"], "must be a finite number"),
+    (["--set", "C=0"], "C must be > 0"),
+    (["--step", "-1"], "step must be > 0"),
+    (["--stop-time", "0"], "must be after the start time"),
+    (["--output", "nope"], "no variable 'nope'"),
+])
+def test_bad_input_is_one_clear_line(thermal_zone_fmus: dict[str, Path], tmp_path: Path, args: list[str],
+                                     message: str) -> None:
+    result = runner.invoke(app, ["fmu", "simulate", str(thermal_zone_fmus["2.0"]), *args,
+                                 "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_file_that_is_not_an_fmu(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.fmu"
+    junk.write_text("hello")
+    for command in (["fmu", "info", str(junk)], ["fmu", "simulate", str(junk), "--out", str(tmp_path / "o.csv")]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and "is not an FMU" in result.stderr
