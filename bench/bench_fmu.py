@@ -1,6 +1,7 @@
 """Cost of a co-simulation step through the FMU adapter (FMI 2.0 and 3.0, FMPy), against the native Python model of
-the same equations (the baseline) in the same run, and the wall time of one API-style isolated run (a spawned child
-process, FMU unpacked, simulated, result sent back). Prints one JSON object.
+the same equations (the baseline) in the same run, the wall time of one API-style isolated run (a spawned child
+process, FMU unpacked, simulated, result sent back), and a Monte Carlo ensemble of ``--samples`` days (native, FMU,
+isolated FMU). Prints one JSON object.
 
 The FMUs are the thermal zone of ``examples/fmus``, compiled with gcc into a temporary folder first.
 
@@ -20,14 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "fmus"))
-
-from build import build_fmu  # the example's build script, found through the path above
-
-from tvilling.adapters.fmu import FmuModel
-from tvilling.app.fmu_runner import SimulationRequest, simulate_isolated
-from tvilling.physics.thermal_zone import ThermalZone
-from tvilling.simulation.cosim import Span, simulate
+# Only the standard library at the top, the platform imported in main(): the script stays cheap to import.
 
 INPUTS = {"Q_hvac": -2000.0, "T_out": 5.0}
 
@@ -45,12 +39,22 @@ def per_step_us(model: Any, steps: int, repeats: int) -> dict[str, float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "fmus"))
+    from build import build_fmu  # the example's build script, found through the path above
+
+    from tvilling.adapters.fmu import FmuModel
+    from tvilling.app.fmu_runner import SimulationRequest, simulate_isolated
+    from tvilling.physics.thermal_zone import ThermalZone
+    from tvilling.simulation.cosim import Span, simulate
+    from tvilling.simulation.ensemble import parse_distribution, run_ensemble
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--samples", type=int, default=200, help="ensemble members (each a day of 1 440 steps)")
     args = ap.parse_args()
-    out: dict[str, Any] = {"steps": args.steps, "repeats": args.repeats, "cpus": os.cpu_count(),
-                           "python": platform.python_version(), "machine": platform.machine()}
+    out: dict[str, Any] = {"steps": args.steps, "repeats": args.repeats, "samples": args.samples,
+                           "cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
     with tempfile.TemporaryDirectory() as tmp:
         fmus = {v: build_fmu(v, Path(tmp)) for v in ("2.0", "3.0")}
         out["native_step"] = per_step_us(ThermalZone(), args.steps, args.repeats)
@@ -76,6 +80,19 @@ def main() -> None:
             isolated.append(time.perf_counter() - began)
             assert result["steps"] == 1440
         out["isolated_day_s"] = {"median": round(statistics.median(isolated), 3), "min": round(min(isolated), 3)}
+        # A Monte Carlo ensemble of the default day: in process (native model and FMU), then as the API runs it.
+        spread = {"UA": parse_distribution("UA", "normal:500:50"), "C": parse_distribution("C", "uniform:4e6:6e6")}
+        one_day = Span(0.0, 86400.0, 60.0)
+        for label, model in (("native", ThermalZone()), ("fmi2", FmuModel(fmus["2.0"]))):
+            began = time.perf_counter()
+            run_ensemble(model, one_day, spread, samples=args.samples, values=INPUTS)
+            out[f"{label}_ensemble_s"] = round(time.perf_counter() - began, 3)
+            model.close()
+        request = SimulationRequest(values=dict(INPUTS), samples=args.samples, max_steps=10**9,
+                                    vary={k: d.as_dict() for k, d in spread.items()})
+        began = time.perf_counter()
+        simulate_isolated(Path(fmus["2.0"]).read_bytes(), request, timeout_s=600)
+        out["isolated_ensemble_s"] = round(time.perf_counter() - began, 3)
     for version in ("2", "3"):
         out[f"fmi{version}_vs_native"] = round(out[f"fmi{version}_step"]["median_us"]
                                                / out["native_step"]["median_us"], 1)

@@ -350,9 +350,11 @@ def _read_description(path: Path, label: str | None = None) -> Any:
 def _variable(v: Any) -> Variable:
     unit = v.unit or (v.declaredType.unit if getattr(v, "declaredType", None) is not None else None) or ""
     start: Any = v.start
-    if v.type in _SUFFIX and start is not None:
+    if v.type in _SUFFIX and start is not None and not getattr(v, "dimensions", None):
         start = _float(start) if v.type != "Boolean" else str(start).lower() in ("true", "1")
-    return Variable(name=v.name, causality=v.causality or "local", type=v.type, unit=unit, start=start,
+    # An FMI 3 array is listed with its element type marked, so it is never set or read as one number.
+    kind = f"{v.type}[]" if getattr(v, "dimensions", None) else v.type
+    return Variable(name=v.name, causality=v.causality or "local", type=kind, unit=unit, start=start,
                     description=v.description or "", variability=v.variability or "continuous")
 
 

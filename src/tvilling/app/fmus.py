@@ -8,6 +8,7 @@ events on subject ``fmus/<id>`` (the audit trail); a simulation stores nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import tempfile
@@ -24,6 +25,7 @@ from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedE
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
 
+ENSEMBLE_BUDGET = 10  # an ensemble may take this many times one run's step limit, over all its samples
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 _META = [fmus.c.id, fmus.c.name, fmus.c.sha256, fmus.c.size, fmus.c.fmi_version, fmus.c.model_name,
          fmus.c.created_by, fmus.c.created_at]
@@ -109,13 +111,24 @@ class FmuLibrary:
     def simulate(self, tenant: str, fmu: str, request: SimulationRequest, *, role: Role) -> dict[str, Any]:
         """Run a stored FMU in a child process (blocking: call it from a worker thread). Operators and above."""
         _need(role, Role.OPERATOR, "simulate FMUs")
+        return self._run(tenant, fmu, dataclasses.replace(request, vary={}, max_steps=self.max_steps))
+
+    def ensemble(self, tenant: str, fmu: str, request: SimulationRequest, *, role: Role) -> dict[str, Any]:
+        """A Monte Carlo ensemble (``request.vary``) in one child process; samples × steps at most ten times a
+        single run's limit. Operators and above."""
+        _need(role, Role.OPERATOR, "simulate FMUs")
+        if not request.vary:
+            raise ValidationError("nothing varies: give at least one uncertain value", where="vary",
+                                  hint='for example {"UA": {"dist": "normal", "mean": 500, "sd": 50}}')
+        return self._run(tenant, fmu, dataclasses.replace(request, max_steps=self.max_steps * ENSEMBLE_BUDGET))
+
+    def _run(self, tenant: str, fmu: str, request: SimulationRequest) -> dict[str, Any]:
         artifact = self.artifact(tenant, fmu)
         if not self._slots.acquire(timeout=self.timeout_s):
             raise UnavailableError(f"every FMU simulation slot stayed busy for {self.timeout_s:g} s",
                                    hint="retry later; the server setting TVILLING_FMU_CONCURRENCY allows more")
         try:
-            capped = SimulationRequest(**{**request.__dict__, "max_steps": min(request.max_steps, self.max_steps)})
-            return {"fmu": fmu, **simulate_isolated(artifact, capped, timeout_s=self.timeout_s)}
+            return {"fmu": fmu, **simulate_isolated(artifact, request, timeout_s=self.timeout_s)}
         finally:
             self._slots.release()
 

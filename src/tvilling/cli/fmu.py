@@ -52,21 +52,22 @@ def info(fmu: FmuFile, json_out: JsonFlag = False) -> None:
                 typer.echo(f"  {v.name}{start} {v.unit}".rstrip() + (f"  — {v.description}" if v.description else ""))
 
 
+OutCsv = Annotated[Path, typer.Option("--out", help="output CSV: time and the recorded outputs")]
+StopTime = Annotated[float | None, typer.Option("--stop-time", help="end of the run, s (default: the FMU's default "
+                                                "experiment)")]
+Step = Annotated[float | None, typer.Option("--step", help="communication step, s (default: the FMU's)")]
+StartTime = Annotated[float | None, typer.Option("--start-time", help="start of the run, s")]
+SetValues = Annotated[list[str] | None, typer.Option("--set", help="NAME=VALUE for a parameter or an input's start "
+                                                     "value; repeatable")]
+InputCsv = Annotated[Path | None, typer.Option("--input", help="CSV of inputs over time: a `time` column (s) and one "
+                                               "column per input, held between rows")]
+Outputs = Annotated[str, typer.Option("--output", help="comma-separated outputs to record (default: all)")]
+
+
 @app.command("simulate")
-def simulate(
-    fmu: FmuFile,
-    out: Annotated[Path, typer.Option("--out", help="output CSV: time and the recorded outputs")],
-    stop_time: Annotated[float | None, typer.Option("--stop-time", help="end of the run, s (default: the "
-                                                    "FMU's default experiment)")] = None,
-    step: Annotated[float | None, typer.Option("--step", help="communication step, s (default: the FMU's)")] = None,
-    start_time: Annotated[float | None, typer.Option("--start-time", help="start of the run, s")] = None,
-    set_values: Annotated[list[str] | None, typer.Option("--set", help="NAME=VALUE for a parameter or an "
-                                                         "input's start value; repeatable")] = None,
-    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of inputs over time: a `time` column "
-                                                   "(s) and one column per input, held between rows")] = None,
-    output: Annotated[str, typer.Option("--output", help="comma-separated outputs to record (default: all)")] = "",
-    json_out: JsonFlag = False,
-) -> None:
+def simulate(fmu: FmuFile, out: OutCsv, stop_time: StopTime = None, step: Step = None, start_time: StartTime = None,
+             set_values: SetValues = None, input_csv: InputCsv = None, output: Outputs = "",
+             json_out: JsonFlag = False) -> None:
     """Simulate a co-simulation FMU and write its outputs at every communication step to a CSV."""
     from tvilling.adapters.fmu import FmuModel
     from tvilling.simulation.cosim import resolve_span
@@ -79,22 +80,12 @@ def simulate(
         with FmuModel(fmu) as model:
             span = resolve_span(model, start_time=start_time, stop_time=stop_time, step=step)
             with _progress(span.steps, quiet=json_out) as tick:
-                result = run(model, span, values=values, inputs=inputs,
-                             record=[n.strip() for n in output.split(",") if n.strip()], on_step=tick)
+                result = run(model, span, values=values, inputs=inputs, record=_names(output), on_step=tick)
             described = model.info
         seconds = time.perf_counter() - began
     except TvillingError as exc:
         fail(str(exc))
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            names = list(result.columns)
-            writer.writerow(["time", *names])
-            for k, t in enumerate(result.times):
-                writer.writerow([repr(t), *(repr(result.columns[n][k]) for n in names)])
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc}")
+    _write_csv(out, result.times, result.columns)
     if json_out:
         emit_json({"fmu": str(fmu), "fmiVersion": described.fmi_version, "modelName": described.model_name,
                    "startTime": span.start, "stopTime": span.stop, "step": span.step, "steps": span.steps,
@@ -105,6 +96,94 @@ def simulate(
                           for k, v in result.final().items())
         typer.echo(f"{described.model_name}: {span.steps} steps of {span.step:g} s to t = {span.stop:g} s in "
                    f"{seconds:.2f} s; at the end {final}; wrote {out}")
+
+
+@app.command("ensemble")
+def ensemble(
+    fmu: FmuFile,
+    out: Annotated[Path, typer.Option("--out", help="output CSV: time and each output's 5/25/50/75/95th "
+                                      "percentile over the samples")],
+    vary: Annotated[list[str], typer.Option("--vary", help="NAME=normal:MEAN:SD, uniform:LOW:HIGH, "
+                                            "triangular:LOW:MODE:HIGH or lognormal:MEDIAN:SIGMA; repeatable")],
+    samples: Annotated[int, typer.Option("--samples", help="runs (2-1000), drawn by Latin hypercube")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="the same seed draws the same samples")] = 0,
+    limit: Annotated[list[str] | None, typer.Option("--limit", help="NAME>LEVEL or NAME<LEVEL: the share of runs "
+                                                    "whose output crosses it; repeatable")] = None,
+    stop_time: StopTime = None, step: Step = None, start_time: StartTime = None, set_values: SetValues = None,
+    input_csv: InputCsv = None, output: Outputs = "", json_out: JsonFlag = False,
+) -> None:
+    """Monte Carlo what-if: run an FMU many times with uncertain parameters or inputs and summarise the spread."""
+    from tvilling.adapters.fmu import FmuModel
+    from tvilling.simulation.cosim import resolve_span
+    from tvilling.simulation.ensemble import PERCENTILES, parse_distribution, run_ensemble
+
+    try:
+        spread = {name: parse_distribution(name, spec) for name, spec in parse_assignments(vary).items()}
+        limits = parse_limits(limit or [])
+        values = parse_assignments(set_values or [])
+        inputs = read_inputs(input_csv) if input_csv is not None else None
+        began = time.perf_counter()
+        with FmuModel(fmu) as model:
+            span = resolve_span(model, start_time=start_time, stop_time=stop_time, step=step)
+            with _progress(samples * span.steps, quiet=json_out) as tick:
+                result = run_ensemble(model, span, spread, samples=samples, values=values, inputs=inputs,
+                                      record=_names(output), limits=limits, seed=seed,
+                                      on_sample=None if tick is None else
+                                      lambda k, n: tick(k * span.steps, n * span.steps))
+        seconds = time.perf_counter() - began
+    except TvillingError as exc:
+        fail(str(exc))
+    _write_csv(out, result.times, {f"{name}_p{p}": band[f"p{p}"] for name, band in result.bands.items()
+                                   for p in PERCENTILES})
+    summary = {"fmu": str(fmu), "samples": result.samples, "failed": result.failed, "seed": seed,
+               "vary": {name: d.as_dict() for name, d in spread.items()}, "steps": span.steps,
+               "final": result.final, "exceedance": result.exceedance, "units": result.units,
+               "seconds": round(seconds, 4), "out": str(out)}
+    if json_out:
+        emit_json(summary)
+        return
+    typer.echo(f"{result.samples} runs of {span.steps} steps in {seconds:.2f} s"
+               + (f" ({result.failed} refused by the model)" if result.failed else "") + f"; wrote {out}")
+    for name, stats in result.final.items():
+        unit = f" {result.units[name]}" if name in result.units else ""
+        typer.echo(f"  {name} at the end: median {stats['p50']:.4g}{unit}, 90 % between {stats['p5']:.4g} and "
+                   f"{stats['p95']:.4g}" + (f"; crosses its limit in {result.exceedance[name]:.0%} of runs"
+                                            if name in result.exceedance else ""))
+
+
+def parse_limits(items: list[str]) -> dict[str, tuple[str, float]]:
+    """``T>25`` / ``T<2`` as {"T": ("above", 25.0)}."""
+    from tvilling.core.errors import ValidationError
+
+    limits: dict[str, tuple[str, float]] = {}
+    for item in items:
+        side = ">" if ">" in item else "<" if "<" in item else ""
+        name, _, level = item.partition(side) if side else (item, "", "")
+        try:
+            limits[name.strip()] = ("above" if side == ">" else "below", float(level))
+        except ValueError:
+            raise ValidationError(f"--limit {item!r} is not NAME>LEVEL or NAME<LEVEL", where="--limit",
+                                  hint="for example --limit 'T>25'") from None
+        if not side or not name.strip():
+            raise ValidationError(f"--limit {item!r} is not NAME>LEVEL or NAME<LEVEL", where="--limit",
+                                  hint="for example --limit 'T>25'")
+    return limits
+
+
+def _names(output: str) -> list[str]:
+    return [n.strip() for n in output.split(",") if n.strip()]
+
+
+def _write_csv(out: Path, times: list[float], columns: dict[str, list[float]]) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["time", *columns])
+            for k, t in enumerate(times):
+                writer.writerow([repr(t), *(repr(values[k]) for values in columns.values())])
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc}")
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:

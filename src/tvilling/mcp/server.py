@@ -148,6 +148,21 @@ def build_server(client: Client) -> MCPServer:
                                                     record=record or ())))
         return summarise_run(run, points)
 
+    @server.tool()
+    def fmu_ensemble(fmu_id: str, vary: dict[str, dict[str, Any]], samples: int = 100,
+                     limits: dict[str, dict[str, float]] | None = None, stop_time: float | None = None,
+                     step: float | None = None, values: dict[str, float] | None = None,
+                     seed: int = 0) -> dict[str, Any]:
+        """Monte Carlo what-if on an FMU: ``vary`` gives uncertain parameters or inputs, e.g.
+        {"UA": {"dist": "normal", "mean": 500, "sd": 50}} (dist: normal mean/sd, uniform low/high, triangular
+        low/mode/high, lognormal median/sigma); ``limits`` e.g. {"T": {"above": 25}} asks for the share of runs
+        that cross it. Returns each output's final-value spread (mean, sd, 5-95th percentiles) and those shares.
+        Needs the operator role or higher; nothing is stored."""
+        run = _sdk(lambda: dict(client.fmu_ensemble(fmu_id, vary, samples=samples, seed=seed, limits=limits,
+                                                    stop_time=stop_time, step=step, values=values)))
+        return {key: run.get(key) for key in ("fmu", "samples", "failed", "seed", "vary", "startTime", "stopTime",
+                                               "step", "steps", "final", "exceedance", "units")}
+
     return server
 
 

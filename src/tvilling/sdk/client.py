@@ -335,6 +335,19 @@ class _Operations:
                 body[key] = value
         return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/simulations", body=body))
 
+    def fmu_ensemble(self, fmu_id: str, vary: dict[str, dict[str, Any]], *, samples: int = 100, seed: int = 0,
+                     limits: dict[str, dict[str, float]] | None = None, stop_time: float | None = None,
+                     step: float | None = None, values: dict[str, float] | None = None,
+                     record: Sequence[str] = ()) -> Any:
+        """Monte Carlo: ``vary`` = {"UA": {"dist": "normal", "mean": 500, "sd": 50}}; ``limits`` =
+        {"T": {"above": 25}}. The answer has percentile ``bands``, the ``final`` spread and ``exceedance``."""
+        body: dict[str, Any] = {"vary": vary, "samples": samples, "seed": seed, "limits": dict(limits or {}),
+                                "values": dict(values or {}), "record": list(record)}
+        for key, value in (("stopTime", stop_time), ("step", step)):
+            if value is not None:
+                body[key] = value
+        return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/ensembles", body=body))
+
 def _resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
     env = ClientSettings()
     resolved_token = token if token is not None else (env.token.get_secret_value() if env.token else None)

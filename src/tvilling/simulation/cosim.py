@@ -116,16 +116,22 @@ def simulate(model: PhysicsModel, span: Span, *, values: Mapping[str, float] | N
     ``record`` names the outputs to keep (default: every output). ``on_step(done, total)`` reports progress.
     """
     outputs = [v for v in model.variables if v.causality == "output"]
-    names = list(record) if record else [v.name for v in outputs]
-    check_values(model.variables, dict.fromkeys(names, 0.0), causalities=("output",), what="recorded outputs")
+    if record:
+        check_values(model.variables, dict.fromkeys(record, 0.0), causalities=("output",), what="recorded outputs")
     if inputs is not None:
         check_values(model.variables, dict.fromkeys(inputs.columns, 0.0), causalities=("input",),
                      what="input table's columns")
     first = inputs.at(span.start) if inputs is not None else {}
     model.initialize({**(values or {}), **first}, start_time=span.start, stop_time=span.stop)
+    now = model.outputs()  # numbers only: a string or array output is declared but cannot be recorded
+    names = list(record) if record else [v.name for v in outputs if v.name in now]
+    missing = [name for name in names if name not in now]
+    if missing:
+        raise ValidationError(f"{', '.join(missing)} cannot be recorded: not a number", where=missing[0],
+                              hint="record numeric outputs: " + ", ".join(now))
     units = {v.name: v.unit for v in outputs if v.name in names and v.unit}
     result = SimulationResult(units=units)
-    _record(result, span.start, model.outputs(), names)
+    _record(result, span.start, now, names)
     t, total = span.start, span.steps
     for k in range(1, total + 1):
         dt = min(span.step, span.stop - t) if k == total else span.step

@@ -367,6 +367,11 @@ def op_simulate_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
                     json={"stopTime": 600, "values": {"UA": 450}})
 
 
+def op_fmu_ensemble(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", f"/api/v1/fmus/{_fmu(rig, uid)}/ensembles", role=role,
+                    json={"stopTime": 600, "samples": 4, "vary": {"UA": {"dist": "normal", "mean": 500, "sd": 50}}})
+
+
 def op_delete_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("DELETE", f"/api/v1/fmus/{_fmu(rig, uid)}", role=role)
 
@@ -390,7 +395,7 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_complete_work_order, Role.OPERATOR), (op_work_order_policy, Role.VIEWER),
     (op_lower_work_order_mode, Role.OPERATOR),
     (op_list_fmus, Role.VIEWER), (op_get_fmu, Role.VIEWER), (op_upload_fmu, Role.ENGINEER),
-    (op_simulate_fmu, Role.OPERATOR), (op_delete_fmu, Role.ENGINEER),
+    (op_simulate_fmu, Role.OPERATOR), (op_fmu_ensemble, Role.OPERATOR), (op_delete_fmu, Role.ENGINEER),
 ]
 
 
@@ -519,6 +524,7 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("POST", f"/api/v1/work-orders/{seeded['work_order']}/cancel", None),
         ("GET", f"/api/v1/fmus/{seeded['fmu']}", None),
         ("POST", f"/api/v1/fmus/{seeded['fmu']}/simulations", {}),
+        ("POST", f"/api/v1/fmus/{seeded['fmu']}/ensembles", {"vary": {"UA": {"dist": "normal", "mean": 1, "sd": 1}}}),
         ("DELETE", f"/api/v1/fmus/{seeded['fmu']}", None),
     ]
     for method, path, body in attempts:

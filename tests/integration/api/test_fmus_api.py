@@ -167,7 +167,7 @@ def test_a_crashing_fmu_costs_one_request(rig: ApiRig, tmp_path: Path) -> None:
     ok = rig.call("POST", f"/api/v1/fmus/{ident}/simulations", json={"stopTime": 600})
     assert ok.status_code == 200, ok.text
     crashed = rig.call("POST", f"/api/v1/fmus/{ident}/simulations", json={"stopTime": 4e8, "step": 2e8})
-    _problem(crashed, 422, "crashed the simulation process")
+    _problem(crashed, 422, "crashed the simulation process (signal SIGABRT)")
     assert rig.call("POST", f"/api/v1/fmus/{ident}/simulations", json={"stopTime": 600}).status_code == 200
 
 
@@ -179,3 +179,40 @@ def test_the_library_refuses_by_role_on_its_own(rig: ApiRig) -> None:
         library.simulate("acme", "fmu-0000000000000000", SimulationRequest(), role=Role.VIEWER)
     with pytest.raises(PermissionDeniedError, match="cannot delete FMUs"):
         library.delete("acme", "fmu-0000000000000000", Context.new(), role=Role.OPERATOR)
+
+
+def test_an_ensemble_gives_bands_spread_and_exceedance(rig: ApiRig, uploaded: dict[str, str]) -> None:
+    body = {"vary": {"Q_hvac": {"dist": "uniform", "low": 0, "high": 4000}}, "samples": 100, "seed": 3,
+            "values": {"T_out": 21}, "limits": {"T": {"above": 25}}, "step": 3600}
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['3.0']}/ensembles", role=Role.OPERATOR, json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["samples"] == 100 and out["failed"] == 0 and out["steps"] == 24 and len(out["time"]) == 25
+    assert out["vary"] == {"Q_hvac": {"dist": "uniform", "low": 0.0, "high": 4000.0}}
+    band = out["bands"]["T"]
+    assert all(a <= b <= c for a, b, c in zip(band["p5"], band["p50"], band["p95"], strict=True))
+    # T ends at 21 + Q/500 (the day is nine time constants): above 25 when Q > 2000, half of the range.
+    assert out["exceedance"]["T"] == pytest.approx(0.5, abs=0.05)
+    assert out["final"]["T"]["p50"] == pytest.approx(25.0, abs=0.2)
+    again = rig.call("POST", f"/api/v1/fmus/{uploaded['3.0']}/ensembles", role=Role.OPERATOR, json=body).json()
+    assert again["bands"] == out["bands"] and again["drawn"] == out["drawn"]  # the seed decides the samples
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ({"vary": {}}, "vary"),
+    ({"vary": {"UA": {"dist": "normal", "mean": 500, "sd": 0}}}, "sd must be > 0"),
+    ({"vary": {"UA": {"dist": "normal", "mean": 500}}}, "needs exactly mean, sd"),
+    ({"vary": {"UA": {"dist": "gauss"}}}, "dist"),
+    ({"vary": {"T": {"dist": "normal", "mean": 1, "sd": 1}}}, "'T' is an output"),
+    ({"vary": {"UA": {"dist": "normal", "mean": 500, "sd": 5}}, "samples": 1}, "samples"),
+    ({"vary": {"UA": {"dist": "normal", "mean": 500, "sd": 5}}, "limits": {"T": {}}}, "exactly one of above"),
+    ({"vary": {"UA": {"dist": "normal", "mean": 500, "sd": 5}}, "samples": 1000, "stopTime": 1e7, "step": 1},
+     "more than the limit"),
+])
+def test_bad_ensembles_are_problems(rig: ApiRig, uploaded: dict[str, str], body: dict[str, Any],
+                                    needle: str) -> None:
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/ensembles", role=Role.OPERATOR, json=body)
+    assert r.status_code == 422, r.text
+    assert needle in r.text
+    assert rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/ensembles", role=Role.VIEWER,
+                    json=body).status_code == 403

@@ -20,7 +20,8 @@ from tests.support.platform import ApiRig, api_rig, live_server
 from tvilling.core.roles import Role
 
 TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order",
-         "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu"}
+         "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu",
+         "fmu_ensemble"}
 
 
 @pytest.fixture
@@ -100,6 +101,10 @@ async def test_an_assistant_runs_a_what_if_on_an_fmu(served: tuple[ApiRig, str])
         assert run["steps"] == 1440 and len(run["time"]) <= 51 and run["time"][-1] == 86400.0
         assert run["outputs"]["T"]["unit"] == "degC" and run["outputs"]["T"]["final"] < 2.0
         assert run["series"]["T"][0] == 21.0
+        spread = value(await client.call_tool("fmu_ensemble", {
+            "fmu_id": fmu_id, "vary": {"UA": {"dist": "uniform", "low": 400, "high": 600}}, "samples": 40,
+            "values": {"Q_hvac": -2000, "T_out": 5}, "limits": {"T": {"below": 1}}, "step": 3600}))
+        assert spread["samples"] == 40 and 0.3 < spread["exceedance"]["T"] < 0.7 and "bands" not in spread
         refused = error(await client.call_tool("simulate_fmu", {"fmu_id": fmu_id, "values": {"C": 0}}))
         assert "C must be > 0" in refused
     async with tvilling_mcp(rig, url, Role.VIEWER) as client:

@@ -88,3 +88,34 @@ def test_a_file_that_is_not_an_fmu(tmp_path: Path) -> None:
     for command in (["fmu", "info", str(junk)], ["fmu", "simulate", str(junk), "--out", str(tmp_path / "o.csv")]):
         result = runner.invoke(app, command)
         assert result.exit_code == 1 and "is not an FMU" in result.stderr
+
+
+def test_ensemble(thermal_zone_fmus: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "bands.csv"
+    result = runner.invoke(app, ["fmu", "ensemble", str(thermal_zone_fmus["2.0"]), "--vary", "UA=uniform:400:600",
+                                 "--set", "Q_hvac=-2000", "--set", "T_out=5", "--limit", "T<1", "--samples", "60",
+                                 "--step", "3600", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = _last_json(result.stdout)
+    assert summary["samples"] == 60 and summary["vary"] == {"UA": {"dist": "uniform", "low": 400.0, "high": 600.0}}
+    assert 0.3 < summary["exceedance"]["T"] < 0.7  # type: ignore[index]
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:4] == ["time", "T_p5", "T_p25", "T_p50"] and len(rows) == 25
+    assert float(rows[-1]["T_p5"]) <= float(rows[-1]["T_p50"]) <= float(rows[-1]["T_p95"])
+    text = runner.invoke(app, ["fmu", "ensemble", str(thermal_zone_fmus["2.0"]), "--vary", "UA=normal:500:50",
+                               "--samples", "10", "--step", "3600", "--out", str(out)])
+    assert text.exit_code == 0 and "T at the end: median" in text.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--vary", "UA=normal:500"], "normal takes 2 numbers"),
+    (["--vary", "UA=normal:500:5", "--limit", "T=3"], "is not NAME>LEVEL"),
+    (["--vary", "UA=normal:500:5", "--samples", "1"], "between 2 and 1000"),
+    (["--vary", "Tx=normal:1:1"], "no variable 'Tx'"),
+])
+def test_bad_ensembles_are_one_line(thermal_zone_fmus: dict[str, Path], tmp_path: Path, args: list[str],
+                                    message: str) -> None:
+    result = runner.invoke(app, ["fmu", "ensemble", str(thermal_zone_fmus["2.0"]), *args,
+                                 "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1

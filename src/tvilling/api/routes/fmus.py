@@ -8,7 +8,8 @@ return every recorded output at every communication step; nothing is stored. Oth
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,6 +66,40 @@ class SimulationBody(BaseModel):
             input_columns=dict(self.inputs.columns) if self.inputs is not None else {}, record=list(self.record))
 
 
+class Spread(BaseModel):
+    """An uncertain value: ``dist`` and its parameters (normal: mean, sd; uniform: low, high; triangular: low,
+    mode, high; lognormal: median, sigma), in the variable's unit."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    dist: Literal["normal", "uniform", "triangular", "lognormal"]
+
+
+class Limit(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Limit:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+
+class EnsembleBody(SimulationBody):
+    vary: dict[str, Spread] = Field(min_length=1, max_length=50, description="uncertain parameters and inputs")
+    samples: int = Field(default=100, ge=2, le=1000, description="runs, drawn by Latin hypercube")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="the same seed draws the same samples")
+    limits: dict[str, Limit] = Field(default_factory=dict, max_length=50,
+                                     description="per output: the share of runs that go above / below it")
+
+    def request(self) -> SimulationRequest:
+        return dataclasses.replace(
+            super().request(), vary={k: v.model_dump() for k, v in self.vary.items()}, samples=self.samples,
+            seed=self.seed, limits={k: ("above", v.above) if v.above is not None else ("below", float(v.below or 0))
+                                    for k, v in self.limits.items()})
+
+
 def _library(request: Request) -> FmuLibrary:
     return fmu_library(request.app.state, services(request))
 
@@ -107,5 +142,14 @@ async def delete_fmu(request: Request, fmu: FmuId,
 async def simulate_fmu(request: Request, fmu: FmuId, body: SimulationBody,
                        principal: Annotated[Principal, Depends(require(Role.OPERATOR))]) -> Response:
     result: dict[str, Any] = await run_in_threadpool(lambda: _library(request).simulate(
+        principal.tenant, fmu, body.request(), role=principal.role))
+    return JSONResponse(result)
+
+
+@router.post("/fmus/{fmu}/ensembles", response_model=None, responses=errors(404, 503),
+             summary="Monte Carlo what-if on an FMU (operator): percentile bands, final-value spread, exceedance")
+async def run_ensemble(request: Request, fmu: FmuId, body: EnsembleBody,
+                       principal: Annotated[Principal, Depends(require(Role.OPERATOR))]) -> Response:
+    result: dict[str, Any] = await run_in_threadpool(lambda: _library(request).ensemble(
         principal.tenant, fmu, body.request(), role=principal.role))
     return JSONResponse(result)

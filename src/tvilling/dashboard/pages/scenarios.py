@@ -1,6 +1,7 @@
 """Scenarios: what-if simulation over the FMU library (docs of the library: :mod:`tvilling.app.fmus`). Pick a model,
 change some of its parameters or inputs, and see how each output would differ from the baseline over the run and
-at its end; download the scenario's outputs as CSV. Nothing is stored by a run.
+at its end; download the scenario's outputs as CSV. Or, in the Uncertainty mode (:mod:`scenarios_ensemble`), give
+uncertain values a spread and see the range each output falls in over many runs. Nothing is stored by a run.
 
 Viewers read the library; operators run scenarios; engineers and admins upload and delete FMUs (an FMU is native
 code the server will run). The library itself checks no roles, so every action here re-checks the signed-in
@@ -27,6 +28,7 @@ from tvilling.core.errors import TvillingError
 from tvilling.core.roles import Role
 from tvilling.dashboard import shell
 from tvilling.dashboard.pages import scenarios_chart as sc
+from tvilling.dashboard.pages import scenarios_ensemble as se
 
 log = logging.getLogger(__name__)
 
@@ -219,11 +221,17 @@ async def scenarios_page(request: Request) -> RedirectResponse | None:
             ui.table(columns=VARIABLE_COLUMNS, rows=sc.variable_rows(variables), row_key="key").props(
                 "flat dense wrap-cells hide-bottom :rows-per-page-options=[0] data-testid=fmu-variables"
             ).classes("w-full")
+        panel = se.UncertaintyPanel(
+            library=library, tenant=tenant, entry=entry, settable_vars=chosen["vars"], can_run=can_run,
+            role_name=session.principal.role.value, allowed=allowed, explain=explain,
+            span=lambda: (optional(start.value), optional(stop.value), optional(step.value)),
+            current=lambda: chosen["fmu"] is not None and chosen["fmu"]["id"] == entry["id"])
         with ui.card().classes("tv-card q-pa-md w-full"):
-            ui.label("What if…").classes("tv-section")
-            ui.label("The baseline is the model as delivered; change some scenario values and run both. An empty "
-                     "field keeps the model's own value; inputs hold their value over the whole run."
-                     ).classes("tv-muted")
+            with ui.row().classes("w-full items-center gap-4"):
+                ui.label("What if…").classes("tv-section")
+                ui.space()
+                mode = ui.toggle({"compare": "Compare two runs", "uncertainty": "Uncertainty"}, value="compare"
+                                 ).props("no-caps data-testid=scn-mode")
             with ui.row().classes("items-end gap-4"):
                 start = ui.number("Start time [s]", value=exp.get("startTime") or 0.0).props(
                     "dense data-testid=scn-start").classes("w-36")
@@ -231,34 +239,52 @@ async def scenarios_page(request: Request) -> RedirectResponse | None:
                     "dense data-testid=scn-stop").classes("w-36")
                 step = ui.number("Step [s]", value=exp.get("stepSize"), min=0).props(
                     "dense data-testid=scn-step").classes("w-36")
-            with ui.grid(columns="max-content minmax(0, 28rem) 10rem 10rem").classes(
-                    "gap-x-4 gap-y-1 items-center q-mt-sm"):
-                for text in ("Variable", "Description", "Baseline", "Scenario"):
-                    ui.label(text).classes("tv-section")
-                for v in chosen["vars"]:
-                    name, mark = str(v["name"]), sc.safe_id(str(v["name"]))
-                    unit = f" [{v['unit']}]" if v.get("unit") else ""
-                    ui.label(f"{name}{unit}").classes("text-weight-medium")
-                    ui.label(f"{v.get('causality')} · {v.get('description') or ''}").classes("tv-muted")
-                    for fields, side in ((base_fields, "base"), (scen_fields, "scen")):
-                        if v.get("type") == "Boolean":
-                            fields[name] = ui.checkbox(value=bool(v.get("start"))).props(
-                                f"dense data-testid={side}-{mark}")
-                        else:
-                            fields[name] = ui.number(value=v.get("start")).props(
-                                f"dense outlined data-testid={side}-{mark}")
-            with ui.row().classes("items-center gap-3 q-mt-md"):
-                with ui.element("span").props("data-testid=scn-run-wrap") as wrap:
-                    run_button = ui.button("Run baseline and scenario", icon="play_arrow").props(
-                        "unelevated color=primary data-testid=scn-run")
-                spinner = ui.spinner(size="md").props("data-testid=scn-running")
-                spinner.set_visibility(False)
-                if not can_run:  # a disabled button shows no tooltip: the span around it does
-                    run_button.disable()
-                    wrap.tooltip(f"Running scenarios needs operator; you are {session.principal.role.value}.")
+            with ui.column().classes("w-full gap-1 q-mt-sm") as compare_box:
+                ui.label("The baseline is the model as delivered; change some scenario values and run both. An "
+                         "empty field keeps the model's own value; inputs hold their value over the whole run."
+                         ).classes("tv-muted")
+                with ui.grid(columns="max-content minmax(0, 28rem) 10rem 10rem").classes(
+                        "gap-x-4 gap-y-1 items-center q-mt-sm"):
+                    for text in ("Variable", "Description", "Baseline", "Scenario"):
+                        ui.label(text).classes("tv-section")
+                    for v in chosen["vars"]:
+                        name, mark = str(v["name"]), sc.safe_id(str(v["name"]))
+                        unit = f" [{v['unit']}]" if v.get("unit") else ""
+                        ui.label(f"{name}{unit}").classes("text-weight-medium")
+                        ui.label(f"{v.get('causality')} · {v.get('description') or ''}").classes("tv-muted")
+                        for fields, side in ((base_fields, "base"), (scen_fields, "scen")):
+                            if v.get("type") == "Boolean":
+                                fields[name] = ui.checkbox(value=bool(v.get("start"))).props(
+                                    f"dense data-testid={side}-{mark}")
+                            else:
+                                fields[name] = ui.number(value=v.get("start")).props(
+                                    f"dense outlined data-testid={side}-{mark}")
+                with ui.row().classes("items-center gap-3 q-mt-md"):
+                    with ui.element("span").props("data-testid=scn-run-wrap") as wrap:
+                        run_button = ui.button("Run baseline and scenario", icon="play_arrow").props(
+                            "unelevated color=primary data-testid=scn-run")
+                    spinner = ui.spinner(size="md").props("data-testid=scn-running")
+                    spinner.set_visibility(False)
+                    if not can_run:  # a disabled button shows no tooltip: the span around it does
+                        run_button.disable()
+                        wrap.tooltip(f"Running scenarios needs operator; you are {session.principal.role.value}.")
+            with ui.column().classes("w-full gap-1 q-mt-sm") as uncertainty_box:
+                panel.form()
         results = ui.card().classes("tv-card q-pa-md w-full").props("data-testid=scn-results")
         results.set_visibility(False)
+        panel.results_card()
         run_button.on_click(lambda: run(entry, start.value, stop.value, step.value, run_button, spinner, results))
+
+        def switch(uncertain: bool) -> None:
+            # Each mode keeps its own form and its last result, so switching back and forth loses nothing.
+            compare_box.set_visibility(not uncertain)
+            uncertainty_box.set_visibility(uncertain)
+            results.set_visibility(not uncertain and last["scen"] is not None)
+            panel.set_active(uncertain)
+            last["uncertain"] = uncertain  # a comparison that ends while the other mode is shown stays hidden
+
+        mode.on_value_change(lambda e: switch(e.value == "uncertainty"))
+        switch(False)
 
     async def run(entry: Mapping[str, Any], start: Any, stop: Any, step: Any, button: ui.button,
                   spinner: ui.spinner, results: ui.card) -> None:
@@ -318,7 +344,7 @@ async def scenarios_page(request: Request) -> RedirectResponse | None:
             finals = ui.table(columns=FINAL_COLUMNS, rows=sc.final_rows(base, scen), row_key="key").props(
                 "flat dense hide-bottom data-testid=scn-finals").classes("w-full").style("max-width: 760px")
             finals.add_slot("body-cell", FINAL_CELL)
-        results.set_visibility(True)
+        results.set_visibility(not last.get("uncertain"))
 
     def download() -> None:
         if last["scen"] is not None:

@@ -1,6 +1,7 @@
 """The Scenarios page's pure parts: which variables the what-if form offers, the library and variable tables' rows,
-the baseline-versus-scenario charts, the final-values table and the CSV. No NiceGUI here, so all of it is plain
-data in, plain data out."""
+the baseline-versus-scenario charts, the final-values table and the CSV, and the same for an uncertainty (Monte
+Carlo) run: its band charts, final-value statistics, limit sentences and band CSV. No NiceGUI here, so all of it is
+plain data in, plain data out."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ NUMERIC = {"Real", "Integer", "Enumeration", "Float64", "Float32", "Int8", "UInt
 BASELINE_COLOR, SCENARIO_COLOR = "#9aa5b1", "#1f6fd1"
 HOURS_FROM_S = 7200.0  # from two hours on, seconds on the time axis are harder to read than hours
 CHART_POINTS = 2000  # per series: a 200 000-step run must not be pushed to the browser whole (the CSV keeps it)
+PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
+OUTER_BAND, INNER_BAND = "#d3e2f7", "#9dbfec"  # 5–95 % lighter than 25–75 %: the likelier range reads darker
 
 
 def safe_id(name: str) -> str:
@@ -83,12 +86,16 @@ def time_axis(stop_time: float) -> tuple[float, str]:
     return (3600.0, "time [h]") if stop_time >= HOURS_FROM_S else (1.0, "time [s]")
 
 
+def _kept(count: int) -> list[int]:
+    stride = max(1, math.ceil(count / CHART_POINTS))
+    keep = list(range(0, count, stride))
+    if keep and keep[-1] != count - 1:
+        keep.append(count - 1)  # the last value is the one the final-values table compares
+    return keep
+
+
 def _points(times: Sequence[float], values: Sequence[float], divisor: float) -> list[list[float]]:
-    stride = max(1, math.ceil(len(times) / CHART_POINTS))
-    keep = list(range(0, len(times), stride))
-    if keep and keep[-1] != len(times) - 1:
-        keep.append(len(times) - 1)  # the last value is the one the final-values table compares
-    return [[round(times[i] / divisor, 6), values[i]] for i in keep]
+    return [[round(times[i] / divisor, 6), values[i]] for i in _kept(len(times))]
 
 
 def chart_options(name: str, unit: str, base: Mapping[str, Any], scen: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,3 +150,126 @@ def csv_bytes(run: Mapping[str, Any]) -> bytes:
 
 def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "fmu"
+
+
+# --- Uncertainty (Monte Carlo) runs: the answer of FmuLibrary.ensemble ---------------------------------------------
+
+# The tooltip of a band chart: a stacked band's own value is its width, so its points carry the real low and high
+# (third and fourth numbers) and the tooltip shows those; the invisible series under each band is left out.
+# TIME_UNIT is replaced by the axis's unit (h or s).
+BAND_TOOLTIP = """(ps) => { const f = (v) => v == null ? '–' : String(+Number(v).toPrecision(5));
+  let s = ps.length ? ps[0].axisValueLabel + ' TIME_UNIT' : '';
+  for (const p of ps) {
+    if (p.value.length > 3) s += `<br/>${p.marker}${p.seriesName}: ${f(p.value[2])} – ${f(p.value[3])}`;
+    else if (p.seriesName === 'median') s += `<br/>${p.marker}median: ${f(p.value[1])}`;
+  }
+  return s; }"""
+
+
+def _width(low: float | None, high: float | None) -> float | None:
+    return None if low is None or high is None else high - low  # null: a gap, where the model gave NaN
+
+
+def band_options(name: str, unit: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    """One output of an ensemble over time: the median over its 25–75 % and 5–95 % bands.
+
+    ECharts has no band series; the usual trick is an invisible line at the band's low edge with the band's width
+    stacked on it and filled ("stackStrategy all": stacking must also work where the values are negative)."""
+    divisor, x_name = time_axis(float(result.get("stopTime") or 0.0))
+    times, band = result["time"], result["bands"][name]
+    keep = _kept(len(times))
+    xs = [round(times[i] / divisor, 6) for i in keep]
+    # No symbol, not even on hover: a dot on an invisible edge would look like a stray data point.
+    edge: dict[str, Any] = {"type": "line", "symbol": "none", "silent": True, "stackStrategy": "all",
+                            "lineStyle": {"opacity": 0}}
+    series: list[dict[str, Any]] = []
+    for label, low, high, color in (("5–95 %", "p5", "p95", OUTER_BAND), ("25–75 %", "p25", "p75", INNER_BAND)):
+        lo, hi = band[low], band[high]
+        series.append({**edge, "name": f"{low[1:]} %", "stack": label,
+                       "data": [[x, lo[i]] for x, i in zip(xs, keep, strict=True)]})
+        series.append({**edge, "name": label, "stack": label, "color": color,
+                       "areaStyle": {"color": color, "opacity": 1},
+                       "data": [[x, _width(lo[i], hi[i]), lo[i], hi[i]] for x, i in zip(xs, keep, strict=True)]})
+    series.append({"name": "median", "type": "line", "showSymbol": False, "color": SCENARIO_COLOR,
+                   "lineStyle": {"width": 2, "color": SCENARIO_COLOR},
+                   "data": [[x, band["p50"][i]] for x, i in zip(xs, keep, strict=True)]})
+    tooltip = BAND_TOOLTIP.replace("TIME_UNIT", "h" if divisor == 3600.0 else "s")
+    return {"animation": False, "tooltip": {"trigger": "axis", ":formatter": tooltip},
+            "legend": {"top": 0, "data": [{"name": "median"}, {"name": "25–75 %", "icon": "rect"},
+                                          {"name": "5–95 %", "icon": "rect"}]},
+            "grid": {"left": 64, "right": 24, "top": 40, "bottom": 44},
+            "xAxis": {"type": "value", "name": x_name, "nameLocation": "middle", "nameGap": 26,
+                      "min": "dataMin", "max": "dataMax"},
+            "yAxis": {"type": "value", "name": f"{name} [{unit}]" if unit else name, "scale": True},
+            "series": series}
+
+
+def ensemble_final_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    units = result.get("units", {})
+    return [{"key": safe_id(name), "output": name, "unit": units.get(name) or "–",
+             **{k: number(stats.get(k)) for k in ("p50", "p5", "p95", "mean", "sd")}}
+            for name, stats in result.get("final", {}).items()]
+
+
+def percent(share: float) -> str:
+    """38 %; never a rounded 0 % or 100 % for a share that is neither (one run in 300 is not 'none')."""
+    if 0 < share < 0.005:
+        return "under 1 %"
+    if 0.995 < share < 1:
+        return "over 99 %"
+    return f"{share * 100:.0f} %"
+
+
+def runs_text(count: int) -> str:
+    return "1 run" if count == 1 else f"{count:,} runs"
+
+
+def exceedance_lines(result: Mapping[str, Any], limits: Mapping[str, tuple[str, float]]) -> list[str]:
+    """'T goes above 25 degC in 38 % of the 100 runs'. The answer does not repeat the limits, so the page passes
+    the ones it asked for; the share is of the runs the model accepted."""
+    lines = []
+    for name, share in result.get("exceedance", {}).items():
+        if name not in limits or share is None:
+            continue
+        side, level = limits[name]
+        unit = result.get("units", {}).get(name)
+        runs = int(result.get("samples", 0))
+        lines.append(f"{name} goes {side} {number(level)}{' ' + unit if unit else ''} in {percent(float(share))} "
+                     f"of the {runs_text(runs)}")
+    return lines
+
+
+def refused_text(failed: int) -> str:
+    return f"{runs_text(failed)} refused by the model (left out of the statistics)" if failed else ""
+
+
+def spread_text(settable_vars: Sequence[Mapping[str, Any]], vary: Mapping[str, Mapping[str, Any]],
+                values: Mapping[str, Any]) -> str:
+    """'UA normal (mean 500, sd 100) W/K · Q_hvac 1000 W': what varied and what was held at another value than the
+    model's own, so a result says what it answers."""
+    parts = []
+    for v in settable_vars:
+        name = str(v["name"])
+        unit = f" {v['unit']}" if v.get("unit") else ""
+        if name in vary:
+            spec = vary[name]
+            params = ", ".join(f"{k} {number(x)}" for k, x in spec.items() if k != "dist")
+            parts.append(f"{name} {spec.get('dist')} ({params}){unit}")
+        elif name in values and values[name] != v.get("start"):
+            parts.append(f"{name} {number(values[name])}{unit}")
+    return " · ".join(parts)
+
+
+def band_csv_bytes(result: Mapping[str, Any]) -> bytes:
+    """Time and, per output, its percentile bands and mean at every step (T_p5 … T_p95, T_mean), units in the
+    header; a value the model left undefined is an empty cell."""
+    bands, units = result["bands"], result.get("units", {})
+    keys = (*PERCENTILES, "mean")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["time [s]", *(f"{n}_{k} [{units[n]}]" if units.get(n) else f"{n}_{k}"
+                                   for n in bands for k in keys)])
+    for i, t in enumerate(result["time"]):
+        writer.writerow([repr(float(t)), *("" if bands[n][k][i] is None else repr(float(bands[n][k][i]))
+                                           for n in bands for k in keys)])
+    return out.getvalue().encode()
