@@ -125,6 +125,25 @@ def build_server(client: Client) -> MCPServer:
         return _sdk(lambda: dict(client.get_work_order_policy()))
 
     @server.tool()
+    def get_history(twin_id: str, property: str, start: str | None = None, end: str | None = None,
+                    bucket: str | None = "1h", aggregates: list[str] | None = None) -> dict[str, Any]:
+        """A twin property's history between ``start`` and ``end`` (ISO 8601, e.g. "2026-11-24T06:00:00Z";
+        default: the last hour). With ``bucket`` ("10m", "1h", "1d"; default "1h") one row per bucket with
+        ``aggregates`` (min, max, mean, last, count; default min, max, mean); bucket null gives the raw samples
+        (at most 1000). Returns {"value": [rows], "count": n, "start", "end", ...} with times in UTC."""
+        page = _sdk(lambda: client.history(twin_id, property, start=start, end=end, bucket=bucket,
+                                           agg=aggregates or (["min", "max", "mean"] if bucket else None),
+                                           limit=1000))
+        return {**{k: v for k, v in page.items() if k != "items"}, **_page(list(page["items"]))}
+
+    @server.tool()
+    def list_insights(twin: str | None = None, kind: str | None = None, limit: int = 20) -> dict[str, Any]:
+        """What the predictive layer concluded, newest first: anomaly episodes (which signals, since when,
+        score), their clearing, and remaining-useful-life estimates with P(failure within the horizon).
+        ``kind``: anomaly, cleared or rul; ``twin``: one twin only. Returns {"value": [insights], "count": n}."""
+        return _page(_sdk(lambda: list(client.list_insights(twin=twin, kind=kind, limit=limit)["value"])))
+
+    @server.tool()
     def list_fmus() -> dict[str, Any]:
         """The FMU library: simulation models (FMI co-simulation FMUs) uploaded to the platform, with id, name,
         model name and FMI version. Returns {"value": [fmus], "count": n}."""

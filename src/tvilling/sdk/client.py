@@ -310,6 +310,29 @@ class _Operations:
                                content=histories, headers={"Content-Type": "text/csv"}))
 
 
+    # history and insights (docs/ingestion.md, docs/predictive.md): viewers read
+    def history(self, twin_id: str, name: str, *, start: str | None = None, end: str | None = None,
+                bucket: str | None = None, agg: Sequence[str] | None = None, limit: int = 10_000) -> Any:
+        """One property's history: raw samples (``items`` of {t, value, quality}), or with ``bucket`` ("60", "1m",
+        "1h", "1d") aggregates per bucket (``agg``: min, max, mean, last, count). Times are ISO 8601 (default: the
+        last hour)."""
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (("start", start), ("end", end), ("bucket", bucket)):
+            if value is not None:
+                params[key] = value
+        if agg:
+            params["agg"] = ",".join(agg)
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/history/{_seg(name)}", params=params))
+
+    def list_insights(self, *, twin: str | None = None, kind: str | None = None, limit: int = 100) -> Any:
+        """Insights of the predictive layer (kind: anomaly, cleared or rul), newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if twin is not None:
+            params["twin"] = twin
+        if kind is not None:
+            params["kind"] = kind
+        return self._send(Call("GET", "/api/v1/insights", params=params))
+
     # the FMU library (docs/physics.md): viewers read, operators simulate, engineers upload and delete
     def list_fmus(self) -> Any:
         return self._send(Call("GET", "/api/v1/fmus"))
@@ -382,6 +405,16 @@ class Client(_Operations):
             continuation = page.get("continuationToken")
             if not continuation:
                 return
+
+    def history_frame(self, twin_id: str, name: str, **kwargs: Any) -> Any:
+        """:meth:`history` as a pandas DataFrame indexed by time (UTC), one column per field."""
+        import pandas as pd
+
+        items = self.history(twin_id, name, **kwargs)["items"]
+        frame = pd.DataFrame(items)
+        if frame.empty:
+            return frame
+        return frame.assign(t=pd.to_datetime(frame["t"], utc=True, format="ISO8601")).set_index("t")
 
     def query(self, query: str, *, limit: int | None = None) -> list[dict[str, Any]]:
         """All rows of a query (following continuation tokens), up to ``limit``."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from tests.support import dtdl_samples
 from tests.support.fmus import thermal_zone_bytes
 from tests.support.platform import ApiRig, api_rig, live_server
 from tvilling.core.roles import Role
+from tvilling.sdk import Client as SdkClient
 
 TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order",
          "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu",
-         "fmu_ensemble"}
+         "fmu_ensemble", "get_history", "list_insights"}
 
 
 @pytest.fixture
@@ -84,6 +86,48 @@ async def test_operator_reads_the_plant_and_handles_a_work_order(served: tuple[A
         assert "no-such-twin" in missing
         # The session survives an error.
         assert value(await client.call_tool("get_twin", {"twin_id": "room-1"}))["$dtId"] == "room-1"
+
+
+def _readings(rig: ApiRig) -> datetime:
+    """Six hours of office-1 temperature, one reading every 10 minutes, 20 + hour of the reading (degC)."""
+    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=7)
+    for i in range(36):
+        at = t0 + timedelta(minutes=10 * i)
+        r = rig.call("POST", "/api/v1/telemetry", role=Role.OPERATOR, json={"readings": [
+            {"twinId": "office-1", "name": "temperature", "sourceTime": at.isoformat().replace("+00:00", "Z"),
+             "value": 20.0 + i // 6}]})
+        assert r.status_code == 200, r.text
+    return t0
+
+
+async def test_an_assistant_reads_history_and_insights(served: tuple[ApiRig, str]) -> None:
+    rig, url = served
+    t0 = _readings(rig)
+    start, end = (t0.isoformat().replace("+00:00", "Z"), (t0 + timedelta(hours=6)).isoformat().replace("+00:00", "Z"))
+    async with tvilling_mcp(rig, url, Role.VIEWER) as client:
+        hourly = value(await client.call_tool("get_history", {"twin_id": "office-1", "property": "temperature",
+                                                              "start": start, "end": end}))
+        assert hourly["count"] == 6 and hourly["bucket"] == 3600
+        assert [row["mean"] for row in hourly["value"]] == [20.0, 21.0, 22.0, 23.0, 24.0, 25.0]
+        raw = value(await client.call_tool("get_history", {"twin_id": "office-1", "property": "temperature",
+                                                           "start": start, "end": end, "bucket": None}))
+        assert raw["count"] == 36
+        assert value(await client.call_tool("list_insights", {"twin": "office-1"}))["count"] == 0
+        assert "office-9" in error(await client.call_tool("get_history", {"twin_id": "office-9",
+                                                                          "property": "temperature"}))
+
+
+def test_the_sdk_reads_history_as_a_frame(served: tuple[ApiRig, str]) -> None:
+    rig, url = served
+    t0 = _readings(rig)
+    with SdkClient(url, token=rig.tokens[("acme", Role.VIEWER)]) as tv:
+        frame = tv.history_frame("office-1", "temperature", start=t0.isoformat(),
+                                 end=(t0 + timedelta(hours=6)).isoformat())
+        assert len(frame) == 36 and frame.index[0] == t0 and frame["value"].iloc[-1] == 25.0
+        hourly = tv.history("office-1", "temperature", start=t0.isoformat(), end=(t0 + timedelta(hours=6)).isoformat(),
+                            bucket="1h", agg=["max"])
+        assert [row["max"] for row in hourly["items"]] == [20.0, 21.0, 22.0, 23.0, 24.0, 25.0]
+        assert tv.list_insights(twin="office-1")["value"] == []
 
 
 async def test_an_assistant_runs_a_what_if_on_an_fmu(served: tuple[ApiRig, str]) -> None:
