@@ -67,7 +67,10 @@ def read_info(path: str | Path, *, label: str | None = None) -> FmuInfo:
 
     ``label`` names the file in messages (default: its file name), for a file saved under a temporary name.
     """
-    md = _read_description(Path(path), label)
+    return _info(_read_description(Path(path), label), Path(path))
+
+
+def _info(md: Any, path: Path) -> FmuInfo:
     import fmpy
 
     cs = md.coSimulation
@@ -99,7 +102,8 @@ class FmuModel:
     def __init__(self, path: str | Path, *, instance_name: str = "tvilling") -> None:
         import fmpy
 
-        self._info = read_info(path)
+        self._md = _read_description(Path(path))  # validated once; the info and the instance share it
+        self._info = _info(self._md, Path(path))
         if not self._info.co_simulation:
             raise ValidationError(f"{Path(path).name} is a model-exchange FMU; only co-simulation FMUs can be run",
                                   where=str(path), hint="export the model as an FMI 2.0 or 3.0 co-simulation FMU")
@@ -107,7 +111,6 @@ class FmuModel:
             raise ValidationError(f"{Path(path).name} has no binary for this machine ({fmpy.platform_tuple})",
                                   where=str(path), hint="it has: " + (", ".join(self._info.platforms) or "none")
                                   + "; export it for this platform or include its sources")
-        self._md = _read_description(Path(path))
         self._by_name = {v.name: v for v in self._md.modelVariables}
         self._log: deque[str] = deque(maxlen=_LOG_LINES)
         self._dir = fmpy.extract(str(path))

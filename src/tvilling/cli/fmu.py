@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from tvilling.cli.output import emit_json, fail
+from tvilling.cli.remote import Token, Url, connect
 from tvilling.core.errors import TvillingError
 
 app = typer.Typer(help="Run FMUs (FMI 2.0 / 3.0 co-simulation): list their variables, simulate them to a CSV.",
@@ -149,6 +150,47 @@ def ensemble(
         typer.echo(f"  {name} at the end: median {stats['p50']:.4g}{unit}, 90 % between {stats['p5']:.4g} and "
                    f"{stats['p95']:.4g}" + (f"; crosses its limit in {result.exceedance[name]:.0%} of runs"
                                             if name in result.exceedance else ""))
+
+
+# -- the server's FMU library (through the SDK; docs/physics.md) ---------------------------------------------------
+
+@app.command("upload")
+def upload(fmu: FmuFile, url: Url = None, token: Token = None,
+           name: Annotated[str | None, typer.Option("--name", help="display name (default: the model's)")] = None,
+           json_out: JsonFlag = False) -> None:
+    """Upload an FMU to a running server's library (engineer role); prints its id."""
+    try:
+        data = fmu.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {fmu}: {exc.strerror or exc}")
+    with connect(url, token) as client:
+        entry = client.upload_fmu(data, name=name)
+    if json_out:
+        emit_json(entry)
+    else:
+        typer.echo(f"{entry['id']}  {entry['name']} ({entry['modelName']}, FMI {entry['fmiVersion']})")
+
+
+@app.command("list")
+def list_library(url: Url = None, token: Token = None, json_out: JsonFlag = False) -> None:
+    """The FMUs in a running server's library."""
+    with connect(url, token) as client:
+        items = client.list_fmus()["value"]
+    if json_out:
+        emit_json({"value": items, "count": len(items)})
+        return
+    for e in items:
+        typer.echo(f"{e['id']}  {e['name']}  {e['modelName']}  FMI {e['fmiVersion']}  {e['variableCount']} variables"
+                   f"  by {e['createdBy']} at {e['createdAt']}")
+
+
+@app.command("delete")
+def delete(fmu_id: Annotated[str, typer.Argument(help="the FMU's id (fmu-…)")], url: Url = None,
+           token: Token = None) -> None:
+    """Remove an FMU from a running server's library (engineer role)."""
+    with connect(url, token) as client:
+        client.delete_fmu(fmu_id)
+    typer.echo(f"deleted {fmu_id}")
 
 
 def parse_limits(items: list[str]) -> dict[str, tuple[str, float]]:
