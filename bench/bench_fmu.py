@@ -1,7 +1,8 @@
 """Cost of a co-simulation step through the FMU adapter (FMI 2.0 and 3.0, FMPy), against the native Python model of
-the same equations (the baseline) in the same run, the wall time of one API-style isolated run (a spawned child
-process, FMU unpacked, simulated, result sent back), and a Monte Carlo ensemble of ``--samples`` days (native, FMU,
-isolated FMU). Prints one JSON object.
+the same equations (the baseline) in the same run, the wall time of one API-style isolated run (a fresh child
+process, FMU unpacked, simulated, result sent back), a Monte Carlo ensemble of ``--samples`` days (native, FMU,
+isolated FMU), and a calibration of three parameters on three days of 5-minute data (native, FMU). Prints one JSON
+object.
 
 The FMUs are the thermal zone of ``examples/fmus``, compiled with gcc into a temporary folder first.
 
@@ -93,6 +94,23 @@ def main() -> None:
         began = time.perf_counter()
         simulate_isolated(Path(fmus["2.0"]).read_bytes(), request, timeout_s=600)
         out["isolated_ensemble_s"] = round(time.perf_counter() - began, 3)
+        # Calibration: three days of 5-minute data made by the native model (UA 420 W/K, C 6 MJ/K, T_start 19,
+        # noise 0.1 K), three parameters fitted within wide bounds, on the native model and on the FMU.
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.unit.simulation.test_calibrate import measured_zone
+
+        from tvilling.simulation.calibrate import calibrate
+
+        data = measured_zone()
+        bounds = {"UA": (100.0, 2000.0), "C": (1e6, 1e8), "T_start": (10.0, 30.0)}
+        for label, model in (("native", ThermalZone()), ("fmi2", FmuModel(fmus["2.0"]))):
+            began = time.perf_counter()
+            fit = calibrate(model, data, bounds)
+            out[f"{label}_calibration"] = {"s": round(time.perf_counter() - began, 3), "runs": fit.evaluations,
+                                           "UA": round(fit.values["UA"], 2), "C": round(fit.values["C"]),
+                                           "rmse_before": round(fit.rmse_before["T"], 4),
+                                           "rmse_after": round(fit.rmse_after["T"], 4)}
+            model.close()
     for version in ("2", "3"):
         out[f"fmi{version}_vs_native"] = round(out[f"fmi{version}_step"]["median_us"]
                                                / out["native_step"]["median_us"], 1)

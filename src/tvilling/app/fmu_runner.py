@@ -43,6 +43,10 @@ class SimulationRequest:
     samples: int = 100
     seed: int = 0
     limits: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # A calibration when ``fit`` is given: {parameter: [low, high]}; the measured outputs are ``measured``
+    # ({output: [values]}) at ``input_times``, driven by ``input_columns``.
+    fit: dict[str, list[float]] = field(default_factory=dict)
+    measured: dict[str, list[float]] = field(default_factory=dict)
 
 
 def simulate_isolated(artifact: bytes, request: SimulationRequest, *, timeout_s: float) -> dict[str, Any]:
@@ -118,8 +122,10 @@ def _simulate(path: str, request: SimulationRequest) -> dict[str, Any]:
     from tvilling.simulation.cosim import InputTable, resolve_span, simulate
 
     inputs = (InputTable.from_rows(request.input_times, request.input_columns, where="inputs")
-              if request.input_times is not None else None)
+              if request.input_times is not None and not request.fit else None)
     with FmuModel(path) as model:
+        if request.fit:
+            return _calibrate(model, request)
         if request.vary:
             return _ensemble(model, request, inputs)
         span = resolve_span(model, start_time=request.start_time, stop_time=request.stop_time,
@@ -129,6 +135,25 @@ def _simulate(path: str, request: SimulationRequest) -> dict[str, Any]:
     return {"startTime": span.start, "stopTime": span.stop, "step": span.step, "steps": span.steps,
             "time": result.times, "columns": columns, "units": result.units,
             "final": {k: _finite(v) for k, v in result.final().items()}}
+
+
+def _calibrate(model: Any, request: SimulationRequest) -> dict[str, Any]:
+    from tvilling.simulation.calibrate import Measurements, calibrate, run
+
+    data = Measurements.from_columns(request.input_times or [], inputs=request.input_columns,
+                                     outputs=request.measured)
+    if len(data.times) * (len(request.fit) + 1) * 20 > request.max_steps * 10:
+        raise ValidationError(f"{len(data.times)} samples with {len(request.fit)} parameters is more than a "
+                              "calibration may simulate here", where="time",
+                              hint="resample the data to fewer rows or fit fewer parameters")
+    result = calibrate(model, data, {k: (float(v[0]), float(v[1])) for k, v in request.fit.items()},
+                       values=request.values)
+    predicted = run(model, data, {**request.values, **result.values})
+    return {**result.as_dict(), "time": list(data.times),
+            "model": {k: [_finite(float(v)) for v in series] for k, series in predicted.items()},
+            "rmseBefore": {k: _finite(v) for k, v in result.rmse_before.items()},
+            "rmseAfter": {k: _finite(v) for k, v in result.rmse_after.items()},
+            "intervals": {k: list(v) if v is not None else None for k, v in result.intervals.items()}}
 
 
 def _ensemble(model: Any, request: SimulationRequest, inputs: Any) -> dict[str, Any]:

@@ -122,6 +122,15 @@ class FmuLibrary:
                                   hint='for example {"UA": {"dist": "normal", "mean": 500, "sd": 50}}')
         return self._run(tenant, fmu, dataclasses.replace(request, max_steps=self.max_steps * ENSEMBLE_BUDGET))
 
+    def calibrate(self, tenant: str, fmu: str, request: SimulationRequest, *, role: Role) -> dict[str, Any]:
+        """Fit parameters (``request.fit``) to measurements, in one child process. Engineers and above: a
+        calibration decides what the model is, as an upload does."""
+        _need(role, Role.ENGINEER, "calibrate FMUs")
+        if not request.fit:
+            raise ValidationError("nothing to fit: name at least one parameter with its bounds", where="fit",
+                                  hint='for example {"UA": [100, 2000]}')
+        return self._run(tenant, fmu, dataclasses.replace(request, vary={}, max_steps=self.max_steps))
+
     def _run(self, tenant: str, fmu: str, request: SimulationRequest) -> dict[str, Any]:
         artifact = self.artifact(tenant, fmu)
         if not self._slots.acquire(timeout=self.timeout_s):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -150,6 +151,115 @@ def ensemble(
         typer.echo(f"  {name} at the end: median {stats['p50']:.4g}{unit}, 90 % between {stats['p5']:.4g} and "
                    f"{stats['p95']:.4g}" + (f"; crosses its limit in {result.exceedance[name]:.0%} of runs"
                                             if name in result.exceedance else ""))
+
+
+@app.command("calibrate")
+def calibrate(
+    fmu: FmuFile,
+    data: Annotated[Path, typer.Option("--data", help="CSV of measurements: a time column and one column per "
+                                       "measured input and output")],
+    fit: Annotated[list[str], typer.Option("--fit", help="NAME=LOW:HIGH, a parameter to fit within bounds; "
+                                           "repeatable")],
+    compare: Annotated[list[str] | None, typer.Option("--compare", help="OUTPUT=COLUMN, a model output and the "
+                                                      "column that measured it (default: columns named as outputs)")]
+    = None,
+    input_cols: Annotated[list[str] | None, typer.Option("--input", help="INPUT=COLUMN, a model input and the column "
+                                                         "that drove it (default: columns named as inputs)")] = None,
+    time_col: Annotated[str, typer.Option("--time-col", help="seconds, or ISO 8601 timestamps")] = "time",
+    set_values: SetValues = None,
+    out: Annotated[Path | None, typer.Option("--out", help="CSV of time, measured, fitted model and residual per "
+                                             "output")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Fit an FMU's parameters to measured data (least squares within bounds): the model that matches this asset."""
+    from tvilling.adapters.fmu import FmuModel
+    from tvilling.simulation.calibrate import calibrate as fit_model
+    from tvilling.simulation.calibrate import run
+
+    try:
+        bounds = {name: parse_bounds(name, spec) for name, spec in parse_assignments(fit).items()}
+        values = parse_assignments(set_values or [])
+        began = time.perf_counter()
+        with FmuModel(fmu) as model:
+            measured = read_measurements(data, model.variables, time_col=time_col,
+                                         inputs=parse_assignments(input_cols or []),
+                                         outputs=parse_assignments(compare or []))
+            result = fit_model(model, measured, bounds, values=values)
+            predicted = run(model, measured, {**values, **result.values}) if out is not None else {}
+        seconds = time.perf_counter() - began
+    except TvillingError as exc:
+        fail(str(exc))
+    if out is not None:
+        columns: dict[str, list[float]] = {}
+        for name, series in measured.outputs.items():
+            columns[f"{name}_measured"] = list(series)
+            columns[f"{name}_model"] = [float(v) for v in predicted[name]]
+            columns[f"{name}_residual"] = [m - float(p) for m, p in zip(series, predicted[name], strict=True)]
+        _write_csv(out, list(measured.times), columns)
+    if json_out:
+        emit_json({"fmu": str(fmu), **result.as_dict(), "seconds": round(seconds, 3),
+                   "out": str(out) if out is not None else None})
+        return
+    typer.echo(f"fitted on {result.samples} samples in {seconds:.2f} s ({result.evaluations} model runs"
+               + ("" if result.converged else f", not converged: {result.message}") + ")")
+    for name, value in result.values.items():
+        unit = f" {result.units[name]}" if name in result.units else ""
+        band = result.intervals[name]
+        within = f" (95 % {band[0]:.4g} to {band[1]:.4g})" if band else " (not determined by the data)"
+        typer.echo(f"  {name} = {value:.6g}{unit}{within}" + ("  at its bound" if name in result.at_bound else ""))
+    for name in result.rmse_after:
+        unit = f" {result.units[name]}" if name in result.units else ""
+        typer.echo(f"  {name}: RMSE {result.rmse_before[name]:.4g} -> {result.rmse_after[name]:.4g}{unit}")
+
+
+def parse_bounds(name: str, spec: str) -> tuple[float, float]:
+    from tvilling.core.errors import ValidationError
+
+    low, sep, high = str(spec).partition(":")
+    try:
+        bounds = (float(low), float(high))
+    except ValueError:
+        bounds = (math.nan, math.nan)
+    if not sep or not all(math.isfinite(b) for b in bounds) or bounds[0] >= bounds[1]:
+        raise ValidationError(f"--fit {name}={spec} is not NAME=LOW:HIGH with LOW < HIGH", where=name,
+                              hint=f"for example --fit {name}=100:2000")
+    return bounds
+
+
+def read_measurements(path: Path, variables: Any, *, time_col: str, inputs: dict[str, Any],
+                      outputs: dict[str, Any]) -> Any:
+    """Measurements from a CSV: a time column (s or timestamps), inputs and outputs by model name or mapping."""
+    import pandas as pd
+
+    from tvilling.core.errors import ValidationError
+    from tvilling.simulation.calibrate import Measurements
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"cannot read {path}: {exc}", where=str(path)) from exc
+    if time_col not in frame.columns:
+        raise ValidationError(f"{path} has no column {time_col!r}", where=time_col,
+                              hint="name the time column with --time-col; columns: "
+                              + ", ".join(map(str, frame.columns)))
+    raw_t = frame[time_col]
+    seconds = pd.to_numeric(raw_t, errors="coerce")
+    if seconds.isna().any():
+        stamps = pd.to_datetime(raw_t, utc=True, errors="coerce", format="ISO8601")
+        if stamps.isna().any():
+            raise ValidationError(f"{time_col!r} holds neither seconds nor ISO 8601 times (row "
+                                  f"{int(stamps.isna().to_numpy().argmax()) + 2})", where=time_col)
+        seconds = (stamps - stamps.iloc[0]).dt.total_seconds()
+    by_role = {"input": inputs, "output": outputs}
+    picked: dict[str, dict[str, list[float]]] = {"input": {}, "output": {}}
+    for role, mapping in by_role.items():
+        names = mapping or {v.name: v.name for v in variables if v.causality == role and v.name in frame.columns}
+        for name, column in names.items():
+            if column not in frame.columns:
+                raise ValidationError(f"{path} has no column {column!r} for the {role} {name!r}", where=str(column))
+            picked[role][name] = pd.to_numeric(frame[column], errors="coerce").astype(float).tolist()
+    return Measurements.from_columns(seconds.astype(float).tolist(), inputs=picked["input"],
+                                     outputs=picked["output"])
 
 
 # -- the server's FMU library (through the SDK; docs/physics.md) ---------------------------------------------------

@@ -358,6 +358,17 @@ class _Operations:
                 body[key] = value
         return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/simulations", body=body))
 
+    def calibrate_fmu(self, fmu_id: str, time: Sequence[float], outputs: dict[str, Sequence[float | None]],
+                      fit: dict[str, tuple[float, float]], *, inputs: dict[str, Sequence[float]] | None = None,
+                      values: dict[str, float] | None = None) -> Any:
+        """Fit parameters (``fit`` = {"UA": (100, 2000)}) so the FMU driven by ``inputs`` reproduces the measured
+        ``outputs`` at ``time`` (s). The answer has ``values``, 95 % ``intervals``, ``rmseBefore``/``rmseAfter``
+        and the fitted ``model`` series."""
+        body = {"time": list(time), "outputs": {k: list(v) for k, v in outputs.items()},
+                "inputs": {k: list(v) for k, v in (inputs or {}).items()},
+                "fit": {k: list(v) for k, v in fit.items()}, "values": dict(values or {})}
+        return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/calibrations", body=body))
+
     def fmu_ensemble(self, fmu_id: str, vary: dict[str, dict[str, Any]], *, samples: int = 100, seed: int = 0,
                      limits: dict[str, dict[str, float]] | None = None, stop_time: float | None = None,
                      step: float | None = None, values: dict[str, float] | None = None,

@@ -216,3 +216,28 @@ def test_bad_ensembles_are_problems(rig: ApiRig, uploaded: dict[str, str], body:
     assert needle in r.text
     assert rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/ensembles", role=Role.VIEWER,
                     json=body).status_code == 403
+
+
+def test_calibration_fits_measured_data(rig: ApiRig, uploaded: dict[str, str]) -> None:
+    from tests.unit.simulation.test_calibrate import measured_zone
+
+    data = measured_zone(hours=24)
+    measured: list[float | None] = list(data.outputs["T"])
+    measured[5] = None  # a missing measurement
+    body = {"time": list(data.times), "inputs": {k: list(v) for k, v in data.inputs.items()},
+            "outputs": {"T": measured}, "fit": {"UA": [100, 2000], "C": [1e6, 1e8]}, "values": {"T_start": 19}}
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/calibrations", role=Role.ENGINEER, json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["values"]["UA"] == pytest.approx(420.0, rel=0.02) and out["converged"]
+    assert out["rmseAfter"]["T"] < 0.15 < out["rmseBefore"]["T"] and len(out["model"]["T"]) == 288
+    low, high = out["intervals"]["UA"]
+    assert low < out["values"]["UA"] < high
+    assert rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/calibrations", role=Role.OPERATOR,
+                    json=body).status_code == 403
+    bad = {**body, "fit": {"Q_hvac": [0, 1]}}
+    assert "'Q_hvac' is an input" in rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/calibrations",
+                                              role=Role.ENGINEER, json=bad).text
+    short = {**body, "time": [0, 1, 2]}
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/calibrations", role=Role.ENGINEER, json=short)
+    assert r.status_code == 422 and "values for 3 times" in r.text

@@ -119,3 +119,53 @@ def test_bad_ensembles_are_one_line(thermal_zone_fmus: dict[str, Path], tmp_path
     result = runner.invoke(app, ["fmu", "ensemble", str(thermal_zone_fmus["2.0"]), *args,
                                  "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def _measurements_csv(path: Path, *, timestamps: bool) -> None:
+    from tests.unit.simulation.test_calibrate import measured_zone
+
+    data = measured_zone(hours=24)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["when", "outdoor", "hvac_w", "zone_temp"])
+        for k, t in enumerate(data.times):
+            when = f"2026-11-20T{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:00Z" if timestamps else repr(t)
+            writer.writerow([when, data.inputs["T_out"][k], data.inputs["Q_hvac"][k], data.outputs["T"][k]])
+
+
+@pytest.mark.parametrize("timestamps", [True, False])
+def test_calibrate(thermal_zone_fmus: dict[str, Path], tmp_path: Path, timestamps: bool) -> None:
+    data, out = tmp_path / "zone.csv", tmp_path / "fit.csv"
+    _measurements_csv(data, timestamps=timestamps)
+    result = runner.invoke(app, ["fmu", "calibrate", str(thermal_zone_fmus["3.0"]), "--data", str(data),
+                                 "--time-col", "when", "--fit", "UA=100:2000", "--fit", "C=1e6:1e8",
+                                 "--set", "T_start=19", "--input", "T_out=outdoor", "--input", "Q_hvac=hvac_w",
+                                 "--compare", "T=zone_temp", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    fit = _last_json(result.stdout)
+    assert fit["values"]["UA"] == pytest.approx(420.0, rel=0.02)  # type: ignore[index]
+    assert fit["values"]["C"] == pytest.approx(6e6, rel=0.02)  # type: ignore[index]
+    assert fit["rmseAfter"]["T"] < 0.15 < fit["rmseBefore"]["T"]  # type: ignore[index, operator]
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["time", "T_measured", "T_model", "T_residual"] and len(rows) == 288
+    text = runner.invoke(app, ["fmu", "calibrate", str(thermal_zone_fmus["2.0"]), "--data", str(data),
+                               "--time-col", "when", "--fit", "UA=100:2000", "--set", "T_start=19", "--set", "C=6e6",
+                               "--input", "T_out=outdoor", "--input", "Q_hvac=hvac_w", "--compare", "T=zone_temp"])
+    assert text.exit_code == 0, text.stderr
+    assert "UA = 4" in text.stdout and "(95 % " in text.stdout and "T: RMSE" in text.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--time-col", "when", "--compare", "T=zone_temp", "--fit", "UA=2000:100"], "is not NAME=LOW:HIGH"),
+    (["--time-col", "t", "--compare", "T=zone_temp", "--fit", "UA=100:2000"], "no column 't'"),
+    (["--time-col", "when", "--fit", "UA=100:2000", "--compare", "T=nope"], "no column 'nope' for the output 'T'"),
+    (["--time-col", "when", "--compare", "T=zone_temp", "--fit", "Q_hvac=0:1"], "'Q_hvac' is an input"),
+])
+def test_bad_calibrations_are_one_line(thermal_zone_fmus: dict[str, Path], tmp_path: Path, args: list[str],
+                                       message: str) -> None:
+    data = tmp_path / "zone.csv"
+    _measurements_csv(data, timestamps=False)
+    result = runner.invoke(app, ["fmu", "calibrate", str(thermal_zone_fmus["2.0"]), "--data", str(data), *args])
+    assert result.exit_code == 1, result.stdout
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

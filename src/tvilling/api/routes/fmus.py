@@ -9,6 +9,7 @@ return every recorded output at every communication step; nothing is stored. Oth
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -100,6 +101,24 @@ class EnsembleBody(SimulationBody):
                                     for k, v in self.limits.items()})
 
 
+class CalibrationBody(BaseModel):
+    """Measurements of the asset and the parameters to fit: ``inputs`` drove it and ``outputs`` are what it
+    showed, at ``time`` (s, increasing; null for a missing measured value)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    time: list[float] = Field(min_length=3, max_length=200_000)
+    inputs: dict[str, list[float]] = Field(default_factory=dict, max_length=200)
+    outputs: dict[str, list[float | None]] = Field(min_length=1, max_length=50)
+    fit: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20, description="parameter: [low, high]")
+    values: dict[str, Number] = Field(default_factory=dict, max_length=1000)
+
+    def request(self) -> SimulationRequest:
+        return SimulationRequest(
+            input_times=list(self.time), input_columns=dict(self.inputs), values=dict(self.values),
+            fit={k: [lo, hi] for k, (lo, hi) in self.fit.items()},
+            measured={k: [math.nan if v is None else v for v in vs] for k, vs in self.outputs.items()})
+
+
 def _library(request: Request) -> FmuLibrary:
     return fmu_library(request.app.state, services(request))
 
@@ -142,6 +161,15 @@ async def delete_fmu(request: Request, fmu: FmuId,
 async def simulate_fmu(request: Request, fmu: FmuId, body: SimulationBody,
                        principal: Annotated[Principal, Depends(require(Role.OPERATOR))]) -> Response:
     result: dict[str, Any] = await run_in_threadpool(lambda: _library(request).simulate(
+        principal.tenant, fmu, body.request(), role=principal.role))
+    return JSONResponse(result)
+
+
+@router.post("/fmus/{fmu}/calibrations", response_model=None, responses=errors(404, 503),
+             summary="Fit an FMU's parameters to measurements (engineer): values, intervals, error before/after")
+async def calibrate_fmu(request: Request, fmu: FmuId, body: CalibrationBody,
+                        principal: Annotated[Principal, Depends(require(Role.ENGINEER))]) -> Response:
+    result: dict[str, Any] = await run_in_threadpool(lambda: _library(request).calibrate(
         principal.tenant, fmu, body.request(), role=principal.role))
     return JSONResponse(result)
 
