@@ -1,9 +1,10 @@
-"""/api/v1/fmus: the FMU library — upload a co-simulation FMU, list it, read its variables, simulate it.
+"""/api/v1/fmus: the FMU library — upload a co-simulation FMU, list it, read its variables, simulate it, run a
+Monte Carlo ensemble on it, calibrate it on measurements.
 
-Viewers list and read; operators simulate; engineers upload and delete (an FMU is native code that this server
-will run: uploading one is a modelling decision, not an operator's). The upload body is the .fmu file itself (up to
-``max_upload_bytes``). Simulations run in a child process each, with a wall-clock limit (``fmu_timeout_s``), and
-return every recorded output at every communication step; nothing is stored. Other tenants' FMUs are 404.
+Viewers list and read; operators simulate and run ensembles; engineers upload, delete and calibrate (an FMU is
+native code that this server will run, and a calibration decides what the model is: modelling decisions, not an
+operator's). The upload body is the .fmu file itself (up to ``max_upload_bytes``). Every run is one child process
+with a wall-clock limit (``fmu_timeout_s``); nothing is stored. Other tenants' FMUs are 404. docs/physics.md.
 """
 
 from __future__ import annotations

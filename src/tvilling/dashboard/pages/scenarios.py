@@ -27,6 +27,7 @@ from tvilling.app.fmus import FmuLibrary, fmu_library
 from tvilling.core.errors import TvillingError
 from tvilling.core.roles import Role
 from tvilling.dashboard import shell
+from tvilling.dashboard.pages import scenarios_calibrate as scal
 from tvilling.dashboard.pages import scenarios_chart as sc
 from tvilling.dashboard.pages import scenarios_ensemble as se
 
@@ -273,6 +274,11 @@ async def scenarios_page(request: Request) -> RedirectResponse | None:
         results = ui.card().classes("tv-card q-pa-md w-full").props("data-testid=scn-results")
         results.set_visibility(False)
         panel.results_card()
+        scal.CalibrationPanel(
+            library=library, tenant=tenant, entry=entry, can_calibrate=can_edit, role_name=session.principal.role.value,
+            max_bytes=max_bytes, allowed=allowed, explain=explain,
+            current=lambda: chosen["fmu"] is not None and chosen["fmu"]["id"] == entry["id"],
+            scenario_fields=scen_fields, uncertainty_rows=panel.rows).card()
         run_button.on_click(lambda: run(entry, start.value, stop.value, step.value, run_button, spinner, results))
 
         def switch(uncertain: bool) -> None:
