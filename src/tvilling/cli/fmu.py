@@ -76,7 +76,7 @@ def simulate(fmu: FmuFile, out: OutCsv, stop_time: StopTime = None, step: Step =
     from tvilling.simulation.cosim import simulate as run
 
     try:
-        values = parse_assignments(set_values or [])
+        values = text_pairs(set_values or [])
         inputs = read_inputs(input_csv) if input_csv is not None else None
         began = time.perf_counter()
         with FmuModel(fmu) as model:
@@ -120,9 +120,9 @@ def ensemble(
     from tvilling.simulation.ensemble import PERCENTILES, parse_distribution, run_ensemble
 
     try:
-        spread = {name: parse_distribution(name, spec) for name, spec in parse_assignments(vary).items()}
+        spread = {name: parse_distribution(name, spec) for name, spec in text_pairs(vary).items()}
         limits = parse_limits(limit or [])
-        values = parse_assignments(set_values or [])
+        values = text_pairs(set_values or [])
         inputs = read_inputs(input_csv) if input_csv is not None else None
         began = time.perf_counter()
         with FmuModel(fmu) as model:
@@ -177,13 +177,13 @@ def calibrate(
     from tvilling.simulation.calibrate import run
 
     try:
-        bounds = {name: parse_bounds(name, spec) for name, spec in parse_assignments(fit).items()}
-        values = parse_assignments(set_values or [])
+        bounds = {name: parse_bounds(name, spec) for name, spec in text_pairs(fit).items()}
+        values = text_pairs(set_values or [])
         began = time.perf_counter()
         with FmuModel(fmu) as model:
             measured = read_measurements(data, model.variables, time_col=time_col,
-                                         inputs=parse_assignments(input_cols or []),
-                                         outputs=parse_assignments(compare or []))
+                                         inputs=text_pairs(input_cols or []),
+                                         outputs=text_pairs(compare or []))
             result = fit_model(model, measured, bounds, values=values)
             predicted = run(model, measured, {**values, **result.values}) if out is not None else {}
         seconds = time.perf_counter() - began
@@ -338,8 +338,10 @@ def _write_csv(out: Path, times: list[float], columns: dict[str, list[float]]) -
         fail(f"cannot write {out}: {exc}")
 
 
-def parse_assignments(items: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` pairs; the values stay text here and are checked against the model's variables later."""
+def text_pairs(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs with the values kept as text: they are checked against the model's variables later,
+    and a column name such as ``1`` must stay a name (``tvilling.cli.remote.parse_assignments`` reads JSON values,
+    which suits twin properties, not these)."""
     from tvilling.core.errors import ValidationError
 
     values: dict[str, Any] = {}

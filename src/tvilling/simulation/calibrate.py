@@ -31,6 +31,7 @@ from scipy.optimize import least_squares
 from tvilling.core.errors import Problem, SimulationError, ValidationError
 from tvilling.core.physics import check_values
 from tvilling.ports.physics import PhysicsModel
+from tvilling.simulation.cosim import InputTable, simulate_at
 
 MAX_ROWS = 200_000
 # A trial point the model refuses gets this residual per sample (in spreads): far worse than any fit, yet finite,
@@ -146,19 +147,11 @@ def calibrate(model: PhysicsModel, data: Measurements, fit: Mapping[str, tuple[f
 
 
 def run(model: PhysicsModel, data: Measurements, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The model driven by the measured inputs on the data's time grid: each output at every sample time."""
-    first = {name: column[0] for name, column in data.inputs.items()}
-    model.initialize({**values, **first}, start_time=data.times[0])
-    out = {name: np.empty(len(data.times)) for name in data.outputs}
-    now = model.outputs()
-    for name in out:
-        out[name][0] = now[name]
-    for k in range(1, len(data.times)):
-        held = {name: column[k - 1] for name, column in data.inputs.items()}
-        now = model.step(data.times[k] - data.times[k - 1], held)
-        for name in out:
-            out[name][k] = now[name]
-    return out
+    """The model driven by the measured inputs (held between samples) on the data's time grid: each output at
+    every sample time."""
+    inputs = InputTable(data.times, data.inputs) if data.inputs else None  # already checked by Measurements
+    result = simulate_at(model, data.times, values=values, inputs=inputs, record=list(data.outputs))
+    return {name: np.asarray(series) for name, series in result.columns.items()}
 
 
 def _rmse(model: PhysicsModel, data: Measurements, values: Mapping[str, Any],

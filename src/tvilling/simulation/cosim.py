@@ -83,6 +83,10 @@ class Span:
     def steps(self) -> int:
         return max(math.ceil((self.stop - self.start) / self.step - 1e-9), 0)
 
+    def points(self) -> list[float]:
+        """The communication points: ``start + k·step`` and, last, ``stop``."""
+        return [self.start + k * self.step for k in range(self.steps)] + [self.stop]
+
 
 def resolve_span(model: PhysicsModel, *, start_time: float | None = None, stop_time: float | None = None,
                  step: float | None = None, max_steps: int = MAX_STEPS) -> Span:
@@ -115,14 +119,21 @@ def simulate(model: PhysicsModel, span: Span, *, values: Mapping[str, float] | N
 
     ``record`` names the outputs to keep (default: every output). ``on_step(done, total)`` reports progress.
     """
+    return simulate_at(model, span.points(), values=values, inputs=inputs, record=record, on_step=on_step)
+
+
+def simulate_at(model: PhysicsModel, times: Sequence[float], *, values: Mapping[str, float] | None = None,
+                inputs: InputTable | None = None, record: Sequence[str] | None = None,
+                on_step: Callable[[int, int], None] | None = None) -> SimulationResult:
+    """:func:`simulate` on given communication points (increasing), such as the sample times of measurements."""
     outputs = [v for v in model.variables if v.causality == "output"]
     if record:
         check_values(model.variables, dict.fromkeys(record, 0.0), causalities=("output",), what="recorded outputs")
     if inputs is not None:
         check_values(model.variables, dict.fromkeys(inputs.columns, 0.0), causalities=("input",),
                      what="input table's columns")
-    first = inputs.at(span.start) if inputs is not None else {}
-    model.initialize({**(values or {}), **first}, start_time=span.start, stop_time=span.stop)
+    first = inputs.at(times[0]) if inputs is not None else {}
+    model.initialize({**(values or {}), **first}, start_time=times[0], stop_time=times[-1])
     now = model.outputs()  # numbers only: a string or array output is declared but cannot be recorded
     names = list(record) if record else [v.name for v in outputs if v.name in now]
     missing = [name for name in names if name not in now]
@@ -131,13 +142,11 @@ def simulate(model: PhysicsModel, span: Span, *, values: Mapping[str, float] | N
                               hint="record numeric outputs: " + ", ".join(now))
     units = {v.name: v.unit for v in outputs if v.name in names and v.unit}
     result = SimulationResult(units=units)
-    _record(result, span.start, now, names)
-    t, total = span.start, span.steps
+    _record(result, times[0], now, names)
+    total = len(times) - 1
     for k in range(1, total + 1):
-        dt = min(span.step, span.stop - t) if k == total else span.step
-        now = model.step(dt, inputs.at(t) if inputs is not None else None)
-        t = span.start + k * span.step if k < total else span.stop
-        _record(result, t, now, names)
+        now = model.step(times[k] - times[k - 1], inputs.at(times[k - 1]) if inputs is not None else None)
+        _record(result, times[k], now, names)
         if on_step is not None:
             on_step(k, total)
     return result

@@ -6,10 +6,8 @@ intervals, the error before and after, and per compared output the measurements 
 these values* copies the result into the what-if forms, so the calibrated model can be run at once. Engineers and
 admins only (a calibration decides what the model is, as an upload does); the others see the card disabled. The
 page (:mod:`scenarios`) hands in its role check, its error notification and the form fields to fill.
-
-The CSV is read as ``tvilling fmu calibrate`` reads it (seconds or ISO 8601 times, the latter counted from the
-first row), re-implemented here because front-ends do not import each other; ``Measurements.from_columns`` checks
-the result with the engine's own words.
+The CSV is read as ``tvilling fmu calibrate`` reads it (re-implemented: front-ends do not import each other), and
+checked by the engine's ``Measurements.from_columns``, in its own words.
 """
 
 from __future__ import annotations
@@ -155,8 +153,9 @@ def chart_options(name: str, unit: str, times: Sequence[float], measured: Sequen
     line = [[round(times[i] / divisor, 6), model[i]] for i in keep]
     return {"animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
             "grid": {"left": 64, "right": 24, "top": 40, "bottom": 44},
+            # The last sample is rarely on a round time (47.916667 h): its label is rounded.
             "xAxis": {"type": "value", "name": x_name, "nameLocation": "middle", "nameGap": 26,
-                      "min": "dataMin", "max": "dataMax"},
+                      "min": "dataMin", "max": "dataMax", "axisLabel": {":formatter": "(v) => String(+v.toFixed(2))"}},
             "yAxis": {"type": "value", "name": f"{name} [{unit}]" if unit else name, "scale": True},
             "series": [{"name": "measured", "type": "scatter", "symbolSize": 3, "color": sc.BASELINE_COLOR,
                         "data": dots},
@@ -248,11 +247,10 @@ class CalibrationPanel:
                 fit = ui.checkbox("fit").props(f"dense data-testid=cal-fit-{mark}")
                 low, high = bounds(v.get("start"))
                 with ui.row().classes("items-center gap-2 no-wrap"):
-                    row = ParamRow(name, fit, ui.number("Low", value=low).props(
-                        f"dense outlined data-testid=cal-low-{mark}").classes("w-32"), ui.number(
-                        "High", value=high).props(f"dense outlined data-testid=cal-high-{mark}").classes("w-32"),
-                        ui.number("Value", value=v.get("start")).props(
-                            f"dense outlined data-testid=cal-fix-{mark}").classes("w-32"), (low, high))
+                    low_f, high_f, value_f = (ui.number(label, value=x).props(
+                        f"dense outlined data-testid=cal-{key}-{mark}").classes("w-32") for label, key, x in (
+                        ("Low", "low", low), ("High", "high", high), ("Value", "fix", v.get("start"))))
+                row = ParamRow(name, fit, low_f, high_f, value_f, (low, high))
                 fit.on_value_change(lambda _, r=row: r.show())
                 row.show()
                 self.rows.append(row)
