@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 import tempfile
 import threading
@@ -198,3 +199,37 @@ def fmu_library(app_state: Any, services: Any) -> FmuLibrary:
                                               timeout_s=s.fmu_timeout_s, max_steps=s.fmu_max_steps,
                                               concurrency=s.fmu_concurrency)
         return lib
+
+
+def measurements_from_history(history: Any, tenant: str, twin: str, *, start_us: int, end_us: int, bucket_s: int,
+                              inputs: dict[str, tuple[str, float, float]],
+                              outputs: dict[str, tuple[str, float, float]]) -> dict[str, Any]:
+    """A twin's stored history as calibration data: the mean of each mapped property per bucket, scaled
+    (``value · scale + offset``, e.g. kW → W), on one time grid in seconds from ``start``.
+
+    Inputs are held from their last bucket across gaps (the model needs every input at every step); buckets before
+    every input has a value are left out. A missing output bucket stays missing (skipped by the fit).
+    """
+    series: dict[str, dict[int, float]] = {}
+    for name, (prop, scale, offset) in {**inputs, **outputs}.items():
+        rows = history.bucketed(tenant, twin, prop, start_us, end_us, bucket_s, ["mean"])
+        series[name] = {r["t"]: r["mean"] * scale + offset for r in rows if r["mean"] is not None}
+        if not series[name]:
+            raise ValidationError(f"{twin} has no history of {prop!r} between the start and the end", where=prop,
+                                  hint="check the property name and the time range (GET …/history/{name})")
+    grid = sorted(set().union(*(s.keys() for s in series.values())))
+    held: dict[str, float] = {}
+    times: list[float] = []
+    columns: dict[str, list[float]] = {name: [] for name in series}
+    for t in grid:
+        for name in inputs:
+            if t in series[name]:
+                held[name] = series[name][t]
+        if len(held) < len(inputs):
+            continue
+        times.append((t - grid[0]) / 1e6)
+        for name in inputs:
+            columns[name].append(held[name])
+        for name in outputs:
+            columns[name].append(series[name].get(t, math.nan))
+    return {"time": times, "inputs": {n: columns[n] for n in inputs}, "outputs": {n: columns[n] for n in outputs}}

@@ -369,6 +369,20 @@ class _Operations:
                 "fit": {k: list(v) for k, v in fit.items()}, "values": dict(values or {})}
         return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/calibrations", body=body))
 
+    def calibrate_fmu_from_history(self, fmu_id: str, twin: str, start: str, fit: dict[str, tuple[float, float]], *,
+                                   outputs: dict[str, Any], inputs: dict[str, Any] | None = None,
+                                   end: str | None = None, bucket: str = "5m",
+                                   values: dict[str, float] | None = None) -> Any:
+        """:meth:`calibrate_fmu` on a twin's stored history: ``inputs``/``outputs`` map model variables to twin
+        properties ("outdoorTemperature", or {"property": "hvacPower", "scale": 1000} for kW → W); each property's
+        mean per ``bucket`` between ``start`` and ``end`` (ISO 8601) is the data."""
+        history: dict[str, Any] = {"twin": twin, "start": start, "bucket": bucket, "inputs": dict(inputs or {}),
+                                   "outputs": dict(outputs)}
+        if end is not None:
+            history["end"] = end
+        body = {"history": history, "fit": {k: list(v) for k, v in fit.items()}, "values": dict(values or {})}
+        return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/calibrations", body=body))
+
     def fmu_ensemble(self, fmu_id: str, vary: dict[str, dict[str, Any]], *, samples: int = 100, seed: int = 0,
                      limits: dict[str, dict[str, float]] | None = None, stop_time: float | None = None,
                      step: float | None = None, values: dict[str, float] | None = None,

@@ -3,6 +3,7 @@ problem+json for everything that cannot be done."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from tvilling.core.errors import PermissionDeniedError
 from tvilling.core.roles import Role
 
 OCTET = {"Content-Type": "application/octet-stream"}
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +243,51 @@ def test_calibration_fits_measured_data(rig: ApiRig, uploaded: dict[str, str]) -
     short = {**body, "time": [0, 1, 2]}
     r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/calibrations", role=Role.ENGINEER, json=short)
     assert r.status_code == 422 and "values for 3 times" in r.text
+
+
+def test_calibration_from_a_twins_history(tmp_path: Path, thermal_zone_fmus: dict[str, Path]) -> None:
+    # Readings of a zone with UA 420 W/K and C 6 MJ/K (HVAC heat reported in kW, as the plant's hall does) go in
+    # through the ingest API; the calibration reads them back from the store and finds the parameters.
+    from datetime import UTC, datetime, timedelta
+
+    from tests.unit.simulation.test_calibrate import measured_zone
+
+    zone = json.loads((ROOT / "examples" / "bottling-plant" / "models" / "Zone.json").read_text())
+    data = measured_zone(hours=36)
+    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
+    with api_rig(database_url("sqlite", tmp_path, None), seed_models=False) as rig:
+        assert rig.call("POST", "/api/v1/models", json=[zone]).status_code == 201
+        assert rig.call("PUT", "/api/v1/twins/hall", json={"$metadata": {"$model": zone["@id"]}}).status_code == 201
+        readings = []
+        for k, t in enumerate(data.times):
+            at = (t0 + timedelta(seconds=t)).isoformat().replace("+00:00", "Z")
+            for prop, value in (("outdoorTemperature", data.inputs["T_out"][k]),
+                                ("hvacPower", data.inputs["Q_hvac"][k] / 1000.0),
+                                ("airTemperature", data.outputs["T"][k])):
+                readings.append({"twinId": "hall", "name": prop, "sourceTime": at, "value": value})
+        for i in range(0, len(readings), 300):
+            r = rig.call("POST", "/api/v1/telemetry", role=Role.OPERATOR, json={"readings": readings[i:i + 300]})
+            assert r.status_code == 200, r.text
+        ident = rig.call("POST", "/api/v1/fmus", role=Role.ENGINEER, content=thermal_zone_fmus["2.0"].read_bytes(),
+                         headers=OCTET).json()["id"]
+        history = {"twin": "hall", "start": t0.isoformat(), "end": (t0 + timedelta(hours=36)).isoformat(),
+                   "bucket": "5m", "inputs": {"T_out": "outdoorTemperature",
+                                              "Q_hvac": {"property": "hvacPower", "scale": 1000}},
+                   "outputs": {"T": "airTemperature"}}
+        body = {"history": history, "fit": {"UA": [100, 2000], "C": [1e6, 1e8]}, "values": {"T_start": 19}}
+        r = rig.call("POST", f"/api/v1/fmus/{ident}/calibrations", role=Role.ENGINEER, json=body)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["samples"] == len(data.times) and len(out["measured"]["T"]) == len(data.times)
+        assert out["values"]["UA"] == pytest.approx(420.0, rel=0.02)
+        assert out["values"]["C"] == pytest.approx(6e6, rel=0.02)
+        assert out["rmseAfter"]["T"] < 0.15
+        # Problems are named: an unknown property, another tenant's twin, both kinds of source at once.
+        wrong = {**body, "history": {**history, "outputs": {"T": "airTemp"}}}
+        assert "no history of 'airTemp'" in rig.call("POST", f"/api/v1/fmus/{ident}/calibrations",
+                                                      role=Role.ENGINEER, json=wrong).text
+        assert rig.call("POST", f"/api/v1/fmus/{ident}/calibrations", role=Role.ENGINEER,
+                        json={**body, "history": {**history, "twin": "nope"}}).status_code == 404
+        both = rig.call("POST", f"/api/v1/fmus/{ident}/calibrations", role=Role.ENGINEER,
+                        json={**body, "time": [0, 1, 2], "outputs": {"T": [1, 2, 3]}})
+        assert both.status_code == 422 and "either as time, inputs and outputs, or as history" in both.text

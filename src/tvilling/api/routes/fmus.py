@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -18,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from tvilling.api.deps import require, services
+from tvilling.api.deps import ID_PATTERN, require, services
 from tvilling.api.errors import errors
+from tvilling.api.routes.telemetry import parse_bucket, parse_time, runtime
 from tvilling.app.auth import Principal
 from tvilling.app.fmu_runner import SimulationRequest
-from tvilling.app.fmus import FmuLibrary, fmu_library
+from tvilling.app.fmus import FmuLibrary, fmu_library, measurements_from_history
+from tvilling.core.errors import ValidationError
 from tvilling.core.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["fmus"])
@@ -102,22 +105,61 @@ class EnsembleBody(SimulationBody):
                                     for k, v in self.limits.items()})
 
 
-class CalibrationBody(BaseModel):
-    """Measurements of the asset and the parameters to fit: ``inputs`` drove it and ``outputs`` are what it
-    showed, at ``time`` (s, increasing; null for a missing measured value)."""
+class PropertyRef(BaseModel):
+    """A twin property as a model variable: ``value · scale + offset`` (e.g. kW → W: scale 1000)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    time: list[float] = Field(min_length=3, max_length=200_000)
+    property: str = Field(min_length=1, max_length=512)
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+class HistorySource(BaseModel):
+    """Calibration data from a twin's stored history: the mean of each mapped property per ``bucket``."""
+
+    model_config = ConfigDict(extra="forbid")
+    twin: str = Field(pattern=ID_PATTERN, max_length=512)
+    start: str = Field(max_length=64, description="ISO 8601 with a zone")
+    end: str | None = Field(default=None, max_length=64, description="ISO 8601 with a zone (default: now)")
+    bucket: str = Field(default="5m", max_length=12, description="seconds, or 1m, 1h, 1d")
+    inputs: dict[str, str | PropertyRef] = Field(default_factory=dict, max_length=200,
+                                                 description="model input: twin property")
+    outputs: dict[str, str | PropertyRef] = Field(min_length=1, max_length=50,
+                                                  description="model output: the twin property that measured it")
+
+    def refs(self, which: dict[str, str | PropertyRef]) -> dict[str, tuple[str, float, float]]:
+        return {name: (ref, 1.0, 0.0) if isinstance(ref, str) else (ref.property, ref.scale, ref.offset)
+                for name, ref in which.items()}
+
+
+class CalibrationBody(BaseModel):
+    """Measurements of the asset and the parameters to fit: ``inputs`` drove it and ``outputs`` are what it
+    showed, at ``time`` (s, increasing; null for a missing measured value) — or, instead of the three, ``history``:
+    the same read from a twin's stored history."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    time: list[float] | None = Field(default=None, min_length=3, max_length=200_000)
     inputs: dict[str, list[float]] = Field(default_factory=dict, max_length=200)
-    outputs: dict[str, list[float | None]] = Field(min_length=1, max_length=50)
+    outputs: dict[str, list[float | None]] = Field(default_factory=dict, max_length=50)
+    history: HistorySource | None = None
     fit: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20, description="parameter: [low, high]")
     values: dict[str, Number] = Field(default_factory=dict, max_length=1000)
 
-    def request(self) -> SimulationRequest:
+    @model_validator(mode="after")
+    def _one_source(self) -> CalibrationBody:
+        given = self.time is not None or bool(self.outputs) or bool(self.inputs)
+        if given == (self.history is not None):
+            raise ValueError("give the measurements either as time, inputs and outputs, or as history")
+        if self.history is None and (self.time is None or not self.outputs):
+            raise ValueError("time and outputs are both needed")
+        return self
+
+    def request(self, data: dict[str, Any] | None = None) -> SimulationRequest:
+        data = data or {"time": self.time, "inputs": self.inputs, "outputs": self.outputs}
         return SimulationRequest(
-            input_times=list(self.time), input_columns=dict(self.inputs), values=dict(self.values),
+            input_times=list(data["time"] or []), input_columns=dict(data["inputs"]), values=dict(self.values),
             fit={k: [lo, hi] for k, (lo, hi) in self.fit.items()},
-            measured={k: [math.nan if v is None else v for v in vs] for k, vs in self.outputs.items()})
+            measured={k: [math.nan if v is None else v for v in vs] for k, vs in data["outputs"].items()})
 
 
 def _library(request: Request) -> FmuLibrary:
@@ -170,8 +212,23 @@ async def simulate_fmu(request: Request, fmu: FmuId, body: SimulationBody,
              summary="Fit an FMU's parameters to measurements (engineer): values, intervals, error before/after")
 async def calibrate_fmu(request: Request, fmu: FmuId, body: CalibrationBody,
                         principal: Annotated[Principal, Depends(require(Role.ENGINEER))]) -> Response:
+    source = body.history
+    data = None
+    if source is not None:
+        await run_in_threadpool(services(request).twins.get, principal.tenant, source.twin)  # 404 if not theirs
+        start_us = parse_time(source.start, datetime.now(UTC), "history.start")
+        end_us = parse_time(source.end, datetime.now(UTC), "history.end")
+        if end_us <= start_us:
+            raise ValidationError("history.end must be after history.start", where="history.end")
+        data = await run_in_threadpool(lambda: measurements_from_history(
+            runtime(request).history, principal.tenant, source.twin, start_us=start_us, end_us=end_us,
+            bucket_s=parse_bucket(source.bucket), inputs=source.refs(source.inputs),
+            outputs=source.refs(source.outputs)))
     result: dict[str, Any] = await run_in_threadpool(lambda: _library(request).calibrate(
-        principal.tenant, fmu, body.request(), role=principal.role))
+        principal.tenant, fmu, body.request(data), role=principal.role))
+    if data is not None:
+        # what the fit was compared with, for a chart (a missing bucket is null)
+        result["measured"] = {k: [None if math.isnan(v) else v for v in vs] for k, vs in data["outputs"].items()}
     return JSONResponse(result)
 
 

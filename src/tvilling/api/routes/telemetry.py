@@ -120,7 +120,16 @@ async def ingest_batch(request: Request, principal: Annotated[Principal, Depends
     return Json(answer)
 
 
-def _time(value: str | None, default: datetime, where: str) -> int:
+def parse_bucket(bucket: str) -> int:
+    """``"300"``, ``"5m"``, ``"1h"``, ``"1d"`` as seconds."""
+    m = _BUCKET.fullmatch(bucket)
+    if m is None or int(m.group(1)) == 0:
+        raise ValidationError("bucket is a positive number of seconds or 1m / 1h / 1d", where="bucket")
+    return int(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def parse_time(value: str | None, default: datetime, where: str) -> int:
+    """An ISO 8601 time with its zone (or ``default``) as epoch microseconds; also used by the FMU routes."""
     if value is None:
         dt = default
     else:
@@ -149,8 +158,8 @@ async def history(request: Request, principal: Annotated[Principal, Depends(requ
     svc = services(request)
     await run_in_threadpool(svc.twins.get, principal.tenant, twin_id)  # 404 for unknown or foreign twins
     now = datetime.now(UTC)
-    end_us = _time(end, now, "end")
-    start_us = _time(start, now - timedelta(hours=1), "start")
+    end_us = parse_time(end, now, "end")
+    start_us = parse_time(start, now - timedelta(hours=1), "start")
     if end_us <= start_us:
         raise ValidationError("end must be after start", where="end")
     body: dict[str, Any] = {"twinId": twin_id, "name": name, "start": iso_us(start_us), "end": iso_us(end_us)}
@@ -160,10 +169,7 @@ async def history(request: Request, principal: Annotated[Principal, Depends(requ
         body["items"] = [{**r, "t": iso_us(r["t"])} for r in rows[:limit]]
         body["truncated"] = len(rows) > limit
         return Json(body)
-    m = _BUCKET.fullmatch(bucket)
-    if m is None or int(m.group(1)) == 0:
-        raise ValidationError("bucket is a positive number of seconds or 1m / 1h / 1d", where="bucket")
-    bucket_s = int(m.group(1)) * _UNIT_S[m.group(2)]
+    bucket_s = parse_bucket(bucket)
     aggs = [a.strip() for a in (agg or "min,max,mean,last,count").split(",") if a.strip()]
     if not aggs or any(a not in AGGREGATES for a in aggs):
         raise ValidationError(f"agg must be a comma list of {', '.join(AGGREGATES)}", where="agg")
