@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.dashboard.rig import Rig, chromium, plant_readings, running_platform, sign_in
+from tests.integration.dashboard.rig import TENANT, Rig, chromium, plant_readings, running_platform, sign_in
+from tests.support.fmus import thermal_zone_bytes
+from tvilling.app.fmus import FmuLibrary, fmu_library
+from tvilling.core.context import Context
 from tvilling.core.roles import Role
 
 
@@ -44,3 +47,18 @@ def page_for(browser: Any, rig: Rig) -> Iterator[Any]:
     yield open_as
     for ctx in contexts:
         ctx.close()
+
+
+@pytest.fixture(scope="module")
+def library(rig: Rig) -> FmuLibrary:
+    return fmu_library(rig.platform.app.state, rig.platform.services)
+
+
+@pytest.fixture(scope="module")
+def zone(request: pytest.FixtureRequest, library: FmuLibrary) -> Iterator[dict[str, Any]]:
+    """The thermal-zone FMU in the library under the test module's ``ZONE`` name (its own copy: the zip carries
+    the module's name, so modules never share or delete each other's entry)."""
+    entry = library.upload(TENANT, thermal_zone_bytes("2.0", request.module.__name__), Context.new(actor="test"),
+                           role=Role.ENGINEER, name=request.module.ZONE)
+    yield entry
+    library.delete(TENANT, entry["id"], Context.new(actor="test"), role=Role.ENGINEER)

@@ -147,6 +147,12 @@ def field(page: Any, test_id: str) -> Any:
     return page.locator(f'input[data-testid="{test_id}"], [data-testid="{test_id}"] input').first
 
 
+def open_zone(page: Any, name: str) -> None:
+    """Select the FMU named ``name`` on the Scenarios page and wait for its card."""
+    page.get_by_test_id("fmu-table").locator("tr").filter(has_text=name).first.click()
+    page.get_by_test_id("fmu-selected").filter(has_text=name).wait_for(timeout=5000)
+
+
 def sign_in(page: Any, rig: Rig, role: Role, path: str = "/ui/") -> None:
     page.goto(rig.url(path))
     page.locator("input[type=password]").fill(rig.tokens[role])

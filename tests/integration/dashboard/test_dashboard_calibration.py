@@ -11,19 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.integration.dashboard.rig import TENANT, Rig, field
+from tests.integration.dashboard.rig import field, open_zone
 from tests.integration.dashboard.test_dashboard_scenarios import notification, series
-from tests.support.fmus import thermal_zone_bytes
 from tests.unit.simulation.test_calibrate import measured_zone
-from tvilling.app.fmus import FmuLibrary, fmu_library
-from tvilling.core.context import Context
 from tvilling.core.roles import Role
 
 pytestmark = pytest.mark.chromium
@@ -43,24 +39,6 @@ def measurements_csv(hours: int = HOURS) -> bytes:
         writer.writerow([stamp, repr(data.inputs["T_out"][i]), repr(data.inputs["Q_hvac"][i]),
                          repr(data.outputs["T"][i])])
     return out.getvalue().encode()
-
-
-@pytest.fixture(scope="module")
-def library(rig: Rig) -> FmuLibrary:
-    return fmu_library(rig.platform.app.state, rig.platform.services)
-
-
-@pytest.fixture(scope="module")
-def zone(library: FmuLibrary) -> Iterator[dict[str, Any]]:
-    entry = library.upload(TENANT, thermal_zone_bytes("2.0", "dashboard-calibration"), Context.new(actor="test"),
-                           role=Role.ENGINEER, name=ZONE)
-    yield entry
-    library.delete(TENANT, entry["id"], Context.new(actor="test"), role=Role.ENGINEER)
-
-
-def open_zone(page: Any) -> None:
-    page.get_by_test_id("fmu-table").locator("tr").filter(has_text=ZONE).first.click()
-    page.get_by_test_id("fmu-selected").filter(has_text=ZONE).wait_for(timeout=5000)
 
 
 def upload(page: Any, data: bytes, name: str = "zone.csv") -> None:
@@ -98,7 +76,7 @@ def test_engineer_calibrates_the_zone_on_measurements_and_uses_the_values(page_f
                                                                           zone: dict[str, Any]) -> None:
     page = page_for(Role.ENGINEER, "/ui/scenarios")
     page.get_by_test_id("fmu-table").wait_for(timeout=10_000)
-    open_zone(page)
+    open_zone(page, ZONE)
     expect(page.get_by_test_id("cal-card")).to_be_visible()
     # Bounds are prefilled a factor of four around the start value; a parameter starts fixed at it.
     assert field(page, "cal-fix-UA").input_value() == "500"
@@ -153,7 +131,7 @@ def test_engineer_calibrates_the_zone_on_measurements_and_uses_the_values(page_f
 def test_operator_sees_the_card_but_cannot_calibrate(page_for: Any, zone: dict[str, Any]) -> None:
     page = page_for(Role.OPERATOR, "/ui/scenarios")
     page.get_by_test_id("fmu-table").wait_for(timeout=10_000)
-    open_zone(page)
+    open_zone(page, ZONE)
     expect(page.get_by_test_id("cal-card")).to_be_visible()
     assert "Calibrating needs engineer; you are operator." in page.get_by_test_id("cal-card").inner_text()
     run = page.get_by_test_id("cal-run")
@@ -169,7 +147,7 @@ def test_bad_measurements_and_bounds_are_explained_and_the_card_keeps_working(pa
                                                                              zone: dict[str, Any]) -> None:
     page = page_for(Role.ENGINEER, "/ui/scenarios")
     page.get_by_test_id("fmu-table").wait_for(timeout=10_000)
-    open_zone(page)
+    open_zone(page, ZONE)
     run = page.get_by_test_id("cal-run")
     run.click()  # nothing uploaded yet
     notification(page, "no measurements yet").wait_for(timeout=5000)

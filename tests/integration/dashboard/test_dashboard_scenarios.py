@@ -10,16 +10,14 @@ uncertain UA around 500 W/K (the Uncertainty mode) ends near 10 + 1000/UA, so ab
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.integration.dashboard.rig import TENANT, Rig, field
+from tests.integration.dashboard.rig import TENANT, field, open_zone
 from tests.support.fmus import thermal_zone_bytes
-from tvilling.app.fmus import FmuLibrary, fmu_id, fmu_library
-from tvilling.core.context import Context
+from tvilling.app.fmus import FmuLibrary, fmu_id
 from tvilling.core.errors import NotFoundError
 from tvilling.core.roles import Role
 
@@ -58,24 +56,6 @@ def series(page: Any, test_id: str) -> list[str]:
     return list(page.evaluate("""(id) => { const el = document.querySelector(`[data-testid="${id}"]`);
         return getElement(el.id.replace(/^c/, '')).chart.getOption().series.map(s => s.name + ':' + s.data.length);
         }""", test_id))
-
-
-@pytest.fixture(scope="module")
-def library(rig: Rig) -> FmuLibrary:
-    return fmu_library(rig.platform.app.state, rig.platform.services)
-
-
-@pytest.fixture(scope="module")
-def zone(library: FmuLibrary) -> Iterator[dict[str, Any]]:
-    entry = library.upload(TENANT, thermal_zone_bytes("2.0", "dashboard-scenarios"), Context.new(actor="test"),
-                           role=Role.ENGINEER, name=ZONE)
-    yield entry
-    library.delete(TENANT, entry["id"], Context.new(actor="test"), role=Role.ENGINEER)
-
-
-def open_zone(page: Any) -> None:
-    page.get_by_test_id("fmu-table").locator("tr").filter(has_text=ZONE).first.click()
-    page.get_by_test_id("fmu-selected").filter(has_text=ZONE).wait_for(timeout=5000)
 
 
 def test_engineer_uploads_an_fmu_through_the_page_and_deletes_it(page_for: Any, library: FmuLibrary) -> None:
@@ -132,7 +112,7 @@ def test_operator_runs_a_what_if_and_downloads_the_scenario(page_for: Any, zone:
     page.get_by_test_id("fmu-table").wait_for(timeout=10_000)
     assert page.get_by_test_id("fmu-upload").count() == 0
     assert page.get_by_test_id(f"fmu-delete-{zone['id']}").count() == 0
-    open_zone(page)
+    open_zone(page, ZONE)
     assert field(page, "base-UA").input_value() == "500" and field(page, "scen-UA").input_value() == "500"
     assert field(page, "scen-C").input_value() == "5000000"
     field(page, "scen-UA").fill("250")
@@ -169,7 +149,7 @@ def test_a_bad_scenario_value_is_explained_and_the_page_keeps_working(page_for: 
                                                                        zone: dict[str, Any]) -> None:
     page = page_for(Role.OPERATOR, "/ui/scenarios")
     page.get_by_test_id("fmu-table").wait_for(timeout=10_000)
-    open_zone(page)
+    open_zone(page, ZONE)
     field(page, "scen-C").fill("0")
     page.get_by_test_id("scn-run").click()
     refused = notification(page, "must be > 0")
@@ -200,7 +180,7 @@ def test_viewer_reads_the_library_but_cannot_run_upload_or_delete(page_for: Any,
     assert page.get_by_test_id("fmu-upload").count() == 0
     assert page.get_by_test_id("fmu-upload-name").count() == 0
     assert page.get_by_test_id(f"fmu-delete-{zone['id']}").count() == 0
-    open_zone(page)
+    open_zone(page, ZONE)
     assert "Heat capacity of the zone" in page.get_by_test_id("fmu-variables").inner_text()
     run = page.get_by_test_id("scn-run")
     assert run.is_disabled()
@@ -223,7 +203,7 @@ def test_viewer_reads_the_library_but_cannot_run_upload_or_delete(page_for: Any,
 def test_operator_runs_an_uncertainty_study_and_downloads_the_bands(page_for: Any, zone: dict[str, Any]) -> None:
     page = page_for(Role.OPERATOR, "/ui/scenarios")
     page.get_by_test_id("fmu-table").wait_for(timeout=10_000)
-    open_zone(page)
+    open_zone(page, ZONE)
     uncertainty(page)
     expect(page.get_by_test_id("scn-run")).to_be_hidden()
     # Every row starts fixed at the model's value; a distribution is prefilled around it (sd 10 % of it).
@@ -283,7 +263,7 @@ def test_a_bad_spread_is_explained_and_the_uncertainty_mode_keeps_working(page_f
                                                                           zone: dict[str, Any]) -> None:
     page = page_for(Role.OPERATOR, "/ui/scenarios")
     page.get_by_test_id("fmu-table").wait_for(timeout=10_000)
-    open_zone(page)
+    open_zone(page, ZONE)
     uncertainty(page)
     run = page.get_by_test_id("ens-run")
     # Nothing uncertain yet: said on the page, in its own words.

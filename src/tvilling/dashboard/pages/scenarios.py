@@ -30,6 +30,7 @@ from tvilling.dashboard import shell
 from tvilling.dashboard.pages import scenarios_calibrate as scal
 from tvilling.dashboard.pages import scenarios_chart as sc
 from tvilling.dashboard.pages import scenarios_ensemble as se
+from tvilling.dashboard.pages.scenarios_run import guarded_runs
 
 log = logging.getLogger(__name__)
 
@@ -303,29 +304,17 @@ async def scenarios_page(request: Request) -> RedirectResponse | None:
         except (TypeError, ValueError) as exc:
             ui.notify(f"Not a number: {exc}", type="negative")
             return
-        button.disable()
-        spinner.set_visibility(True)
-        outcome: dict[str, Any] = {}
-        label = "baseline"
-        try:  # one after the other: the library's slots are shared by every user of the platform
-            for label, values in (("baseline", base_values), ("scenario", scen_values)):
-                request = SimulationRequest(start_time=t0, stop_time=t1, step=dt, values=values)
-                outcome[label] = await asyncio.to_thread(
-                    functools.partial(library.simulate, tenant, entry["id"], request, role=principal.role))
-        except TvillingError as exc:
-            explain(exc, f"The {label} run failed: ")
+        outcome = await guarded_runs(
+            [(f"{label} run", functools.partial(library.simulate, tenant, entry["id"], SimulationRequest(
+                start_time=t0, stop_time=t1, step=dt, values=values), role=principal.role))
+             for label, values in (("baseline", base_values), ("scenario", scen_values))],
+            button=button, spinner=spinner, explain=explain, fmu=str(entry["id"]))
+        if outcome is None:
             return
-        except Exception:  # an FMU is outside code: whatever else goes wrong, the page stays usable
-            log.exception("scenario run on %s failed", entry["id"])
-            ui.notify(f"The {label} run failed unexpectedly; the server log has the details.", type="negative")
-            return
-        finally:
-            button.enable()
-            spinner.set_visibility(False)
         if chosen["fmu"] is None or chosen["fmu"]["id"] != entry["id"]:
             return  # another FMU was picked while this one ran: its form is gone
-        last["scen"], last["name"] = outcome["scenario"], str(entry["name"])
-        show(results, entry, base_values, scen_values, outcome["baseline"], outcome["scenario"])
+        last["scen"], last["name"] = outcome["scenario run"], str(entry["name"])
+        show(results, entry, base_values, scen_values, outcome["baseline run"], outcome["scenario run"])
 
     def show(results: ui.card, entry: Mapping[str, Any], base_values: Mapping[str, Any],
              scen_values: Mapping[str, Any], base: Mapping[str, Any], scen: Mapping[str, Any]) -> None:

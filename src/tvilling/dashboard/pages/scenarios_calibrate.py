@@ -31,6 +31,7 @@ from tvilling.core.errors import TvillingError, ValidationError
 from tvilling.core.roles import Role
 from tvilling.dashboard.pages import scenarios_chart as sc
 from tvilling.dashboard.pages import scenarios_ensemble as se
+from tvilling.dashboard.pages.scenarios_run import guarded_runs
 from tvilling.simulation.calibrate import Measurements
 
 log = logging.getLogger(__name__)
@@ -343,21 +344,13 @@ class CalibrationPanel:
         request = SimulationRequest(input_times=list(data.times), values=values, fit=fit,
                                     input_columns={k: list(v) for k, v in data.inputs.items()},
                                     measured={k: list(v) for k, v in data.outputs.items()})
-        self.button.disable()
-        self.spinner.set_visibility(True)
-        try:
-            result = await asyncio.to_thread(functools.partial(
-                self.library.calibrate, self.tenant, self.entry["id"], request, role=principal.role))
-        except TvillingError as exc:
-            self.explain(exc, "The calibration failed: ")
+        answers = await guarded_runs(
+            [("calibration", functools.partial(self.library.calibrate, self.tenant, self.entry["id"], request,
+                                               role=principal.role))],
+            button=self.button, spinner=self.spinner, explain=self.explain, fmu=str(self.entry["id"]))
+        if answers is None:
             return
-        except Exception:  # an FMU is outside code: whatever else goes wrong, the page stays usable
-            log.exception("calibration of %s failed", self.entry["id"])
-            ui.notify("The calibration failed unexpectedly; the server log has the details.", type="negative")
-            return
-        finally:
-            self.button.enable()
-            self.spinner.set_visibility(False)
+        result = answers["calibration"]
         if not self.current() or self.results.is_deleted:
             return  # another FMU (or this one again) was picked while this one ran: this card is gone
         self.copy = {**values, **{k: sig(v) for k, v in result.get("values", {}).items()}}

@@ -9,7 +9,6 @@ its role check, its error notification and its span, so both modes run over the 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from tvilling.app.fmus import FmuLibrary
 from tvilling.core.errors import TvillingError
 from tvilling.core.roles import Role
 from tvilling.dashboard.pages import scenarios_chart as sc
+from tvilling.dashboard.pages.scenarios_run import guarded_runs
 
 log = logging.getLogger(__name__)
 
@@ -209,21 +209,13 @@ class UncertaintyPanel:
             return
         request = SimulationRequest(start_time=t0, stop_time=t1, step=dt, values=values, vary=vary,
                                     samples=samples, seed=seed, limits=limits)
-        self.button.disable()
-        self.spinner.set_visibility(True)
-        try:
-            result = await asyncio.to_thread(functools.partial(
-                self.library.ensemble, self.tenant, self.entry["id"], request, role=principal.role))
-        except TvillingError as exc:
-            self.explain(exc, "The uncertainty run failed: ")
+        answers = await guarded_runs(
+            [("uncertainty run", functools.partial(self.library.ensemble, self.tenant, self.entry["id"], request,
+                                                   role=principal.role))],
+            button=self.button, spinner=self.spinner, explain=self.explain, fmu=str(self.entry["id"]))
+        if answers is None:
             return
-        except Exception:  # an FMU is outside code: whatever else goes wrong, the page stays usable
-            log.exception("uncertainty run on %s failed", self.entry["id"])
-            ui.notify("The uncertainty run failed unexpectedly; the server log has the details.", type="negative")
-            return
-        finally:
-            self.button.enable()
-            self.spinner.set_visibility(False)
+        result = answers["uncertainty run"]
         if not self.current() or self.results.is_deleted:
             return  # another FMU (or this one again) was picked while this one ran: this form is gone
         self.result = result
