@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,27 @@ def test_bad_calibrations_are_one_line(thermal_zone_fmus: dict[str, Path], tmp_p
     result = runner.invoke(app, ["fmu", "calibrate", str(thermal_zone_fmus["2.0"]), "--data", str(data), *args])
     assert result.exit_code == 1, result.stdout
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_documented_calibration_example(thermal_zone_fmus: dict[str, Path], tmp_path: Path) -> None:
+    """docs/physics.md's example, as written there: make_measurements.py, then calibrate three parameters."""
+    import importlib.util
+
+    from tests.support.fmus import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_measurements", ROOT / "examples/fmus/make_measurements.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(str(tmp_path / "zone.csv"))
+    data = str(tmp_path / "zone.csv")
+    result = runner.invoke(app, ["fmu", "calibrate", str(thermal_zone_fmus["3.0"]), "--data", data,
+                                 "--time-col", "timestamp", "--fit", "UA=100:2000", "--fit", "C=1e6:1e8",
+                                 "--fit", "T_start=10:30", "--input", "T_out=outdoor", "--input", "Q_hvac=hvac_w",
+                                 "--compare", "T=zone_temp"])
+    assert result.exit_code == 0, result.stderr
+    # The figures the docs print, to the digits a different BLAS could not move.
+    numbers = {m[0]: float(m[1]) for m in re.findall(r"^  (\w+) = ([\d.e+-]+)", result.stdout, re.M)}
+    assert numbers["UA"] == pytest.approx(420.776, abs=0.01) and numbers["C"] == pytest.approx(6.00289e6, rel=1e-4)
+    assert numbers["T_start"] == pytest.approx(19.004, abs=0.002)
+    assert re.search(r"T: RMSE 1\.006 -> 0\.098\d+ degC", result.stdout), result.stdout
