@@ -109,6 +109,9 @@ def dump_lgbm_rul(model: LightGbmRul, *, extra: dict[str, Any] | None = None) ->
     """Serialise a fitted estimator (and caller data in ``extra``: provenance, metrics) to JSON bytes."""
     if not hasattr(model, "model_"):
         raise ValidationError("only a fitted RUL estimator can be stored; call fit() first")
+    if model.similarity_weight > 0:  # the trajectory library is not part of the file format (yet)
+        raise ValidationError("a RUL estimator with a similarity blend (similarity_weight > 0) cannot be stored",
+                              hint="store one fitted with similarity_weight=0, the default")
     parts = model.featurizer_.parts if isinstance(model.featurizer_, FeatureUnion) else [model.featurizer_]
     doc = {
         "format": RUL_FORMAT,

@@ -24,7 +24,8 @@ import pandas as pd
 
 from tvilling.core.errors import ValidationError
 from tvilling.ml.ports import RulEstimate
-from tvilling.ml.rul.features import Featurizer, Schema, check_history
+from tvilling.ml.rul.features import Featurizer, Schema, _unit_slices, check_history
+from tvilling.ml.rul.similarity import TrajectoryLibrary
 
 _N_QUANTILES = 100
 # Per-unit baseline statistics of the feature set(s): "mean+median" uses both, one bag of models on each.
@@ -254,6 +255,14 @@ class LightGbmRul:
     linear_weight: float = 0.0
     baseline_stat: str = "mean+median"
     onset_sd: float = 0.0  # > 0: wear-onset features (Featurizer.onset_sd); off by default
+    # Round 7 candidate (off by default): weight of a similarity-based estimate (ml.rul.similarity: the
+    # unit's last ``similarity_window`` health-index drifts matched against every training trajectory, the
+    # mean remaining life of the ``similarity_k`` closest units, capped like the trees) blended into the
+    # trees' prediction, per cap, in the internal CV (so the intervals are calibrated on the blend) and in
+    # prediction alike.
+    similarity_weight: float = 0.0
+    similarity_window: int = 30
+    similarity_k: int = 10
     # How the internal CV weighs cut points (cap choice, interval calibration): see :func:`cut_weights`.
     # bench/tune_rul.py scores every round-3 candidate with "unit"; "life" is the round-2 default's rule.
     cut_rule: str = "life"
@@ -274,6 +283,8 @@ class LightGbmRul:
             raise ValidationError(f"n_bags must be >= 1, got {self.n_bags}")
         if not 0.0 <= self.linear_weight <= 1.0:
             raise ValidationError(f"linear_weight must be in [0, 1], got {self.linear_weight}")
+        if not 0.0 <= self.similarity_weight <= 1.0:
+            raise ValidationError(f"similarity_weight must be in [0, 1], got {self.similarity_weight}")
         self._stats()  # validates baseline_stat before any work
         frame = check_history(histories, self.schema)
         units = frame[self.schema.unit].to_numpy()
@@ -294,11 +305,13 @@ class LightGbmRul:
             self.cap_ = max(caps)
             self._calibrate(pred, rul, weight)
             self.featurizer_, self.model_ = self._fit_one(frame, rul, caps)
+            self.fit_caps_ = caps
             return self
         self.cv_rmse_averaged_ = None
         self.cap_ = min(caps, key=lambda c: (scores[c], c))
         self._calibrate(oof[self.cap_], rul, weight)
         self.featurizer_, self.model_ = self._fit_one(frame, rul, [self.cap_])
+        self.fit_caps_ = [self.cap_]
         return self
 
     def _averaging(self) -> bool:
@@ -344,11 +357,43 @@ class LightGbmRul:
             part = frame[train].reset_index(drop=True)
             feats = self._featurizer(max(caps)).fit(part)
             x_train, _ = feats.transform(part)
-            x_test, _ = feats.transform(frame[test].reset_index(drop=True))
+            held_out = frame[test].reset_index(drop=True)
+            x_test, _ = feats.transform(held_out)
+            sim = None
+            if self.similarity_weight > 0:
+                library = self._library(x_train, part[self.schema.unit].to_numpy())
+                sim = self._similarity(library, x_test, held_out[self.schema.unit].to_numpy())
             for c in caps:
                 model = self._model().fit(*self._training_set(part, x_train, rul[train], c))
-                oof[c][test] = np.clip(model.predict(x_test), 0.0, c)
+                oof[c][test] = self._blend(np.clip(model.predict(x_test), 0.0, c), sim, [c])
         return oof
+
+    # ---- similarity blend (round 7 candidate; off unless similarity_weight > 0) ----------------------------
+    def _drift(self, x: pd.DataFrame) -> np.ndarray:
+        """The health-index drift column (of the first feature set when there are several)."""
+        col = "hi_drift" if "hi_drift" in x.columns else f"{self._stats()[0]}_hi_drift"
+        return np.asarray(x[col].to_numpy(dtype=float))
+
+    def _library(self, x: pd.DataFrame, units: np.ndarray) -> TrajectoryLibrary:
+        """Every training unit's health-index drift trajectory, run to failure."""
+        drift = self._drift(x)
+        return TrajectoryLibrary([drift[sl] for sl in _unit_slices(units)],
+                                 window=self.similarity_window, k=self.similarity_k)
+
+    def _similarity(self, library: TrajectoryLibrary, x: pd.DataFrame, units: np.ndarray) -> np.ndarray:
+        """The library's estimate at every row of ``x`` (rows sorted by unit and time, as ``units``)."""
+        drift = self._drift(x)
+        return np.concatenate(library.estimate([drift[sl] for sl in _unit_slices(units)]))
+
+    def _blend(self, trees: np.ndarray, sim: np.ndarray | None, caps: Sequence[float]) -> np.ndarray:
+        """``(1 - w) · trees + w · mean over caps of min(similarity, cap)``: for one cap, the blend of that
+        cap's prediction; for a :class:`CapMean`, the mean of the per-cap blends (``trees`` already is the mean
+        of the clipped per-cap predictions). Rows without a similarity estimate keep the trees' value."""
+        if sim is None or self.similarity_weight <= 0:
+            return trees
+        w = self.similarity_weight
+        capped = np.mean([np.minimum(np.maximum(sim, 0.0), c) for c in caps], axis=0)
+        return np.asarray(np.where(np.isnan(sim), trees, (1.0 - w) * trees + w * capped))
 
     def _stats(self) -> tuple[str, ...]:
         if self.baseline_stat not in _BASELINE_STATS:
@@ -392,6 +437,8 @@ class LightGbmRul:
         or a :class:`CapMean` of one bag per cap (same seeds, same features)."""
         feats = self._featurizer(max(caps)).fit(frame)
         x, _ = feats.transform(frame)
+        if self.similarity_weight > 0:
+            self.library_ = self._library(x, frame[self.schema.unit].to_numpy())
         if len(caps) == 1:
             return feats, self._model().fit(*self._training_set(frame, x, rul, caps[0]))
         return feats, CapMean(list(caps), [self._model().fit(*self._training_set(frame, x, rul, c)) for c in caps])
@@ -444,7 +491,11 @@ class LightGbmRul:
         rows = np.arange(len(frame))
         if last_only:  # rows are sorted by (unit, time): a unit's last row precedes a change of unit
             rows = rows[np.append(units_col[1:] != units_col[:-1], True)]
-        pred = np.clip(self.model_.predict(x.iloc[rows]), 0.0, self.cap_)
+        pred = self.model_.predict(x.iloc[rows])
+        if self.similarity_weight > 0:
+            sim = self._similarity(self.library_, x, units_col)[rows]
+            pred = self._blend(pred, sim, getattr(self, "fit_caps_", [self.cap_]))
+        pred = np.clip(pred, 0.0, self.cap_)
         bins = np.searchsorted(self.bin_edges_, pred, side="right")
         times = frame[self.schema.time].to_numpy(dtype=float)[rows]
         units = units_col[rows].tolist()
