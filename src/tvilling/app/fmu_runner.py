@@ -47,6 +47,10 @@ class SimulationRequest:
     # ({output: [values]}) at ``input_times``, driven by ``input_columns``.
     fit: dict[str, list[float]] = field(default_factory=dict)
     measured: dict[str, list[float]] = field(default_factory=dict)
+    # A residual analysis when ``residuals`` is set: the model driven by ``input_columns`` at ``input_times`` is
+    # compared with ``measured`` and the residuals scored, the first ``reference_rows`` taken as healthy.
+    residuals: bool = False
+    reference_rows: int | None = None
 
 
 def simulate_isolated(artifact: bytes, request: SimulationRequest, *, timeout_s: float) -> dict[str, Any]:
@@ -122,10 +126,12 @@ def _simulate(path: str, request: SimulationRequest) -> dict[str, Any]:
     from tvilling.simulation.cosim import InputTable, resolve_span, simulate
 
     inputs = (InputTable.from_rows(request.input_times, request.input_columns, where="inputs")
-              if request.input_times is not None and not request.fit else None)
+              if request.input_times is not None and not request.fit and not request.residuals else None)
     with FmuModel(path) as model:
         if request.fit:
             return _calibrate(model, request)
+        if request.residuals:
+            return _residuals(model, request)
         if request.vary:
             return _ensemble(model, request, inputs)
         span = resolve_span(model, start_time=request.start_time, stop_time=request.stop_time,
@@ -154,6 +160,18 @@ def _calibrate(model: Any, request: SimulationRequest) -> dict[str, Any]:
             "rmseBefore": {k: _finite(v) for k, v in result.rmse_before.items()},
             "rmseAfter": {k: _finite(v) for k, v in result.rmse_after.items()},
             "intervals": {k: list(v) if v is not None else None for k, v in result.intervals.items()}}
+
+
+def _residuals(model: Any, request: SimulationRequest) -> dict[str, Any]:
+    from tvilling.simulation.calibrate import Measurements
+    from tvilling.simulation.residuals import analyse_residuals
+
+    data = Measurements.from_columns(request.input_times or [], inputs=request.input_columns,
+                                     outputs=request.measured)
+    if len(data.times) > request.max_steps:
+        raise ValidationError(f"{len(data.times)} samples is more than a residual analysis may simulate here "
+                              f"({request.max_steps})", where="time", hint="resample the data to fewer rows")
+    return analyse_residuals(model, data, request.values, reference_rows=request.reference_rows).as_dict()
 
 
 def _ensemble(model: Any, request: SimulationRequest, inputs: Any) -> dict[str, Any]:

@@ -132,6 +132,14 @@ class FmuLibrary:
                                   hint='for example {"UA": [100, 2000]}')
         return self._run(tenant, fmu, dataclasses.replace(request, vary={}, max_steps=self.max_steps))
 
+    def residuals(self, tenant: str, fmu: str, request: SimulationRequest, *, role: Role) -> dict[str, Any]:
+        """Compare measurements with the model driven by the measured inputs and chart the residuals
+        (:mod:`tvilling.simulation.residuals`), in one child process. Operators and above: an analysis, it
+        changes nothing."""
+        _need(role, Role.OPERATOR, "analyse FMU residuals")
+        return self._run(tenant, fmu, dataclasses.replace(request, fit={}, vary={}, residuals=True,
+                                                          max_steps=self.max_steps))
+
     def _run(self, tenant: str, fmu: str, request: SimulationRequest) -> dict[str, Any]:
         artifact = self.artifact(tenant, fmu)
         if not self._slots.acquire(timeout=self.timeout_s):
@@ -232,4 +240,5 @@ def measurements_from_history(history: Any, tenant: str, twin: str, *, start_us:
             columns[name].append(held[name])
         for name in outputs:
             columns[name].append(series[name].get(t, math.nan))
-    return {"time": times, "inputs": {n: columns[n] for n in inputs}, "outputs": {n: columns[n] for n in outputs}}
+    return {"time": times, "inputs": {n: columns[n] for n in inputs}, "outputs": {n: columns[n] for n in outputs},
+            "origin_us": grid[0]}  # the instant of time 0

@@ -14,6 +14,19 @@ from typing import Annotated, Any
 
 import typer
 
+from tvilling.cli.fmu_data import (
+    CompareCols,
+    DataCsv,
+    FmuFile,
+    InputCols,
+    JsonFlag,
+    SetValues,
+    TimeCol,
+    read_measurements,
+    text_pairs,
+    write_csv,
+)
+from tvilling.cli.fmu_residuals import residuals
 from tvilling.cli.output import emit_json, fail
 from tvilling.cli.remote import Token, Url, connect
 from tvilling.core.errors import TvillingError
@@ -21,8 +34,6 @@ from tvilling.core.errors import TvillingError
 app = typer.Typer(help="Run FMUs (FMI 2.0 / 3.0 co-simulation): list their variables, simulate them to a CSV.",
                   no_args_is_help=True)
 
-FmuFile = Annotated[Path, typer.Argument(help="the .fmu file", show_default=False)]
-JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object on the last line")]
 
 
 @app.command("info")
@@ -59,8 +70,6 @@ StopTime = Annotated[float | None, typer.Option("--stop-time", help="end of the 
                                                 "experiment)")]
 Step = Annotated[float | None, typer.Option("--step", help="communication step, s (default: the FMU's)")]
 StartTime = Annotated[float | None, typer.Option("--start-time", help="start of the run, s")]
-SetValues = Annotated[list[str] | None, typer.Option("--set", help="NAME=VALUE for a parameter or an input's start "
-                                                     "value; repeatable")]
 InputCsv = Annotated[Path | None, typer.Option("--input", help="CSV of inputs over time: a `time` column (s) and one "
                                                "column per input, held between rows")]
 Outputs = Annotated[str, typer.Option("--output", help="comma-separated outputs to record (default: all)")]
@@ -87,7 +96,7 @@ def simulate(fmu: FmuFile, out: OutCsv, stop_time: StopTime = None, step: Step =
         seconds = time.perf_counter() - began
     except TvillingError as exc:
         fail(str(exc))
-    _write_csv(out, result.times, result.columns)
+    write_csv(out, result.times, result.columns)
     if json_out:
         emit_json({"fmu": str(fmu), "fmiVersion": described.fmi_version, "modelName": described.model_name,
                    "startTime": span.start, "stopTime": span.stop, "step": span.step, "steps": span.steps,
@@ -135,7 +144,7 @@ def ensemble(
         seconds = time.perf_counter() - began
     except TvillingError as exc:
         fail(str(exc))
-    _write_csv(out, result.times, {f"{name}_p{p}": band[f"p{p}"] for name, band in result.bands.items()
+    write_csv(out, result.times, {f"{name}_p{p}": band[f"p{p}"] for name, band in result.bands.items()
                                    for p in PERCENTILES})
     summary = {"fmu": str(fmu), "samples": result.samples, "failed": result.failed, "seed": seed,
                "vary": {name: d.as_dict() for name, d in spread.items()}, "steps": span.steps,
@@ -156,16 +165,12 @@ def ensemble(
 @app.command("calibrate")
 def calibrate(
     fmu: FmuFile,
-    data: Annotated[Path, typer.Option("--data", help="CSV of measurements: a time column and one column per "
-                                       "measured input and output")],
+    data: DataCsv,
     fit: Annotated[list[str], typer.Option("--fit", help="NAME=LOW:HIGH, a parameter to fit within bounds; "
                                            "repeatable")],
-    compare: Annotated[list[str] | None, typer.Option("--compare", help="OUTPUT=COLUMN, a model output and the "
-                                                      "column that measured it (default: columns named as outputs)")]
-    = None,
-    input_cols: Annotated[list[str] | None, typer.Option("--input", help="INPUT=COLUMN, a model input and the column "
-                                                         "that drove it (default: columns named as inputs)")] = None,
-    time_col: Annotated[str, typer.Option("--time-col", help="seconds, or ISO 8601 timestamps")] = "time",
+    compare: CompareCols = None,
+    input_cols: InputCols = None,
+    time_col: TimeCol = "time",
     set_values: SetValues = None,
     out: Annotated[Path | None, typer.Option("--out", help="CSV of time, measured, fitted model and residual per "
                                              "output")] = None,
@@ -195,7 +200,7 @@ def calibrate(
             columns[f"{name}_measured"] = list(series)
             columns[f"{name}_model"] = [float(v) for v in predicted[name]]
             columns[f"{name}_residual"] = [m - float(p) for m, p in zip(series, predicted[name], strict=True)]
-        _write_csv(out, list(measured.times), columns)
+        write_csv(out, list(measured.times), columns)
     if json_out:
         emit_json({"fmu": str(fmu), **result.as_dict(), "seconds": round(seconds, 3),
                    "out": str(out) if out is not None else None})
@@ -226,40 +231,7 @@ def parse_bounds(name: str, spec: str) -> tuple[float, float]:
     return bounds
 
 
-def read_measurements(path: Path, variables: Any, *, time_col: str, inputs: dict[str, Any],
-                      outputs: dict[str, Any]) -> Any:
-    """Measurements from a CSV: a time column (s or timestamps), inputs and outputs by model name or mapping."""
-    import pandas as pd
-
-    from tvilling.core.errors import ValidationError
-    from tvilling.simulation.calibrate import Measurements
-
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"cannot read {path}: {exc}", where=str(path)) from exc
-    if time_col not in frame.columns:
-        raise ValidationError(f"{path} has no column {time_col!r}", where=time_col,
-                              hint="name the time column with --time-col; columns: "
-                              + ", ".join(map(str, frame.columns)))
-    raw_t = frame[time_col]
-    seconds = pd.to_numeric(raw_t, errors="coerce")
-    if seconds.isna().any():
-        stamps = pd.to_datetime(raw_t, utc=True, errors="coerce", format="ISO8601")
-        if stamps.isna().any():
-            raise ValidationError(f"{time_col!r} holds neither seconds nor ISO 8601 times (row "
-                                  f"{int(stamps.isna().to_numpy().argmax()) + 2})", where=time_col)
-        seconds = (stamps - stamps.iloc[0]).dt.total_seconds()
-    by_role = {"input": inputs, "output": outputs}
-    picked: dict[str, dict[str, list[float]]] = {"input": {}, "output": {}}
-    for role, mapping in by_role.items():
-        names = mapping or {v.name: v.name for v in variables if v.causality == role and v.name in frame.columns}
-        for name, column in names.items():
-            if column not in frame.columns:
-                raise ValidationError(f"{path} has no column {column!r} for the {role} {name!r}", where=str(column))
-            picked[role][name] = pd.to_numeric(frame[column], errors="coerce").astype(float).tolist()
-    return Measurements.from_columns(seconds.astype(float).tolist(), inputs=picked["input"],
-                                     outputs=picked["output"])
+app.command("residuals")(residuals)
 
 
 # -- the server's FMU library (through the SDK; docs/physics.md) ---------------------------------------------------
@@ -324,33 +296,6 @@ def parse_limits(items: list[str]) -> dict[str, tuple[str, float]]:
 
 def _names(output: str) -> list[str]:
     return [n.strip() for n in output.split(",") if n.strip()]
-
-
-def _write_csv(out: Path, times: list[float], columns: dict[str, list[float]]) -> None:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["time", *columns])
-            for k, t in enumerate(times):
-                writer.writerow([repr(t), *(repr(values[k]) for values in columns.values())])
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc}")
-
-
-def text_pairs(items: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` pairs with the values kept as text: they are checked against the model's variables later,
-    and a column name such as ``1`` must stay a name (``tvilling.cli.remote.parse_assignments`` reads JSON values,
-    which suits twin properties, not these)."""
-    from tvilling.core.errors import ValidationError
-
-    values: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise ValidationError(f"--set {item!r} is not NAME=VALUE", where="--set", hint="for example --set UA=650")
-        values[name.strip()] = value.strip()
-    return values
 
 
 def read_inputs(path: Path) -> Any:

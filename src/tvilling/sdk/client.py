@@ -376,12 +376,34 @@ class _Operations:
         """:meth:`calibrate_fmu` on a twin's stored history: ``inputs``/``outputs`` map model variables to twin
         properties ("outdoorTemperature", or {"property": "hvacPower", "scale": 1000} for kW → W); each property's
         mean per ``bucket`` between ``start`` and ``end`` (ISO 8601) is the data."""
-        history: dict[str, Any] = {"twin": twin, "start": start, "bucket": bucket, "inputs": dict(inputs or {}),
-                                   "outputs": dict(outputs)}
-        if end is not None:
-            history["end"] = end
-        body = {"history": history, "fit": {k: list(v) for k, v in fit.items()}, "values": dict(values or {})}
+        body = {"history": _history(twin, start, end, bucket, inputs, outputs),
+                "fit": {k: list(v) for k, v in fit.items()}, "values": dict(values or {})}
         return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/calibrations", body=body))
+
+    def fmu_residuals(self, fmu_id: str, time: Sequence[float], outputs: dict[str, Sequence[float | None]], *,
+                      inputs: dict[str, Sequence[float]] | None = None, values: dict[str, float] | None = None,
+                      reference_rows: int | None = None) -> Any:
+        """Compare the measured ``outputs`` at ``time`` (s) with the FMU driven by ``inputs``: per output the
+        ``residual`` series and ``stats``, the control charts' ``score``/``anomalous`` rows and fault ``episodes``;
+        the first ``reference_rows`` (default 20 %) are taken as healthy."""
+        body: dict[str, Any] = {"time": list(time), "outputs": {k: list(v) for k, v in outputs.items()},
+                                "inputs": {k: list(v) for k, v in (inputs or {}).items()},
+                                "values": dict(values or {})}
+        if reference_rows is not None:
+            body["referenceRows"] = reference_rows
+        return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/residuals", body=body))
+
+    def fmu_residuals_from_history(self, fmu_id: str, twin: str, start: str, *, outputs: dict[str, Any],
+                                   inputs: dict[str, Any] | None = None, end: str | None = None,
+                                   bucket: str = "5m", values: dict[str, float] | None = None,
+                                   reference_rows: int | None = None) -> Any:
+        """:meth:`fmu_residuals` on a twin's stored history (mapped as in :meth:`calibrate_fmu_from_history`);
+        the answer's ``timeOrigin`` is the instant of ``time`` 0."""
+        body: dict[str, Any] = {"history": _history(twin, start, end, bucket, inputs, outputs),
+                                "values": dict(values or {})}
+        if reference_rows is not None:
+            body["referenceRows"] = reference_rows
+        return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/residuals", body=body))
 
     def fmu_ensemble(self, fmu_id: str, vary: dict[str, dict[str, Any]], *, samples: int = 100, seed: int = 0,
                      limits: dict[str, dict[str, float]] | None = None, stop_time: float | None = None,
@@ -395,6 +417,16 @@ class _Operations:
             if value is not None:
                 body[key] = value
         return self._send(Call("POST", f"/api/v1/fmus/{_seg(fmu_id)}/ensembles", body=body))
+
+def _history(twin: str, start: str, end: str | None, bucket: str, inputs: dict[str, Any] | None,
+             outputs: dict[str, Any]) -> dict[str, Any]:
+    """The ``history`` source of an FMU request: a twin's stored properties mapped to model variables."""
+    history: dict[str, Any] = {"twin": twin, "start": start, "bucket": bucket, "inputs": dict(inputs or {}),
+                               "outputs": dict(outputs)}
+    if end is not None:
+        history["end"] = end
+    return history
+
 
 def _resolve(url: str | None, token: str | None) -> tuple[str, str | None]:
     env = ClientSettings()

@@ -379,6 +379,13 @@ def op_calibrate_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
                           "outputs": {"T": [21.0 + k / 10 for k in range(6)]}, "fit": {"UA": [100, 2000]}})
 
 
+def op_fmu_residuals(rig: ApiRig, role: Role, uid: str) -> Any:
+    t = [600.0 * k for k in range(12)]
+    return rig.call("POST", f"/api/v1/fmus/{_fmu(rig, uid)}/residuals", role=role,
+                    json={"time": t, "inputs": {"Q_hvac": [500.0] * 12}, "referenceRows": 10,
+                          "outputs": {"T": [21.0 + k / 10 for k in range(12)]}})
+
+
 def op_delete_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("DELETE", f"/api/v1/fmus/{_fmu(rig, uid)}", role=role)
 
@@ -403,7 +410,7 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_lower_work_order_mode, Role.OPERATOR),
     (op_list_fmus, Role.VIEWER), (op_get_fmu, Role.VIEWER), (op_upload_fmu, Role.ENGINEER),
     (op_simulate_fmu, Role.OPERATOR), (op_fmu_ensemble, Role.OPERATOR), (op_calibrate_fmu, Role.ENGINEER),
-    (op_delete_fmu, Role.ENGINEER),
+    (op_fmu_residuals, Role.OPERATOR), (op_delete_fmu, Role.ENGINEER),
 ]
 
 
@@ -535,6 +542,7 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("POST", f"/api/v1/fmus/{seeded['fmu']}/ensembles", {"vary": {"UA": {"dist": "normal", "mean": 1, "sd": 1}}}),
         ("POST", f"/api/v1/fmus/{seeded['fmu']}/calibrations",
          {"time": [0, 1, 2], "outputs": {"T": [1, 2, 3]}, "fit": {"UA": [1, 2]}}),
+        ("POST", f"/api/v1/fmus/{seeded['fmu']}/residuals", {"time": [0, 1, 2], "outputs": {"T": [1, 2, 3]}}),
         ("DELETE", f"/api/v1/fmus/{seeded['fmu']}", None),
     ]
     for method, path, body in attempts:

@@ -291,3 +291,39 @@ def test_calibration_from_a_twins_history(tmp_path: Path, thermal_zone_fmus: dic
         both = rig.call("POST", f"/api/v1/fmus/{ident}/calibrations", role=Role.ENGINEER,
                         json={**body, "time": [0, 1, 2], "outputs": {"T": [1, 2, 3]}})
         assert both.status_code == 422 and "either as time, inputs and outputs, or as history" in both.text
+        # The same history compared with the calibrated model: a healthy zone, no episode; time 0 is the start.
+        fitted = {"T_start": 19, "UA": out["values"]["UA"], "C": out["values"]["C"]}
+        r = rig.call("POST", f"/api/v1/fmus/{ident}/residuals", role=Role.OPERATOR,
+                     json={"history": history, "values": fitted, "referenceRows": 144})
+        assert r.status_code == 200, r.text
+        res = r.json()
+        assert res["timeOrigin"] == t0.isoformat().replace("+00:00", "Z") and res["referenceRows"] == 144
+        assert res["episodes"] == [] and res["anomalousRows"] == 0
+        assert res["stats"]["T"]["rmseAfter"] < 0.15 and len(res["residual"]["T"]) == len(data.times)
+
+
+def test_residuals_find_a_fault_and_name_the_output(rig: ApiRig, uploaded: dict[str, str]) -> None:
+    from tests.unit.simulation.test_residuals import HEALTHY, zone_with_fault
+
+    data = zone_with_fault(hours=72, fault_at_h=48, fault_ua=600.0)
+    measured: list[float | None] = list(data.outputs["T"])
+    measured[10] = None  # a missing measurement stays missing
+    body = {"time": list(data.times), "inputs": {k: list(v) for k, v in data.inputs.items()},
+            "outputs": {"T": measured}, "values": HEALTHY, "referenceRows": 288}
+    for version in ("2.0", "3.0"):
+        r = rig.call("POST", f"/api/v1/fmus/{uploaded[version]}/residuals", role=Role.OPERATOR, json=body)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        first = out["episodes"][0]
+        assert first["outputs"] == ["T"] and 48 * 3600 <= first["start"] <= 51 * 3600
+        assert out["residual"]["T"][10] is None and out["units"] == {"T": "degC"}
+        assert not any(out["anomalous"][: 48 * 12]) and out["anomalousRows"] > 0
+    assert rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/residuals", role=Role.VIEWER,
+                    json=body).status_code == 403
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/residuals", role=Role.OPERATOR,
+                 json={**body, "referenceRows": 5000})
+    problem = _problem(r, 422, "the reference must be between 10 rows", "healthy period")
+    assert problem["problems"][0]["where"] == "referenceRows"
+    r = rig.call("POST", f"/api/v1/fmus/{uploaded['2.0']}/residuals", role=Role.OPERATOR,
+                 json={**body, "outputs": {"Q_loss_typo": measured}})
+    assert r.status_code == 422 and "Q_loss_typo" in r.text

@@ -174,16 +174,7 @@ def test_bad_calibrations_are_one_line(thermal_zone_fmus: dict[str, Path], tmp_p
 
 def test_the_documented_calibration_example(thermal_zone_fmus: dict[str, Path], tmp_path: Path) -> None:
     """docs/physics.md's example, as written there: make_measurements.py, then calibrate three parameters."""
-    import importlib.util
-
-    from tests.support.fmus import ROOT
-
-    spec = importlib.util.spec_from_file_location("make_measurements", ROOT / "examples/fmus/make_measurements.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(str(tmp_path / "zone.csv"))
-    data = str(tmp_path / "zone.csv")
+    data = _make_measurements(tmp_path, "zone.csv")
     result = runner.invoke(app, ["fmu", "calibrate", str(thermal_zone_fmus["3.0"]), "--data", data,
                                  "--time-col", "timestamp", "--fit", "UA=100:2000", "--fit", "C=1e6:1e8",
                                  "--fit", "T_start=10:30", "--input", "T_out=outdoor", "--input", "Q_hvac=hvac_w",
@@ -194,3 +185,63 @@ def test_the_documented_calibration_example(thermal_zone_fmus: dict[str, Path], 
     assert numbers["UA"] == pytest.approx(420.776, abs=0.01) and numbers["C"] == pytest.approx(6.00289e6, rel=1e-4)
     assert numbers["T_start"] == pytest.approx(19.004, abs=0.002)
     assert re.search(r"T: RMSE 1\.006 -> 0\.098\d+ degC", result.stdout), result.stdout
+
+
+def _make_measurements(tmp_path: Path, name: str, **kwargs: object) -> str:
+    """Run examples/fmus/make_measurements.py's main() as the docs do; the CSV's path."""
+    import importlib.util
+
+    from tests.support.fmus import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_measurements", ROOT / "examples/fmus/make_measurements.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(str(tmp_path / name), **kwargs)
+    return str(tmp_path / name)
+
+
+RESIDUAL_ARGS = ["--time-col", "timestamp", "--input", "T_out=outdoor", "--input", "Q_hvac=hvac_w",
+                 "--compare", "T=zone_temp", "--set", "UA=420.776", "--set", "C=6.00289e6", "--set", "T_start=19.004"]
+
+
+def test_the_documented_residuals_example(thermal_zone_fmus: dict[str, Path], tmp_path: Path) -> None:
+    """docs/physics.md's residual example: six days, the envelope conductance 420 -> 600 W/K from hour 96, the
+    model calibrated on three healthy days; the fault is found 45 minutes after it began and nothing before."""
+    data = _make_measurements(tmp_path, "week.csv", days=6, fault_at_h=96, fault_ua=600)
+    out = tmp_path / "residuals.csv"
+    result = runner.invoke(app, ["fmu", "residuals", str(thermal_zone_fmus["3.0"]), "--data", data, *RESIDUAL_ARGS,
+                                 "--reference-rows", "576", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "reference (healthy): the first 576 rows, to 2026-11-21T23:55:00Z" in lines[0]
+    assert re.search(r"T: residual bias .* RMSE 0\.0936\d -> 0\.48\d+ degC after the reference", lines[1]), lines[1]
+    assert lines[2] == "2 episode(s) after the reference:"
+    assert lines[3].startswith("  2026-11-24T00:45:00Z to ") and lines[3].endswith("degC)"), lines[3]
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 * 288 and set(rows[0]) == {"time", "T_measured", "T_model", "T_residual", "score",
+                                                     "anomalous"}
+    assert [r["anomalous"] for r in rows[:96 * 12]] == ["0"] * (96 * 12) and rows[96 * 12 + 9]["anomalous"] == "1"
+    as_json = runner.invoke(app, ["fmu", "residuals", str(thermal_zone_fmus["2.0"]), "--data", data, *RESIDUAL_ARGS,
+                                  "--reference-rows", "576", "--json"])
+    summary = json.loads(as_json.stdout.splitlines()[-1])
+    assert summary["timeOrigin"] == "2026-11-20T00:00:00Z" and summary["episodes"][0]["start"] == 96 * 3600 + 2700
+    # healthy data: the same model, no episode
+    healthy = _make_measurements(tmp_path, "zone.csv")
+    result = runner.invoke(app, ["fmu", "residuals", str(thermal_zone_fmus["3.0"]), "--data", healthy, *RESIDUAL_ARGS])
+    assert result.exit_code == 0 and "0 episode(s) after the reference — behaves like its model" in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--reference-rows", "5"], "the reference must be between 10 rows"),
+    (["--compare", "T=nope"], "no column 'nope'"),
+    (["--set", "UA"], "is not NAME=VALUE"),
+])
+def test_residuals_errors_are_one_line(thermal_zone_fmus: dict[str, Path], tmp_path: Path, args: list[str],
+                                       message: str) -> None:
+    data = _make_measurements(tmp_path, "zone.csv")
+    result = runner.invoke(app, ["fmu", "residuals", str(thermal_zone_fmus["2.0"]), "--data", data, *RESIDUAL_ARGS,
+                                 *args])
+    assert result.exit_code == 1, result.stdout
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

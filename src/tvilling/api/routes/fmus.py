@@ -1,10 +1,11 @@
 """/api/v1/fmus: the FMU library — upload a co-simulation FMU, list it, read its variables, simulate it, run a
-Monte Carlo ensemble on it, calibrate it on measurements.
+Monte Carlo ensemble on it, calibrate it on measurements, compare measurements with it (residuals).
 
-Viewers list and read; operators simulate and run ensembles; engineers upload, delete and calibrate (an FMU is
-native code that this server will run, and a calibration decides what the model is: modelling decisions, not an
-operator's). The upload body is the .fmu file itself (up to ``max_upload_bytes``). Every run is one child process
-with a wall-clock limit (``fmu_timeout_s``); nothing is stored. Other tenants' FMUs are 404. docs/physics.md.
+Viewers list and read; operators simulate, run ensembles and analyse residuals; engineers upload, delete and
+calibrate (an FMU is native code that this server will run, and a calibration decides what the model is: modelling
+decisions, not an operator's). The upload body is the .fmu file itself (up to ``max_upload_bytes``). Every run is
+one child process with a wall-clock limit (``fmu_timeout_s``); nothing is stored. Other tenants' FMUs are 404.
+docs/physics.md.
 """
 
 from __future__ import annotations
@@ -132,21 +133,20 @@ class HistorySource(BaseModel):
                 for name, ref in which.items()}
 
 
-class CalibrationBody(BaseModel):
-    """Measurements of the asset and the parameters to fit: ``inputs`` drove it and ``outputs`` are what it
-    showed, at ``time`` (s, increasing; null for a missing measured value) — or, instead of the three, ``history``:
-    the same read from a twin's stored history."""
+class MeasurementsBody(BaseModel):
+    """Measurements of the asset: ``inputs`` drove it and ``outputs`` are what it showed, at ``time`` (s,
+    increasing; null for a missing measured value) — or, instead of the three, ``history``: the same read from a
+    twin's stored history. ``values``: the model's parameters and start values."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     time: list[float] | None = Field(default=None, min_length=3, max_length=200_000)
     inputs: dict[str, list[float]] = Field(default_factory=dict, max_length=200)
     outputs: dict[str, list[float | None]] = Field(default_factory=dict, max_length=50)
     history: HistorySource | None = None
-    fit: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20, description="parameter: [low, high]")
     values: dict[str, Number] = Field(default_factory=dict, max_length=1000)
 
     @model_validator(mode="after")
-    def _one_source(self) -> CalibrationBody:
+    def _one_source(self) -> MeasurementsBody:
         given = self.time is not None or bool(self.outputs) or bool(self.inputs)
         if given == (self.history is not None):
             raise ValueError("give the measurements either as time, inputs and outputs, or as history")
@@ -154,12 +154,53 @@ class CalibrationBody(BaseModel):
             raise ValueError("time and outputs are both needed")
         return self
 
-    def request(self, data: dict[str, Any] | None = None) -> SimulationRequest:
+    def measurements(self, data: dict[str, Any] | None = None) -> SimulationRequest:
         data = data or {"time": self.time, "inputs": self.inputs, "outputs": self.outputs}
         return SimulationRequest(
             input_times=list(data["time"] or []), input_columns=dict(data["inputs"]), values=dict(self.values),
-            fit={k: [lo, hi] for k, (lo, hi) in self.fit.items()},
             measured={k: [math.nan if v is None else v for v in vs] for k, vs in data["outputs"].items()})
+
+
+class CalibrationBody(MeasurementsBody):
+    """The measurements and the parameters to fit."""
+
+    fit: dict[str, tuple[float, float]] = Field(min_length=1, max_length=20, description="parameter: [low, high]")
+
+    def request(self, data: dict[str, Any] | None = None) -> SimulationRequest:
+        return dataclasses.replace(self.measurements(data), fit={k: [lo, hi] for k, (lo, hi) in self.fit.items()})
+
+
+class ResidualsBody(MeasurementsBody):
+    """The measurements to compare with the model; the first ``referenceRows`` are a healthy period."""
+
+    referenceRows: int | None = Field(default=None, ge=10, le=200_000,
+                                      description="rows taken as healthy (default: the first 20 %)")
+
+    def request(self, data: dict[str, Any] | None = None) -> SimulationRequest:
+        return dataclasses.replace(self.measurements(data), reference_rows=self.referenceRows)
+
+
+async def history_data(request: Request, principal: Principal, source: HistorySource | None) -> dict[str, Any] | None:
+    """The measurements a history source names, read from the caller's tenant (404 for another tenant's twin)."""
+    if source is None:
+        return None
+    await run_in_threadpool(services(request).twins.get, principal.tenant, source.twin)
+    start_us = parse_time(source.start, datetime.now(UTC), "history.start")
+    end_us = parse_time(source.end, datetime.now(UTC), "history.end")
+    if end_us <= start_us:
+        raise ValidationError("history.end must be after history.start", where="history.end")
+    data: dict[str, Any] = await run_in_threadpool(lambda: measurements_from_history(
+        runtime(request).history, principal.tenant, source.twin, start_us=start_us, end_us=end_us,
+        bucket_s=parse_bucket(source.bucket), inputs=source.refs(source.inputs), outputs=source.refs(source.outputs)))
+    return data
+
+
+def _with_source(result: dict[str, Any], data: dict[str, Any] | None) -> dict[str, Any]:
+    """For history-sourced runs: what was measured (a missing bucket is null) and the time of ``time`` 0."""
+    if data is not None:
+        result["measured"] = {k: [None if math.isnan(v) else v for v in vs] for k, vs in data["outputs"].items()}
+        result["timeOrigin"] = datetime.fromtimestamp(data["origin_us"] / 1e6, UTC).isoformat().replace("+00:00", "Z")
+    return result
 
 
 def _library(request: Request) -> FmuLibrary:
@@ -212,24 +253,20 @@ async def simulate_fmu(request: Request, fmu: FmuId, body: SimulationBody,
              summary="Fit an FMU's parameters to measurements (engineer): values, intervals, error before/after")
 async def calibrate_fmu(request: Request, fmu: FmuId, body: CalibrationBody,
                         principal: Annotated[Principal, Depends(require(Role.ENGINEER))]) -> Response:
-    source = body.history
-    data = None
-    if source is not None:
-        await run_in_threadpool(services(request).twins.get, principal.tenant, source.twin)  # 404 if not theirs
-        start_us = parse_time(source.start, datetime.now(UTC), "history.start")
-        end_us = parse_time(source.end, datetime.now(UTC), "history.end")
-        if end_us <= start_us:
-            raise ValidationError("history.end must be after history.start", where="history.end")
-        data = await run_in_threadpool(lambda: measurements_from_history(
-            runtime(request).history, principal.tenant, source.twin, start_us=start_us, end_us=end_us,
-            bucket_s=parse_bucket(source.bucket), inputs=source.refs(source.inputs),
-            outputs=source.refs(source.outputs)))
+    data = await history_data(request, principal, body.history)
     result: dict[str, Any] = await run_in_threadpool(lambda: _library(request).calibrate(
         principal.tenant, fmu, body.request(data), role=principal.role))
-    if data is not None:
-        # what the fit was compared with, for a chart (a missing bucket is null)
-        result["measured"] = {k: [None if math.isnan(v) else v for v in vs] for k, vs in data["outputs"].items()}
-    return JSONResponse(result)
+    return JSONResponse(_with_source(result, data))
+
+
+@router.post("/fmus/{fmu}/residuals", response_model=None, responses=errors(404, 503),
+             summary="Compare measurements with the model (operator): residuals, control charts, fault episodes")
+async def fmu_residuals(request: Request, fmu: FmuId, body: ResidualsBody,
+                        principal: Annotated[Principal, Depends(require(Role.OPERATOR))]) -> Response:
+    data = await history_data(request, principal, body.history)
+    result: dict[str, Any] = await run_in_threadpool(lambda: _library(request).residuals(
+        principal.tenant, fmu, body.request(data), role=principal.role))
+    return JSONResponse(_with_source(result, data))
 
 
 @router.post("/fmus/{fmu}/ensembles", response_model=None, responses=errors(404, 503),
