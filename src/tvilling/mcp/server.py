@@ -182,6 +182,23 @@ def build_server(client: Client) -> MCPServer:
         return {key: run.get(key) for key in ("fmu", "samples", "failed", "seed", "vary", "startTime", "stopTime",
                                                "step", "steps", "final", "exceedance", "units")}
 
+    @server.tool()
+    def fmu_residuals(fmu_id: str, twin_id: str, start: str, outputs: dict[str, Any],
+                      inputs: dict[str, Any] | None = None, end: str | None = None, bucket: str = "5m",
+                      values: dict[str, float] | None = None, reference_rows: int | None = None) -> dict[str, Any]:
+        """Does a twin still behave like its physics model? Drives the FMU with the twin's stored history
+        (``inputs``/``outputs`` map model variables to twin properties, e.g. {"T": "airTemperature"}, or
+        {"property": "hvacPower", "scale": 1000} to convert units; each property's mean per ``bucket`` between
+        ``start`` and ``end``, ISO 8601) and charts the residual measured − model, the first ``reference_rows``
+        (default 20 %) taken as healthy. Returns per output the residual's bias/RMSE before and after the
+        reference, and the fault episodes (times in seconds from ``timeOrigin``) naming the outputs. Needs the
+        operator role or higher; nothing is stored."""
+        run = _sdk(lambda: dict(client.fmu_residuals_from_history(
+            fmu_id, twin_id, start, outputs=outputs, inputs=inputs, end=end, bucket=bucket, values=values,
+            reference_rows=reference_rows)))
+        return {key: run.get(key) for key in ("fmu", "timeOrigin", "referenceRows", "stats", "episodes",
+                                               "anomalousRows", "units", "charts")}
+
     return server
 
 

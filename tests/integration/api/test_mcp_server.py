@@ -23,7 +23,7 @@ from tvilling.sdk import Client as SdkClient
 
 TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order",
          "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu",
-         "fmu_ensemble", "get_history", "list_insights"}
+         "fmu_ensemble", "fmu_residuals", "get_history", "list_insights"}
 
 
 @pytest.fixture
@@ -153,6 +153,27 @@ async def test_an_assistant_runs_a_what_if_on_an_fmu(served: tuple[ApiRig, str])
         assert "C must be > 0" in refused
     async with tvilling_mcp(rig, url, Role.VIEWER) as client:
         assert "operator" in error(await client.call_tool("simulate_fmu", {"fmu_id": fmu_id}))
+
+
+async def test_an_assistant_checks_a_twin_against_its_model(served: tuple[ApiRig, str]) -> None:
+    # office-1 warms by 1 degC an hour while the model, with no heat in, cools towards 10 degC: after the first two
+    # hours (the reference) the residual runs away, and the tool names the output and when.
+    rig, url = served
+    t0 = _readings(rig)
+    r = rig.call("POST", "/api/v1/fmus", role=Role.ENGINEER, content=thermal_zone_bytes("2.0"),
+                 headers={"Content-Type": "application/octet-stream"})
+    fmu_id = r.json()["id"]
+    args = {"fmu_id": fmu_id, "twin_id": "office-1", "start": t0.isoformat().replace("+00:00", "Z"),
+            "end": (t0 + timedelta(hours=6)).isoformat().replace("+00:00", "Z"), "bucket": "10m",
+            "outputs": {"T": "temperature"}, "values": {"T_start": 20}, "reference_rows": 12}
+    async with tvilling_mcp(rig, url, Role.OPERATOR) as client:
+        found = value(await client.call_tool("fmu_residuals", args))
+        assert found["timeOrigin"] == t0.isoformat().replace("+00:00", "Z") and found["referenceRows"] == 12
+        assert found["episodes"] and found["episodes"][0]["outputs"] == ["T"] and found["episodes"][0]["start"] >= 7200
+        assert found["stats"]["T"]["biasAfter"] > 1.0 and "residual" not in found
+        assert "office-9" in error(await client.call_tool("fmu_residuals", {**args, "twin_id": "office-9"}))
+    async with tvilling_mcp(rig, url, Role.VIEWER) as client:
+        assert "operator" in error(await client.call_tool("fmu_residuals", args))
 
 
 async def test_a_viewer_reads_but_cannot_create(served: tuple[ApiRig, str]) -> None:
