@@ -28,11 +28,13 @@ from tvilling.api.app import create_app
 from tvilling.app.alarms import run_alarms
 from tvilling.app.auth import IssuedToken
 from tvilling.app.command_runtime import build_command_service, run_commands
+from tvilling.app.event_delivery import run_event_routes
 from tvilling.app.ingest_opcua import run_opcua
 from tvilling.app.ingest_service import run_ingest
 from tvilling.app.ingest_sparkplug import run_sparkplug
 from tvilling.app.models import Compiler, default_compiler
 from tvilling.app.monitoring import run_monitoring
+from tvilling.app.physics_live import run_physics
 from tvilling.app.retention import run_retention
 from tvilling.app.runtime import freeze_startup_heap
 from tvilling.app.services import Services
@@ -44,8 +46,9 @@ log = logging.getLogger(__name__)
 
 BackgroundFactory = Callable[["Platform"], Coroutine[Any, Any, None]]
 # Background services started with every server; ingestion and other long-running services register here.
-BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_opcua, run_sparkplug, run_alarms,
-                                       run_work_orders, run_retention, run_commands, run_wal_checkpoint]
+BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_physics, run_opcua, run_sparkplug, run_alarms,
+                                       run_work_orders, run_retention, run_commands, run_wal_checkpoint,
+                                       run_event_routes]
 
 
 @dataclass

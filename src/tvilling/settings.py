@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tvilling.core.errors import ConfigurationError
 
@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     fmu_timeout_s: float = Field(default=60.0, gt=0, description="wall-clock limit of one FMU simulation, s")
     fmu_max_steps: int = Field(default=200_000, ge=1, description="most communication steps one API run may take")
     fmu_concurrency: int = Field(default=2, ge=1, description="FMU simulations run at once; more wait")
+    # Physics models coupled to live twins (app/physics_live.py): physics.yaml beside mappings_file by default; each
+    # coupled twin keeps one FMU child process, at most this many at once (least recently fed ones are closed).
+    physics_file: Path | None = None
+    physics_max_sessions: int = Field(default=20, ge=1, description="coupled twins with a running FMU process")
     # Retention (app/retention.py), in days; 0 keeps that class forever. Raw/rollups age by source time.
     retention_raw_days: float = Field(default=0.0, ge=0, description="raw samples, days (0 = forever)")
     retention_rollup_1m_days: float = Field(default=0.0, ge=0, description="1-minute rollups, days (0 = forever)")
@@ -105,6 +109,34 @@ class Settings(BaseSettings):
     # Commands (app/commands.py): (twin, DTDL command) -> transport + address; MQTT/OPC UA use the settings above.
     commands_file: Path | None = Field(default=None, description="commands.yaml; unset = no command mappings")
     commands_client_id: str = "tvilling-commands"
+    # Event routes (app/event_delivery.py): events pushed to outside receivers as signed CloudEvents. Loopback only
+    # by default (house rule); an administrator adds the CMMS's host (or host:port) to reach a real one.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1", "localhost"],
+        description="hosts (or host:port) routes may send to; comma-separated in the environment")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="one delivery attempt, connect to answer, s")
+    webhook_max_attempts: int = Field(default=8, ge=1, description="attempts per event before it is dead-lettered")
+    webhook_backoff_initial_s: float = Field(default=1.0, gt=0, description="wait after the first failure, s")
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0, description="longest wait between attempts, s")
+    webhook_poll_s: float = Field(default=1.0, gt=0, description="how often routes look for events from "
+                                                                  "other servers sharing the database, s")
+    webhook_lease_s: float = Field(default=30.0, gt=0, description="a server's claim on a route; another takes "
+                                                                   "it over this long after the first stopped")
+    webhook_log_keep: int = Field(default=1000, ge=1, description="delivered entries kept per route (dead letters "
+                                                                  "are kept until redelivered or the route goes)")
+    # The server key that route signing secrets are derived from; default data_dir/webhook-signing.key, created
+    # on first use. Servers sharing a database must share this file, or their signatures differ.
+    webhook_key_file: Path | None = None
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    def webhook_key_path(self) -> Path:
+        return self.webhook_key_file or self.data_dir / "webhook-signing.key"
 
     def db_url_value(self) -> str:
         if self.db is not None:

@@ -49,3 +49,20 @@ def thermal_zone_bytes(version: str = "2.0", tag: str = "") -> bytes:
             zout.writestr(item, zin.read(item))
         zout.comment = tag.encode()
     return buf.getvalue()
+
+
+def patched_thermal_zone(work: Path, line: str) -> bytes:
+    """The FMI 2.0 thermal zone with ``line`` of C added at the start of its doStep (``h`` is the step size), e.g.
+    ``if (h > 1e8) abort();``: real native failures, built from source into ``work``."""
+    import shutil
+
+    build = builder()
+    source = work / "src"
+    shutil.copytree(build.SOURCE_DIR, source)
+    c_file = source / "fmi2.c"
+    text = c_file.read_text()
+    anchor = 'ENTER("fmi2DoStep", STEP_COMPLETE);'
+    assert anchor in text
+    c_file.write_text(text.replace(anchor, anchor + "\n    " + line, 1))
+    build.SOURCE_DIR = source
+    return Path(build.build_fmu("2.0", work / "out")).read_bytes()

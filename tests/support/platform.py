@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +49,10 @@ def database_url(backend: str, tmp: Path, pg_cluster: PostgresCluster | None) ->
 
 @contextmanager
 def api_rig(db_url: str, *, seed_models: bool = True, **settings: Any) -> Iterator[ApiRig]:
-    # dashboard=False: these tests exercise the REST API; the dashboard has its own suite.
+    # dashboard=False: these tests exercise the REST API; the dashboard has its own suite. Files the platform makes
+    # in its data directory (the webhook signing key) go to a temporary one, not the checkout's ./data.
+    scratch = tempfile.TemporaryDirectory(prefix="tvilling-rig-")
+    settings.setdefault("data_dir", Path(scratch.name))
     platform = build_platform(Settings(db=SecretStr(db_url), **settings), announce=lambda _text: None, dashboard=False)
     rig = ApiRig(platform=platform, client=TestClient(platform.app, raise_server_exceptions=False))
     for tenant in TENANTS:
@@ -63,6 +67,7 @@ def api_rig(db_url: str, *, seed_models: bool = True, **settings: Any) -> Iterat
             yield rig
     finally:
         platform.close()
+        scratch.cleanup()
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from tvilling.api.routes import (
     alarms,
     commands,
     detect,
+    event_routes,
     events,
     fmus,
     health,
@@ -52,6 +53,7 @@ ROUTERS: list[APIRouter] = [
     rul.router,
     work_orders.router,
     fmus.router,
+    event_routes.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from tvilling.core.events import Event
 
@@ -161,6 +161,80 @@ class BusConsumer(Protocol):
     async def run(self) -> None: ...
     def detach(self) -> None: ...
     async def drain(self) -> None: ...
+
+
+class QueuedConsumer:
+    """What the live services fed by telemetry share (monitoring, physics coupling): the bus listener only hands a
+    wanted event to the event loop, into a bounded queue (a full queue drops it and counts it, so a slow service
+    never holds back ingestion); ``run`` processes batches in ONE worker thread at a time, so the service's
+    per-twin state needs no locks. A subclass sets ``actor`` (its own events are skipped), defines ``wants`` and
+    ``process``, and calls ``_init_queue`` when it is built; ``stats`` counts ``received``, ``dropped`` and
+    ``failures``."""
+
+    actor = ""
+    services: Any
+    stats: Any
+    queue_size: int
+    max_batch: int
+
+    def _init_queue(self) -> None:
+        self._queue: asyncio.Queue[Event] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._remove: Callable[[], None] | None = None
+
+    def wants(self, event: Event) -> bool:
+        raise NotImplementedError
+
+    def process(self, events: Sequence[Event]) -> list[Event]:
+        raise NotImplementedError
+
+    def attach(self) -> None:
+        """Start listening (call on the event loop that will run :meth:`run`)."""
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue(self.queue_size)
+        self._remove = self.services.bus.listen(self._on_event)
+
+    def detach(self) -> None:
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    def _on_event(self, event: Event) -> None:  # the publisher's thread: keep it cheap
+        if event.actor == self.actor or not self.wants(event):
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._enqueue, event)
+
+    def _enqueue(self, event: Event) -> None:
+        assert self._queue is not None
+        self.stats.received += 1
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.stats.dropped += 1
+
+    async def run(self) -> None:
+        """Process queued events until cancelled."""
+        assert self._queue is not None, "attach() first"
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self.process, batch)
+            except Exception:  # a store outage loses this batch's results, never the service
+                self.stats.failures += 1
+                log.exception("%s: a batch of %d events failed", self.actor, len(batch))
+
+    async def drain(self) -> None:
+        """Process whatever is queued now (tests, shutdown)."""
+        assert self._queue is not None
+        batch: list[Event] = []
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if batch:
+            await asyncio.to_thread(self.process, batch)
 
 
 async def run_attached(service: BusConsumer) -> None:

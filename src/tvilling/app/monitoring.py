@@ -25,7 +25,6 @@ else drops the twin's monitor, so the next reading rebuilds it from the new prod
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tvilling.adapters.sql import schema
-from tvilling.app.events import run_attached
+from tvilling.app.events import QueuedConsumer, run_attached
 from tvilling.app.monitoring_config import MonitoringConfig, MonitorSpec, load_config
 from tvilling.app.monitoring_twin import Insight, TwinMonitor, iso, parse_iso
 from tvilling.app.registry import RegistryService
@@ -69,7 +68,7 @@ class MonitoringStats:
 
 
 @dataclass
-class MonitoringService:
+class MonitoringService(QueuedConsumer):
     services: Any  # tvilling.app.services.Services
     config: MonitoringConfig
     max_twins: int = 10_000
@@ -77,6 +76,7 @@ class MonitoringService:
     max_batch: int = 500
     stats: MonitoringStats = field(default_factory=MonitoringStats)
     registry: RegistryService | None = None
+    actor = ACTOR
 
     def __post_init__(self) -> None:
         if self.registry is None and hasattr(self.services, "store"):
@@ -85,33 +85,15 @@ class MonitoringService:
         # (tenant, twin) -> (model id, spec or None); None = not monitored (cached too: most twins are not)
         self._specs: OrderedDict[tuple[str, str], tuple[str, MonitorSpec | None]] = OrderedDict()
         self._state_off: set[tuple[str, str]] = set()  # (tenant, model) whose model rejects the state properties
-        self._queue: asyncio.Queue[Event] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._remove: Any = None
+        self._init_queue()
 
-    # -- wiring -----------------------------------------------------------------------------------------------
-    def attach(self) -> None:
-        """Start listening (call on the event loop that will run :meth:`run`)."""
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue(self.queue_size)
-        self._remove = self.services.bus.listen(self._on_event)
-
-    def detach(self) -> None:
-        if self._remove is not None:
-            self._remove()
-            self._remove = None
-
-    def _on_event(self, event: Event) -> None:  # publisher's thread: keep it cheap
-        if event.actor == ACTOR:
-            return
+    # -- wiring (QueuedConsumer does the rest) ---------------------------------------------------------------
+    def wants(self, event: Event) -> bool:
         # Telemetry to score, and twin/model changes that invalidate the cached model -> monitor resolution:
         # both go through the one queue, so the worker thread alone touches the monitors (no locks).
-        # A promotion / roll-back by someone else (own events are skipped above) also goes through it.
-        if event.kind == "twin.telemetry" or event.kind in ("ml.model.promoted", "ml.model.rolled_back") or (
-                event.kind.startswith(("twin.", "model.")) and event.kind != "twin.quality"):
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(self._enqueue, event)
+        # A promotion / roll-back by someone else (own events are skipped) also goes through it.
+        return event.kind == "twin.telemetry" or event.kind in ("ml.model.promoted", "ml.model.rolled_back") or (
+            event.kind.startswith(("twin.", "model.")) and event.kind != "twin.quality")
 
     def _forget(self, event: Event) -> None:
         """A twin or model changed: resolve its monitor spec again on the next reading."""
@@ -127,36 +109,6 @@ class MonitoringService:
         self._specs.pop((event.tenant, event.subject), None)
         if event.kind == "twin.deleted":
             self.monitors.pop((event.tenant, event.subject), None)
-
-    def _enqueue(self, event: Event) -> None:
-        assert self._queue is not None
-        self.stats.received += 1
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.stats.dropped += 1
-
-    async def run(self) -> None:
-        """Score queued telemetry until cancelled."""
-        assert self._queue is not None, "attach() first"
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await asyncio.to_thread(self.process, batch)
-            except Exception:  # a store outage loses these insights, never the service
-                self.stats.failures += 1
-                log.exception("monitoring batch of %d events failed", len(batch))
-
-    async def drain(self) -> None:
-        """Process whatever is queued now (tests, shutdown)."""
-        assert self._queue is not None
-        batch: list[Event] = []
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        if batch:
-            await asyncio.to_thread(self.process, batch)
 
     # -- scoring (worker thread) ---------------------------------------------------------------------------
     def process(self, events: Sequence[Event]) -> list[Event]:
@@ -199,17 +151,9 @@ class MonitoringService:
         key = (tenant, twin_id)
         hit = self._specs.get(key)
         if hit is None:
-            try:
-                doc = self.services.twins.get(tenant, twin_id)
-            except NotFoundError:
+            hit = spec_by_model(self.services, tenant, twin_id, self.config.for_model)
+            if hit is None:
                 return None
-            model_id = str(doc.get("$metadata", {}).get("$model", ""))
-            ms = self.services.models.model_set(tenant)
-
-            def is_subtype(dtmi: str, base: str) -> bool:
-                return bool(dtmi in ms and ms.is_subtype(dtmi, base))
-
-            hit = (model_id, self.config.for_model(model_id, is_subtype))
             self._specs[key] = hit
             while len(self._specs) > 4 * self.max_twins:
                 self._specs.popitem(last=False)
@@ -314,6 +258,22 @@ class MonitoringService:
                 "rul": dict(monitor.last_rul) if monitor.last_rul else None,
                 "readings": monitor.stats.vectors, "late": monitor.stats.late,
                 "model_version": monitor.version, "drift_collecting": bool(monitor.drift and monitor.drift.collecting)}
+
+
+def spec_by_model(services: Any, tenant: str, twin_id: str, for_model: Any) -> tuple[str, Any] | None:
+    """(the twin's model, ``for_model(model, is_subtype)`` — the configured entry for that model or one it extends,
+    or None) — or None when the twin does not exist."""
+    try:
+        doc = services.twins.get(tenant, twin_id)
+    except NotFoundError:
+        return None
+    model_id = str(doc.get("$metadata", {}).get("$model", ""))
+    ms = services.models.model_set(tenant)
+
+    def is_subtype(dtmi: str, base: str) -> bool:
+        return bool(dtmi in ms and ms.is_subtype(dtmi, base))
+
+    return model_id, for_model(model_id, is_subtype)
 
 
 # -- reading insights back (API) -------------------------------------------------------------------------------

@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tvilling.app.documents import read_yaml
 from tvilling.core.errors import TvillingError, ValidationError
 from tvilling.ml.drift_policy import DriftPolicy, DriftWatch
 
@@ -195,8 +194,4 @@ def parse_config(doc: Any) -> MonitoringConfig:
 
 
 def load_config(path: str | Path) -> MonitoringConfig:
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValidationError(f"cannot read the monitoring document {path}: {exc}", where=str(path)) from None
-    return parse_config(doc)
+    return parse_config(read_yaml(path, "the monitoring document"))

@@ -52,6 +52,18 @@ def parse_iso(value: Any) -> float | None:
     return (dt - _EPOCH).total_seconds()
 
 
+def good_reading(change: Any) -> tuple[float, float] | None:
+    """(value, source time in s) of one ``twin.telemetry`` change ``{"new", "quality", "source_time", …}``, or None
+    when it cannot be scored: bad quality, not a finite number, no source time."""
+    if not isinstance(change, dict):
+        return None
+    value, t_s = change.get("new"), parse_iso(change.get("source_time"))
+    if (change.get("quality") == "bad" or isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or t_s is None):
+        return None
+    return float(value), t_s
+
+
 @dataclass(frozen=True)
 class Insight:
     kind: str  # insight.anomaly | insight.cleared | insight.rul
@@ -151,13 +163,13 @@ class TwinMonitor:
         t_new = -math.inf
         for name, ch in changes.items():
             flt = self._filters.get(name)
-            if flt is None or not isinstance(ch, dict):
+            if flt is None:
                 continue
-            value, t_s = ch.get("new"), parse_iso(ch.get("source_time"))
-            if (ch.get("quality") == "bad" or isinstance(value, bool) or not isinstance(value, int | float)
-                    or not math.isfinite(value) or t_s is None):
+            good = good_reading(ch)
+            if good is None:
                 self.stats.skipped += 1
                 continue
+            value, t_s = good
             if t_s <= self._times.get(name, -math.inf):
                 self.stats.late += 1
                 continue

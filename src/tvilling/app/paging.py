@@ -50,6 +50,14 @@ def decode_str(token: str | None) -> str | None:
     return value
 
 
+def decode_int(token: str | None) -> int | None:
+    """A token made from an integer position (e.g. the last id of a page)."""
+    value = decode(token)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise _invalid()
+    return value
+
+
 def clamp(requested: int | None, default: int, maximum: int) -> int:
     """Page sizes are capped (reliability S-10): a huge request gets the maximum, not an error."""
     if requested is None:

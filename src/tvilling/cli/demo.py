@@ -217,8 +217,8 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
     certs = await asyncio.to_thread(opcua_certificates, data_dir)
     plc_port = _free_port()
     plc_url = f"opc.tcp://127.0.0.1:{plc_port}/tvilling/plc/"  # the path the plant's PLC serves
-    settings = load_settings(None, db=f"sqlite:///{data_dir / 'tvilling.db'}", host="127.0.0.1", port=port,
-                             quality_max_age_s=sim_span_s + 86400.0,
+    settings = load_settings(None, db=f"sqlite:///{data_dir / 'tvilling.db'}", data_dir=data_dir, host="127.0.0.1",
+                             port=port, quality_max_age_s=sim_span_s + 86400.0,
                              mappings_file=package.mappings_file, mqtt_url=broker,
                              commands_file=_commands_file(package.root),
                              mqtt_client_id=f"tvilling-demo-{os.getpid()}", mqtt_protocol=protocol,

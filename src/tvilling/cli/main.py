@@ -12,10 +12,12 @@ from tvilling.cli import (
     commands,
     demo,
     detect,
+    event_routes,
     fmu,
     mcp,
     models,
     models_import,
+    physics,
     query,
     registry,
     relationships,
@@ -39,6 +41,7 @@ app.add_typer(bench.app, name="bench")
 app.command("detect")(detect.detect)
 app.add_typer(rul.app, name="rul")
 app.add_typer(fmu.app, name="fmu")
+app.add_typer(physics.app, name="physics")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("query")(query.query)
@@ -50,6 +53,7 @@ app.add_typer(alarms.app, name="alarms")
 app.add_typer(retention.app, name="retention")
 app.add_typer(commands.app, name="commands")
 app.add_typer(work_orders.app, name="work-orders")
+app.add_typer(event_routes.app, name="event-routes")
 app.command("mcp")(mcp.mcp)
 models.app.command("import")(models_import.import_models)
 

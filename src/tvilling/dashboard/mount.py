@@ -31,6 +31,7 @@ def _register_pages() -> None:
         detect,
         explorer,
         heatmap,
+        integrations,
         login,
         models,
         overview,

@@ -88,3 +88,37 @@ def _first(data: Mapping[str, Any], *keys: str) -> float | None:
         if isinstance(v, int | float) and not isinstance(v, bool):
             return float(v)
     return None
+
+
+PHASES = {"waiting": "waiting for every property it reads", "settling": "settling after its start",
+          "learning": "learning the healthy residuals", "watching": "watching", "restarting": "restarting",
+          "stopped": "stopped"}
+
+
+def physics_summary(live: Mapping[str, Any]) -> str:
+    """'fmu-… watching, model at 2026-11-24 10:05' from a physics coupling's live state (GET …/physics)."""
+    ref = live.get("reference") or {}
+    phase = str(live.get("phase", ""))
+    text = f"{live.get('fmu', '')} {PHASES.get(phase, phase)}"
+    if phase == "learning":
+        text += f" ({ref.get('learned', 0)} of {ref.get('rows', 0)} steps)"
+    if live.get("modelTime"):
+        text += f", model at {str(live['modelTime'])[:16].replace('T', ' ')}"
+    if live.get("error"):
+        text += f" — {live['error']}"
+    return text
+
+
+def physics_outputs(live: Mapping[str, Any]) -> list[str]:
+    """One line per compared property: expected, measured, residual and how close it is to its limit."""
+    lines = []
+    for prop, o in (live.get("outputs") or {}).items():
+        ratio = o.get("ratio")
+        state = "" if ratio is None else f", {ratio:.2f}× its limit"
+        lines.append(f"{prop}: expected {_two(o.get('expected'))}, measured {_two(o.get('measured'))} "
+                     f"(residual {_two(o.get('residual'))}{state})")
+    return lines
+
+
+def _two(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}"

@@ -125,6 +125,13 @@ def build_server(client: Client) -> MCPServer:
         return _sdk(lambda: dict(client.get_work_order_policy()))
 
     @server.tool()
+    def list_event_routes() -> dict[str, Any]:
+        """The tenant's event routes (outbound webhooks to outside systems such as a CMMS), read-only: name, target
+        URL, which events (kinds, twins, models), state (active, failing, paused) and delivery status (last
+        success, last error, backlog of events not yet delivered, dead letters)."""
+        return _page(_sdk(lambda: list(client.list_event_routes()["value"])))
+
+    @server.tool()
     def get_history(twin_id: str, property: str, start: str | None = None, end: str | None = None,
                     bucket: str | None = "1h", aggregates: list[str] | None = None) -> dict[str, Any]:
         """A twin property's history between ``start`` and ``end`` (ISO 8601, e.g. "2026-11-24T06:00:00Z";
@@ -198,6 +205,14 @@ def build_server(client: Client) -> MCPServer:
             reference_rows=reference_rows)))
         return {key: run.get(key) for key in ("fmu", "timeOrigin", "referenceRows", "stats", "episodes",
                                                "anomalousRows", "units", "charts")}
+
+    @server.tool()
+    def twin_physics(twin_id: str) -> dict[str, Any]:
+        """Is the twin behaving like its physics model right now? For a twin whose model has a coupled FMU
+        (physics.yaml): the coupling's phase (waiting, settling, learning, watching, restarting, stopped), the
+        model's time, expected vs measured per property with the residual and its ratio to the alert limit (1 or
+        more is anomalous), the open episode and the last error. Needs the viewer role."""
+        return _sdk(lambda: dict(client.twin_physics(twin_id)))
 
     return server
 

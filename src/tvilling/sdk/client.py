@@ -189,6 +189,12 @@ class _Operations:
         return self._send(Call("GET", "/health"))
 
     # commands (docs/commands.md): 202 with the command; follow get_command for acked / failed / expired
+    def send_telemetry(self, readings: Sequence[dict[str, Any]]) -> Any:
+        """Ingest readings ``[{"twinId", "name", "sourceTime" (ISO 8601), "value"}, …]`` (operator role); the answer
+        counts what was accepted, flagged and quarantined. Each request is one commit, whose ``twin.telemetry``
+        event carries each property's latest value."""
+        return self._send(Call("POST", "/api/v1/telemetry", body={"readings": list(readings)}))
+
     def send_command(self, twin_id: str, name: str, payload: Any = None, *, command_id: str | None = None,
                      timeout_s: float | None = None) -> Any:
         params = {k: v for k, v in {"commandId": command_id, "timeout": timeout_s}.items() if v is not None}
@@ -324,6 +330,11 @@ class _Operations:
             params["agg"] = ",".join(agg)
         return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/history/{_seg(name)}", params=params))
 
+    def twin_physics(self, twin_id: str) -> Any:
+        """The twin's coupled physics model (physics.yaml): ``coupled``, its ``coupling`` settings and the ``live``
+        state — phase, model time, expected vs measured per output, open episode, last error."""
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/physics"))
+
     def list_insights(self, *, twin: str | None = None, kind: str | None = None, limit: int = 100) -> Any:
         """Insights of the predictive layer (kind: anomaly, cleared or rul), newest first."""
         params: dict[str, Any] = {"limit": limit}
@@ -332,6 +343,55 @@ class _Operations:
         if kind is not None:
             params["kind"] = kind
         return self._send(Call("GET", "/api/v1/insights", params=params))
+
+    # event routes (docs/integrations.md): viewers read; operators pause, resume, test, redeliver; engineers the rest
+    def list_event_routes(self) -> Any:
+        """The tenant's routes, each with ``status`` (cursor, last success, last error, backlog, dead letters)."""
+        return self._send(Call("GET", "/api/v1/event-routes"))
+
+    def get_event_route(self, route_id: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/event-routes/{_seg(route_id)}"))
+
+    def create_event_route(self, name: str, url: str, *, kinds: Sequence[str] | None = None,
+                           twins: Sequence[str] | None = None, models: Sequence[str] | None = None,
+                           enabled: bool = True, start: str = "now") -> Any:
+        """A route; the answer's ``secret`` (``whsec_…``) signs its deliveries and is shown only now.
+        ``start="beginning"`` replays the whole event log first."""
+        flt = {k: list(v) for k, v in (("kinds", kinds), ("twins", twins), ("models", models)) if v}
+        return self._send(Call("POST", "/api/v1/event-routes", body={"name": name, "url": url, "filter": flt,
+                                                                     "enabled": enabled, "start": start}))
+
+    def update_event_route(self, route_id: str, **changes: Any) -> Any:
+        """``name``, ``url``, ``filter`` ({"kinds", "twins", "models"}) or ``enabled`` (pause / resume)."""
+        return self._send(Call("PATCH", f"/api/v1/event-routes/{_seg(route_id)}", body=changes))
+
+    def pause_event_route(self, route_id: str) -> Any:
+        return self.update_event_route(route_id, enabled=False)
+
+    def resume_event_route(self, route_id: str) -> Any:
+        return self.update_event_route(route_id, enabled=True)
+
+    def delete_event_route(self, route_id: str) -> Any:
+        return self._send(Call("DELETE", f"/api/v1/event-routes/{_seg(route_id)}", empty=True))
+
+    def test_event_route(self, route_id: str) -> Any:
+        """A signed ping now: ``ok``, the receiver's ``statusCode`` or ``error``, ``latencyMs``."""
+        return self._send(Call("POST", f"/api/v1/event-routes/{_seg(route_id)}/test"))
+
+    def rotate_event_route_secret(self, route_id: str) -> Any:
+        return self._send(Call("POST", f"/api/v1/event-routes/{_seg(route_id)}/rotate-secret"))
+
+    def list_event_route_deliveries(self, route_id: str, *, status: str | None = None, page_size: int | None = None,
+                                    continuation: str | None = None) -> Any:
+        """The delivery log, newest first (``status``: pending, delivered, dead or queued), one page."""
+        params = {k: v for k, v in {"status": status, "maxItemsPerPage": page_size,
+                                    "continuationToken": continuation}.items() if v is not None}
+        return self._send(Call("GET", f"/api/v1/event-routes/{_seg(route_id)}/deliveries", params=params))
+
+    def redeliver_event(self, route_id: str, delivery_id: int) -> Any:
+        """Queue a dead-lettered delivery again (sent before the route's next event)."""
+        return self._send(Call("POST", f"/api/v1/event-routes/{_seg(route_id)}/deliveries/{int(delivery_id)}"
+                                       "/redeliver"))
 
     # the FMU library (docs/physics.md): viewers read, operators simulate, engineers upload and delete
     def list_fmus(self) -> Any:

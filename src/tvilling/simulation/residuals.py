@@ -140,31 +140,115 @@ def analyse_residuals(model: PhysicsModel, data: Measurements, values: Mapping[s
     return ResidualReport(tuple(data.times), measured, predicted, residual, ref, ratio, charts, units)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What a healthy reference period says about one output's residual: its centre and spread, and the spread of
+    the EWMA of the standardised residual; ``level`` is that EWMA at the reference's end (where charting goes on)."""
+
+    center: float
+    spread: float
+    ewma_sd: float
+    level: float
+
+    @classmethod
+    def fit(cls, residual: np.ndarray, charts: Charts) -> Reference:
+        ok = residual[np.isfinite(residual)]
+        if ok.size < MIN_REFERENCE_ROWS:
+            raise ValidationError(f"{ok.size} residuals are too few for a reference (at least {MIN_REFERENCE_ROWS})",
+                                  where="referenceRows", hint="lengthen the healthy reference period")
+        center = float(np.median(ok))
+        # An upper 95 % confidence bound on the spread rather than the estimate itself: the limits hold for the
+        # asset, not for the reference's sample (the MAD's relative standard error is ≈ 1 / sqrt(0.74 n) for
+        # Gaussian noise).
+        spread = _robust_sd(ok - center) * (1.0 + 2.0 / math.sqrt(0.74 * ok.size))
+        lam = charts.ewma_weight
+        ewma = _ewma((residual - center) / spread, lam, 0.0)
+        # The EWMA's own spread over the reference, after its start-up (1/λ rows): honest for autocorrelated
+        # residuals; never below the spread the EWMA of white noise has, sqrt(λ / (2 − λ)): a few hundred strongly
+        # correlated EWMA values estimate their own spread poorly, and an underestimate would raise false alarms.
+        burn = min(round(1.0 / lam), max(len(residual) // 2, 1))
+        ewma_sd = max(_robust_sd(ewma[burn:]), math.sqrt(lam / (2.0 - lam)))
+        return cls(center, spread, ewma_sd, float(ewma[-1]))
+
+    def as_dict(self) -> dict[str, float]:
+        return {"center": self.center, "spread": self.spread, "ewmaSd": self.ewma_sd, "level": self.level}
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Reference:
+        """Back from :meth:`as_dict` (a stored artifact): finite numbers, positive spreads, or ValidationError."""
+        try:
+            values = [float(doc[k]) for k in ("center", "spread", "ewmaSd", "level")]
+        except (KeyError, TypeError, ValueError):
+            raise ValidationError("a residual reference needs center, spread, ewmaSd and level") from None
+        if not all(math.isfinite(v) for v in values) or values[1] <= 0 or values[2] <= 0:
+            raise ValidationError("a residual reference needs finite numbers and positive spreads")
+        return cls(*values)
+
+    def ratios(self, residual: np.ndarray, charts: Charts, level: float) -> np.ndarray:
+        """Chart-to-limit ratios of ``residual`` with the EWMA starting at ``level``; missing residuals leave the EWMA
+        where it was and score 0."""
+        z = (residual - self.center) / self.spread
+        ewma = _ewma(z, charts.ewma_weight, level)
+        with np.errstate(invalid="ignore"):
+            ratio = np.maximum(np.abs(ewma) / (charts.ewma_limit * self.ewma_sd), np.abs(z) / charts.point_limit)
+        return np.asarray(np.where(np.isfinite(z), ratio, 0.0))
+
+
 def chart_ratio(residual: np.ndarray, reference_rows: int, charts: Charts) -> np.ndarray:
     """Per row, the larger of |EWMA of the standardised residual| / its limit and |standardised residual| / the
-    point limit. Missing residuals leave the EWMA where it was and score 0."""
-    ref = residual[:reference_rows]
-    ref = ref[np.isfinite(ref)]
-    center = float(np.median(ref))
-    # An upper 95 % confidence bound on the spread rather than the estimate itself: the limits hold for the asset,
-    # not for the reference's sample (the MAD's relative standard error is ≈ 1 / sqrt(0.74 n) for Gaussian noise).
-    spread = _robust_sd(ref - center) * (1.0 + 2.0 / math.sqrt(0.74 * max(len(ref), 1)))
-    z = (residual - center) / spread
-    lam = charts.ewma_weight
-    ewma = np.zeros(len(z))
-    level = 0.0
+    point limit, the limits set on the first ``reference_rows`` (which are scored with them too)."""
+    ref = Reference.fit(residual[:reference_rows], charts)
+    return ref.ratios(residual, charts, 0.0)
+
+
+class ResidualChart:
+    """:func:`chart_ratio` one residual at a time, for a live twin: the first ``reference_rows`` finite residuals
+    are learned (no score), then each residual gets the same ratio the batch analysis would give it."""
+
+    def __init__(self, reference_rows: int, charts: Charts | None = None) -> None:
+        self.charts = charts or Charts()
+        self.charts.check()
+        if reference_rows < MIN_REFERENCE_ROWS:
+            raise ValidationError(f"the reference needs at least {MIN_REFERENCE_ROWS} rows, got {reference_rows}",
+                                  where="referenceRows")
+        self.reference_rows = reference_rows
+        self.reference: Reference | None = None
+        self.level = 0.0
+        self._learning: list[float] = []
+
+    @property
+    def learned(self) -> int:
+        return self.reference_rows if self.reference is not None else len(self._learning)
+
+    def use(self, reference: Reference) -> None:
+        """Start from a reference learned before (by this chart in an earlier run): no learning, EWMA at 0."""
+        self.reference, self.level, self._learning = reference, 0.0, []
+
+    def update(self, residual: float) -> float | None:
+        """The ratio of this residual (None while the reference is being learned; 0 for a missing one)."""
+        if self.reference is None:
+            if math.isfinite(residual):
+                self._learning.append(residual)
+            if len(self._learning) < self.reference_rows:
+                return None
+            self.reference = Reference.fit(np.asarray(self._learning), self.charts)
+            self.level, self._learning = self.reference.level, []
+            return None
+        if not math.isfinite(residual):
+            return 0.0
+        ref, c = self.reference, self.charts
+        z = (residual - ref.center) / ref.spread
+        self.level += c.ewma_weight * (z - self.level)
+        return max(abs(self.level) / (c.ewma_limit * ref.ewma_sd), abs(z) / c.point_limit)
+
+
+def _ewma(z: np.ndarray, lam: float, level: float) -> np.ndarray:
+    out = np.empty(len(z))
     for i, v in enumerate(z.tolist()):
         if math.isfinite(v):
             level += lam * (v - level)
-        ewma[i] = level
-    # The EWMA's own spread over the reference, after its start-up (1/λ rows): honest for autocorrelated residuals.
-    burn = min(round(1.0 / lam), max(reference_rows // 2, 1))
-    # Never below the spread the EWMA of white noise has, sqrt(λ / (2 − λ)): a few hundred strongly correlated
-    # EWMA values estimate their own spread poorly, and an underestimate would raise false alarms.
-    ewma_sd = max(_robust_sd(ewma[burn:reference_rows]), math.sqrt(lam / (2.0 - lam)))
-    with np.errstate(invalid="ignore"):
-        ratio = np.maximum(np.abs(ewma) / (charts.ewma_limit * ewma_sd), np.abs(z) / charts.point_limit)
-    return np.asarray(np.where(np.isfinite(z), ratio, 0.0))
+        out[i] = level
+    return out
 
 
 def _robust_sd(a: np.ndarray) -> float:

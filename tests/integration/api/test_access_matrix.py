@@ -57,6 +57,11 @@ def op_patch_twin(rig: ApiRig, role: Role, uid: str) -> Any:
                     json=[{"op": "replace", "path": "/temperature", "value": 1.5}])
 
 
+def op_twin_physics(rig: ApiRig, role: Role, uid: str) -> Any:
+    _twin(rig, uid)
+    return rig.call("GET", f"/api/v1/twins/{uid}/physics", role=role)
+
+
 def op_delete_twin(rig: ApiRig, role: Role, uid: str) -> Any:
     _twin(rig, uid)
     return rig.call("DELETE", f"/api/v1/twins/{uid}", role=role)
@@ -390,8 +395,66 @@ def op_delete_fmu(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("DELETE", f"/api/v1/fmus/{_fmu(rig, uid)}", role=role)
 
 
+# Event routes: engineers create, change and delete (a route sends data out), operators pause, resume, test and
+# redeliver. Routes are made paused (nothing is sent in the background); the discard port answers no ping.
+def _event_route(rig: ApiRig, uid: str, tenant: str = "acme", name: str | None = None) -> str:
+    r = rig.call("POST", "/api/v1/event-routes", tenant=tenant, json={
+        "name": name or f"route-{uid}", "url": "http://127.0.0.1:9/hooks", "enabled": False,
+        "filter": {"kinds": ["workorder"]}})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _dead_letter(rig: ApiRig, uid: str, tenant: str = "acme", name: str | None = None) -> tuple[str, int]:
+    from tvilling.adapters.sql.event_routes import SqlEventRouteRepo
+
+    route_id = _event_route(rig, uid, tenant, name)
+    with rig.platform.store.write() as tx:
+        repo = SqlEventRouteRepo(tx.conn)
+        seq = tx.events.list(tenant, subject=f"event-routes/{route_id}")[0].seq
+        repo.save_delivery(tenant, route_id, seq, {"event_id": f"{seq}-x", "kind": "eventroute.created",
+                                                   "subject": f"event-routes/{route_id}", "status": "dead",
+                                                   "attempts": 8, "error": "dead-lettered after 8 attempt(s)"})
+        delivery = repo.delivery_for(tenant, route_id, seq)
+    assert delivery is not None
+    return route_id, delivery.id
+
+
+def op_list_event_routes(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/event-routes", role=role)
+
+
+def op_create_event_route(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", "/api/v1/event-routes", role=role, json={"name": uid, "url": "http://127.0.0.1:9/x",
+                                                                     "enabled": False})
+
+
+def _on_route(name: str, method: str, suffix: str = "", body: Any = None) -> Op:
+    """An operation on a fresh route of tenant A: ``method`` on ``/api/v1/event-routes/{id}{suffix}``."""
+    def op(rig: ApiRig, role: Role, uid: str) -> Any:
+        return rig.call(method, f"/api/v1/event-routes/{_event_route(rig, uid)}{suffix}", role=role, json=body)
+
+    op.__name__ = f"op_{name}"
+    return op
+
+
+op_get_event_route = _on_route("get_event_route", "GET")
+op_pause_event_route = _on_route("pause_event_route", "PATCH", body={"enabled": False})
+op_change_event_route = _on_route("change_event_route", "PATCH", body={"url": "http://localhost:9/other"})
+op_delete_event_route = _on_route("delete_event_route", "DELETE")
+op_test_event_route = _on_route("test_event_route", "POST", "/test")
+op_rotate_event_route_secret = _on_route("rotate_event_route_secret", "POST", "/rotate-secret")
+op_event_route_deliveries = _on_route("event_route_deliveries", "GET", "/deliveries")
+
+
+def op_redeliver_event(rig: ApiRig, role: Role, uid: str) -> Any:
+    route_id, delivery_id = _dead_letter(rig, uid)
+    return rig.call("POST", f"/api/v1/event-routes/{route_id}/deliveries/{delivery_id}/redeliver", role=role)
+
+
 MATRIX: list[tuple[Op, Role]] = [
-    (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_put_twin, Role.ENGINEER),
+    (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_twin_physics, Role.VIEWER),
+    (op_put_twin, Role.ENGINEER),
     (op_patch_twin, Role.OPERATOR), (op_delete_twin, Role.ENGINEER), (op_list_rels, Role.VIEWER),
     (op_incoming, Role.VIEWER), (op_get_rel, Role.VIEWER), (op_put_rel, Role.ENGINEER),
     (op_patch_rel, Role.ENGINEER), (op_delete_rel, Role.ENGINEER), (op_list_models, Role.VIEWER),
@@ -411,6 +474,11 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_list_fmus, Role.VIEWER), (op_get_fmu, Role.VIEWER), (op_upload_fmu, Role.ENGINEER),
     (op_simulate_fmu, Role.OPERATOR), (op_fmu_ensemble, Role.OPERATOR), (op_calibrate_fmu, Role.ENGINEER),
     (op_fmu_residuals, Role.OPERATOR), (op_delete_fmu, Role.ENGINEER),
+    (op_list_event_routes, Role.VIEWER), (op_get_event_route, Role.VIEWER), (op_create_event_route, Role.ENGINEER),
+    (op_pause_event_route, Role.OPERATOR), (op_change_event_route, Role.ENGINEER),
+    (op_delete_event_route, Role.ENGINEER), (op_test_event_route, Role.OPERATOR),
+    (op_rotate_event_route_secret, Role.ENGINEER), (op_event_route_deliveries, Role.VIEWER),
+    (op_redeliver_event, Role.OPERATOR),
 ]
 
 
@@ -483,8 +551,9 @@ def _seed_b(rig: ApiRig) -> dict[str, Any]:
     alarm_id = _alarm(rig, "b", tenant="globex", message=CANARY)
     order_id = _work_order(rig, "b", tenant="globex", title=CANARY)
     fmu_id = _fmu(rig, "b", tenant="globex", name=CANARY)
+    route_id, dead_letter = _dead_letter(rig, "b", tenant="globex", name=CANARY)
     return {"token_id": token.id, "alarm_id": alarm_id, "rul_job": _rul_job(rig, "globex"), "work_order": order_id,
-            "fmu": fmu_id, "state": _b_state(rig)}
+            "fmu": fmu_id, "route": route_id, "dead_letter": dead_letter, "state": _b_state(rig)}
 
 
 def _b_state(rig: ApiRig) -> Any:
@@ -499,6 +568,10 @@ def _b_state(rig: ApiRig) -> Any:
     out["work_order_mode"] = rig.call("GET", "/api/v1/work-order-policy", tenant="globex").json()["mode"]
     out["ml"] = rig.call("GET", "/api/v1/ml/models/m-b/versions", tenant="globex").json()
     out["fmus"] = rig.call("GET", "/api/v1/fmus", tenant="globex").json()
+    out["event_routes"] = rig.call("GET", "/api/v1/event-routes", tenant="globex").json()
+    routes = out["event_routes"]["value"]
+    out["deliveries"] = [rig.call("GET", f"/api/v1/event-routes/{r['id']}/deliveries", tenant="globex").json()
+                         for r in routes]
     return out
 
 
@@ -513,6 +586,8 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("DELETE", "/api/v1/twins/b-room", None),
         ("GET", "/api/v1/twins/b-floor/relationships", None),
         ("GET", "/api/v1/twins/b-room/incomingrelationships", None),
+        ("GET", "/api/v1/twins/b-room/physics", None),
+        ("GET", "/api/v1/twins/b-room/insights", None),
         ("GET", "/api/v1/twins/b-floor/relationships/b-rel", None),
         ("PUT", "/api/v1/twins/b-floor/relationships/b-rel", {"$targetId": "b-room", "$relationshipName": "contains"}),
         ("PATCH", "/api/v1/twins/b-floor/relationships/b-rel", rel_patch),
@@ -544,6 +619,14 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
          {"time": [0, 1, 2], "outputs": {"T": [1, 2, 3]}, "fit": {"UA": [1, 2]}}),
         ("POST", f"/api/v1/fmus/{seeded['fmu']}/residuals", {"time": [0, 1, 2], "outputs": {"T": [1, 2, 3]}}),
         ("DELETE", f"/api/v1/fmus/{seeded['fmu']}", None),
+        ("GET", f"/api/v1/event-routes/{seeded['route']}", None),
+        ("PATCH", f"/api/v1/event-routes/{seeded['route']}", {"enabled": True}),
+        ("PATCH", f"/api/v1/event-routes/{seeded['route']}", {"url": "http://127.0.0.1:9/stolen"}),
+        ("DELETE", f"/api/v1/event-routes/{seeded['route']}", None),
+        ("POST", f"/api/v1/event-routes/{seeded['route']}/test", None),
+        ("POST", f"/api/v1/event-routes/{seeded['route']}/rotate-secret", None),
+        ("GET", f"/api/v1/event-routes/{seeded['route']}/deliveries", None),
+        ("POST", f"/api/v1/event-routes/{seeded['route']}/deliveries/{seeded['dead_letter']}/redeliver", None),
     ]
     for method, path, body in attempts:
         r = rig.call(method, path, tenant="acme", role=Role.ADMIN, json=body)
@@ -553,7 +636,7 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
     for method, path, body in [("GET", "/api/v1/twins", None), ("GET", "/api/v1/models", None),
                                ("GET", "/api/v1/tokens", None), ("GET", "/api/v1/ml/models", None),
                                ("GET", "/api/v1/alarms", None), ("GET", "/api/v1/work-orders", None),
-                               ("GET", "/api/v1/fmus", None),
+                               ("GET", "/api/v1/fmus", None), ("GET", "/api/v1/event-routes", None),
                                ("POST", "/api/v1/query", {"query": "SELECT * FROM DIGITALTWINS"})]:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text

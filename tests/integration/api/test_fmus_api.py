@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.fmus import builder
+from tests.support.fmus import patched_thermal_zone
 from tests.support.platform import ApiRig, api_rig, database_url
 from tvilling.app.fmu_runner import SimulationRequest
 from tvilling.app.fmus import fmu_library
@@ -153,16 +152,7 @@ def test_a_run_past_its_limit_is_stopped(tmp_path: Path, thermal_zone_fmus: dict
 def test_a_crashing_fmu_costs_one_request(rig: ApiRig, tmp_path: Path) -> None:
     # The example FMU with one line added: its doStep aborts the process on a step longer than 1e8 s. A real
     # crash of native code, which must end the child process only.
-    build = builder()
-    source = tmp_path / "src"
-    shutil.copytree(build.SOURCE_DIR, source)
-    c_file = source / "fmi2.c"
-    text = c_file.read_text()
-    anchor = 'ENTER("fmi2DoStep", STEP_COMPLETE);'
-    assert anchor in text
-    c_file.write_text(text.replace(anchor, anchor + "\n    if (h > 1e8) abort();", 1))
-    build.SOURCE_DIR = source
-    crashing = Path(build.build_fmu("2.0", tmp_path / "out")).read_bytes()
+    crashing = patched_thermal_zone(tmp_path, "if (h > 1e8) abort();")
     r = rig.call("POST", "/api/v1/fmus?name=crashing", role=Role.ENGINEER, content=crashing, headers=OCTET)
     assert r.status_code == 201, r.text
     ident = r.json()["id"]

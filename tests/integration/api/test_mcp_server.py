@@ -21,9 +21,9 @@ from tests.support.platform import ApiRig, api_rig, live_server
 from tvilling.core.roles import Role
 from tvilling.sdk import Client as SdkClient
 
-TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order",
+TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order", "list_event_routes",
          "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu",
-         "fmu_ensemble", "fmu_residuals", "get_history", "list_insights"}
+         "fmu_ensemble", "fmu_residuals", "twin_physics", "get_history", "list_insights"}
 
 
 @pytest.fixture
@@ -172,6 +172,8 @@ async def test_an_assistant_checks_a_twin_against_its_model(served: tuple[ApiRig
         assert found["episodes"] and found["episodes"][0]["outputs"] == ["T"] and found["episodes"][0]["start"] >= 7200
         assert found["stats"]["T"]["biasAfter"] > 1.0 and "residual" not in found
         assert "office-9" in error(await client.call_tool("fmu_residuals", {**args, "twin_id": "office-9"}))
+        # office-1's model has no coupled physics model on this server
+        assert value(await client.call_tool("twin_physics", {"twin_id": "office-1"}))["coupled"] is False
     async with tvilling_mcp(rig, url, Role.VIEWER) as client:
         assert "operator" in error(await client.call_tool("fmu_residuals", args))
 
@@ -183,3 +185,16 @@ async def test_a_viewer_reads_but_cannot_create(served: tuple[ApiRig, str]) -> N
         assert "viewer role cannot" in denied and "operator" in denied
         assert value(await client.call_tool("list_work_orders", {}))["count"] == 0
         assert value(await client.call_tool("get_twin", {"twin_id": "office-1"}))["$dtId"] == "office-1"
+
+
+async def test_a_viewer_reads_the_event_routes(served: tuple[ApiRig, str]) -> None:
+    rig, url = served
+    r = rig.call("POST", "/api/v1/event-routes", json={"name": "cmms", "url": "http://127.0.0.1:9/hooks",
+                                                       "enabled": False, "filter": {"kinds": ["workorder"]}})
+    assert r.status_code == 201, r.text
+    async with tvilling_mcp(rig, url, Role.VIEWER) as client:
+        routes = value(await client.call_tool("list_event_routes", {}))
+    assert routes["count"] == 1
+    route = routes["value"][0]
+    assert route["name"] == "cmms" and route["state"] == "paused" and "secret" not in route
+    assert route["filter"]["kinds"] == ["workorder"] and route["status"]["backlog"] == 0

@@ -79,7 +79,7 @@ def running_platform(tmp: Path, *, extra_twins: int = 0, commands: bool = False)
     # commands: map the site's commands.yaml (then the command service sweeps for expiries 4 times a second; the
     # dashboard benchmark leaves it off so its CPU figures stay comparable).
     settings = Settings(db=SecretStr(f"sqlite:///{tmp / 'dash.db'}"), host="127.0.0.1", port=free_port(),
-                        mappings_file=SITE / "mappings.yaml",
+                        data_dir=tmp, mappings_file=SITE / "mappings.yaml",
                         commands_file=SITE / "commands.yaml" if commands else None)
     platform = build_platform(settings, announce=lambda _t: None)
     services = platform.services

@@ -36,6 +36,7 @@ from tests.integration.dashboard.rig import (
     running_platform,
     sign_in,
 )
+from tests.integration.dashboard.test_dashboard_residuals import analyse_faulty_week
 from tests.support.fmus import thermal_zone_bytes
 from tvilling.app.fmus import fmu_library
 from tvilling.app.registry import registry_for
@@ -52,6 +53,7 @@ PAGES = [("overview", "/ui/", "asset-table"), ("explorer", "/ui/explorer", "twin
          ("heatmap", "/ui/heatmap", "heatmap"), ("alarms", "/ui/alarms", "alarm-table"),
          ("models", "/ui/models", "model-table"), ("commands", "/ui/twin/chiller-1", "commands-panel"),
          ("registry", "/ui/registry", "registry-table"), ("scenarios", "/ui/scenarios", "fmu-table"),
+         ("scenarios-residuals", "/ui/scenarios", "fmu-table"),
          ("maintenance", "/ui/maintenance", "wo-table")]  # last: its insights raise anomaly alarms too
 
 
@@ -170,6 +172,10 @@ def capture(out: Path, only: list[str] | None = None) -> list[Path]:
             page.get_by_test_id(marker).first.wait_for(state="visible", timeout=15_000)
             if name == "scenarios":  # the example FMU, a what-if with half the insulation and heating, run
                 what_if(rig, page)
+            if name == "scenarios-residuals":  # the same FMU's residuals card on the faulty week of docs/physics.md
+                what_if(rig, page)
+                analyse_faulty_week(page)
+                page.get_by_test_id("res-results").evaluate("el => el.scrollIntoView({block: 'start'})")
             if released is not None:  # the released one's evidence (P(failure), RUL interval, signals) and trail
                 page.get_by_test_id(f"wo-evidence-{released.id}").click()
                 page.get_by_test_id("wo-ev-pfailure").wait_for(state="visible", timeout=5000)

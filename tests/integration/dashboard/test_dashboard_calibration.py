@@ -125,6 +125,8 @@ def test_engineer_calibrates_the_zone_on_measurements_and_uses_the_values(page_f
     assert field(page, "scen-T_start").input_value() == "19" and field(page, "base-UA").input_value() == "500"
     assert float(field(page, "ens-value-UA").input_value()) == ua
     assert float(field(page, "ens-mean-C").input_value()) == c
+    assert float(field(page, "res-value-UA").input_value()) == ua  # and the residuals card's values
+    assert field(page, "res-value-T_start").input_value() == "19"
     assert page.problems == []
 
 

@@ -63,3 +63,12 @@ def test_properties_narrow_changes_and_alarms() -> None:
 def test_invalid_messages_are_refused(message: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         EventFilter.parse({"type": "subscribe", **message})
+
+
+def test_kinds_must_name_platform_events() -> None:
+    EventFilter.parse({"kinds": ["workorder", "alarm.raised", "insight.rul", "ml.model"]}).check_kinds()
+    with pytest.raises(ValidationError) as caught:
+        EventFilter.parse({"kinds": ["work_order", "alarms", "nonsense"]}).check_kinds(where="filter.kinds")
+    err = caught.value
+    assert err.where == "filter.kinds" and "work_order" in err.message and "nonsense" in err.message
+    assert "did you mean alarm, workorder?" in err.hint

@@ -36,3 +36,18 @@ def test_monitoring_layer_insights_are_summarised() -> None:
     text = twinview.rul_summary({"rul_hours": {"mean": 41.6, "lower": 20.2, "upper": 80.9, "level": 0.9},
                                  "p_failure": 0.63, "horizon_hours": 72})
     assert text == "42 h (90% interval 20–81 h); P(failure within 72 h) 63%"
+
+
+def test_physics_summary_and_outputs() -> None:
+    live = {"fmu": "fmu-0123456789abcdef", "phase": "learning", "modelTime": "2026-11-24T10:05:00Z",
+            "reference": {"rows": 144, "learned": 12}, "error": None,
+            "outputs": {"airTemperature": {"expected": 19.812, "measured": 20.1, "residual": 0.288, "ratio": None}}}
+    assert twinview.physics_summary(live) == \
+        "fmu-0123456789abcdef learning the healthy residuals (12 of 144 steps), model at 2026-11-24 10:05"
+    assert twinview.physics_outputs(live) == ["airTemperature: expected 19.81, measured 20.10 (residual 0.29)"]
+    watching = {**live, "phase": "watching", "outputs": {"airTemperature": {
+        "expected": 19.8, "measured": None, "residual": None, "ratio": 0.0}}}
+    assert twinview.physics_outputs(watching) == ["airTemperature: expected 19.80, measured – (residual –, 0.00× "
+                                                  "its limit)"]
+    stopped = {"fmu": "fmu-0123456789abcdef", "phase": "stopped", "error": "stopped: no FMU fmu-0123456789abcdef"}
+    assert twinview.physics_summary(stopped).endswith("stopped — stopped: no FMU fmu-0123456789abcdef")

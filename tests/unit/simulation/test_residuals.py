@@ -114,3 +114,17 @@ def test_an_output_unmeasured_in_the_reference_is_refused() -> None:
     with pytest.raises(ValidationError, match="fewer than 10 values in the reference"):
         analyse_residuals(ThermalZone(), Measurements.from_columns(data.times, inputs=data.inputs,
                                                                    outputs={"T": late}), HEALTHY, reference_rows=50)
+
+
+def test_the_live_chart_scores_as_the_batch_analysis_does() -> None:
+    from tvilling.simulation.residuals import ResidualChart
+
+    data = zone_with_fault(hours=72, fault_at_h=48, fault_ua=600.0)
+    report = analyse_residuals(ThermalZone(), data, HEALTHY, reference_rows=288)
+    chart = ResidualChart(288)
+    live = [chart.update(float(r)) for r in report.residual["T"]]
+    assert live[:288] == [None] * 288 and chart.learned == 288
+    np.testing.assert_allclose(np.asarray(live[288:], dtype=float), report.ratio["T"][288:], rtol=1e-12)
+    assert chart.update(math.nan) == 0.0
+    with pytest.raises(ValidationError):
+        ResidualChart(5)

@@ -222,6 +222,7 @@ quarantine = Table(
 from tvilling.adapters.sql import (  # noqa: E402, F401
     schema_alarms,
     schema_commands,
+    schema_event_routes,
     schema_fmus,
     schema_registry,
     schema_work_orders,

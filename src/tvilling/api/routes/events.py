@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +28,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from tvilling.api.deps import bearer, services
 from tvilling.app.auth import Principal
-from tvilling.app.event_filter import EventFilter
-from tvilling.core.errors import AuthenticationError, NotFoundError, TvillingError
+from tvilling.app.event_filter import EventFilter, TwinModels
+from tvilling.core.errors import AuthenticationError, TvillingError
 from tvilling.core.events import Event
 from tvilling.ports.documents import iso
 
@@ -71,14 +70,14 @@ def _credentials(ws: WebSocket) -> tuple[str | None, str | None]:
 
 
 class _Stream:
-    """One connection's filter, bus subscription and twin -> model cache (model filters need the lookup)."""
+    """One connection's filter, bus subscription and twin -> model lookups (model filters need them)."""
 
     def __init__(self, ws: WebSocket, principal: Principal, flt: EventFilter) -> None:
         self.svc = services(ws)
         self.tenant = principal.tenant
         self.filter = flt
         self.sub = self._subscribe()
-        self._models: OrderedDict[str, str | None] = OrderedDict()
+        self._models = TwinModels(self.svc, self.tenant)
 
     def _subscribe(self) -> Any:
         f = self.filter
@@ -89,26 +88,10 @@ class _Stream:
         self.filter = flt
         self.sub = self._subscribe()
 
-    def _model_of(self, twin_id: str) -> str | None:
-        if twin_id not in self._models:
-            try:  # scoped to the token's tenant: another tenant's twin looks missing
-                doc = self.svc.twins.get(self.tenant, twin_id)
-                self._models[twin_id] = str(doc.get("$metadata", {}).get("$model", "")) or None
-            except NotFoundError:
-                self._models[twin_id] = None
-            while len(self._models) > 10_000:
-                self._models.popitem(last=False)
-        return self._models[twin_id]
-
     def _shape(self, event: Event) -> Event | None:
         if event.kind.startswith("twin.") and event.kind not in ("twin.telemetry", "twin.quality"):
-            self._models.pop(event.subject, None)  # created, replaced or deleted: look the model up again
-        ms = self.svc.models.model_set(self.tenant) if self.filter.needs_model else None
-
-        def is_subtype(model: str, base: str) -> bool:
-            return ms is not None and model in ms and ms.is_subtype(model, base)
-
-        return self.filter.apply(event, self._model_of, is_subtype)
+            self._models.forget(event.subject)  # created, replaced or deleted: look the model up again
+        return self._models.apply(self.filter, event)
 
     async def shape(self, event: Event) -> Event | None:
         if not self.filter.needs_model:  # no lookups: cheap enough for the loop

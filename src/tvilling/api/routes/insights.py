@@ -2,7 +2,8 @@
 
 Insights are events (``insight.anomaly``, ``insight.cleared``, ``insight.rul``), newest first, scoped to the
 caller's tenant. The per-twin form also returns the monitor's live state (current score, open alert, latest RUL)
-when the twin is monitored.
+when the twin is monitored, and its physics coupling's (``/twins/{id}/physics`` gives that alone, with the
+coupling's configuration).
 """
 
 from __future__ import annotations
@@ -44,4 +45,30 @@ async def get_twin_insights(request: Request, twin_id: Annotated[str, Path(patte
     items = await run_in_threadpool(list_insights, svc, principal.tenant, twin=twin_id, kind=kind, limit=limit)
     monitoring: Any = getattr(request.app.state, "monitoring", None)
     live = monitoring.snapshot(principal.tenant, twin_id) if monitoring is not None else None
-    return JSONResponse({"twin": twin_id, "monitor": live, "value": items})
+    return JSONResponse({"twin": twin_id, "monitor": live, "physics": _physics(request, principal.tenant, twin_id),
+                         "value": items})
+
+
+@router.get("/twins/{twin_id}/physics", response_model=None, responses=errors(404),
+            summary="One twin's coupled physics model: configuration and live state (expected vs measured)")
+async def get_twin_physics(request: Request, twin_id: Annotated[str, Path(pattern=ID_PATTERN)],
+                           principal: Annotated[Principal, Depends(require(Role.VIEWER))]) -> Response:
+    svc = services(request)
+    await run_in_threadpool(svc.twins.get, principal.tenant, twin_id)  # 404 for unknown / other tenants' twins
+    physics: Any = getattr(request.app.state, "physics", None)
+    spec = await run_in_threadpool(physics.coupled_model, principal.tenant, twin_id) if physics is not None else None
+    if spec is None:
+        return JSONResponse({"twin": twin_id, "coupled": False, "coupling": None, "live": None})
+    coupling = {"fmu": spec.fmu, "step": spec.step, "values": spec.values, "referenceHours": spec.reference_hours,
+                "quietHours": spec.quiet_hours,
+                "inputs": {k: vars(m) for k, m in spec.inputs.items()},
+                "outputs": {k: vars(m) for k, m in spec.outputs.items()},
+                "start": {k: vars(m) for k, m in spec.start.items()}}
+    return JSONResponse({"twin": twin_id, "coupled": True, "coupling": coupling,
+                         "live": _physics(request, principal.tenant, twin_id)})
+
+
+def _physics(request: Request, tenant: str, twin_id: str) -> dict[str, Any] | None:
+    """The live state of the twin's physics coupling, if one is running."""
+    physics: Any = getattr(request.app.state, "physics", None)
+    return physics.snapshot(tenant, twin_id) if physics is not None else None

@@ -1,7 +1,9 @@
 """Scenarios: what-if simulation over the FMU library (docs of the library: :mod:`tvilling.app.fmus`). Pick a model,
 change some of its parameters or inputs, and see how each output would differ from the baseline over the run and
 at its end; download the scenario's outputs as CSV. Or, in the Uncertainty mode (:mod:`scenarios_ensemble`), give
-uncertain values a spread and see the range each output falls in over many runs. Nothing is stored by a run.
+uncertain values a spread and see the range each output falls in over many runs. Below, fit the model to
+measurements (:mod:`scenarios_calibrate`) and see where the asset stops behaving like it
+(:mod:`scenarios_residuals`). Nothing is stored by a run.
 
 Viewers read the library; operators run scenarios; engineers and admins upload and delete FMUs (an FMU is native
 code the server will run). The library itself checks no roles, so every action here re-checks the signed-in
@@ -30,6 +32,7 @@ from tvilling.dashboard import shell
 from tvilling.dashboard.pages import scenarios_calibrate as scal
 from tvilling.dashboard.pages import scenarios_chart as sc
 from tvilling.dashboard.pages import scenarios_ensemble as se
+from tvilling.dashboard.pages import scenarios_residuals as sres
 from tvilling.dashboard.pages.scenarios_run import guarded_runs
 
 log = logging.getLogger(__name__)
@@ -275,11 +278,16 @@ async def scenarios_page(request: Request) -> RedirectResponse | None:
         results = ui.card().classes("tv-card q-pa-md w-full").props("data-testid=scn-results")
         results.set_visibility(False)
         panel.results_card()
+        residuals = sres.ResidualsPanel(
+            library=library, tenant=tenant, entry=entry, can_run=can_run, role_name=session.principal.role.value,
+            max_bytes=max_bytes, allowed=allowed, explain=explain,
+            current=lambda: chosen["fmu"] is not None and chosen["fmu"]["id"] == entry["id"])
         scal.CalibrationPanel(
             library=library, tenant=tenant, entry=entry, can_calibrate=can_edit, role_name=session.principal.role.value,
             max_bytes=max_bytes, allowed=allowed, explain=explain,
             current=lambda: chosen["fmu"] is not None and chosen["fmu"]["id"] == entry["id"],
-            scenario_fields=scen_fields, uncertainty_rows=panel.rows).card()
+            scenario_fields=scen_fields, uncertainty_rows=panel.rows, residual_fields=residuals.fields).card()
+        residuals.card()
         run_button.on_click(lambda: run(entry, start.value, stop.value, step.value, run_button, spinner, results))
 
         def switch(uncertain: bool) -> None:

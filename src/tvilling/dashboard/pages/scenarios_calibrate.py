@@ -5,39 +5,31 @@ measured each output, tick the parameters to fit with their bounds, and run: the
 intervals, the error before and after, and per compared output the measurements under the fitted model. *Use
 these values* copies the result into the what-if forms, so the calibrated model can be run at once. Engineers and
 admins only (a calibration decides what the model is, as an upload does); the others see the card disabled. The
-page (:mod:`scenarios`) hands in its role check, its error notification and the form fields to fill.
-The CSV is read as ``tvilling fmu calibrate`` reads it (re-implemented: front-ends do not import each other), and
-checked by the engine's ``Measurements.from_columns``, in its own words.
+page (:mod:`scenarios`) hands in its role check, its error notification and the form fields to fill. The upload
+and the column mapping are those of :mod:`scenarios_measurements`, shared with the residuals card.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import io
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-from nicegui import events, ui
+from nicegui import ui
 
 from tvilling.app.auth import Principal
-from tvilling.app.fmu_runner import SimulationRequest
 from tvilling.app.fmus import FmuLibrary
 from tvilling.core.errors import TvillingError, ValidationError
 from tvilling.core.roles import Role
 from tvilling.dashboard.pages import scenarios_chart as sc
 from tvilling.dashboard.pages import scenarios_ensemble as se
-from tvilling.dashboard.pages.scenarios_run import guarded_runs
-from tvilling.simulation.calibrate import Measurements
+from tvilling.dashboard.pages import scenarios_measurements as sm
 
 log = logging.getLogger(__name__)
 
-NONE = ""  # the "no column" choice of a mapping select (a CSV header is never empty: pandas names it "Unnamed")
-TIME_NAMES = ("time", "timestamp", "datetime")
 FITTED_COLUMNS: list[dict[str, Any]] = [
     {"name": "parameter", "label": "Parameter", "field": "parameter", "align": "left"},
     {"name": "value", "label": "Fitted", "field": "value", "align": "right"},
@@ -58,51 +50,6 @@ BOUND_CELL = r'''
 <q-td :props="props"><q-badge v-if="props.row.atBound" color="warning" text-color="black" label="at bound"
   :data-testid="'cal-at-bound-' + props.row.key"><q-tooltip>The best fit lies on a bound: widen it, or the data
   may not say more</q-tooltip></q-badge></q-td>'''
-
-
-def read_csv(data: bytes, name: str) -> pd.DataFrame:
-    """The uploaded table, comma- or semicolon-separated (a European spreadsheet's export), headers as text."""
-    hint = "a header row, then one row per sample: the time and the measured signals, separated by commas"
-    try:
-        frame = pd.read_csv(io.BytesIO(data))
-        if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
-            frame = pd.read_csv(io.BytesIO(data), sep=";", decimal=",")
-    except (ValueError, OSError) as exc:  # pandas' parser, decoding and empty-file errors are all ValueErrors
-        raise ValidationError(f"{name} is not a readable CSV: {exc}", hint=hint) from None
-    if len(frame.columns) < 2 or frame.empty:
-        raise ValidationError(f"{name} is not a table of measurements ({len(frame)} rows, {len(frame.columns)} "
-                              "column" + ("" if len(frame.columns) == 1 else "s") + ")", hint=hint)
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
-
-
-def guess_time(columns: Sequence[str]) -> str:
-    return next((c for c in columns if c.strip().lower() in TIME_NAMES), columns[0])
-
-
-def seconds(frame: pd.DataFrame, column: str) -> list[float]:
-    """The time column as seconds: numbers as they are, ISO 8601 timestamps counted from the first row."""
-    raw = frame[column]
-    numbers = pd.to_numeric(raw, errors="coerce")
-    if numbers.isna().any():
-        stamps = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
-        if stamps.isna().any():
-            line = int(stamps.isna().to_numpy().argmax()) + 2  # the header is line 1
-            raise ValidationError(f"the time column {column!r} holds neither seconds nor ISO 8601 times (line "
-                                  f"{line})", hint="choose the column that holds the time: seconds, or timestamps "
-                                  "such as 2024-03-01T12:00:00Z")
-        numbers = (stamps - stamps.iloc[0]).dt.total_seconds()
-    return [float(t) for t in numbers]
-
-
-def measurements(frame: pd.DataFrame, time_col: str, inputs: Mapping[str, str],
-                 outputs: Mapping[str, str]) -> Measurements:
-    """model variable -> CSV column mappings as the engine's checked Measurements; a cell that is no number is
-    missing (allowed in an output, refused in an input by the engine, with its reason)."""
-    def column(name: str) -> list[float]:
-        return [float(v) for v in pd.to_numeric(frame[name], errors="coerce")]
-    return Measurements.from_columns(seconds(frame, time_col), inputs={k: column(c) for k, c in inputs.items()},
-                                     outputs={k: column(c) for k, c in outputs.items()})
 
 
 def bounds(start: Any) -> tuple[float, float]:
@@ -144,26 +91,6 @@ def summary(result: Mapping[str, Any]) -> str:
             f"samples · {float(result.get('seconds') or 0.0):.1f} s")
 
 
-def chart_options(name: str, unit: str, times: Sequence[float], measured: Sequence[float],
-                  model: Sequence[float | None]) -> dict[str, Any]:
-    """One compared output: the measurements as grey dots under the fitted model's blue line."""
-    divisor, x_name = sc.time_axis(float(times[-1]) if times else 0.0)
-    stride = max(1, math.ceil(len(times) / sc.CHART_POINTS))  # a long record is thinned, as the other charts are
-    keep = [*range(0, len(times), stride), *([len(times) - 1] if (len(times) - 1) % stride else [])]
-    dots = [[round(times[i] / divisor, 6), measured[i]] for i in keep if math.isfinite(measured[i])]
-    line = [[round(times[i] / divisor, 6), model[i]] for i in keep]
-    return {"animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
-            "grid": {"left": 64, "right": 24, "top": 40, "bottom": 44},
-            # The last sample is rarely on a round time (47.916667 h): its label is rounded.
-            "xAxis": {"type": "value", "name": x_name, "nameLocation": "middle", "nameGap": 26,
-                      "min": "dataMin", "max": "dataMax", "axisLabel": {":formatter": "(v) => String(+v.toFixed(2))"}},
-            "yAxis": {"type": "value", "name": f"{name} [{unit}]" if unit else name, "scale": True},
-            "series": [{"name": "measured", "type": "scatter", "symbolSize": 3, "color": sc.BASELINE_COLOR,
-                        "data": dots},
-                       {"name": "fitted model", "type": "line", "showSymbol": False, "color": sc.SCENARIO_COLOR,
-                        "lineStyle": {"width": 2, "color": sc.SCENARIO_COLOR}, "data": line}]}
-
-
 @dataclass
 class ParamRow:
     name: str
@@ -179,60 +106,34 @@ class ParamRow:
         self.value.set_visibility(not self.fit.value)
 
 
-def number_or_none(element: Any) -> float | None:
-    value = element.value
-    return None if value is None or value == "" else float(value)
-
-
 class CalibrationPanel:
     """The card (built where the page calls :meth:`card`): upload, mapping, parameters, Calibrate and results."""
 
     def __init__(self, *, library: FmuLibrary, tenant: str, entry: Mapping[str, Any], can_calibrate: bool,
                  role_name: str, max_bytes: int, allowed: Callable[[Role, str], Principal | None],
                  explain: Callable[[TvillingError, str], None], current: Callable[[], bool],
-                 scenario_fields: Mapping[str, Any], uncertainty_rows: Sequence[se.Row]) -> None:
+                 scenario_fields: Mapping[str, Any], uncertainty_rows: Sequence[se.Row],
+                 residual_fields: Mapping[str, Any] | None = None) -> None:
         self.library, self.tenant, self.entry = library, tenant, entry
-        self.can, self.role_name, self.max_bytes = can_calibrate, role_name, max_bytes
+        self.can, self.role_name = can_calibrate, role_name
         self.allowed, self.explain, self.current = allowed, explain, current
         self.scenario_fields, self.uncertainty_rows = scenario_fields, uncertainty_rows
-        variables = [v for v in sc.settable(entry.get("variables", [])) if v.get("type") != "Boolean"]
-        self.inputs = [v for v in variables if v.get("causality") == "input"]
+        self.residual_fields = residual_fields if residual_fields is not None else {}
         # Only plain parameters: the engine fits nothing else (a structural parameter is fixed at instantiation).
-        self.params = [v for v in variables if v.get("causality") == "parameter"]
-        self.outputs = [v for v in sc.outputs(entry.get("variables", [])) if v.get("type") != "Boolean"]
-        self.frame: pd.DataFrame | None = None
-        self.maps: dict[str, Any] = {}  # "time", "in:<name>", "out:<name>" -> its select
+        self.params = [v for v in sc.settable(entry.get("variables", []))
+                       if v.get("type") != "Boolean" and v.get("causality") == "parameter"]
+        self.data = sm.MeasurementsForm(prefix="cal", entry=entry, can=can_calibrate, max_bytes=max_bytes,
+                                        reason=f"Calibrating needs engineer; you are {role_name}.",
+                                        need=Role.ENGINEER, what="calibrate FMUs", allowed=allowed, explain=explain)
         self.rows: list[ParamRow] = []
         self.copy: dict[str, float] = {}  # what *Use these values* fills: fitted and fixed parameter values
 
     def card(self) -> None:
-        with ui.card().classes("tv-card q-pa-md w-full").props("data-testid=cal-card"):
-            ui.label("Calibrate on measurements").classes("tv-section")
-            ui.label("Fit parameters so the model reproduces what the plant did: upload a CSV with a time column "
-                     "(seconds, or ISO 8601 times) and the measured signals, map them to the model's inputs and "
-                     "outputs, and tick what to fit. The model is driven by the measured inputs and its outputs "
-                     "are compared with the measured ones." + ("" if self.can else
-                     f" Calibrating needs engineer; you are {self.role_name}.")).classes("tv-muted")
-            with ui.row().classes("items-center gap-4 q-mt-sm"):
-                self.uploader = ui.upload(label="Measurements CSV", auto_upload=True, max_file_size=self.max_bytes,
-                                          on_upload=self.received).props(
-                    "accept=.csv,.txt flat bordered data-testid=cal-upload").classes("w-72")
-                self.uploader.on_rejected(self.rejected)
-                self.file = ui.label("No measurements yet.").classes("tv-muted").props("data-testid=cal-file")
-            self.mapping = ui.column().classes("w-full gap-1").props("data-testid=cal-mapping")
-            self.parameters()
-            with ui.row().classes("items-center gap-3 q-mt-md"):
-                with ui.element("span").props("data-testid=cal-run-wrap") as wrap:
-                    self.button = ui.button("Calibrate", icon="tune", on_click=self.run).props(
-                        "unelevated color=primary data-testid=cal-run")
-                self.spinner = ui.spinner(size="md").props("data-testid=cal-running")
-                self.spinner.set_visibility(False)
-            if not self.can:  # a disabled button shows no tooltip: the span around it does
-                self.uploader.disable()
-                self.button.disable()
-                wrap.tooltip(f"Calibrating needs engineer; you are {self.role_name}.")
-            self.results = ui.column().classes("w-full gap-2 q-mt-md").props("data-testid=cal-results")
-            self.results.set_visibility(False)
+        self.button, self.spinner, self.results = self.data.card(
+            "Calibrate on measurements", "Fit parameters so the model reproduces what the plant did: upload a CSV with "
+            "a time column (seconds, or ISO 8601 times) and the measured signals, map them to the model's inputs and "
+            "outputs, and tick what to fit. The model is driven by the measured inputs and its outputs are compared "
+            "with the measured ones.", self.parameters, ("Calibrate", "tune", self.run))
 
     def parameters(self) -> None:
         ui.label("Parameters: tick those to fit and give their bounds; the others keep the value shown (empty: "
@@ -256,67 +157,18 @@ class CalibrationPanel:
                 row.show()
                 self.rows.append(row)
 
-    async def rejected(self) -> None:
-        ui.notify(f"Not taken: choose one CSV file of at most {self.max_bytes // 1_048_576} MiB.", type="negative")
-
-    async def received(self, e: events.UploadEventArguments) -> None:
-        data, name = await e.file.read(), e.file.name
-        self.uploader.reset()  # the same file may be chosen again, after editing it say
-        if self.allowed(Role.ENGINEER, "calibrate FMUs") is None:  # a forged upload from a disabled control
-            return
-        if len(data) > self.max_bytes:  # the uploader's own limit is the browser's word only
-            ui.notify(f"{name} was not read: it is larger than {self.max_bytes // 1_048_576} MiB.", type="negative")
-            return
-        try:
-            frame = await asyncio.to_thread(read_csv, data, name)
-        except TvillingError as exc:
-            self.explain(exc, f"{name} was not read: ")
-            return
-        self.frame = frame
-        columns = list(frame.columns)
-        shown = ", ".join(columns[:12]) + (f", … ({len(columns) - 12} more)" if len(columns) > 12 else "")
-        self.file.text = f"{name}: {len(frame):,} rows × {len(columns)} columns ({shown})"
-        self.mapping_form(columns)
-
-    def mapping_form(self, columns: list[str]) -> None:
-        self.maps.clear()
-        self.mapping.clear()
-        by_name = {c: c for c in columns}
-        with self.mapping:
-            self.maps["time"] = ui.select(by_name, value=guess_time(columns), label="Time column").props(
-                "dense outlined options-dense data-testid=cal-time").classes("w-56")
-            with ui.grid(columns="max-content minmax(0, 22rem) 16rem").classes("gap-x-4 gap-y-1 items-center"):
-                for text in ("Model variable", "Kind", "CSV column"):
-                    ui.label(text).classes("tv-section")
-                for kind, group, none in (("in", self.inputs, "none — use the model's value"),
-                                          ("out", self.outputs, "none — not compared")):
-                    for v in group:
-                        name = str(v["name"])
-                        ui.label(f"{name} [{v['unit']}]" if v.get("unit") else name).classes("text-weight-medium")
-                        ui.label(("input, driven by" if kind == "in" else "output, measured by") +
-                                 f" · {v.get('description') or ''}").classes("tv-muted")
-                        self.maps[f"{kind}:{name}"] = ui.select(
-                            {NONE: none, **by_name}, value=name if name in by_name else NONE).props(
-                            f"dense outlined options-dense data-testid=cal-{kind}put-{sc.safe_id(name)}")
-
-    def request(self) -> tuple[dict[str, str], dict[str, str], dict[str, list[float]], dict[str, float]]:
-        """(inputs, outputs, fit, fixed values) from the form, or a ValidationError in the page's words."""
-        if self.frame is None:
-            raise ValidationError("no measurements yet", hint="upload a CSV of the measured inputs and outputs")
-        chosen = {key: str(s.value) for key, s in self.maps.items() if key != "time" and s.value not in (None, NONE)}
-        inputs = {k[3:]: c for k, c in chosen.items() if k.startswith("in:")}
-        outputs = {k[4:]: c for k, c in chosen.items() if k.startswith("out:")}
-        if not outputs:
-            raise ValidationError("no measured output to compare with",
-                                  hint="map at least one model output to the CSV column that measured it")
+    def request(self) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+        """(inputs, outputs, the request's fit and fixed values) from the form, or a ValidationError in the page's
+        words."""
+        inputs, outputs = self.data.mapped()
         fit: dict[str, list[float]] = {}
         values: dict[str, float] = {}
         for row in self.rows:
             if not row.fit.value:
-                if (value := number_or_none(row.value)) is not None:
+                if (value := sm.number_or_none(row.value)) is not None:
                     values[row.name] = value
                 continue
-            low, high = number_or_none(row.low), number_or_none(row.high)
+            low, high = sm.number_or_none(row.low), sm.number_or_none(row.high)
             if low is None or high is None or not (math.isfinite(low) and math.isfinite(high) and low < high):
                 raise ValidationError(f"the bounds of {row.name} must be two numbers with low < high",
                                       hint=f"give a low bound below the high one, for example "
@@ -324,40 +176,22 @@ class CalibrationPanel:
             fit[row.name] = [low, high]
         if not fit:
             raise ValidationError("nothing to fit", hint="tick fit for at least one parameter and give its bounds")
-        return inputs, outputs, fit, values
+        return inputs, outputs, {"fit": fit, "values": values}
 
     async def run(self) -> None:
-        principal = self.allowed(Role.ENGINEER, "calibrate FMUs")  # now, not at page load: the token may be revoked
-        if principal is None:
+        done = await self.data.run(
+            "calibration", functools.partial(self.library.calibrate, self.tenant, self.entry["id"]), self.request,
+            button=self.button, spinner=self.spinner, refused="Not calibrated")
+        if done is None:
             return
-        try:
-            inputs, outputs, fit, values = self.request()
-            frame, time_col = self.frame, str(self.maps["time"].value)
-            data = await asyncio.to_thread(measurements, frame, time_col, inputs, outputs)
-        except TvillingError as exc:
-            self.explain(exc, "Not calibrated: ")
-            return
-        except (TypeError, ValueError) as exc:
-            ui.notify(f"Not calibrated: not a number: {exc}", type="negative")
-            return
-        # NaN marks a missing measurement; it travels to the child process as JSON's NaN and back as nothing.
-        request = SimulationRequest(input_times=list(data.times), values=values, fit=fit,
-                                    input_columns={k: list(v) for k, v in data.inputs.items()},
-                                    measured={k: list(v) for k, v in data.outputs.items()})
-        answers = await guarded_runs(
-            [("calibration", functools.partial(self.library.calibrate, self.tenant, self.entry["id"], request,
-                                               role=principal.role))],
-            button=self.button, spinner=self.spinner, explain=self.explain, fmu=str(self.entry["id"]))
-        if answers is None:
-            return
-        result = answers["calibration"]
+        result, request, _ = done
         if not self.current() or self.results.is_deleted:
             return  # another FMU (or this one again) was picked while this one ran: this card is gone
-        self.copy = {**values, **{k: sig(v) for k, v in result.get("values", {}).items()}}
-        self.show(result, data)
+        self.copy = {**request.values, **{k: sig(v) for k, v in result.get("values", {}).items()}}
+        self.show(result, request.measured)
 
-    def show(self, result: Mapping[str, Any], data: Measurements) -> None:
-        units = {str(v["name"]): str(v.get("unit") or "") for v in self.outputs}
+    def show(self, result: Mapping[str, Any], measured: Mapping[str, list[float]]) -> None:
+        units = {str(v["name"]): str(v.get("unit") or "") for v in self.data.outputs}
         self.results.clear()
         with self.results:
             with ui.row().classes("w-full items-center gap-4"):
@@ -367,8 +201,8 @@ class CalibrationPanel:
                 ui.space()
                 ui.button("Use these values", icon="input", on_click=self.use).props(
                     "outline dense data-testid=cal-use").tooltip(
-                    "Copy the fitted (and fixed) parameter values into the what-if form's Scenario column and the "
-                    "Uncertainty form")
+                    "Copy the fitted (and fixed) parameter values into the what-if form's Scenario column, the "
+                    "Uncertainty form and the residuals card")
             with ui.row().classes("w-full gap-6 items-start"):
                 fitted = ui.table(columns=FITTED_COLUMNS, rows=fitted_rows(result), row_key="key").props(
                     "flat dense hide-bottom data-testid=cal-fitted").style("max-width: 820px")
@@ -380,18 +214,22 @@ class CalibrationPanel:
             with ui.grid(columns=2).classes("w-full gap-4"):
                 for name, model in result.get("model", {}).items():
                     unit = result.get("units", {}).get(name) or units.get(name, "")
-                    ui.echart(chart_options(name, unit, result.get("time", []), data.outputs[name], model)).classes(
+                    ui.echart(sc.measured_options(name, unit, result.get("time", []), measured[name],
+                                                  model)).classes(
                         "w-full").style("height: 280px").props(f"data-testid=cal-chart-{sc.safe_id(name)}")
         self.results.set_visibility(True)
 
     def use(self) -> None:
         # The Scenario column only: the baseline stays the model as delivered, so a run shows what the calibration
-        # changed. In the Uncertainty form, a fixed row's value and a normal row's mean (centre the spread on it).
+        # changed. In the Uncertainty form, a fixed row's value and a normal row's mean (centre the spread on it);
+        # in the residuals card, the values its model runs with.
         copied = []
         for name, value in self.copy.items():
             if name in self.scenario_fields:
                 self.scenario_fields[name].value = value
                 copied.append(f"{name} {sc.number(value)}")
+            if name in self.residual_fields:
+                self.residual_fields[name].value = value
             for row in self.uncertainty_rows:
                 if row.name == name:
                     for key in ("value", "mean"):

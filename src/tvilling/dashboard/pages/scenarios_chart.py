@@ -1,7 +1,8 @@
 """The Scenarios page's pure parts: which variables the what-if form offers, the library and variable tables' rows,
 the baseline-versus-scenario charts, the final-values table and the CSV, and the same for an uncertainty (Monte
-Carlo) run: its band charts, final-value statistics, limit sentences and band CSV. No NiceGUI here, so all of it is
-plain data in, plain data out."""
+Carlo) run: its band charts, final-value statistics, limit sentences and band CSV; and the charts of measurements
+against a model (calibration) and of a residual analysis. No NiceGUI here, so all of it is plain data in, plain
+data out."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ HOURS_FROM_S = 7200.0  # from two hours on, seconds on the time axis are harder 
 CHART_POINTS = 2000  # per series: a 200 000-step run must not be pushed to the browser whole (the CSV keeps it)
 PERCENTILES = ("p5", "p25", "p50", "p75", "p95")
 OUTER_BAND, INNER_BAND = "#d3e2f7", "#9dbfec"  # 5–95 % lighter than 25–75 %: the likelier range reads darker
+ANOMALY_COLOR, EPISODE_BAND, REFERENCE_COLOR = "#d64545", "rgba(214, 69, 69, 0.14)", "#5f6b7a"  # residual charts
 
 
 def safe_id(name: str) -> str:
@@ -30,6 +32,11 @@ def safe_id(name: str) -> str:
 
 def stamp(iso_text: Any) -> str:
     return str(iso_text or "").replace("T", " ")[:16]
+
+
+def table_columns(*specs: tuple[str, str, str]) -> list[dict[str, Any]]:
+    """A table's columns from (field, label, alignment) triples; each column is named after its field."""
+    return [{"name": name, "label": label, "field": name, "align": align} for name, label, align in specs]
 
 
 def library_rows(items: Sequence[Mapping[str, Any]], can_delete: bool) -> list[dict[str, Any]]:
@@ -112,6 +119,64 @@ def chart_options(name: str, unit: str, base: Mapping[str, Any], scen: Mapping[s
                       "min": "dataMin", "max": "dataMax"},
             "yAxis": {"type": "value", "name": f"{name} [{unit}]" if unit else name, "scale": True},
             "series": series}
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def measured_axes(name: str, unit: str, stop_time: float, x_name: str = "") -> dict[str, Any]:
+    """The layout of a chart over measured time: the last sample is rarely on a round time (47.916667 h), so the
+    axis labels are rounded."""
+    return {"animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
+            "grid": {"left": 64, "right": 24, "top": 40, "bottom": 44},
+            "xAxis": {"type": "value", "name": x_name or time_axis(stop_time)[1], "nameLocation": "middle",
+                      "nameGap": 26, "min": "dataMin", "max": "dataMax",
+                      "axisLabel": {":formatter": "(v) => String(+v.toFixed(2))"}},
+            "yAxis": {"type": "value", "name": f"{name} [{unit}]" if unit else name, "scale": True}}
+
+
+def measured_options(name: str, unit: str, times: Sequence[float], measured: Sequence[float | None],
+                     model: Sequence[float | None], *, model_label: str = "fitted model",
+                     x_name: str = "") -> dict[str, Any]:
+    """One measured output: the measurements as grey dots under the model's blue line (a missing measurement, None
+    or NaN, is no dot); a long record is thinned, as the other charts are."""
+    divisor = time_axis(float(times[-1]) if times else 0.0)[0]
+    keep = _kept(len(times))
+    dots = [[round(times[i] / divisor, 6), measured[i]] for i in keep if _finite(measured[i])]
+    line = [[round(times[i] / divisor, 6), model[i]] for i in keep]
+    return {**measured_axes(name, unit, float(times[-1]) if times else 0.0, x_name),
+            "series": [{"name": "measured", "type": "scatter", "symbolSize": 3, "color": BASELINE_COLOR,
+                        "data": dots},
+                       {"name": model_label, "type": "line", "showSymbol": False, "color": SCENARIO_COLOR,
+                        "lineStyle": {"width": 2, "color": SCENARIO_COLOR}, "data": line}]}
+
+
+def residual_options(name: str, unit: str, result: Mapping[str, Any], x_name: str = "") -> dict[str, Any]:
+    """One output's residual (measured − model) of a residual analysis (``ResidualReport.as_dict``) over time: the
+    anomalous rows as red dots over it, the fault episodes as red bands and the end of the healthy reference as a
+    dashed line."""
+    times, residual, anomalous = result["time"], result["residual"][name], result["anomalous"]
+    stop = float(times[-1]) if times else 0.0
+    divisor = time_axis(stop)[0]
+    flagged = [i for i, f in enumerate(anomalous) if f and _finite(residual[i])]
+    flagged = flagged[::max(1, math.ceil(len(flagged) / CHART_POINTS))]
+    half = (times[1] - times[0]) / 2 if len(times) > 1 else 0.0  # a one-row episode is a band one row wide
+    bands = [[{"xAxis": round((e["start"] - half) / divisor, 6)}, {"xAxis": round((e["end"] + half) / divisor, 6)}]
+             for e in result.get("episodes", [])]
+    ref = int(result.get("referenceRows") or 0)
+    line: dict[str, Any] = {
+        "name": "residual", "type": "line", "showSymbol": False, "color": SCENARIO_COLOR,
+        "lineStyle": {"width": 1.5, "color": SCENARIO_COLOR}, "data": _points(times, residual, divisor),
+        "markArea": {"silent": True, "itemStyle": {"color": EPISODE_BAND}, "data": bands}}
+    if 0 < ref <= len(times):
+        line["markLine"] = {"silent": True, "symbol": "none", "animation": False,
+                            "lineStyle": {"type": "dashed", "color": REFERENCE_COLOR},
+                            "label": {"formatter": "end of reference", "position": "end", "color": REFERENCE_COLOR},
+                            "data": [{"xAxis": round(times[ref - 1] / divisor, 6)}]}
+    return {**measured_axes(f"{name} residual", unit, stop, x_name),
+            "series": [line, {"name": "anomalous", "type": "scatter", "symbolSize": 4, "color": ANOMALY_COLOR,
+                              "data": [[round(times[i] / divisor, 6), residual[i]] for i in flagged]}]}
 
 
 def final_rows(base: Mapping[str, Any], scen: Mapping[str, Any]) -> list[dict[str, Any]]:

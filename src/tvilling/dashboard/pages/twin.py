@@ -170,6 +170,14 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
                     ui.label(f"{live['score']:.3f}" if live.get("warmed_up") else
                              f"learning normal behaviour ({live.get('readings', 0)} readings)").props(
                         "data-testid=live-score")
+            physics = _physics_state(dash.app_state, tenant, twin_id)
+            if physics is not None:
+                with ui.row().classes("items-center gap-2"):
+                    ui.icon("science", color="primary")
+                    ui.label("Physics model").classes("text-weight-medium")
+                    ui.label(twinview.physics_summary(physics)).props("data-testid=physics-status")
+                for line in twinview.physics_outputs(physics):
+                    ui.label(line).classes("tv-muted")
             anomaly = twin.insights.get("insight.anomaly")
             if anomaly is not None:
                 score, why = twinview.anomaly_summary(anomaly)
@@ -187,7 +195,7 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
                     ui.icon("hourglass_bottom", color="warning")
                     ui.label("Remaining useful life").classes("text-weight-medium")
                 ui.label(twinview.rul_summary(rul)).props("data-testid=rul")
-            if live is None and anomaly is None and rul is None:
+            if live is None and physics is None and anomaly is None and rul is None:
                 ui.label("This twin is not monitored (no detector configured for its model).").classes(
                     "tv-muted")
             elif anomaly is None and rul is None:
@@ -260,3 +268,10 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
 
     shell.watch(session, on_change)
     return None
+
+
+def _physics_state(app_state: Any, tenant: str, twin_id: str) -> dict[str, Any] | None:
+    """The twin's physics coupling (app/physics_live.py), if one is running."""
+    physics = getattr(app_state, "physics", None)
+    snapshot = getattr(physics, "snapshot", None)
+    return snapshot(tenant, twin_id) if snapshot is not None else None

@@ -1,0 +1,62 @@
+"""Event routes without a server: a logged event as a CloudEvent (what the receiver reads), route filters (the
+stream's semantics, kinds checked), and the delivery side's retry policy read from the settings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tvilling.app.event_route_worker import Policy
+from tvilling.app.event_routes import EventRouteService, envelope, route_filter
+from tvilling.core.errors import ValidationError
+from tvilling.core.event_routes import EventRoute
+from tvilling.core.events import Event
+from tvilling.settings import Settings
+
+
+def test_a_logged_event_as_a_cloud_event() -> None:
+    event = Event(kind="workorder.created", tenant="acme", subject="pump-1",
+                  time=datetime(2026, 3, 9, 14, 5, 0, 123000, tzinfo=UTC), context_id="c0ffee", parent_id="beef",
+                  actor="policy:bearing-72h", data={"work_order": {"id": "w1", "title": "Replace"}})
+    event_id, body = envelope(41, event)
+    doc = json.loads(body)
+    assert event_id == "41-c0ffee" == doc["id"]
+    assert doc == {
+        "specversion": "1.0", "id": "41-c0ffee", "source": "/tenants/acme", "type": "io.tvilling.workorder.created",
+        "subject": "pump-1", "time": "2026-03-09T14:05:00.123000Z", "datacontenttype": "application/json",
+        "tvillingseq": 41,
+        "data": {"context": {"id": "c0ffee", "parent_id": "beef", "actor": "policy:bearing-72h"},
+                 "payload": {"work_order": {"id": "w1", "title": "Replace"}}}}
+
+
+def test_route_filters() -> None:
+    parse = EventRouteService.parse_filter
+    assert parse(None) == {"kinds": None, "twins": None, "models": None}
+    assert parse({"kinds": ["workorder", "alarm", "alarm"], "twins": [], "models": None}) == {
+        "kinds": ["alarm", "workorder"], "twins": None, "models": None}
+    with pytest.raises(ValidationError) as caught:
+        parse({"kinds": ["work_order"]})
+    assert caught.value.where == "filter.kinds" and "workorder" in caught.value.hint
+    with pytest.raises(ValidationError) as caught:
+        parse({"properties": ["x"]})
+    assert caught.value.where == "filter"
+    with pytest.raises(ValidationError) as caught:
+        parse({"twins": ["", 3]})
+    assert caught.value.problems[0].where == "filter.twins"
+    now = datetime.now(UTC)
+    route = EventRoute(tenant="t", id="rt-1", name="n", url="http://127.0.0.1/", enabled=True, secret_version=1,
+                       cursor_seq=0, created_by="a", created_at=now, updated_by="a", updated_at=now,
+                       filter={"kinds": ["alarm"], "twins": None, "models": ["dtmi:x:Pump;1"]})
+    flt = route_filter(route)
+    assert flt.kinds == {"alarm"} and flt.twins is None and flt.needs_model
+    assert flt.kind_ok("alarm.raised") and not flt.kind_ok("alarmx.raised") and not flt.kind_ok("workorder.created")
+
+
+def test_retry_policy_defaults_and_settings() -> None:
+    policy = Policy.from_settings(Settings())
+    assert (policy.max_attempts, policy.initial_s, policy.max_s) == (8, 1.0, 300.0)
+    assert Settings().webhook_allowed_hosts == ["127.0.0.1", "::1", "localhost"]
+    assert Settings(webhook_allowed_hosts="cmms.example.com, 127.0.0.1:9000").webhook_allowed_hosts == [
+        "cmms.example.com", "127.0.0.1:9000"]
