@@ -138,7 +138,12 @@ class PhysicsService(QueuedConsumer):
             if reference_name(twin) == event.subject and (event.tenant, twin) in self.couplings:
                 self.couplings.pop((event.tenant, twin)).close()
             return
-        if event.kind.startswith(("model.", "fmu.")):
+        if event.kind.startswith("fmu."):  # uploaded or deleted: the couplings of that FMU start again
+            fmu = event.data.get("fmu") if isinstance(event.data, dict) else None
+            for key in [k for k, c in self.couplings.items() if k[0] == event.tenant and c.spec.fmu == fmu]:
+                self.couplings.pop(key).close()
+            return
+        if event.kind.startswith("model."):  # which twins extend which models may have changed
             for key in [k for k in self._specs if k[0] == event.tenant]:
                 self._specs.pop(key, None)
             for key in [k for k in self.couplings if k[0] == event.tenant]:

@@ -37,6 +37,7 @@ from tvilling.simulation.residuals import ResidualChart
 
 MAX_RESTARTS = 3
 MAX_CATCH_UP_STEPS = 10_000  # a longer gap restarts the model at the frontier instead of simulating the outage
+MAX_HELD_READINGS = 20_000  # per property, waiting for the model to pass them
 
 
 class Session(Protocol):
@@ -96,6 +97,8 @@ class TwinCoupling:
                 continue
             times.append(t_s)
             values.append(value)
+            if len(times) > MAX_HELD_READINGS:  # a property that never reports must not make the others pile up
+                del times[0], values[0]
             self.stats.readings += 1
         if self.stopped:
             return []
@@ -156,7 +159,7 @@ class TwinCoupling:
 
     def _compare(self, tau: float, model: Mapping[str, float | None]) -> list[Insight]:
         scores: dict[str, float] = {}
-        self.last = {}
+        last: dict[str, dict[str, float | None]] = {}  # swapped in whole: the API thread reads it any time
         for name, m in self.spec.outputs.items():
             expected = model.get(name)
             if expected is None and name not in model:
@@ -168,11 +171,12 @@ class TwinCoupling:
             if not settling and self._learning_since is None and self.charts[name].reference is None:
                 self._learning_since = tau
             ratio = None if settling else self.charts[name].update(residual)
-            self.last[m.property] = {"expected": None if expected is None else m.to_twin(expected),
-                                     "measured": measured, "residual": None if math.isnan(residual) else residual,
-                                     "ratio": None if ratio is None else round(ratio, 4)}
+            last[m.property] = {"expected": None if expected is None else m.to_twin(expected),
+                                "measured": measured, "residual": None if math.isnan(residual) else residual,
+                                "ratio": None if ratio is None else round(ratio, 4)}
             if ratio is not None:
                 scores[name] = ratio
+        self.last = last
         if len(scores) < len(self.charts):
             if all(c.reference is not None for c in self.charts.values()) and not self.trained \
                     and self.version is None:

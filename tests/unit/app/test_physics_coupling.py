@@ -141,3 +141,14 @@ def test_a_configuration_the_model_rejects_stops_at_once() -> None:
     for changes in _plant(1):
         coupling.update(changes)
     assert coupling.stopped and "no output 'T_typo'" in (coupling.error or "")
+
+
+def test_a_property_that_never_reports_does_not_let_the_others_pile_up() -> None:
+    from tvilling.app.physics_twin import MAX_HELD_READINGS
+
+    coupling = TwinCoupling(parse_config(DOC).couplings[0], Zone)
+    for k in range(MAX_HELD_READINGS + 50):  # air and outdoor report; hvac never does
+        coupling.update(_reading(1.8e9 + 10.0 * k, air=19.0, outdoor=5.0))
+    assert coupling.frontier() is None and coupling.session is None
+    assert len(coupling.readings["air"][0]) == MAX_HELD_READINGS == len(coupling.readings["outdoor"][1])
+    assert coupling.readings["air"][0][-1] == 1.8e9 + 10.0 * (MAX_HELD_READINGS + 49)
