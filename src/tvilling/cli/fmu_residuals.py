@@ -81,7 +81,7 @@ def residuals(
                    f"{_num(st['rmseReference'], '.4g')} -> {_num(st['rmseAfter'], '.4g')}{unit} after the reference; "
                    f"{int(st['anomalousRowsAfter'] or 0)} anomalous rows")
     episodes = answer["episodes"]
-    after = [e for e in episodes if e["end"] >= report.times[ref]]
+    after = [e for e in episodes if e["afterReference"]]
     typer.echo(f"{len(after)} episode(s) after the reference" + (":" if after else " — behaves like its model"))
     for e in after[:MAX_EPISODES_SHOWN]:
         which = ", ".join(f"{k} (mean residual {_num(v)}{_unit(report.units, k)})"

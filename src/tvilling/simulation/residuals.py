@@ -82,8 +82,8 @@ class ResidualReport:
         return out
 
     def episodes(self) -> list[dict[str, Any]]:
-        """Runs of anomalous rows (closer than 1/λ rows merge): start and end times, rows, the outputs that crossed
-        a limit (largest ratio first), and each one's mean residual over the episode."""
+        """Runs of anomalous rows (closer than 1/λ rows merge): start and end times, rows, whether it reaches past
+        the reference, the outputs that crossed a limit (largest ratio first), and each one's mean residual."""
         flagged = np.flatnonzero(self.anomalous)
         if flagged.size == 0:
             return []
@@ -97,6 +97,8 @@ class ResidualReport:
             names = sorted((k for k, p in peaks.items() if p >= 1.0), key=lambda k: -peaks[k])
             out.append({"start": self.times[int(first)], "end": self.times[int(last)],
                         "rows": int(last - first + 1), "peakScore": round(max(peaks.values()), 3),
+                        # one within the reference says the reference itself was not healthy
+                        "afterReference": bool(last >= self.reference_rows),
                         "outputs": names,
                         "meanResidual": {k: _stat(self.residual[k][span], np.mean) for k in names}})
         return out

@@ -30,9 +30,10 @@ def answer(episodes: list[dict[str, Any]], anomalous: list[int], n: int = 40, re
             "episodes": episodes}
 
 
-FAULT = {"start": 2000.0, "end": 2200.0, "rows": 3, "peakScore": 12.699, "outputs": ["T"],
+FAULT = {"start": 2000.0, "end": 2200.0, "rows": 3, "peakScore": 12.699, "outputs": ["T"], "afterReference": True,
          "meanResidual": {"T": -0.109037}}
-EARLY = {"start": 200.0, "end": 200.0, "rows": 1, "peakScore": 1.2, "outputs": ["T"], "meanResidual": {"T": 0.5}}
+EARLY = {"start": 200.0, "end": 200.0, "rows": 1, "peakScore": 1.2, "outputs": ["T"], "afterReference": False,
+         "meanResidual": {"T": 0.5}}
 
 
 def test_the_verdict_counts_the_episodes_after_the_reference_and_names_the_first() -> None:

@@ -44,7 +44,7 @@ def test_a_fault_the_model_lacks_is_found_within_hours_and_named(seed: int) -> N
     data = zone_with_fault(hours=96, fault_at_h=60, fault_ua=600.0, seed=seed)
     report = analyse_residuals(ThermalZone(), data, HEALTHY, reference_rows=288)
     episodes = report.episodes()
-    assert episodes and episodes[0]["outputs"] == ["T"]
+    assert episodes and episodes[0]["outputs"] == ["T"] and all(e["afterReference"] for e in episodes)
     first = episodes[0]["start"] / 3600.0
     assert 60.0 <= first <= 63.0  # never before the fault, within three hours of it
     assert not report.anomalous[: 60 * 12].any()

@@ -30,6 +30,7 @@ from tvilling.core.roles import Role
 from tvilling.dashboard.pages import scenarios_chart as sc
 from tvilling.dashboard.pages import scenarios_measurements as sm
 from tvilling.dashboard.pages.scenarios_ensemble import whole
+from tvilling.simulation.residuals import MIN_REFERENCE_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,7 @@ def with_unit(text: str, unit: str) -> str:
 
 def after_reference(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The episodes that reach past the healthy reference (those within it say the reference was not healthy)."""
-    times, ref = result.get("time", []), int(result.get("referenceRows") or 0)
-    if ref >= len(times):
-        return []
-    return [e for e in result.get("episodes", []) if e["end"] >= times[ref]]
+    return [e for e in result.get("episodes", []) if e.get("afterReference")]
 
 
 def stats_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -155,7 +153,8 @@ class ResidualsPanel:
                                               value=v.get("start")).props(
                     f"dense outlined data-testid=res-value-{sc.safe_id(name)}").classes("w-40").tooltip(
                     str(v.get("description") or name))
-            self.reference = ui.number("Healthy reference rows", min=1, step=1, placeholder="20 %").props(
+            self.reference = ui.number("Healthy reference rows", min=MIN_REFERENCE_ROWS, step=1,
+                                       placeholder="20 %").props(
                 "dense outlined data-testid=res-reference").classes("w-48").tooltip(
                 "How many leading rows are known to be healthy (the rows the model was calibrated on, say); "
                 "empty: the first 20 %")
