@@ -36,7 +36,8 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float) -> boo
     key = base64.b64decode(secret.removeprefix("whsec_"))
     digest = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
     expected = "v1," + base64.b64encode(digest).decode()
-    return any(hmac.compare_digest(expected, s) for s in headers.get("webhook-signature", "").split())
+    return any(hmac.compare_digest(expected.encode(), s.encode())
+               for s in headers.get("webhook-signature", "").split())
 
 
 def describe(event: dict) -> str:

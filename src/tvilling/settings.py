@@ -7,10 +7,11 @@ defaults. Secrets (the database URL may carry a password) are masked in ``repr``
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tvilling.core.errors import ConfigurationError
@@ -114,13 +115,15 @@ class Settings(BaseSettings):
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1", "::1", "localhost"],
         description="hosts (or host:port) routes may send to; comma-separated in the environment")
-    webhook_timeout_s: float = Field(default=10.0, gt=0, description="one delivery attempt, connect to answer, s")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="one delivery attempt, connecting to the "
+                                                                  "answer's headers, s; under a third of "
+                                                                  "webhook_lease_s")
     webhook_max_attempts: int = Field(default=8, ge=1, description="attempts per event before it is dead-lettered")
     webhook_backoff_initial_s: float = Field(default=1.0, gt=0, description="wait after the first failure, s")
     webhook_backoff_max_s: float = Field(default=300.0, gt=0, description="longest wait between attempts, s")
     webhook_poll_s: float = Field(default=1.0, gt=0, description="how often routes look for events from "
                                                                   "other servers sharing the database, s")
-    webhook_lease_s: float = Field(default=30.0, gt=0, description="a server's claim on a route; another takes "
+    webhook_lease_s: float = Field(default=45.0, gt=0, description="a server's claim on a route; another takes "
                                                                    "it over this long after the first stopped")
     webhook_log_keep: int = Field(default=1000, ge=1, description="delivered entries kept per route (dead letters "
                                                                   "are kept until redelivered or the route goes)")
@@ -135,6 +138,31 @@ class Settings(BaseSettings):
             return [h.strip() for h in value.split(",") if h.strip()]
         return value
 
+    @field_validator("webhook_allowed_hosts", mode="after")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        from tvilling.protocols.webhooks import parse_allowed
+
+        for entry in value:
+            try:
+                parse_allowed(entry)
+            except ValueError as exc:
+                raise ValueError(f"webhook_allowed_hosts: {exc}; each entry is host, host:port, an IPv6 address, "
+                                 "[v6] or [v6]:port, without a scheme or path") from None
+        return value
+
+    @model_validator(mode="after")
+    def _attempt_within_lease(self) -> Settings:
+        if _PARTIAL.get():  # the environment's part of load_settings: the file may still set the other one
+            return self
+        # A delivery attempt must end well inside the route's lease (renewed in the database right before each
+        # attempt), or another server could take the route over while this one is still sending.
+        if self.webhook_timeout_s >= self.webhook_lease_s / 3:
+            raise ValueError(f"webhook_timeout_s ({self.webhook_timeout_s:g} s) must be less than a third of "
+                             f"webhook_lease_s ({self.webhook_lease_s:g} s): lower TVILLING_WEBHOOK_TIMEOUT_S or "
+                             "raise TVILLING_WEBHOOK_LEASE_S")
+        return self
+
     def webhook_key_path(self) -> Path:
         return self.webhook_key_file or self.data_dir / "webhook-signing.key"
 
@@ -142,6 +170,9 @@ class Settings(BaseSettings):
         if self.db is not None:
             return self.db.get_secret_value()
         return f"sqlite:///{self.data_dir / 'tvilling.db'}"
+
+
+_PARTIAL: ContextVar[bool] = ContextVar("tvilling_partial_settings", default=False)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -157,7 +188,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigurationError(f"cannot read config file: {exc.strerror}", where=str(config_file)) from exc
         file_values = _parse_config(text, config_file)
     explicit = {k: v for k, v in overrides.items() if v is not None}
-    env_settings = Settings()
+    partial = _PARTIAL.set(True)
+    try:
+        env_settings = Settings()
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}", hint="check TVILLING_* variables") from exc
+    finally:
+        _PARTIAL.reset(partial)
     # Environment wins over the file: take file values only for fields the environment did not set.
     merged = {k: v for k, v in file_values.items() if k not in env_settings.model_fields_set}
     merged.update(explicit)

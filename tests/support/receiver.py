@@ -57,6 +57,9 @@ class Receiver:
             time.sleep(0.02)
 
 
+BODY = "x-answer-body"  # in a plan's headers: not a header, the answer's body
+
+
 @contextmanager
 def receiver(plan: Plan | None = None, *, delay_s: float = 0.0) -> Iterator[Receiver]:
     state = Receiver(delay_s=delay_s)
@@ -74,11 +77,14 @@ def receiver(plan: Plan | None = None, *, delay_s: float = 0.0) -> Iterator[Rece
                                               status))
             if state.delay_s:
                 time.sleep(state.delay_s)
+            headers = dict(extra)
+            answer = headers.pop(BODY, "").encode()  # a plan may give the answer a body
             self.send_response(status)
-            for name, value in extra.items():
+            for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("content-length", "0")
+            self.send_header("content-length", str(len(answer)))
             self.end_headers()
+            self.wfile.write(answer)
 
         def log_message(self, *_args: Any) -> None:  # quiet
             return

@@ -15,7 +15,8 @@ before the next new event.
 
 The bus only wakes routes early (after a commit in this process); a poll every ``webhook_poll_s`` finds what other
 servers committed. Two servers sharing a database never deliver one route side by side: a route is leased
-(``lease_owner``, renewed while delivering, ``webhook_lease_s``).
+(``lease_owner``, ``webhook_lease_s``; renewed in the database right before each attempt, whose overall time
+limit, ``webhook_timeout_s``, is under a third of it).
 """
 
 from __future__ import annotations
@@ -81,7 +82,6 @@ class EventDelivery:
         self.horizon = LogHorizon(services.store.engine)
         self.sender = sender
         self.draw = draw
-        self.delivered = 0
         self._workers: dict[tuple[str, str], RouteWorker] = {}
         self._interest: dict[str, list[EventFilter]] = {}  # tenant -> filters; replaced whole (read off-loop)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,6 +105,8 @@ class EventDelivery:
                 await self._sync()
             except TvillingError as exc:  # the database may be briefly unavailable: try again at the next poll
                 log.warning("event routes: cannot read the routes: %s", exc)
+            except Exception:  # a bug must not end delivery for every route: say so, try again at the next poll
+                log.exception("event routes: the routes could not be synchronised")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=self.policy.poll_s)
             self._changed.clear()
@@ -160,6 +162,8 @@ class EventDelivery:
         for key, route in wanted.items():
             if key not in self._workers:
                 self._workers[key] = RouteWorker(self, route)
+        for worker in self._workers.values():  # a redelivery queued through the API goes out now, not at a poll
+            worker.wake.set()
         interest: dict[str, list[EventFilter]] = {}
         for worker in self._workers.values():
             interest.setdefault(worker.route.tenant, []).append(worker.filter)

@@ -74,13 +74,14 @@ class RouteWorker:
         self.leased_at: float | None = None
         self.resuming = True  # the next stream event may have a log row from an earlier holder (its attempts count)
         self.key: bytes | None = None
+        self.delivered = 0  # this route's deliveries: every PRUNE_EVERY of them its log is pruned
         self.task = asyncio.create_task(self.run(), name=f"event-route {route.tenant}/{route.id}")
 
     async def run(self) -> None:
         while True:
             busy = False
             try:
-                if await self._claim():
+                if await self._claim() is not None:
                     busy = await self._step()
                 else:  # another server delivers it: look again when its lease may have run out
                     await self._idle(self.policy.lease_s / 3)
@@ -102,30 +103,36 @@ class RouteWorker:
         self.wake.clear()
 
     # -- the lease --------------------------------------------------------------------------------------------
-    async def _claim(self) -> bool:
-        if self.leased_at is not None and time.monotonic() - self.leased_at < self.policy.lease_s / 3:
-            return True
+    async def _claim(self, *, force: bool = False) -> str | None:
+        """Hold the route's lease: ``"kept"`` (held without a break), ``"taken"`` (newly ours, or ours again after it
+        ran out: the scan restarts from the cursor in the database), None (another server holds it). Renewed in the
+        database when a third of it has passed, or at once with ``force`` (before each attempt)."""
+        if not force and self.leased_at is not None and time.monotonic() - self.leased_at < self.policy.lease_s / 3:
+            return "kept"
         now = self.clock.now()
         until = now + timedelta(seconds=self.policy.lease_s)
 
-        def claim() -> tuple[bool, EventRoute | None]:
+        def claim() -> tuple[str | None, EventRoute | None]:
             with self.store.write() as tx:
                 repo = SqlEventRouteRepo(tx.conn)
-                ok = repo.claim(self.route.tenant, self.route.id, self.service.owner, now, until)
-                return ok, repo.get(self.route.tenant, self.route.id) if ok else None
+                got = repo.claim(self.route.tenant, self.route.id, self.service.owner, now, until)
+                return got, repo.get(self.route.tenant, self.route.id) if got else None
 
-        ok, fresh = await asyncio.to_thread(claim)
-        if not ok or fresh is None:
+        got, fresh = await asyncio.to_thread(claim)
+        if got is None or fresh is None:
             self.leased_at = None
-            return False
-        if self.leased_at is None:  # newly ours: continue where the last holder's cursor stands
+            return None
+        if got == "taken" or self.leased_at is None:  # continue where the cursor in the database stands
             self.scanned = self.persisted = fresh.cursor_seq
             self.resuming = True
+            got = "taken"
         self.leased_at = time.monotonic()
-        return True
+        return got
 
-    async def _renew(self) -> None:
-        if not await self._claim():
+    async def _renew(self, *, force: bool = False) -> None:
+        """Keep the lease while delivering; a lease that was lost (even if taken again at once) ends the round:
+        another server may have moved the cursor meanwhile."""
+        if await self._claim(force=force) != "kept":
             raise _LostLease
 
     async def _pause_for(self, seconds: float) -> None:
@@ -139,8 +146,8 @@ class RouteWorker:
     async def _step(self) -> bool:
         """Queued redeliveries first, then the next events of the log; True when something was sent."""
         queued = await asyncio.to_thread(self._queued)
-        for stored in queued:
-            await self._deliver(stored, advance=False)
+        for entry, stored in queued:
+            await self._deliver(stored, advance=False, queued=entry)
         if queued:
             return True
         upto = await asyncio.to_thread(self.service.horizon.safe)
@@ -169,18 +176,21 @@ class RouteWorker:
         self.persisted, self.persisted_at = seq, time.monotonic()
 
     # -- one event --------------------------------------------------------------------------------------------
-    async def _deliver(self, stored: StoredEvent, *, advance: bool) -> None:
+    async def _deliver(self, stored: StoredEvent, *, advance: bool, queued: Delivery | None = None) -> None:
         """Send one event until the receiver takes it or the attempts run out; ``advance``: it is the stream's
-        next event (the cursor moves with it), not a redelivery."""
+        next event (the cursor moves with it), not a redelivery (``queued``: its log row, whose attempts count)."""
         if self.key is None:
             self.key = await asyncio.to_thread(self.service.routes.signing_key, self.route)
         previous = None
         if advance and self.resuming:  # the first event after taking the route over may have been tried already
             previous = await asyncio.to_thread(self._previous, stored.seq)
             self.resuming = False
-        resumed = previous is not None and previous.status == "pending"
-        attempts = previous.attempts if resumed and previous is not None else 0
-        first = previous.first_attempt_at if resumed and previous is not None else None
+        if previous is None or previous.status != "pending":
+            previous = queued  # a redelivery resumed (interrupted by a restart, a lost lease, a route change)
+        attempts = previous.attempts if previous is not None else 0
+        first = previous.first_attempt_at if previous is not None and attempts else None
+        if queued is not None and queued.next_attempt_at is not None:  # its backoff was under way: finish it
+            await self._pause_for((queued.next_attempt_at - self.clock.now()).total_seconds())
         now = self.clock.now()
         entry: dict[str, Any] = {"event_id": f"{stored.seq}-{stored.event.context_id}",
                                  "kind": stored.event.kind[:64], "subject": stored.event.subject[:512]}
@@ -199,7 +209,7 @@ class RouteWorker:
             except TvillingError as exc:
                 await asyncio.to_thread(self._pause_route, f"not sent: {exc.message}; {exc.hint}")
                 raise _Paused from None
-            await self._renew()
+            await self._renew(force=True)  # in the database, right before the attempt: it has the whole lease
             attempts += 1
             now = self.clock.now()
             first = first or now
@@ -212,8 +222,11 @@ class RouteWorker:
                                                                              "delivered_at": now,
                                                                              "next_attempt_at": None})
                 return
+            # between attempts a redelivery stays "queued": interrupted (restart, lease, route changed), it is
+            # picked up again by _queued; a stream event stays "pending" at the cursor and resumes from there
+            waiting = "pending" if advance else "queued"
             if answer.status_code == 410:
-                await asyncio.to_thread(self._record, stored.seq, False, {**entry, "status": "pending"})
+                await asyncio.to_thread(self._record, stored.seq, False, {**entry, "status": waiting})
                 await asyncio.to_thread(self._pause_route, "the receiver answered 410 Gone")
                 raise _Paused
             if attempts >= self.policy.max_attempts:
@@ -223,7 +236,7 @@ class RouteWorker:
                 return
             wait = self._wait(attempts, answer)
             await asyncio.to_thread(self._record, stored.seq, False, {
-                **entry, "status": "pending", "next_attempt_at": now + timedelta(seconds=wait)})
+                **entry, "status": waiting, "next_attempt_at": now + timedelta(seconds=wait)})
             await self._pause_for(wait)
 
     def _wait(self, attempts: int, answer: Answer) -> float:
@@ -235,7 +248,7 @@ class RouteWorker:
                                   draw=self.service.draw())
 
     # -- the database (worker threads) ------------------------------------------------------------------------
-    def _queued(self) -> list[StoredEvent]:
+    def _queued(self) -> list[tuple[Delivery, StoredEvent]]:
         """The events of the route's queued redeliveries (one whose event is gone is dead-lettered again)."""
         tenant, route_id = self.route.tenant, self.route.id
         with self.store.read() as tx:
@@ -245,7 +258,7 @@ class RouteWorker:
             if stored is None:
                 self._record(entry.event_seq, False, {"status": "dead", "error": "the event is no longer in the log",
                                                       "last_attempt_at": self.clock.now()})
-        return [stored for _, stored in found if stored is not None]
+        return [(entry, stored) for entry, stored in found if stored is not None]
 
     def _batch(self, upto: int) -> list[StoredEvent]:
         """The next events after the scan position, narrowed in SQL by kind (and twin ids without a model filter)."""
@@ -262,7 +275,7 @@ class RouteWorker:
     def _write_state(self, values: dict[str, Any]) -> None:
         with self.store.write() as tx:
             if not SqlEventRouteRepo(tx.conn).set_state(self.route.tenant, self.route.id, self.service.owner,
-                                                        values):
+                                                        values, self.clock.now()):
                 raise _LostLease
 
     def _record(self, seq: int, advance: bool, entry: dict[str, Any]) -> None:
@@ -277,12 +290,12 @@ class RouteWorker:
             state["cursor_seq"] = seq
         with self.store.write() as tx:
             repo = SqlEventRouteRepo(tx.conn)
-            if not repo.set_state(self.route.tenant, self.route.id, self.service.owner, state):
+            if not repo.set_state(self.route.tenant, self.route.id, self.service.owner, state, self.clock.now()):
                 raise _LostLease  # rolls the log row back too: the new holder sends it again
             repo.save_delivery(self.route.tenant, self.route.id, seq, entry)
             if ok:
-                self.service.delivered += 1
-                if self.service.delivered % PRUNE_EVERY == 0:
+                self.delivered += 1
+                if self.delivered % PRUNE_EVERY == 0:
                     repo.prune(self.route.tenant, self.route.id, self.policy.log_keep)
         if advance and "cursor_seq" in state:
             self.persisted = max(self.persisted, seq)
@@ -292,7 +305,7 @@ class RouteWorker:
         with self.store.write() as tx:
             SqlEventRouteRepo(tx.conn).set_state(self.route.tenant, self.route.id, self.service.owner, {
                 "enabled": False, "paused_reason": reason[:500], "lease_owner": None, "lease_until": None,
-                "last_error": reason[:1000], "last_error_at": self.clock.now()})
+                "last_error": reason[:1000], "last_error_at": self.clock.now()}, self.clock.now())
         log.warning("event route %s/%s paused: %s", self.route.tenant, self.route.id, reason)
         self.service.changed()
 

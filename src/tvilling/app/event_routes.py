@@ -152,11 +152,14 @@ class EventRouteService:
                                secret_version=1, cursor_seq=0 if start == "beginning" else repo.last_seq(),
                                created_by=actor, created_at=now, updated_by=actor, updated_at=now,
                                paused_reason=None if enabled else f"created paused by {actor}")
+            # derived inside the transaction: a key file that cannot be made leaves no route whose secret was
+            # never shown
+            secret = webhooks.secret_text(self.signing_key(route))
             repo.insert(route)
             event = self._event(tx, "eventroute.created", route, actor,
                                 {"name": label, "url": url, "filter": flt, "enabled": enabled, "start": start})
         self._published(event)
-        return self.get(tenant, route_id), webhooks.secret_text(self.signing_key(route))
+        return self.get(tenant, route_id), secret
 
     def update(self, tenant: str, route_id: str, changes: Mapping[str, Any], *, role: Role,
                actor: str) -> dict[str, Any]:
@@ -215,9 +218,10 @@ class EventRouteService:
             repo.update(tenant, route_id, {"secret_version": version, "updated_by": actor,
                                            "updated_at": self.clock.now()})
             event = self._event(tx, "eventroute.secret_rotated", route, actor, {"secretVersion": version})
+            # the secret of the version this transaction wrote (a concurrent rotation cannot swap them)
+            secret = webhooks.secret_text(self.keys.secret(tenant, route_id, version))
         self._published(event)
-        rotated = self.route(tenant, route_id)
-        return self.get(tenant, route_id), webhooks.secret_text(self.signing_key(rotated))
+        return self.get(tenant, route_id), secret
 
     def redeliver(self, tenant: str, route_id: str, delivery_id: int, *, role: Role, actor: str) -> Delivery:
         """Queue a dead-lettered event again: the route sends it (with its retries) before its next new event."""

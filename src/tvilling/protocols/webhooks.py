@@ -16,8 +16,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -162,22 +164,56 @@ def parse_target(url: str) -> Target:
 
 
 def parse_allowed(entry: str) -> tuple[str, int | None]:
-    """An allow-list entry: ``host``, ``host:port``, an IPv6 address, or ``[v6]:port``; (host, port or None)."""
+    """An allow-list entry: ``host``, ``host:port``, an IPv6 address, or ``[v6]`` / ``[v6]:port``; (host, port or
+    None). Anything else (a scheme, a path, a port that is not 1-65535) raises ValueError: a malformed entry must
+    not end up allowing more than it says."""
     text = entry.strip().lower()
+    if any(c in text for c in "/@?# "):
+        raise ValueError(f"{entry!r} is not a host name or address (no scheme, no path)")
+    port: str | None = None
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
-    if text.count(":") == 1:
+        host, close, rest = text[1:].partition("]")
+        if not close or (rest and not rest.startswith(":")):
+            raise ValueError(f"{entry!r} is not [IPv6] or [IPv6]:port")
+        port = rest[1:] if rest else None
+        if not _is_v6(host):
+            raise ValueError(f"{entry!r} does not hold an IPv6 address in its brackets")
+    elif text.count(":") == 1:
         host, _, port = text.partition(":")
-        return host, int(port) if port.isdigit() else None
-    return text, None
+    else:
+        host = text  # a name, an IPv4 address, or a bare IPv6 address (two or more colons)
+    if ":" in host:
+        if not _is_v6(host):
+            raise ValueError(f"{entry!r} is not a host name or address (no scheme, no path)")
+    elif not _HOST.fullmatch(host):
+        raise ValueError(f"{entry!r} is not a host name or address (no scheme, no path)")
+    if port is None:
+        return host, None
+    if not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{entry!r} has no valid port (1-65535)")
+    return host, int(port)
+
+
+_HOST = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?", re.ASCII)
+_PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
+
+
+def _is_v6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def host_allowed(target: Target, allowed: Sequence[str]) -> bool:
     """Exact names only (no wildcards, no resolution): ``127.1`` or a DNS alias of an allowed host is refused, so
-    the list fails closed."""
+    the list fails closed (a malformed entry, refused when the settings load, allows nothing)."""
     for entry in allowed:
-        host, port = parse_allowed(entry)
+        try:
+            host, port = parse_allowed(entry)
+        except ValueError:
+            continue
         if host == target.host and (port is None or port == target.port):
             return True
     return False
@@ -187,8 +223,8 @@ def check_url(url: str, allowed: Sequence[str], *, setting: str) -> Target:
     """The URL's target when it may be used; :class:`UrlRefused` naming ``setting`` when its host is not listed."""
     target = parse_target(url)
     if not host_allowed(target, allowed):
-        listed = ", ".join(allowed) or "(nothing)"
+        # the list itself is the server's business, not every tenant's: only the setting is named
         raise UrlRefused(f"the host {target.host!r} (port {target.port}) is not an allowed webhook target",
-                         f"allowed now: {listed}; an administrator adds the receiver's host (or host:port) to "
-                         f"{setting} and restarts the server")
+                         f"an administrator adds the receiver's host (or host:port) to {setting} and restarts the "
+                         "server")
     return target

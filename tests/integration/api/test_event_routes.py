@@ -14,14 +14,14 @@ import pytest
 
 from tests.support import dtdl_samples
 from tests.support.platform import ApiRig, api_rig
-from tests.support.receiver import Receiver, Request, receiver
+from tests.support.receiver import BODY, Receiver, Request, receiver
 from tests.support.services import until
 from tests.unit.protocols.test_webhooks import by_the_spec
 from tvilling.app.alarms import alarm_service
 from tvilling.core.roles import Role
 
 FAST = {"webhook_backoff_initial_s": 0.05, "webhook_backoff_max_s": 0.2, "webhook_poll_s": 0.2,
-        "webhook_lease_s": 3.0, "webhook_max_attempts": 5, "webhook_timeout_s": 5.0}
+        "webhook_lease_s": 15.0, "webhook_max_attempts": 5, "webhook_timeout_s": 4.0}
 
 
 @pytest.fixture
@@ -174,6 +174,44 @@ def test_dead_letters_after_max_attempts_and_redeliver(db_url: str, data_dir: Pa
         assert titles(rx) == ["first", "third"]
 
 
+def test_an_interrupted_redelivery_is_resumed_after_a_restart(db_url: str, data_dir: Path) -> None:
+    """Between its attempts a redelivery stays queued: stopped then, the next server sends it again (it used to
+    stay 'pending', which nothing picked up and the API refused to redeliver)."""
+    answers = {"status": 500}
+    with receiver(lambda _n: (answers["status"], {})) as rx:
+        with platform(db_url, data_dir, webhook_max_attempts=1) as rig:
+            route = add_route(rig, rx.url)
+            work_order(rig, "first")
+            until(lambda: len(deliveries(rig, route["id"], status="dead")) == 1)
+        with platform(db_url, data_dir, seed=False, webhook_max_attempts=50, webhook_backoff_initial_s=5.0,
+                      webhook_backoff_max_s=5.0) as rig:
+            (dead,) = deliveries(rig, route["id"], status="dead")
+            r = rig.call("POST", f"/api/v1/event-routes/{route['id']}/deliveries/{dead['id']}/redeliver",
+                         role=Role.OPERATOR)
+            assert r.status_code == 202, r.text
+            until(lambda: any(d["id"] == dead["id"] and d["attempts"] >= 1
+                              for d in deliveries(rig, route["id"], status="queued")))  # failed once, waits
+        answers["status"] = 204
+        with platform(db_url, data_dir, seed=False) as rig:  # the next server resumes it
+            until(lambda: any(d["id"] == dead["id"] for d in deliveries(rig, route["id"], status="delivered")))
+        assert titles(rx)[-1] == "first"
+
+
+def test_each_route_keeps_only_its_newest_deliveries(db_url: str, data_dir: Path) -> None:
+    """Two routes taking the same events: both logs are pruned to webhook_log_keep (pruning used to be keyed on one
+    counter shared by all routes, so one route of two could grow without bound)."""
+    from tvilling.app import event_route_worker
+
+    with receiver() as rx, platform(db_url, data_dir, webhook_log_keep=3) as rig:
+        routes = [add_route(rig, rx.url, name=name, kinds=["workorder"]) for name in ("a", "b")]
+        every = event_route_worker.PRUNE_EVERY
+        for i in range(2 * every):
+            work_order(rig, f"wo-{i}")
+        rx.wait_for(4 * every, timeout=60)
+        for route in routes:  # one page holds them all: the count is the log's, not a page's
+            until(lambda r=route: len(deliveries(rig, r["id"], status="delivered",
+                                                 maxItemsPerPage=1000)) <= every)
+
 def test_a_restart_mid_stream_loses_nothing(db_url: str, data_dir: Path) -> None:
     """The cursor is durable: stopping the server while deliveries are in flight, then making more events and
     starting it again, delivers every event, in order, re-sending at most the one in flight."""
@@ -237,6 +275,23 @@ def test_redirects_are_not_followed(db_url: str, data_dir: Path) -> None:
         until(lambda: deliveries(rig, route["id"], status="dead"))
         assert canary.requests == [] and len(rx.requests) == 1
         assert "redirects are not followed" in deliveries(rig, route["id"])[0]["error"]
+
+
+def test_the_receivers_answer_body_is_never_shown(db_url: str, data_dir: Path) -> None:
+    """Only the status line of a failed answer is kept (the log, lastError, a test ping): the body may be some
+    other service's error page on an allowed host, not for the tenant's eyes."""
+    leak = "internal: db password hunter2"
+    with receiver(lambda _n: (500, {BODY: leak})) as rx, platform(db_url, data_dir, webhook_max_attempts=1) as rig:
+        route = add_route(rig, rx.url)
+        ping = rig.call("POST", f"/api/v1/event-routes/{route['id']}/test", role=Role.OPERATOR).json()
+        assert ping["ok"] is False and ping["statusCode"] == 500 and ping["error"] == "HTTP 500 Internal Server Error"
+        work_order(rig, "failing")
+        until(lambda: deliveries(rig, route["id"], status="dead"))
+        (dead,) = deliveries(rig, route["id"], status="dead")
+        view = route_view(rig, route["id"])
+        assert dead["error"].endswith("HTTP 500 Internal Server Error") and dead["statusCode"] == 500
+        assert leak not in dead["error"] and leak not in (view["status"]["lastError"] or "")
+        assert len(rx.requests) == 2
 
 
 def test_ping_rotate_pause_change_and_page(db_url: str, data_dir: Path) -> None:

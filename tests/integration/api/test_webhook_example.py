@@ -45,3 +45,27 @@ def test_the_example_receiver_verifies_and_prints_work_orders(tmp_path: Path) ->
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_the_example_and_the_documented_check_refuse_a_non_ascii_signature() -> None:
+    """hmac.compare_digest raises TypeError on non-ASCII str: both compare bytes, so a forged header is a refusal
+    (401), not a crash of the receiver."""
+    import base64
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("webhook_receiver_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    doc = (EXAMPLE.parents[1] / "docs" / "integrations.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?def verify\(.*?)```", doc, re.S)
+    assert snippet is not None
+    documented: dict[str, object] = {}
+    exec(snippet.group(1), documented)  # the documentation's own snippet
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    now = time.time()
+    headers = {"webhook-id": "1-c", "webhook-timestamp": str(int(now)), "webhook-signature": "v1,ü"}
+    assert example.verify(secret, headers, b"{}", now) is False
+    check = documented["verify"]
+    assert callable(check) and check(secret, headers, b"{}") is False

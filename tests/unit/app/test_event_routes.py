@@ -60,3 +60,39 @@ def test_retry_policy_defaults_and_settings() -> None:
     assert Settings().webhook_allowed_hosts == ["127.0.0.1", "::1", "localhost"]
     assert Settings(webhook_allowed_hosts="cmms.example.com, 127.0.0.1:9000").webhook_allowed_hosts == [
         "cmms.example.com", "127.0.0.1:9000"]
+
+
+def test_an_unexpected_error_while_syncing_does_not_end_delivery() -> None:
+    """EventDelivery.run catches everything from a sync (logged), not only TvillingError: a bug there must not end
+    delivery for every route; it tries again at the next poll."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+
+    from tvilling.app.event_delivery import EventDelivery
+
+    engine = sa.create_engine("sqlite://")
+    services = SimpleNamespace(store=SimpleNamespace(engine=engine))
+    delivery = EventDelivery(services, SimpleNamespace(), Settings(webhook_poll_s=0.01), sender=object())  # type: ignore[arg-type]
+    calls: list[int] = []
+
+    async def flaky_sync() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+
+    async def main() -> None:
+        delivery._changed = asyncio.Event()
+        delivery._sync = flaky_sync  # type: ignore[method-assign]
+        task = asyncio.create_task(delivery.run())
+        for _ in range(200):
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+    engine.dispose()
+    assert len(calls) >= 2

@@ -40,3 +40,26 @@ def test_bad_config_is_a_configuration_error(tmp_path: Path) -> None:
         load_settings(tmp_path / "missing.yaml")
     with pytest.raises(ConfigurationError):
         load_settings(port=-5)
+
+
+@pytest.mark.parametrize("entry", ["cmms.example.com:44x", "https://cmms.example.com", "cmms.example.com/hooks",
+                                   "[::1]:0", "[zz::1]", "host:70000"])
+def test_a_malformed_webhook_host_stops_the_settings(entry: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TVILLING_WEBHOOK_ALLOWED_HOSTS", f"127.0.0.1,{entry}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert "webhook_allowed_hosts" in str(caught.value) and repr(entry) in str(caught.value)
+
+
+def test_well_formed_webhook_hosts_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TVILLING_WEBHOOK_ALLOWED_HOSTS", "cmms.example.com:443, ::1,[::1]:9000,10.0.0.7,localhost")
+    assert load_settings().webhook_allowed_hosts == ["cmms.example.com:443", "::1", "[::1]:9000", "10.0.0.7",
+                                                     "localhost"]
+
+
+def test_a_webhook_attempt_must_fit_well_inside_the_lease() -> None:
+    assert load_settings().webhook_timeout_s < load_settings().webhook_lease_s / 3  # the defaults fit
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(webhook_timeout_s=10.0, webhook_lease_s=30.0)
+    assert "webhook_timeout_s" in str(caught.value) and "TVILLING_WEBHOOK_LEASE_S" in str(caught.value)
+    assert load_settings(webhook_timeout_s=9.0, webhook_lease_s=30.0).webhook_timeout_s == 9.0

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,63 @@ def test_refusal_names_the_setting() -> None:
     with pytest.raises(UrlRefused) as caught:
         webhooks.check_url("https://cmms.example.com/x", LOOPBACK, setting="TVILLING_WEBHOOK_ALLOWED_HOSTS")
     assert "TVILLING_WEBHOOK_ALLOWED_HOSTS" in caught.value.hint and "cmms.example.com" in str(caught.value)
+
+
+@pytest.mark.parametrize("entry", ["cmms.example.com:44x", "https://cmms.example.com", "[::1]:x", "[::1",
+                                   "host:0", "host:70000", "cmms.example.com/hooks", "user@host", ""])
+def test_malformed_allow_list_entries_are_refused_not_widened(entry: str) -> None:
+    with pytest.raises(ValueError):
+        webhooks.parse_allowed(entry)
+
+
+def test_well_formed_allow_list_entries() -> None:
+    assert webhooks.parse_allowed("CMMS.example.com:8443") == ("cmms.example.com", 8443)
+    assert webhooks.parse_allowed("[::1]:9000") == ("::1", 9000) and webhooks.parse_allowed("::1") == ("::1", None)
+    assert webhooks.parse_allowed("127.0.0.1") == ("127.0.0.1", None)
+
+
+def test_the_refusal_does_not_disclose_the_allow_list() -> None:
+    with pytest.raises(UrlRefused) as caught:
+        webhooks.check_url("https://cmms.example.com/x", ["secret-host.internal:9000"], setting="S")
+    assert "secret-host" not in str(caught.value) + caught.value.hint
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_by_one_limit_per_attempt() -> None:
+    """httpx's timeout is per phase: a receiver sending a byte every 0.2 s never trips it. The sender's limit
+    covers the whole attempt."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    from tvilling.adapters.webhook_http import WebhookSender
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+
+    def trickle() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.2)
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+
+    async def attempt() -> tuple[Any, float]:
+        sender = WebhookSender(1.0)
+        began = time.monotonic()
+        try:
+            return await sender.post(f"http://127.0.0.1:{port}/h", b"{}", {}), time.monotonic() - began
+        finally:
+            await sender.aclose()
+
+    answer, took = asyncio.run(attempt())
+    server.close()
+    assert not answer.ok and answer.error == "no answer within 1 s" and took < 2.0

@@ -10,9 +10,9 @@ whose transaction has not committed yet, or that event is lost to it.
   together with the snapshot's ``xmax`` (the first transaction id not yet started); once the oldest transaction
   still running (the current snapshot's ``xmin``) is at or past that ``xmax``, every transaction that could hold
   a smaller ``seq`` has committed or rolled back, and that ``seq`` is safe. An idle database makes it safe at once;
-  a busy one at the next look. (The one gap left: a transaction whose first write is its event row takes its
-  ``seq`` microseconds before its transaction id. Every platform writer changes its own rows before appending
-  its events.)
+  a busy one at the next look. A transaction must have its id before it draws a ``seq``: the events repository
+  asks for it (``pg_current_xact_id()``) before its first event, so a transaction whose only writes are events
+  (the insight writers) is covered too.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from collections import deque
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
+
+from tvilling.adapters.sql.store import translate_errors
 
 _PG_LOOK = sa.text(
     "SELECT (SELECT max(seq) FROM events) AS top, "
@@ -52,7 +54,8 @@ class LogHorizon:
             return self._safe
 
     def _look(self) -> int:
-        with self._engine.connect() as conn:
+        # an outage is one UnavailableError (the route logs one line and retries), not a driver traceback
+        with translate_errors(), self._engine.connect() as conn:
             if not self._postgres:
                 return int(conn.execute(sa.text("SELECT max(seq) FROM events")).scalar() or 0)
             top, xmin, xmax = conn.execute(_PG_LOOK).one()

@@ -103,24 +103,35 @@ class SqlEventRouteRepo:
         return bool(self.conn.execute(sa.delete(event_routes).where(R.tenant == tenant, R.id == route_id)).rowcount)
 
     # -- which server delivers a route, and how far it got -----------------------------------------------------
-    def claim(self, tenant: str, route_id: str, owner: str, now: datetime, until: datetime) -> bool:
-        """Take or renew the lease; False while another server holds an unexpired one (or the route is gone or
-        paused)."""
+    def claim(self, tenant: str, route_id: str, owner: str, now: datetime, until: datetime) -> str | None:
+        """Take or renew the lease: ``"kept"`` when ``owner`` held it without a break (unexpired), ``"taken"`` when
+        it was free, expired or another's expired one (the cursor may have moved meanwhile: read it again), None
+        while another server holds an unexpired one (or the route is gone or paused)."""
+        held = self.conn.execute(sa.select(R.lease_owner, R.lease_until).where(
+            R.tenant == tenant, R.id == route_id).with_for_update()).first()
         free = sa.or_(R.lease_owner.is_(None), R.lease_owner == owner, R.lease_until < now)
         result = self.conn.execute(sa.update(event_routes).where(
             R.tenant == tenant, R.id == route_id, R.enabled.is_(True), free).values(lease_owner=owner,
                                                                                    lease_until=until))
-        return bool(result.rowcount)
+        if not result.rowcount:
+            return None
+        kept = (held is not None and held.lease_owner == owner and held.lease_until is not None
+                and aware(held.lease_until) > now)
+        return "kept" if kept else "taken"
 
     def release(self, owner: str) -> None:
         self.conn.execute(sa.update(event_routes).where(R.lease_owner == owner).values(lease_owner=None,
                                                                                         lease_until=None))
 
-    def set_state(self, tenant: str, route_id: str, owner: str, values: dict[str, Any]) -> bool:
-        """Update the delivery state (cursor, status) only while ``owner`` holds the lease: a server that lost it
-        cannot move the cursor under the one that took over."""
+    def set_state(self, tenant: str, route_id: str, owner: str, values: dict[str, Any], now: datetime) -> bool:
+        """Update the delivery state (cursor, status) only while ``owner`` holds an unexpired lease: a server that
+        lost it cannot move the cursor under the one that took over. The cursor never moves backwards (a holder
+        that lost the lease and took it again must not undo what another server delivered meanwhile)."""
+        if "cursor_seq" in values:
+            seq = values["cursor_seq"]
+            values = {**values, "cursor_seq": sa.case((R.cursor_seq > seq, R.cursor_seq), else_=seq)}
         result = self.conn.execute(sa.update(event_routes).where(
-            R.tenant == tenant, R.id == route_id, R.lease_owner == owner).values(values))
+            R.tenant == tenant, R.id == route_id, R.lease_owner == owner, R.lease_until > now).values(values))
         return bool(result.rowcount)
 
     # -- the delivery log -------------------------------------------------------------------------------------

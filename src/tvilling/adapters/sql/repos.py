@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Row
 
 from tvilling.adapters.sql.schema import api_tokens, events, models, relationships, tenants, twins
@@ -139,6 +139,7 @@ _GET_TWIN_LOCKED = _GET_TWIN.with_for_update(key_share=True)
 _INSERT_TWIN = insert(twins)
 _UPDATE_TWIN = update(twins).where(twins.c.tenant == bindparam("w_tenant"), twins.c.id == bindparam("w_id"))
 _INSERT_EVENT = insert(events).returning(events.c.seq)
+_ASSIGN_XID = text("SELECT pg_current_xact_id()")
 
 
 class SqlTwinRepo(_Repo):
@@ -243,6 +244,12 @@ class SqlEventRepo(_Repo):
     """Append-only: there is deliberately no update or delete."""
 
     def append(self, evs: Sequence[Event]) -> list[int]:
+        if evs and not getattr(self, "_has_xid", False) and self.conn.dialect.name == "postgresql":
+            # The transaction gets its id before its first seq is drawn, so the event log's horizon
+            # (adapters/sql/event_log.py) never passes an event of a transaction still running — also in one
+            # whose only writes are events (the insight writers).
+            self.conn.execute(_ASSIGN_XID)
+            self._has_xid = True
         seqs: list[int] = []
         for ev in evs:
             res = self.conn.execute(_INSERT_EVENT, {
