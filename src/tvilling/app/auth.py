@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from tvilling.core.context import Context
-from tvilling.core.errors import AuthenticationError, NotFoundError, ValidationError
+from tvilling.core.errors import AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError
 from tvilling.core.roles import Role
 from tvilling.ports.clock import Clock
 from tvilling.ports.store import Store, TokenRecord
@@ -130,3 +130,11 @@ class TokenService:
             if tx.tenants.count() > 0:
                 return None
         return self.create(DEFAULT_TENANT, Role.ADMIN, name="first-start admin")
+
+
+def require_role(role: Role, needed: Role, what: str) -> None:
+    """Refuse ``what`` to a role below ``needed``. Services call it themselves (the API routes and the dashboard
+    check too), so no front-end can forget."""
+    if not role.allows(needed):
+        raise PermissionDeniedError(f"the {role.value} role cannot {what}; it needs {needed.value}",
+                                    hint="use a token with a higher role (tvilling token create --role …)")

@@ -22,10 +22,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tvilling.adapters.sql.event_routes import SqlEventRouteRepo
+from tvilling.app.auth import require_role as _need
 from tvilling.app.event_filter import EventFilter, TwinModels
 from tvilling.app.webhook_keys import SigningKeys
 from tvilling.core.context import new_id
-from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from tvilling.core.errors import ConflictError, NotFoundError, ValidationError
 from tvilling.core.event_routes import DELIVERY_STATES, FILTER_KEYS, Delivery, EventRoute
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
@@ -52,12 +53,6 @@ def envelope(seq: int, event: Event) -> tuple[str, bytes]:
     return event_id, webhooks.encode(webhooks.cloud_event(
         event_id=event_id, tenant=event.tenant, kind=event.kind, subject=event.subject, time=iso(event.time),
         data=data, seq=seq))
-
-
-def _need(role: Role, needed: Role, what: str) -> None:
-    if not role.allows(needed):
-        raise PermissionDeniedError(f"the {role.value} role cannot {what}; it needs {needed.value}",
-                                    hint="use a token with a higher role (tvilling token create --role …)")
 
 
 def _missing(route_id: str) -> NotFoundError:

@@ -20,9 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from tvilling.adapters.sql.schema_fmus import fmus
+from tvilling.app.auth import require_role as _need
 from tvilling.app.fmu_runner import SimulationRequest, simulate_isolated
 from tvilling.core.context import Context
-from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError, UnavailableError, ValidationError
+from tvilling.core.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
 
@@ -153,12 +154,6 @@ class FmuLibrary:
     def _event(self, kind: str, tenant: str, fmu: str, context: Context, data: dict[str, Any]) -> Event:
         return Event(kind=kind, tenant=tenant, subject=f"fmus/{fmu}", time=self.clock.now(), context_id=context.id,
                      parent_id=context.parent_id, actor=context.actor, data={"fmu": fmu, **data})
-
-
-def _need(role: Role, needed: Role, what: str) -> None:
-    # The routes and the dashboard check too; the library refuses on its own so no front-end can forget.
-    if not role.allows(needed):
-        raise PermissionDeniedError(f"the {role.value} role cannot {what}; it needs {needed.value}")
 
 
 def _inspect(data: bytes, *, label: str | None) -> dict[str, Any]:
