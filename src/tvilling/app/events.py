@@ -19,6 +19,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tvilling.core.events import Event
@@ -163,6 +164,17 @@ class BusConsumer(Protocol):
     async def drain(self) -> None: ...
 
 
+@dataclass
+class ConsumerStats:
+    """What a :class:`QueuedConsumer` counts (the services' ``/metrics``-style state)."""
+
+    received: int = 0
+    dropped: int = 0  # queue full: not processed (ingestion is never slowed down)
+    processed: int = 0
+    insights: int = 0
+    failures: int = 0
+
+
 class QueuedConsumer:
     """What the live services fed by telemetry share (monitoring, physics coupling): the bus listener only hands a
     wanted event to the event loop, into a bounded queue (a full queue drops it and counts it, so a slow service
@@ -173,7 +185,7 @@ class QueuedConsumer:
 
     actor = ""
     services: Any
-    stats: Any
+    stats: ConsumerStats
     queue_size: int
     max_batch: int
 

@@ -35,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tvilling.adapters.sql import schema
-from tvilling.app.events import QueuedConsumer, run_attached
+from tvilling.app.events import ConsumerStats, QueuedConsumer, run_attached
 from tvilling.app.monitoring_config import MonitoringConfig, MonitorSpec, load_config
 from tvilling.app.monitoring_twin import Insight, TwinMonitor, iso, parse_iso
 from tvilling.app.registry import RegistryService
@@ -59,22 +59,13 @@ def model_name(twin_id: str) -> str:
 
 
 @dataclass
-class MonitoringStats:
-    received: int = 0
-    dropped: int = 0  # queue full: not scored (ingestion is never slowed down)
-    processed: int = 0
-    insights: int = 0
-    failures: int = 0
-
-
-@dataclass
 class MonitoringService(QueuedConsumer):
     services: Any  # tvilling.app.services.Services
     config: MonitoringConfig
     max_twins: int = 10_000
     queue_size: int = 10_000
     max_batch: int = 500
-    stats: MonitoringStats = field(default_factory=MonitoringStats)
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
     registry: RegistryService | None = None
     actor = ACTOR
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tvilling.app.events import QueuedConsumer, run_attached
+from tvilling.app.events import ConsumerStats, QueuedConsumer, run_attached
 from tvilling.app.fmu_session import FmuSession
 from tvilling.app.monitoring import spec_by_model
 from tvilling.app.monitoring_twin import iso
@@ -57,15 +57,6 @@ def _parameters(spec: CouplingSpec) -> dict[str, Any]:
 
 
 @dataclass
-class PhysicsStats:
-    received: int = 0
-    dropped: int = 0
-    processed: int = 0
-    insights: int = 0
-    failures: int = 0
-
-
-@dataclass
 class PhysicsService(QueuedConsumer):
     services: Any  # tvilling.app.services.Services
     config: PhysicsConfig
@@ -74,7 +65,7 @@ class PhysicsService(QueuedConsumer):
     timeout_s: float = 30.0
     queue_size: int = 10_000
     max_batch: int = 500
-    stats: PhysicsStats = field(default_factory=PhysicsStats)
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
     registry: RegistryService | None = None
     actor = ACTOR
 
