@@ -32,6 +32,7 @@ from tvilling.app.event_delivery import run_event_routes
 from tvilling.app.ingest_opcua import run_opcua
 from tvilling.app.ingest_service import run_ingest
 from tvilling.app.ingest_sparkplug import run_sparkplug
+from tvilling.app.maintenance_planning import build_planner
 from tvilling.app.models import Compiler, default_compiler
 from tvilling.app.monitoring import run_monitoring
 from tvilling.app.physics_live import run_physics
@@ -129,6 +130,7 @@ def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
 
     app = create_app(services, settings, lifespan=lifespan)
     app.state.commands = build_command_service(services, settings)
+    app.state.planner = build_planner(settings, services)  # a broken planning.yaml stops the start here
     if dashboard:  # the operator dashboard (NiceGUI) at /ui, same process and tokens
         from tvilling.dashboard import mount
 

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # coupled twin keeps one FMU child process, at most this many at once (least recently fed ones are closed).
     physics_file: Path | None = None
     physics_max_sessions: int = Field(default=20, ge=1, description="coupled twins with a running FMU process")
+    # Maintenance planning (app/maintenance_planning.py): planning.yaml beside mappings_file by default; CP-SAT's
+    # time limit per plan (an unproven plan is returned as "feasible" with its bound).
+    planning_file: Path | None = None
+    planning_time_limit_s: float = Field(default=10.0, gt=0, le=300, description="solver time per plan, s")
     # Retention (app/retention.py), in days; 0 keeps that class forever. Raw/rollups age by source time.
     retention_raw_days: float = Field(default=0.0, ge=0, description="raw samples, days (0 = forever)")
     retention_rollup_1m_days: float = Field(default=0.0, ge=0, description="1-minute rollups, days (0 = forever)")
@@ -155,8 +159,9 @@ class Settings(BaseSettings):
     def _attempt_within_lease(self) -> Settings:
         if _PARTIAL.get():  # the environment's part of load_settings: the file may still set the other one
             return self
-        # A delivery attempt must end well inside the route's lease (renewed in the database right before each
-        # attempt), or another server could take the route over while this one is still sending.
+        # A delivery attempt must end well inside the route's lease (renewed in the database before an attempt
+        # whenever less than the attempt's time limit plus a margin is left), or another server could take the
+        # route over while this one is still sending.
         if self.webhook_timeout_s >= self.webhook_lease_s / 3:
             raise ValueError(f"webhook_timeout_s ({self.webhook_timeout_s:g} s) must be less than a third of "
                              f"webhook_lease_s ({self.webhook_lease_s:g} s): lower TVILLING_WEBHOOK_TIMEOUT_S or "

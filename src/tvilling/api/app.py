@@ -23,6 +23,7 @@ from tvilling.api.routes import (
     fmus,
     health,
     insights,
+    maintenance,
     ml_models,
     models,
     query,
@@ -52,6 +53,7 @@ ROUTERS: list[APIRouter] = [
     detect.router,
     rul.router,
     work_orders.router,
+    maintenance.router,
     fmus.router,
     event_routes.router,
 ]

@@ -15,8 +15,10 @@ before the next new event.
 
 The bus only wakes routes early (after a commit in this process); a poll every ``webhook_poll_s`` finds what other
 servers committed. Two servers sharing a database never deliver one route side by side: a route is leased
-(``lease_owner``, ``webhook_lease_s``; renewed in the database right before each attempt, whose overall time
-limit, ``webhook_timeout_s``, is under a third of it).
+(``lease_owner``, ``webhook_lease_s``), and an attempt starts only while the lease outlasts its overall time limit
+(``webhook_timeout_s``, under a third of the lease) plus a margin. The lease is renewed in the database when a
+third of it has passed (between rounds, during backoffs) and before an attempt only when less than that is left,
+not before every attempt; state is written only under it.
 """
 
 from __future__ import annotations

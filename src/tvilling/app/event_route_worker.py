@@ -32,6 +32,8 @@ BATCH = 100  # events read from the log at a time
 SKIP_PERSIST_S = 5.0  # how often a cursor moved only by skipped events is written
 PRUNE_EVERY = 100  # deliveries between prunes of a route's log
 MODEL_CACHE_S = 30.0  # twin -> model lookups of model filters (a route does not see twin.* events to forget them)
+LEASE_MARGIN_S = 1.0  # an attempt starts with at least its time limit plus this (or LEASE_MARGIN_SHARE of the
+LEASE_MARGIN_SHARE = 0.1  # lease, if more) left on the lease
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,20 @@ class Policy:
     poll_s: float
     lease_s: float
     log_keep: int
+    timeout_s: float  # one attempt's whole time limit
 
     @classmethod
     def from_settings(cls, s: Any) -> Policy:
         return cls(max_attempts=s.webhook_max_attempts, initial_s=s.webhook_backoff_initial_s,
                    max_s=s.webhook_backoff_max_s, poll_s=s.webhook_poll_s, lease_s=s.webhook_lease_s,
-                   log_keep=s.webhook_log_keep)
+                   log_keep=s.webhook_log_keep, timeout_s=s.webhook_timeout_s)
+
+    @property
+    def attempt_lease_s(self) -> float:
+        """What must be left on the lease for an attempt to start: its time limit and a margin (for the steps
+        between the check and the POST, and the loop's scheduling), at most a third of the lease (the time limit is
+        under a third, so a fresh lease always has enough, however short the lease is set)."""
+        return self.timeout_s + min(max(LEASE_MARGIN_S, LEASE_MARGIN_SHARE * self.lease_s), self.lease_s / 3)
 
 
 class _LostLease(Exception):
@@ -71,7 +81,8 @@ class RouteWorker:
         self.wake = asyncio.Event()
         self.scanned = self.persisted = route.cursor_seq  # read up to / written up to
         self.persisted_at = time.monotonic()
-        self.leased_at: float | None = None
+        # the lease's expiry as this worker last wrote it, on self.clock.monotonic() (None: not held); see _claim
+        self.lease_expires: float | None = None
         self.resuming = True  # the next stream event may have a log row from an earlier holder (its attempts count)
         self.key: bytes | None = None
         self.delivered = 0  # this route's deliveries: every PRUNE_EVERY of them its log is pruned
@@ -89,7 +100,7 @@ class RouteWorker:
             except _Paused:
                 return
             except _LostLease:
-                self.leased_at = None
+                self.lease_expires = None
             except TvillingError as exc:  # e.g. the database is down: the cursor is safe, try again later
                 log.warning("event route %s: %s", self.route.id, exc)
             except Exception:  # a bug must not end the route for good (nor spin): say so, retry after a poll
@@ -103,13 +114,21 @@ class RouteWorker:
         self.wake.clear()
 
     # -- the lease --------------------------------------------------------------------------------------------
-    async def _claim(self, *, force: bool = False) -> str | None:
+    def _lease_left_s(self) -> float:
+        """Seconds left on the lease as this worker last wrote it (0 when not held)."""
+        return 0.0 if self.lease_expires is None else self.lease_expires - self.clock.monotonic()
+
+    async def _claim(self, *, need_s: float | None = None) -> str | None:
         """Hold the route's lease: ``"kept"`` (held without a break), ``"taken"`` (newly ours, or ours again after it
         ran out: the scan restarts from the cursor in the database), None (another server holds it). Renewed in the
-        database when a third of it has passed, or at once with ``force`` (before each attempt)."""
-        if not force and self.leased_at is not None and time.monotonic() - self.leased_at < self.policy.lease_s / 3:
+        database when a third of it has passed or, before an attempt, when less than ``need_s`` is left of it."""
+        keep_s = self.policy.lease_s * 2 / 3 if need_s is None else need_s
+        if self.lease_expires is not None and self._lease_left_s() > keep_s:
             return "kept"
-        now = self.clock.now()
+        # The expiry written is ``now`` + the lease; the worker keeps it on the monotonic clock, read with ``now``
+        # before the round trip (so never later than the one written): the time left is measured on the clock that
+        # bounds the attempt (asyncio.timeout), and a step of this server's wall clock cannot stretch it.
+        mono, now = self.clock.monotonic(), self.clock.now()
         until = now + timedelta(seconds=self.policy.lease_s)
 
         def claim() -> tuple[str | None, EventRoute | None]:
@@ -120,19 +139,20 @@ class RouteWorker:
 
         got, fresh = await asyncio.to_thread(claim)
         if got is None or fresh is None:
-            self.leased_at = None
+            self.lease_expires = None
             return None
-        if got == "taken" or self.leased_at is None:  # continue where the cursor in the database stands
+        if got == "taken" or self.lease_expires is None:  # continue where the cursor in the database stands
             self.scanned = self.persisted = fresh.cursor_seq
             self.resuming = True
             got = "taken"
-        self.leased_at = time.monotonic()
+        self.lease_expires = mono + self.policy.lease_s
         return got
 
-    async def _renew(self, *, force: bool = False) -> None:
+    async def _renew(self, *, need_s: float | None = None) -> None:
         """Keep the lease while delivering; a lease that was lost (even if taken again at once) ends the round:
-        another server may have moved the cursor meanwhile."""
-        if await self._claim(force=force) != "kept":
+        another server may have moved the cursor meanwhile. With ``need_s`` (before an attempt), so does a renewal
+        that took so long that less than that is left."""
+        if await self._claim(need_s=need_s) != "kept" or (need_s is not None and self._lease_left_s() <= need_s):
             raise _LostLease
 
     async def _pause_for(self, seconds: float) -> None:
@@ -209,7 +229,11 @@ class RouteWorker:
             except TvillingError as exc:
                 await asyncio.to_thread(self._pause_route, f"not sent: {exc.message}; {exc.hint}")
                 raise _Paused from None
-            await self._renew(force=True)  # in the database, right before the attempt: it has the whole lease
+            # An attempt starts only while the lease outlasts its whole time limit (plus a margin): then no other
+            # server can take the route until it is over, so two never POST for it side by side. Renewing in the
+            # database before every attempt cost a durable write per delivery (one route's throughput halved,
+            # docs/benchmarks.md); it is renewed only when less than that is left. State writes still require it.
+            await self._renew(need_s=self.policy.attempt_lease_s)
             attempts += 1
             now = self.clock.now()
             first = first or now

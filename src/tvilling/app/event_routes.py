@@ -17,13 +17,13 @@ from __future__ import annotations
 import builtins
 import re
 import secrets
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from tvilling.adapters.sql.event_routes import SqlEventRouteRepo
 from tvilling.app.auth import require_role as _need
 from tvilling.app.event_filter import EventFilter, TwinModels
+from tvilling.app.shared import shared
 from tvilling.app.webhook_keys import SigningKeys
 from tvilling.core.context import new_id
 from tvilling.core.errors import ConflictError, NotFoundError, ValidationError
@@ -285,17 +285,8 @@ class EventRouteService:
             self.on_change()
 
 
-_CREATE = threading.Lock()
-
-
 def event_route_service(app_state: Any, services: Any) -> EventRouteService:
     """The platform's one event-route service (created on first use; shared by the API, the dashboard and the
     delivery service)."""
-    svc = getattr(app_state, "event_routes", None)
-    if isinstance(svc, EventRouteService):
-        return svc
-    with _CREATE:
-        svc = getattr(app_state, "event_routes", None)
-        if not isinstance(svc, EventRouteService):
-            svc = app_state.event_routes = EventRouteService(services, app_state.settings)
-        return svc
+    return shared(app_state, "event_routes", EventRouteService,
+                  lambda: EventRouteService(services, app_state.settings))

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from tvilling.adapters.sql.schema_fmus import fmus
 from tvilling.app.auth import require_role as _need
 from tvilling.app.fmu_runner import SimulationRequest, simulate_isolated
+from tvilling.app.shared import shared
 from tvilling.core.context import Context
 from tvilling.core.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from tvilling.core.events import Event
@@ -186,22 +187,12 @@ def _missing(fmu: str) -> NotFoundError:
     return NotFoundError(f"no FMU {fmu!r}", where="id", hint="GET /api/v1/fmus lists the library")
 
 
-_CREATE = threading.Lock()
-
-
 def fmu_library(app_state: Any, services: Any) -> FmuLibrary:
     """The platform's one FMU library (created on first use; its slots are shared by every request)."""
-    lib = getattr(app_state, "fmus", None)
-    if isinstance(lib, FmuLibrary):
-        return lib
-    with _CREATE:
-        lib = getattr(app_state, "fmus", None)
-        if not isinstance(lib, FmuLibrary):
-            s = app_state.settings
-            lib = app_state.fmus = FmuLibrary(services.store, services.bus, services.clock,
-                                              timeout_s=s.fmu_timeout_s, max_steps=s.fmu_max_steps,
-                                              concurrency=s.fmu_concurrency)
-        return lib
+    s = app_state.settings
+    return shared(app_state, "fmus", FmuLibrary, lambda: FmuLibrary(
+        services.store, services.bus, services.clock, timeout_s=s.fmu_timeout_s, max_steps=s.fmu_max_steps,
+        concurrency=s.fmu_concurrency))
 
 
 def measurements_from_history(history: Any, tenant: str, twin: str, *, start_us: int, end_us: int, bucket_s: int,

@@ -354,7 +354,11 @@ class TwinMonitor:
         self._rul_published_at = t_s
         self.last_rul = {
             "at": iso(t_s), "rul_hours": {"mean": round(est.mean, 2), "lower": round(est.lower, 2),
-                                          "upper": round(est.upper, 2), "level": est.level},
+                                          "upper": round(est.upper, 2), "level": est.level,
+                                          # the whole distribution, for maintenance planning; a quantile at
+                                          # censored_at means "not within what the trend can see"
+                                          "quantiles": [round(q, 1) for q in est.quantiles],
+                                          "censored_at": self.trend.horizon_h},
             "p_failure": round(p, 4), "horizon_hours": h.horizon_hours,
             "health_indicator": round(self.health_indicator(), 6), "failure_threshold": h.failure_threshold}
         return [Insight("insight.rul", dict(self.last_rul))]

@@ -28,6 +28,7 @@ from tvilling.adapters.sql.work_orders import SqlWorkOrderRepo
 from tvilling.app.events import run_attached
 from tvilling.app.monitoring import list_insights
 from tvilling.app.monitoring_twin import parse_iso
+from tvilling.app.shared import shared
 from tvilling.app.site import site_file
 from tvilling.app.worker_queue import QueuedBusConsumer, WorkerQueue
 from tvilling.core.context import new_id
@@ -349,19 +350,9 @@ class WorkOrderService(QueuedBusConsumer):
                           "lastSuppressed": dict(s.last_suppressed)}}
 
 
-_CREATE = threading.Lock()
-
-
 def work_order_service(app_state: Any, services: Any) -> WorkOrderService:
     """The platform's one work-order service (created on first use, shared by API, dashboard and background task)."""
-    svc = getattr(app_state, "work_orders", None)
-    if isinstance(svc, WorkOrderService):
-        return svc
-    with _CREATE:  # the API's thread pool and the background task may both ask first
-        svc = getattr(app_state, "work_orders", None)
-        if not isinstance(svc, WorkOrderService):
-            svc = app_state.work_orders = WorkOrderService(services)
-        return svc
+    return shared(app_state, "work_orders", WorkOrderService, lambda: WorkOrderService(services))
 
 
 async def run_work_orders(platform: Any) -> None:

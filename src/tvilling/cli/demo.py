@@ -301,6 +301,7 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
         if headless:
             summary = build_summary(platform.store.engine, TENANT, plant_summary)
             summary["points_published_opcua"] = over_opcua  # of points_published; a live view, may skip values
+            summary["maintenance_plan"] = await asyncio.to_thread(_plan, platform)
             return summary
         _say(f"The plant has run its {sim_span_s / 86400:.0f} simulated days; the platform keeps serving "
              "history and the dashboard until Ctrl-C.")
@@ -371,3 +372,14 @@ def demo(
         else:
             for key, value in summary.items():
                 sys.stdout.write(f"{key}: {value}\n")
+
+
+def _plan(platform: Any) -> dict[str, Any]:
+    """The live maintenance plan at the end of the run (planning.yaml and the bearings' last RUL estimates)."""
+    from tvilling.app.maintenance_planning import maintenance_planner, plan_digest
+
+    try:
+        return plan_digest(maintenance_planner(platform.app.state, platform.services).live_plan(TENANT,
+                                                                                                alternatives=0))
+    except TvillingError as exc:  # the summary still reports what was measured
+        return {"error": str(exc)}

@@ -14,6 +14,7 @@ from tvilling.cli import (
     detect,
     event_routes,
     fmu,
+    maintenance,
     mcp,
     models,
     models_import,
@@ -53,6 +54,7 @@ app.add_typer(alarms.app, name="alarms")
 app.add_typer(retention.app, name="retention")
 app.add_typer(commands.app, name="commands")
 app.add_typer(work_orders.app, name="work-orders")
+app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(event_routes.app, name="event-routes")
 app.command("mcp")(mcp.mcp)
 models.app.command("import")(models_import.import_models)

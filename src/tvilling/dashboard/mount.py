@@ -33,6 +33,7 @@ def _register_pages() -> None:
         heatmap,
         integrations,
         login,
+        maintenance_plan,
         models,
         overview,
         placeholders,

@@ -30,6 +30,7 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/rul", "Fleet RUL", "timelapse", True),
     ("/scenarios", "Scenarios", "science", True),
     ("/maintenance", "Work orders", "build", True),
+    ("/maintenance/plan", "Maintenance plan", "calendar_month", True),
     ("/integrations", "Integrations", "hub", True),
     ("/approvals", "Approvals", "task_alt", False),
     ("/audit", "Audit", "history", False),

@@ -214,6 +214,20 @@ def build_server(client: Client) -> MCPServer:
         more is anomalous), the open episode and the last error. Needs the viewer role."""
         return _sdk(lambda: dict(client.twin_physics(twin_id)))
 
+    @server.tool()
+    def maintenance_plan(alternatives: int = 2) -> dict[str, Any]:
+        """When should each maintenance task be done? The site's live plan (planning.yaml and every twin's latest
+        remaining-useful-life estimate), optimised for the least expected cost (failure risk, preventive work,
+        lost production of planned stops) within crew hours and a risk limit. Per task: date, P(failure before
+        it), expected cost, tasks sharing its stop, and the ``alternatives`` cheapest other dates with their extra
+        cost; tasks that could not be planned and why. Needs the viewer role."""
+        body = _sdk(lambda: dict(client.maintenance_plan(alternatives=alternatives)))
+        plan = body.get("plan")
+        if plan:  # the crew table and stop list are for charts; the tasks say it all to an assistant
+            body["plan"] = {k: v for k, v in plan.items() if k not in ("crew", "stops")}
+        body.pop("estimates", None)
+        return body
+
     return server
 
 

@@ -335,6 +335,16 @@ class _Operations:
         state — phase, model time, expected vs measured per output, open episode, last error."""
         return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/physics"))
 
+    def maintenance_plan(self, *, alternatives: int = 3) -> Any:
+        """The site's live maintenance plan (planning.yaml and the twins' latest RUL estimates): ``plan`` with each
+        task's day, P(failure before), expected costs and ``alternatives`` cheapest other days; ``notPlanned``."""
+        return self._send(Call("GET", "/api/v1/maintenance/plan", params={"alternatives": alternatives}))
+
+    def plan_maintenance(self, document: dict[str, Any], *, alternatives: int = 3) -> Any:
+        """Plan a planning document (docs/maintenance-planning.md) — a what-if; nothing is stored."""
+        return self._send(Call("POST", "/api/v1/maintenance/plan", params={"alternatives": alternatives},
+                               body=document))
+
     def list_insights(self, *, twin: str | None = None, kind: str | None = None, limit: int = 100) -> Any:
         """Insights of the predictive layer (kind: anomaly, cleared or rul), newest first."""
         params: dict[str, Any] = {"limit": limit}

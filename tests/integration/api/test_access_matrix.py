@@ -452,6 +452,18 @@ def op_redeliver_event(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("POST", f"/api/v1/event-routes/{route_id}/deliveries/{delivery_id}/redeliver", role=role)
 
 
+PLAN_DOC = {"horizon_days": 7, "tasks": [{"id": "t", "duration_hours": 2, "failure": {"weibull": {
+    "shape": 2, "scale_hours": 500}}}]}
+
+
+def op_maintenance_plan(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/maintenance/plan", role=role)
+
+
+def op_plan_maintenance(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("POST", "/api/v1/maintenance/plan", role=role, json=PLAN_DOC)
+
+
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_twin_physics, Role.VIEWER),
     (op_put_twin, Role.ENGINEER),
@@ -479,6 +491,7 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_delete_event_route, Role.ENGINEER), (op_test_event_route, Role.OPERATOR),
     (op_rotate_event_route_secret, Role.ENGINEER), (op_event_route_deliveries, Role.VIEWER),
     (op_redeliver_event, Role.OPERATOR),
+    (op_maintenance_plan, Role.VIEWER), (op_plan_maintenance, Role.OPERATOR),
 ]
 
 

@@ -18,12 +18,13 @@ from mcp.client.stdio import StdioServerParameters
 from tests.support import dtdl_samples
 from tests.support.fmus import thermal_zone_bytes
 from tests.support.platform import ApiRig, api_rig, live_server
+from tvilling.app.maintenance_planning import MaintenancePlanner, config_from_dict
 from tvilling.core.roles import Role
 from tvilling.sdk import Client as SdkClient
 
 TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order", "list_event_routes",
          "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu",
-         "fmu_ensemble", "fmu_residuals", "twin_physics", "get_history", "list_insights"}
+         "fmu_ensemble", "fmu_residuals", "twin_physics", "get_history", "list_insights", "maintenance_plan"}
 
 
 @pytest.fixture
@@ -198,3 +199,27 @@ async def test_a_viewer_reads_the_event_routes(served: tuple[ApiRig, str]) -> No
     route = routes["value"][0]
     assert route["name"] == "cmms" and route["state"] == "paused" and "secret" not in route
     assert route["filter"]["kinds"] == ["workorder"] and route["status"]["backlog"] == 0
+
+
+async def test_an_assistant_asks_when_to_do_maintenance(served: tuple[ApiRig, str]) -> None:
+    rig, url = served
+    for twin in ("office-7", "office-8"):
+        r = rig.call("PUT", f"/api/v1/twins/{twin}", json=dtdl_samples.room(model=dtdl_samples.OFFICE))
+        assert r.status_code in (200, 201), r.text
+    state = rig.platform.app.state
+    before = state.planner
+    async with tvilling_mcp(rig, url, Role.VIEWER) as client:
+        answer = value(await client.call_tool("maintenance_plan", {}))
+        assert answer["configured"] is False and "planning.yaml" in answer["hint"]
+        state.planner = MaintenancePlanner(rig.platform.services, config_from_dict({
+            "horizon_days": 14, "calendar": {"downtime_cost_per_hour": {"default": 1000, "sunday": 0}},
+            "tasks": [{"id": "service", "model": "dtmi:test:Office;1", "title": "Service {twin}", "line": "L",
+                       "duration_hours": 3, "preventive_cost": 100, "failure_cost": 5000,
+                       "failure": {"rul_hours": {"lower": 100, "upper": 300}}}]}))
+        try:
+            answer = value(await client.call_tool("maintenance_plan", {"alternatives": 1}))
+        finally:
+            state.planner = before
+    tasks = answer["plan"]["tasks"]
+    assert {"Service office-7", "Service office-8"} <= {t["title"] for t in tasks}
+    assert all(len(t["windows"]) <= 1 and t["date"] for t in tasks) and "crew" not in answer["plan"]

@@ -5,7 +5,8 @@ history, then live values, with a slowly rising bearing vibration) and raises tw
 service, sends commands to chiller-1 (answered by a recording device) and, when the live monitor registered no
 model, registers a synthetic one, so every page has something to show. Last, the work-order service gets the
 plant's ``maintenance.yaml`` and real ``insight.anomaly`` / ``insight.rul`` events for two bearings (as the live
-monitors write them), which raise work orders by its rules; one more is made by hand.
+monitors write them), which raise work orders by its rules; one more is made by hand. The maintenance plan (the
+plant's ``planning.yaml``) is captured after that, so one bearing is planned on its live RUL estimate.
 Usage: python -m tests.integration.dashboard.screenshots OUT_DIR [PAGE ...]  (PAGEs: only these, e.g. maintenance)
 """
 
@@ -39,6 +40,7 @@ from tests.integration.dashboard.rig import (
 from tests.integration.dashboard.test_dashboard_residuals import analyse_faulty_week
 from tests.support.fmus import thermal_zone_bytes
 from tvilling.app.fmus import fmu_library
+from tvilling.app.maintenance_planning import MaintenancePlanner, load_planning
 from tvilling.app.registry import registry_for
 from tvilling.app.work_orders import work_order_service
 from tvilling.core.context import Context
@@ -54,7 +56,8 @@ PAGES = [("overview", "/ui/", "asset-table"), ("explorer", "/ui/explorer", "twin
          ("models", "/ui/models", "model-table"), ("commands", "/ui/twin/chiller-1", "commands-panel"),
          ("registry", "/ui/registry", "registry-table"), ("scenarios", "/ui/scenarios", "fmu-table"),
          ("scenarios-residuals", "/ui/scenarios", "fmu-table"),
-         ("maintenance", "/ui/maintenance", "wo-table")]  # last: its insights raise anomaly alarms too
+         ("maintenance", "/ui/maintenance", "wo-table"),  # last two: their insights raise anomaly alarms too
+         ("maintenance-plan", "/ui/maintenance/plan", "plan-table")]
 
 
 def value(i: int, name: str, twin: str, t: float) -> float:
@@ -164,10 +167,16 @@ def capture(out: Path, only: list[str] | None = None) -> list[Path]:
         time.sleep(4)
         page = browser.new_page(viewport={"width": 1366, "height": 800})
         sign_in(page, rig, Role.ENGINEER)  # engineer: the registry's promote / roll back buttons show too
+        seeded: WorkOrder | None = None  # the work orders' insights, published once (the plan uses them too)
         for name, path, marker in PAGES:
             if only and name not in only:
                 continue
-            released = work_orders(rig) if name == "maintenance" else None
+            if name in ("maintenance", "maintenance-plan") and seeded is None:
+                seeded = work_orders(rig)
+            released = seeded if name == "maintenance" else None
+            if name == "maintenance-plan":  # the plant's planning.yaml, under the path the page names
+                rig.platform.app.state.planner = MaintenancePlanner(
+                    rig.platform.services, load_planning(os.path.relpath(SITE / "planning.yaml")))
             page.goto(rig.url(path))
             page.get_by_test_id(marker).first.wait_for(state="visible", timeout=15_000)
             if name == "scenarios":  # the example FMU, a what-if with half the insulation and heating, run
@@ -182,8 +191,9 @@ def capture(out: Path, only: list[str] | None = None) -> list[Path]:
                 page.mouse.move(0, 0)  # no tooltip over the table
             page.wait_for_timeout(2500)  # live updates and chart animations settle
             target = out / f"{name}.png"
-            if name == "maintenance":  # the evidence panel is below the table: a viewport as tall as the page (a
-                # full-page shot would draw the fixed header and menu where the panel scrolled them to)
+            if name in ("maintenance", "maintenance-plan"):  # the evidence panel / the crew chart is below the
+                # table: a viewport as tall as the page (a full-page shot would draw the fixed header and menu where
+                # the page scrolled them to)
                 page.evaluate("window.scrollTo(0, 0)")
                 height = page.evaluate("document.documentElement.scrollHeight")
                 page.set_viewport_size({"width": 1366, "height": max(800, int(height))})
