@@ -32,8 +32,6 @@ BATCH = 100  # events read from the log at a time
 SKIP_PERSIST_S = 5.0  # how often a cursor moved only by skipped events is written
 PRUNE_EVERY = 100  # deliveries between prunes of a route's log
 MODEL_CACHE_S = 30.0  # twin -> model lookups of model filters (a route does not see twin.* events to forget them)
-LEASE_MARGIN_S = 1.0  # an attempt starts with at least its time limit plus this (or LEASE_MARGIN_SHARE of the
-LEASE_MARGIN_SHARE = 0.1  # lease, if more) left on the lease
 
 
 @dataclass(frozen=True)
@@ -56,10 +54,12 @@ class Policy:
 
     @property
     def attempt_lease_s(self) -> float:
-        """What must be left on the lease for an attempt to start: its time limit and a margin (for the steps
-        between the check and the POST, and the loop's scheduling), at most a third of the lease (the time limit is
-        under a third, so a fresh lease always has enough, however short the lease is set)."""
-        return self.timeout_s + min(max(LEASE_MARGIN_S, LEASE_MARGIN_SHARE * self.lease_s), self.lease_s / 3)
+        """What must be left on the lease for an attempt to start: its time limit and a third of the lease. The
+        margin covers the steps between the check and the POST and, above all, the skew between the clocks of
+        servers sharing the database (each writes and reads expiries on its own wall clock): up to a third of the
+        lease (15 s by default) is tolerated. The time limit is under a third of the lease, so a fresh lease always
+        lets an attempt start; a renewal costs one write every third of a lease or so, not one per delivery."""
+        return self.timeout_s + self.lease_s / 3
 
 
 class _LostLease(Exception):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,10 +37,10 @@ from tvilling.adapters.sql.schema_work_orders import work_orders
 from tvilling.app.documents import read_yaml
 from tvilling.app.shared import shared
 from tvilling.app.site import site_file
+from tvilling.core.errors import NotFoundError, ValidationError
 from tvilling.core.errors import Problem as Issue
-from tvilling.core.errors import ValidationError
-from tvilling.optimize.failure import FailureCurve, LogNormalCurve, QuantileCurve
-from tvilling.optimize.maintenance import solve, windows
+from tvilling.optimize.failure import FailureCurve, LogNormalCurve, QuantileCurve, SurvivedCurve
+from tvilling.optimize.maintenance import Plan, Problem, solve, windows
 from tvilling.optimize.planning_document import parse_time, problem_from_dict
 from tvilling.policy.work_orders import LIVE_STATES
 
@@ -70,7 +71,11 @@ def config_from_dict(doc: Any, file: str = "") -> PlanningConfig:
     if not isinstance(doc, Mapping):
         raise ValidationError("a planning file is a mapping", where=file, hint="see docs/maintenance-planning.md")
     rules, fixed, issues = [], [], []
-    for i, task in enumerate(doc.get("tasks") or []):
+    listed = doc.get("tasks") or []
+    if not isinstance(listed, list):
+        raise ValidationError("tasks must be a list", where="tasks", hint="one entry per task or model rule",
+                              problems=[Issue("tasks must be a list", where="tasks", file=file)])
+    for i, task in enumerate(listed):
         if isinstance(task, Mapping) and "model" in task:
             if not str(task["model"]).startswith("dtmi:"):
                 issues.append(Issue(f"{task['model']!r} is not a DTMI", where=f"tasks[{i}].model", file=file))
@@ -89,7 +94,7 @@ def config_from_dict(doc: Any, file: str = "") -> PlanningConfig:
     # RUL estimates), so a rule without one is checked with a stand-in; a task on one asset must have its own.
     probe["tasks"] = [{"failure": {"none": True}} | _expand(t, "twin", None)
                       if isinstance(t, Mapping) and "model" in t else copy.deepcopy(t)
-                      for t in doc.get("tasks") or []]
+                      for t in listed]
     if probe["tasks"]:
         try:
             problem_from_dict(probe, start=datetime.now(UTC))
@@ -113,32 +118,42 @@ def _expand(rule: Mapping[str, Any], twin: str, failure: FailureCurve | None) ->
 
 
 def curve_from_rul(rul: Mapping[str, Any], elapsed_hours: float) -> FailureCurve | None:
-    """The failure curve an ``insight.rul`` describes, ``elapsed_hours`` after it was made (the asset has
-    survived that long, so the estimate's times shrink by it)."""
+    """The failure curve an ``insight.rul`` describes, ``elapsed_hours`` after it was made, given that the asset
+    has survived them: the quantiles beyond the elapsed time, shifted (the conditional distribution); all of them
+    behind it → failure is due now. Without quantiles, the interval's log-normal, conditioned the same way."""
     hours = rul.get("rul_hours") or {}
     quantiles = hours.get("quantiles")
     if quantiles:
         cut = hours.get("censored_at")
-        return QuantileCurve(tuple(max(0.0, float(q) - elapsed_hours) for q in quantiles),
-                             None if cut is None else max(0.0, float(cut) - elapsed_hours))
-    if "lower" in hours and "upper" in hours and float(hours["upper"]) > elapsed_hours:
-        return LogNormalCurve(max(0.0, float(hours["lower"]) - elapsed_hours), float(hours["upper"]) - elapsed_hours,
-                              float(hours.get("level", 0.8)))
+        ahead = [float(q) - elapsed_hours for q in quantiles if float(q) > elapsed_hours]
+        if not ahead:  # every draw says it should have failed by now: due at once
+            return QuantileCurve((0.0,))
+        return QuantileCurve(tuple(ahead), None if cut is None else max(0.0, float(cut) - elapsed_hours))
+    if "lower" in hours and "upper" in hours:
+        base = LogNormalCurve(float(hours["lower"]), float(hours["upper"]), float(hours.get("level", 0.8)))
+        return SurvivedCurve(base, elapsed_hours) if elapsed_hours > 0 else base
     return None
 
 
 class MaintenancePlanner:
     """Plans for one platform: the live plan from ``planning.yaml``, and any planning document on request."""
 
-    def __init__(self, services: Any, config: PlanningConfig | None = None, *, time_limit_s: float = 10.0) -> None:
+    def __init__(self, services: Any, config: PlanningConfig | None = None, *, time_limit_s: float = 10.0,
+                 concurrency: int = 2) -> None:
         self.services = services
         self.config = config or PlanningConfig()
         self.time_limit_s = time_limit_s
+        # A plan may take the solver's whole time limit of one core: at most this many at once, the rest wait.
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    def _solve(self, problem: Problem) -> Plan:
+        with self._slots:
+            return solve(problem, time_limit_s=self.time_limit_s)
 
     # -- any document (what-if) -------------------------------------------------------------------------------------
     def plan_document(self, doc: Any, *, alternatives: int = 3) -> dict[str, Any]:
         problem = problem_from_dict(doc, start=self.services.clock.now())
-        plan = solve(problem, time_limit_s=self.time_limit_s)
+        plan = self._solve(problem)
         return plan.as_dict(windows(plan, alternatives) if alternatives else None)
 
     # -- the live plan ------------------------------------------------------------------------------------------------
@@ -154,7 +169,7 @@ class MaintenancePlanner:
         if not doc["tasks"]:
             return out | {"plan": None}
         problem = problem_from_dict(doc, start=self.services.clock.now())
-        plan = solve(problem, time_limit_s=self.time_limit_s)
+        plan = self._solve(problem)
         result = plan.as_dict(windows(plan, alternatives) if alternatives else None)
         orders = self._live_orders(tenant)
         for row in result["tasks"]:
@@ -167,11 +182,19 @@ class MaintenancePlanner:
         """The planning document for the tenant now: the file's tasks plus one per twin of each model rule; also
         the tasks not planned, the estimates used and where each task's failure curve came from (rul | file)."""
         doc = copy.deepcopy(self.config.document)
-        tasks: list[dict[str, Any]] = list(doc.get("tasks") or [])
+        tasks: list[dict[str, Any]] = []
         not_planned: list[dict[str, str]] = []
+        for task in doc.get("tasks") or []:  # a task on one asset: only in the tenant that has that twin
+            asset = str(task.get("asset") or task.get("id"))
+            if self._exists(tenant, asset):
+                tasks.append(task)
+            else:
+                not_planned.append({"task": str(task.get("id") or asset), "asset": asset,
+                                    "reason": f"no twin {asset!r} in this tenant"})
         found: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        twins = {str(rule["model"]): self._twins_of(tenant, str(rule["model"])) for rule in self.config.rules}
         for rule in self.config.rules:
-            for twin in self._twins_of(tenant, str(rule["model"])):
+            for twin in twins[str(rule["model"])]:
                 if twin not in found:
                     latest = self._latest_rul(tenant, twin)
                     if latest is not None:
@@ -182,7 +205,7 @@ class MaintenancePlanner:
         estimates: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for rule in self.config.rules:
-            for twin in self._twins_of(tenant, str(rule["model"])):
+            for twin in twins[str(rule["model"])]:
                 curve = None
                 if twin in found:
                     at, rul = found[twin]
@@ -200,6 +223,13 @@ class MaintenancePlanner:
         doc["tasks"] = tasks
         return doc, not_planned, estimates, sources
 
+    def _exists(self, tenant: str, twin: str) -> bool:
+        try:
+            self.services.twins.get(tenant, twin)
+        except NotFoundError:
+            return False
+        return True
+
     def _twins_of(self, tenant: str, model: str) -> list[str]:
         out: list[str] = []
         after = None
@@ -211,14 +241,21 @@ class MaintenancePlanner:
         return out
 
     def _latest_rul(self, tenant: str, twin: str) -> tuple[datetime, dict[str, Any]] | None:
+        """The twin's newest RUL estimate, unless its episode has been cleared since (the monitor forgets its RUL
+        then: a repaired or recovered asset has no estimate; a physics model's episodes do not count)."""
         e = schema.events.c
-        query = (sa.select(e.data).where(e.tenant == tenant, e.subject == twin, e.kind == "insight.rul")
-                 .order_by(e.seq.desc()).limit(1))
+        query = (sa.select(e.kind, e.data).where(e.tenant == tenant, e.subject == twin,
+                                                  e.kind.in_(("insight.rul", "insight.cleared")))
+                 .order_by(e.seq.desc()).limit(20))
         with self.services.store.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None or not isinstance(row.data, dict) or not row.data.get("at"):
-            return None
-        return parse_time(row.data["at"], "at"), dict(row.data)
+            for row in conn.execute(query):
+                data = row.data if isinstance(row.data, dict) else {}
+                if row.kind == "insight.cleared":
+                    if data.get("detector") == "physics":
+                        continue
+                    return None
+                return (parse_time(data["at"], "at"), dict(data)) if data.get("at") else None
+        return None
 
     def _live_orders(self, tenant: str) -> dict[str, dict[str, Any]]:
         wo = work_orders.c

@@ -47,27 +47,34 @@ class NoFailure:
         return {"none": True}
 
 
+MAX_QUANTILES = 1000
+MAX_HOURS = 1e9  # about 114 000 years: anything longer is a typo
+
+
 @dataclass(frozen=True)
 class QuantileCurve:
     quantiles: tuple[float, ...]
     censored_at: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.quantiles:
-            raise ValidationError("a quantile curve needs at least one quantile", where="quantiles_hours")
-        if any(not math.isfinite(q) or q < 0 for q in self.quantiles):
-            raise ValidationError("quantiles must be finite hours ≥ 0", where="quantiles_hours")
+        if not 0 < len(self.quantiles) <= MAX_QUANTILES:
+            raise ValidationError(f"a quantile curve needs 1 to {MAX_QUANTILES} quantiles", where="quantiles_hours")
+        if any(not math.isfinite(q) or not 0 <= q <= MAX_HOURS for q in self.quantiles):
+            raise ValidationError(f"quantiles must be hours between 0 and {MAX_HOURS:g}", where="quantiles_hours")
         object.__setattr__(self, "quantiles", tuple(sorted(self.quantiles)))
+        cut = self.censored_at if self.censored_at is not None else math.inf
+        known = [q for q in self.quantiles if q < cut]  # sorted; computed once: cdf runs once per task and day
+        object.__setattr__(self, "_known", known)
+        object.__setattr__(self, "_probs", [(i + 0.5) / len(self.quantiles) for i in range(len(known))])
 
     def cdf(self, hours: float) -> float:
         if hours <= 0.0:
             return 0.0
         n = len(self.quantiles)
-        cut = self.censored_at if self.censored_at is not None else math.inf
-        known = [q for q in self.quantiles if q < cut]  # sorted
+        known: list[float] = self.__dict__["_known"]
+        probs: list[float] = self.__dict__["_probs"]
         if not known:
             return 0.0
-        probs = [(i + 0.5) / n for i in range(len(known))]
         if hours >= known[-1]:
             if len(known) < n:  # the rest lies beyond the estimator's horizon: no failure the curve knows of
                 return probs[-1]
@@ -99,11 +106,11 @@ class LogNormalCurve:
     level: float = 0.8
 
     def __post_init__(self) -> None:
-        if not (0.0 < self.level < 1.0):
-            raise ValidationError(f"interval level {self.level} is not between 0 and 1", where="rul_hours.level",
+        if not (0.0 < self.level <= 0.9999):
+            raise ValidationError(f"interval level {self.level} is not in (0, 0.9999]", where="rul_hours.level",
                                   hint="a two-sided level such as 0.8 for an 80 % interval")
         if not (math.isfinite(self.lower) and math.isfinite(self.upper)) or self.upper <= 0 or self.lower < 0 \
-                or self.lower > self.upper:
+                or self.lower > self.upper or self.upper > MAX_HOURS:
             raise ValidationError(f"RUL interval [{self.lower}, {self.upper}] h is not 0 ≤ lower ≤ upper, upper > 0",
                                   where="rul_hours", hint="give the interval's ends in hours from the plan's start")
 
@@ -132,26 +139,64 @@ class WeibullCurve:
     age_hours: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.shape > 0 and self.scale_hours > 0 and self.age_hours >= 0) or not all(
-                math.isfinite(v) for v in (self.shape, self.scale_hours, self.age_hours)):
-            raise ValidationError("a Weibull life needs shape > 0, scale_hours > 0 and age_hours ≥ 0",
+        if not (0.05 <= self.shape <= 50 and 0 < self.scale_hours <= MAX_HOURS and 0 <= self.age_hours <= MAX_HOURS):
+            raise ValidationError("a Weibull life needs 0.05 ≤ shape ≤ 50, 0 < scale_hours ≤ 1e9 and "
+                                  "0 ≤ age_hours ≤ 1e9",
                                   where="weibull", hint="e.g. {shape: 2.0, scale_hours: 20000, age_hours: 12000}")
 
     def cdf(self, hours: float) -> float:
         if hours <= 0.0:
             return 0.0
         b, eta, age = self.shape, self.scale_hours, self.age_hours
-        return 1.0 - math.exp((age / eta) ** b - ((age + hours) / eta) ** b)
+        try:
+            return 1.0 - math.exp((age / eta) ** b - ((age + hours) / eta) ** b)
+        except OverflowError:  # far past its scale: survival underflows to nothing
+            return 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"weibull": {"shape": self.shape, "scale_hours": self.scale_hours, "age_hours": self.age_hours}}
 
 
+@dataclass(frozen=True)
+class SurvivedCurve:
+    """``base`` made ``survived_hours`` ago, the asset still running: P(fails within t | survived so far)
+    = (F(e + t) − F(e)) / (1 − F(e)); certain failure when the base gave it no chance to get this far."""
+
+    base: FailureCurve
+    survived_hours: float
+
+    def cdf(self, hours: float) -> float:
+        if hours <= 0.0:
+            return 0.0
+        before = self.base.cdf(self.survived_hours)
+        if before >= 1.0 - 1e-12:
+            return 1.0
+        return min(1.0, max(0.0, (self.base.cdf(self.survived_hours + hours) - before) / (1.0 - before)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.base.as_dict() | {"survived_hours": self.survived_hours}
+
+
 def curve_from_dict(spec: Any, where: str = "failure") -> FailureCurve:
+    """A curve from its planning-document form (see the module docstring); raises ValidationError saying which.
+    ``survived_hours`` beside any source: the asset has run that long since the curve was made."""
+    if isinstance(spec, dict) and spec.get("survived_hours") is not None:
+        rest = {k: v for k, v in spec.items() if k != "survived_hours"}
+        try:
+            survived = float(spec["survived_hours"])
+        except (TypeError, ValueError, OverflowError):
+            survived = math.nan
+        if not 0.0 <= survived <= MAX_HOURS:
+            raise ValidationError("survived_hours must be hours between 0 and 1e9", where=f"{where}.survived_hours")
+        return SurvivedCurve(curve_from_dict(rest, where), survived)
+    return _source(spec, where)
+
+
+def _source(spec: Any, where: str) -> FailureCurve:
     """A curve from its planning-document form (see the module docstring); raises ValidationError saying which."""
     hint = ("one of {quantiles_hours: [...]}, {rul_hours: {lower, upper, level}}, "
             "{weibull: {shape, scale_hours, age_hours}} or {none: true}")
-    if not isinstance(spec, dict) or len(set(spec) - {"censored_at_hours"}) != 1:
+    if not isinstance(spec, dict) or len(set(spec) - {"censored_at_hours", "survived_hours"}) != 1:
         raise ValidationError("a failure curve needs exactly one source", where=where, hint=hint)
     try:
         if "quantiles_hours" in spec:
@@ -172,10 +217,10 @@ def curve_from_dict(spec: Any, where: str = "failure") -> FailureCurve:
             return WeibullCurve(float(w["shape"]), float(w["scale_hours"]), float(w.get("age_hours", 0.0)))
         if spec.get("none") is True:
             return NoFailure()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"not a number: {exc}", where=where, hint=hint) from None
     except ValidationError as exc:
         inner = exc.where if exc.where.startswith(where) else f"{where}.{exc.where}" if exc.where else where
         raise ValidationError(exc.message, where=inner,
                               hint=exc.hint or hint) from None
-    raise ValidationError(f"unknown failure source {sorted(spec)}", where=where, hint=hint)
+    raise ValidationError(f"unknown failure source {sorted(map(str, spec))}", where=where, hint=hint)

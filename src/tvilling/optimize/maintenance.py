@@ -20,8 +20,9 @@ start itself) the expected cost is
   part is not described.
 
 Constraints: a task's window (``earliest_day``, ``latest_day``), the crew hours of each day, and a **risk limit** —
-no task may be planned later than the day its P(failure before maintenance) passes ``risk_limit``. A task whose
-risk has passed the limit already is planned on its first day (``overRisk``). A task may be left after the horizon
+no task may be planned later than the day its P(failure before maintenance) passes ``risk_limit``. A task over the
+limit before any day with crew enough for it is planned as soon as possible: on any day up to the first such day
+(``overRisk``). A task may be left after the horizon
 (``day`` None) when that keeps its risk within the limit and it has no ``latest_day``; it is then costed as its risk
 within the horizon, its preventive cost and a stop on the cheapest day with crew enough for it (the next plan will
 have such days too; risk after the horizon is the next plan's). Between days of equal cost the later one wins (a
@@ -42,7 +43,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -251,8 +252,15 @@ class _Prices:
             last = horizon - 1 if t.latest_day is None else min(t.latest_day, horizon - 1)
             window = list(range(max(0, t.earliest_day), last + 1))
             within = [d for d in window if f[d] <= limit + 1e-12]
-            self.over_risk[t.id] = bool(window) and not within
-            self.allowed[t.id] = within or window[:1]
+            if window and not any(cal.crew_hours[d] >= t.crew_hours for d in within):
+                # Over the limit before a day with crew enough for it: as soon as possible, i.e. any day up to
+                # the first one with crew enough (the risk prefers the earliest), flagged overRisk.
+                fits = next((i for i, d in enumerate(window) if cal.crew_hours[d] >= t.crew_hours), 0)
+                within = window[: fits + 1]
+                self.over_risk[t.id] = True
+            else:
+                self.over_risk[t.id] = False
+            self.allowed[t.id] = within
             self.deferrable[t.id] = (self.problem.allow_defer and t.latest_day is None
                                      and f[horizon] <= limit + 1e-12)
 
@@ -364,7 +372,9 @@ def solve(problem: Problem, *, time_limit_s: float = 10.0, workers: int = 1) -> 
             objective.append(round(later * CENTS) * v)
         model.add_exactly_one(options)
     for d, entries in on_day.items():
-        model.add(sum(round(t.crew_hours * TENTHS) * v for t, v in entries) <= round(cal.crew_hours[d] * TENTHS))
+        # rounded against the plan (tasks up, the day's crew down), so a plan never needs more than the day has
+        model.add(sum(math.ceil(t.crew_hours * TENTHS - 1e-9) * v for t, v in entries)
+                  <= math.floor(cal.crew_hours[d] * TENTHS + 1e-9))
         lines: dict[str, list[tuple[Task, Any]]] = defaultdict(list)
         for t, v in entries:
             if t.line is not None and cal.downtime_cost[d] > 0:
@@ -404,10 +414,12 @@ def solve(problem: Problem, *, time_limit_s: float = 10.0, workers: int = 1) -> 
         raise ValidationError(reason, where="tasks",
                               hint="add crew hours, widen task windows or the horizon, or raise the time limit")
     schedule = {tid: day for (tid, day), v in pick.items() if solver.boolean_value(v)}
-    return evaluate(problem, schedule, method="cp-sat", prices=prices,
+    plan = evaluate(problem, schedule, method="cp-sat", prices=prices,
                     status="optimal" if code == cp_model.OPTIMAL else "feasible",
                     solve_seconds=time.perf_counter() - began,
+                    # the ties' hundredths of a cent taken out at their most: a lower bound of the real cost
                     bound=(solver.best_objective_bound - cal.days * len(problem.tasks)) / CENTS)
+    return replace(plan, bound=plan.total) if code == cp_model.OPTIMAL else plan
 
 
 # -- baselines ----------------------------------------------------------------------------------------------------

@@ -60,6 +60,9 @@ def parse_time(value: Any, where: str) -> datetime:
         except ValueError:
             raise ValidationError(f"{value!r} is not an ISO 8601 time", where=where,
                                   hint='e.g. "2026-12-01T06:00:00Z"') from None
+    if not 1970 <= moment.year <= 2200:
+        raise ValidationError(f"{value!r} is not a plausible planning time", where=where,
+                              hint="a time between 1970 and 2200")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -70,29 +73,39 @@ class _Reader:
     def fail(self, message: str, where: str, hint: str = "") -> None:
         self.issues.append(Issue(message, where=where, hint=hint))
 
-    def number(self, raw: Any, where: str, *, low: float = 0.0, default: float | None = None) -> float:
+    def number(self, raw: Any, where: str, *, low: float = 0.0, high: float = 1e9,
+               default: float | None = None) -> float:
         if raw is None and default is not None:
             return default
         try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            self.fail(f"{raw!r} is not a number", where)
+            value = float(raw) if not isinstance(raw, bool) else math.nan
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{str(raw)[:40]!r} is not a number", where)
             return default or 0.0
-        if not math.isfinite(value) or value < low:
-            self.fail(f"{raw!r} must be a finite number ≥ {low:g}", where)
+        if not math.isfinite(value) or not low <= value <= high:
+            self.fail(f"{str(raw)[:40]} must be a number from {low:g} to {high:g}", where)
             return default or 0.0
         return value
 
+    def day(self, raw: Any, where: str, low: int = 0) -> int:
+        value = self.number(raw, where, low=low, high=MAX_DAYS)
+        if value != int(value):
+            self.fail(f"{raw!r} is not a whole day number", where, "days count from 0, the plan's first day")
+        return int(value)
+
     def unknown(self, given: Mapping[str, Any], known: set[str], where: str) -> None:
-        for key in sorted(set(given) - known):
+        for key in sorted(map(str, given)):
+            if key in known:
+                continue
             self.fail(f"unknown key {key!r}", f"{where}.{key}" if where else key, "known: " + ", ".join(sorted(known)))
 
-    def per_day(self, raw: Any, where: str, start: datetime, days: int, default: float) -> list[float]:
+    def per_day(self, raw: Any, where: str, start: datetime, days: int, default: float,
+                high: float = 1e9) -> list[float]:
         if raw is None:
             return [default] * days
         if not isinstance(raw, Mapping):
-            return [self.number(raw, where)] * days
-        base = self.number(raw.get("default", default), f"{where}.default")
+            return [self.number(raw, where, high=high)] * days
+        base = self.number(raw.get("default", default), f"{where}.default", high=high)
         by_weekday: dict[int, float] = {}
         by_date: dict[date, float] = {}
         for key, value in raw.items():
@@ -100,10 +113,12 @@ class _Reader:
             if k == "default":
                 continue
             if k in WEEKDAYS:
-                by_weekday[WEEKDAYS.index(k)] = self.number(value, f"{where}.{key}")
+                by_weekday[WEEKDAYS.index(k)] = self.number(value, f"{where}.{key}", high=high)
                 continue
             try:
-                by_date[date.fromisoformat(str(key))] = self.number(value, f"{where}.{key}")
+                day = key if isinstance(key, date) else date.fromisoformat(str(key))
+                by_date[day if not isinstance(day, datetime) else day.date()] = self.number(
+                    value, f"{where}.{key}", high=high)
             except ValueError:
                 self.fail(f"{key!r} is neither default, a weekday nor an ISO date", f"{where}.{key}",
                           "e.g. saturday: 900 or \"2026-12-24\": 0")
@@ -125,17 +140,15 @@ def problem_from_dict(doc: Any, *, start: datetime | None = None,
     if doc.get("version", 1) != 1:
         r.fail(f"version {doc.get('version')!r} is not supported", "version", "use version: 1")
     begin = parse_time(doc["start"], "start") if doc.get("start") is not None else (start or datetime.now(UTC))
-    days = int(r.number(doc.get("horizon_days", 90), "horizon_days", low=1))
-    if days > MAX_DAYS:
-        r.fail(f"horizon_days {days} is over {MAX_DAYS}", "horizon_days")
-        days = MAX_DAYS
+    days = max(1, r.day(doc.get("horizon_days", 90), "horizon_days", low=1))
     cal_doc = doc.get("calendar") or {}
     if not isinstance(cal_doc, Mapping):
         r.fail("calendar must be a mapping", "calendar")
         cal_doc = {}
     r.unknown(cal_doc, CALENDAR_KEYS, "calendar")
     lost = r.per_day(cal_doc.get("downtime_cost_per_hour"), "calendar.downtime_cost_per_hour", begin, days, 0.0)
-    crew = r.per_day(cal_doc.get("crew_hours_per_day"), "calendar.crew_hours_per_day", begin, days, 24.0)
+    crew = r.per_day(cal_doc.get("crew_hours_per_day"), "calendar.crew_hours_per_day", begin, days, 24.0,
+                     high=1e5)
     shutdowns = cal_doc.get("shutdowns") or []
     if not isinstance(shutdowns, list):
         r.fail("shutdowns must be a list of ISO dates", "calendar.shutdowns")
@@ -143,7 +156,8 @@ def problem_from_dict(doc: Any, *, start: datetime | None = None,
     first = begin.date()
     for i, raw in enumerate(shutdowns):
         try:
-            day = (raw if isinstance(raw, date) else date.fromisoformat(str(raw))) - first
+            when = raw if isinstance(raw, date) else date.fromisoformat(str(raw))
+            day = (when.date() if isinstance(when, datetime) else when) - first
         except ValueError:
             r.fail(f"{raw!r} is not an ISO date", f"calendar.shutdowns[{i}]", 'e.g. "2026-12-24"')
             continue
@@ -157,7 +171,9 @@ def problem_from_dict(doc: Any, *, start: datetime | None = None,
         r.fail(f"{len(tasks_doc)} tasks are over {MAX_TASKS}", "tasks")
         tasks_doc = tasks_doc[:MAX_TASKS]
     tasks = [t for t in (_task(r, i, raw, failures or {}) for i, raw in enumerate(tasks_doc)) if t is not None]
-    risk = r.number(doc.get("risk_limit", 1.0), "risk_limit", low=0.0)
+    risk = r.number(doc.get("risk_limit", 1.0), "risk_limit", low=0.0, high=1.0)
+    if not isinstance(doc.get("allow_defer", True), bool):
+        r.fail("allow_defer must be true or false", "allow_defer")
     if r.issues:
         first_issue = r.issues[0]
         raise ValidationError(f"{len(r.issues)} problem(s) in the planning document: {first_issue.message}",
@@ -176,7 +192,7 @@ def _task(r: _Reader, i: int, raw: Any, failures: Mapping[str, FailureCurve]) ->
     if not tid:
         r.fail("a task needs an id (or an asset)", where)
         return None
-    nums = {k: r.number(raw.get(k), f"{where}.{k}", default=0.0)
+    nums = {k: r.number(raw.get(k), f"{where}.{k}", default=0.0, high=1e9 if k.endswith("cost") else 1e5)
             for k in TASK_NUMBERS}
     if raw.get("duration_hours") is None:
         r.fail("duration_hours is required", f"{where}.duration_hours", "how long the task stops its line, hours")
@@ -194,10 +210,10 @@ def _task(r: _Reader, i: int, raw: Any, failures: Mapping[str, FailureCurve]) ->
     window = {}
     for k in ("earliest_day", "latest_day"):
         if raw.get(k) is not None:
-            window[k] = int(r.number(raw[k], f"{where}.{k}"))
+            window[k] = r.day(raw[k], f"{where}.{k}")
     life = None
     if raw.get("life_hours") is not None:
-        life = r.number(raw["life_hours"], f"{where}.life_hours", low=1e-9) or None
+        life = r.number(raw["life_hours"], f"{where}.life_hours", low=1e-3) or None
     line = raw.get("line")
     return Task(tid, str(raw.get("asset") or tid), None if line is None else str(line), failure=curve,
                 title=str(raw.get("title") or ""), earliest_day=window.get("earliest_day", 0),

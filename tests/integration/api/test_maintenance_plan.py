@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from tests.support.dtdl_samples import OFFICE, ROOM, room
+from tests.support.dtdl_samples import FLOOR, OFFICE, ROOM, room
 from tests.support.platform import ApiRig, api_rig
 from tvilling.bootstrap import build_platform
 from tvilling.core.context import new_id
@@ -43,16 +43,22 @@ def planned_rig(db_url: str, tmp_path: Path) -> Iterator[ApiRig]:
         for twin, model in (("room-a", ROOM), ("office-b", OFFICE), ("room-c", ROOM)):
             r = rig.call("PUT", f"/api/v1/twins/{twin}", json=room(model=model))
             assert r.status_code in (200, 201), r.text
+        r = rig.call("PUT", "/api/v1/twins/ahu-1", json={"$metadata": {"$model": FLOOR}})  # not a Room
+        assert r.status_code in (200, 201), r.text
         yield rig
 
 
 def _rul(rig: ApiRig, twin: str, at: datetime, quantiles: list[float]) -> None:
+    _insight(rig, "insight.rul", twin, {
+        "at": at.isoformat(), "p_failure": 0.0, "horizon_hours": 72.0,
+        "rul_hours": {"mean": quantiles[len(quantiles) // 2], "lower": quantiles[1], "upper": quantiles[-2],
+                      "level": 0.9, "quantiles": quantiles, "censored_at": 8760.0}})
+
+
+def _insight(rig: ApiRig, kind: str, twin: str, data: dict[str, Any]) -> None:
     services = rig.platform.services
-    data = {"twin": twin, "at": at.isoformat(), "p_failure": 0.0, "horizon_hours": 72.0,
-            "rul_hours": {"mean": quantiles[len(quantiles) // 2], "lower": quantiles[1], "upper": quantiles[-2],
-                          "level": 0.9, "quantiles": quantiles, "censored_at": 8760.0}}
-    event = Event(kind="insight.rul", tenant="acme", subject=twin, time=services.clock.now(), context_id=new_id(),
-                  actor="monitoring", data=data)
+    event = Event(kind=kind, tenant="acme", subject=twin, time=services.clock.now(), context_id=new_id(),
+                  actor="monitoring", data={"twin": twin, **data})
     with services.store.write() as tx:
         tx.events.append([event])
 
@@ -92,7 +98,22 @@ def test_live_plan_uses_each_twins_latest_estimate(planned_rig: ApiRig) -> None:
 
 def test_other_tenants_twins_are_not_planned(planned_rig: ApiRig) -> None:
     body = planned_rig.call("GET", "/api/v1/maintenance/plan", tenant="globex").json()
-    assert [t["task"] for t in body["plan"]["tasks"]] == ["filters"]
+    assert body["plan"] is None  # globex has none of acme's twins, not even the one a task names
+    assert body["notPlanned"] == [{"task": "filters", "asset": "ahu-1", "reason": "no twin 'ahu-1' in this tenant"}]
+
+
+def test_a_cleared_episode_takes_its_estimate_with_it(planned_rig: ApiRig) -> None:
+    _rul(planned_rig, "room-a", AT, QUANTILES)
+    plan = planned_rig.call("GET", "/api/v1/maintenance/plan").json()["plan"]
+    assert "service/room-a" in {t["task"] for t in plan["tasks"]}
+    # a physics model's episode clearing says nothing about the ML monitor's estimate
+    _insight(planned_rig, "insight.cleared", "room-a", {"cleared_at": AT.isoformat(), "detector": "physics"})
+    plan = planned_rig.call("GET", "/api/v1/maintenance/plan").json()["plan"]
+    assert "service/room-a" in {t["task"] for t in plan["tasks"]}
+    # the monitor's episode clears (the bearing was replaced): the monitor forgot its RUL, so does the plan
+    _insight(planned_rig, "insight.cleared", "room-a", {"cleared_at": AT.isoformat()})
+    body = planned_rig.call("GET", "/api/v1/maintenance/plan").json()
+    assert "room-a" in {n["asset"] for n in body["notPlanned"]} and "room-a" not in body["estimates"]
 
 
 DOC: dict[str, Any] = {

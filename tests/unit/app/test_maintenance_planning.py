@@ -8,7 +8,7 @@ import pytest
 
 from tvilling.app.maintenance_planning import config_from_dict, curve_from_rul, load_planning, plan_digest
 from tvilling.core.errors import ValidationError
-from tvilling.optimize.failure import LogNormalCurve, QuantileCurve
+from tvilling.optimize.failure import LogNormalCurve, QuantileCurve, SurvivedCurve
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "bottling-plant" / "planning.yaml"
 RULE = {"id": "service", "model": "dtmi:ex:Pump;1", "title": "Service {twin}", "line": "L", "duration_hours": 2}
@@ -45,8 +45,18 @@ def test_an_estimate_ages_by_the_time_since_it_was_made() -> None:
     curve = curve_from_rul(rul, elapsed_hours=20.0)
     assert curve == QuantileCurve((30.0, 80.0, 8740.0), censored_at=8740.0)
     without = {"rul_hours": {"mean": 100.0, "lower": 60.0, "upper": 150.0, "level": 0.9}}
-    assert curve_from_rul(without, 20.0) == LogNormalCurve(40.0, 130.0, 0.9)
-    assert curve_from_rul(without, 200.0) is None  # past even its upper end: no curve it can stand behind
+    aged = curve_from_rul(without, 20.0)
+    base = LogNormalCurve(60.0, 150.0, 0.9)
+    assert aged == SurvivedCurve(base, 20.0) and curve_from_rul(without, 0.0) == base
+    # conditional on having run 20 h: (F(20 + t) - F(20)) / (1 - F(20))
+    assert aged is not None and aged.cdf(50.0) == pytest.approx(
+        (base.cdf(70.0) - base.cdf(20.0)) / (1.0 - base.cdf(20.0)))
+    overdue = curve_from_rul(without, 2000.0)  # far past its upper end: failure is due
+    assert overdue is not None and overdue.cdf(1.0) == 1.0
+    behind = curve_from_rul(rul, 9000.0)  # every quantile behind it
+    assert behind == QuantileCurve((0.0,)) and behind.cdf(0.5) == 1.0
+    survivors = curve_from_rul(rul, 60.0)  # one of three draws is behind: the other two, shifted
+    assert survivors == QuantileCurve((40.0, 8700.0), censored_at=8700.0)
     assert curve_from_rul({}, 0.0) is None
 
 

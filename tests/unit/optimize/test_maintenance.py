@@ -214,3 +214,20 @@ def test_costs_too_large_for_exact_integers_are_refused_not_wrapped() -> None:
     assert "thousands" in info.value.hint
     free = solve(Problem(calendar(5, 1000.0), (task("b", prev=0.0, crew=0.0, curve=NoFailure()),)))
     assert free.status == "optimal" and free.schedule() == {"b": None}  # nothing to gain now: it waits
+
+
+def test_an_overdue_task_goes_on_the_first_day_with_crew_not_on_a_day_without() -> None:
+    # Over the limit from day 1; day 0 has no crew: day 1 (flagged), not "no plan at all".
+    cal = calendar(5, 100.0, [0.0, 16.0, 16.0, 16.0, 16.0])
+    due = task("due", curve=LogNormalCurve(10.0, 40.0, 0.8))
+    plan = solve(Problem(cal, (due,), risk_limit=0.2))
+    assert plan.schedule() == {"due": 1} and plan.planned[0].over_risk and not plan.violations
+
+
+def test_crew_hours_are_rounded_against_the_plan() -> None:
+    # 1.25 + 1.25 > 2.4, though each rounds to 1.2 (half to even) and 2.4 holds 1.2 + 1.2.
+    cal = calendar(3, 100.0, 2.4)
+    tasks = tuple(task(t, crew=1.25, curve=NoFailure()) for t in "xy")
+    plan = solve(Problem(cal, tasks, allow_defer=False))
+    assert plan.schedule()["x"] != plan.schedule()["y"] and not plan.violations
+    assert plan.status == "optimal" and plan.bound == plan.total

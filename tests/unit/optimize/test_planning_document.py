@@ -62,3 +62,30 @@ def test_single_problems_name_their_place(doc: dict[str, object], where: str) ->
     with pytest.raises(ValidationError) as info:
         problem_from_dict(doc)
     assert info.value.where == where
+
+
+@pytest.mark.parametrize("change,where", [
+    ({"start": "9999-12-31T00:00:00Z"}, "start"),
+    ({"calendar": {"crew_hours_per_day": 1e18}}, "calendar.crew_hours_per_day"),
+    ({"calendar": {"downtime_cost_per_hour": 1e305}}, "calendar.downtime_cost_per_hour"),
+    ({"calendar": {"downtime_cost_per_hour": int("9" * 400)}}, "calendar.downtime_cost_per_hour"),
+    ({"tasks": [{**TASK, "failure": {"weibull": {"shape": 200, "scale_hours": 1}}}]}, "tasks[0].failure.weibull"),
+    ({"tasks": [{**TASK, "failure": {"weibull": {"shape": 2, "scale_hours": 1, "age_hours": 1e200}}}]},
+     "tasks[0].failure.weibull"),
+    ({"tasks": [{**TASK, "failure": {"rul_hours": {"lower": 1, "upper": 5, "level": 0.9999999999999999}}}]},
+     "tasks[0].failure.rul_hours.level"),
+    ({"tasks": [{**TASK, "failure": {"quantiles_hours": list(range(5000))}}]}, "tasks[0].failure.quantiles_hours"),
+    ({"tasks": [{**TASK, "earliest_day": 2.7}]}, "tasks[0].earliest_day"),
+    ({"tasks": [{**TASK, "preventive_cost": True}]}, "tasks[0].preventive_cost"),
+    ({"allow_defer": "false"}, "allow_defer"), ({"horizon_days": 0}, "horizon_days"), ({5: 1}, "5")])
+def test_hostile_values_are_problems_not_crashes(change: dict[object, object], where: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        problem_from_dict({"tasks": [TASK], **change})
+    assert where in {info.value.where, *(p.where for p in info.value.problems)}
+
+
+def test_yaml_dates_are_dates() -> None:
+    doc = {"start": datetime(2026, 11, 30, 6, tzinfo=UTC), "horizon_days": 3, "tasks": [TASK],
+           "calendar": {"downtime_cost_per_hour": {"default": 10, datetime(2026, 12, 1).date(): 3},
+                        "shutdowns": [datetime(2026, 12, 2, 0, 0)]}}
+    assert problem_from_dict(doc).calendar.downtime_cost == (10, 3, 0)
