@@ -25,10 +25,11 @@ from typing import Any
 import yaml
 
 from tvilling.core.errors import Problem, ValidationError
+from tvilling.policy.command_guard import CommandGuard, parse_guard
 from tvilling.ports.commands import CommandTarget
 
 NUMERIC = {"double", "float", "integer", "long"}
-_COMMON = {"twin", "command", "transport", "scale", "offset", "min", "max", "timeout_s"}
+_COMMON = {"twin", "command", "transport", "scale", "offset", "min", "max", "timeout_s", "guard"}
 _PER_TRANSPORT: dict[str, set[str]] = {
     "mqtt": {"topic", "device_command"},
     "opcua": {"node_id", "object", "method", "variant"},
@@ -51,6 +52,7 @@ class CommandMapping:
     min: float | None = None
     max: float | None = None
     timeout_s: float | None = None
+    guard: CommandGuard = field(default_factory=CommandGuard)
 
     @property
     def scaled(self) -> bool:
@@ -171,6 +173,7 @@ def parse_command_mappings(doc: Any, source: str = "") -> CommandMappingSet:
         offset = _number(row, "offset", where, problems)
         lo, hi = _number(row, "min", where, problems), _number(row, "max", where, problems)
         timeout = _number(row, "timeout_s", where, problems)
+        guard = parse_guard(row.get("guard"), f"{where}/guard", problems)
         if scale == 0.0:
             problems.append(Problem("scale must not be 0", f"{where}/scale"))
         if lo is not None and hi is not None and lo > hi:
@@ -182,7 +185,7 @@ def parse_command_mappings(doc: Any, source: str = "") -> CommandMappingSet:
             continue
         if target is not None:
             entries[(twin, command)] = CommandMapping(
-                twin, command, target, 1.0 if scale is None else scale, offset or 0.0, lo, hi, timeout)
+                twin, command, target, 1.0 if scale is None else scale, offset or 0.0, lo, hi, timeout, guard)
     if problems:
         raise CommandMappingError(f"{len(problems)} problem(s) in the command mappings"
                                   + (f" ({source})" if source else ""),
@@ -225,4 +228,13 @@ def check_against_models(mappings: CommandMappingSet, twin_model: Callable[[str]
         schema_name = getattr(getattr(cdef.request, "schema", None), "name", None)
         if m.scaled and schema_name not in NUMERIC:
             problems.append(Problem("scale/offset/min/max need a numeric request schema", where))
+        if m.guard.max_step is not None and schema_name not in NUMERIC:
+            problems.append(Problem("guard max_step needs a numeric request schema", where))
+        iface = model_set.get(model_id)
+        known = {*iface.properties, *iface.telemetry}
+        named = [m.guard.prop] if m.guard.prop else []
+        for name in [*named, *(lock.property for lock in m.guard.interlocks)]:
+            if name not in known:
+                problems.append(Problem(f"guard names {name!r}, which model {model_id} has as neither property "
+                                        "nor telemetry", f"{where}/guard", "name a property of the twin"))
     return problems

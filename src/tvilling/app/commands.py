@@ -7,8 +7,14 @@ at once (HTTP 202); sending happens in a task: ``sent`` when the transport has h
 ``failed`` when the device answers, or ``expired`` by the sweep when it has not answered by ``expires_at``. A
 late answer is recorded (``command.late`` event) but does not revive an expired command.
 
-Every transition is one write transaction (state row, transition row, event) and is published on the bus after
-commit. A client-supplied command id makes the request idempotent: the same id with the same request returns
+Guards (``guard`` on a commands.yaml row; :mod:`tvilling.policy.command_guard`) are checked at the request (slew,
+rate, interlocks; a refusal is 409 and audited) and again right before the transport sends (interlocks, slew, the
+kill switch: a refusal then is the state ``rejected`` / ``canceled``). A guard with ``approvals`` starts the command
+``pending_approval``; :meth:`CommandService.approve` (two-person rule, bound to the request digest) releases it. A
+kill switch (whole tenant or one twin) refuses new commands and cancels every one not yet handed to a device.
+
+Every transition is one write transaction (state row, transition row, event, audit record) and is published on the
+bus after commit. A client-supplied command id makes the request idempotent: the same id with the same request returns
 the stored command; the same id with a different request is a conflict. Events are about the twin (``subject``
 is the twin id, so per-twin subscribers see them) and carry the command's ``Context`` (actor = the caller).
 """
@@ -24,16 +30,30 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from tvilling.adapters.sql.audit_repo import SqlAuditRepo
 from tvilling.adapters.sql.commands_repo import SqlCommandRepo
+from tvilling.adapters.sql.kill_switch_repo import TENANT_WIDE, KillSwitch, SqlKillSwitchRepo
 from tvilling.adapters.sql.store import SqlStore
-from tvilling.app.command_mapping import CommandMappingSet, check_against_models
+from tvilling.app.command_mapping import CommandMapping, CommandMappingSet, check_against_models
 from tvilling.app.events import EventBus
 from tvilling.app.models import ModelService
-from tvilling.core.commands import Command, CommandState, IllegalTransition, check_command_id
+from tvilling.core.audit import AuditEntry, AuditRecord, Verification
+from tvilling.core.commands import LATE_STATES, Command, CommandState, IllegalTransition, check_command_id
 from tvilling.core.context import Context, new_id
-from tvilling.core.errors import ConflictError, NotFoundError, Problem, UnavailableError, ValidationError
+from tvilling.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    Problem,
+    TvillingError,
+    UnavailableError,
+    ValidationError,
+)
 from tvilling.core.events import Event
+from tvilling.core.quality import Quality
+from tvilling.core.twin import PropertyMetadata, Twin
 from tvilling.dtdl.instance import check_value
+from tvilling.policy.command_guard import check_guard
 from tvilling.ports.clock import Clock
 from tvilling.ports.commands import CommandOutcome, CommandRequest, CommandSendError, CommandTransport
 
@@ -45,6 +65,57 @@ MAX_REMEMBERED = 10_000  # command id -> tenant entries kept for answers that na
 
 class UnmappedCommandError(ConflictError):
     """The twin's model declares the command, but no transport address is mapped for it."""
+
+
+class GuardRefusedError(ConflictError):
+    """A guard (slew, rate, interlock) or an engaged kill switch refuses the command now; ``problems`` says why."""
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def twin_view(record: Any) -> Twin:
+    """A stored twin as the guard sees it: top-level values with their update time and quality (unknown quality
+    reads as bad, so a guard fails closed)."""
+    meta: dict[str, PropertyMetadata] = {}
+    for key, entry in (record.meta or {}).items():
+        if key.startswith("$") or not isinstance(entry, dict):
+            continue
+        at = _parse_time(entry.get("lastUpdateTime"))
+        if at is None:
+            continue
+        try:
+            quality = Quality(str(entry.get("quality", "good")).lower())
+        except ValueError:
+            quality = Quality.BAD
+        meta[key] = PropertyMetadata(at, quality=quality)
+    return Twin(id=record.id, model_id=record.model_id, tenant=record.tenant, contents=dict(record.contents or {}),
+                metadata=meta, etag=record.etag, last_update_time=record.last_update_time)
+
+
+def _locked(repo: SqlCommandRepo, tenant: str, command_id: str) -> Command:
+    """The command, locked for this write transaction; NotFoundError when there is none."""
+    found = repo.get(tenant, command_id, for_update=True)
+    if found is None:
+        raise NotFoundError(f"command {command_id} does not exist", where=command_id)
+    return found[0]
+
+
+def _switch_problem(switch: KillSwitch) -> Problem:
+    where = "the whole tenant" if switch.scope == TENANT_WIDE else switch.scope
+    return Problem(f"the kill switch for {where} is engaged (since {switch.engaged_at:%Y-%m-%d %H:%M:%S} UTC, by "
+                   f"{switch.actor}: {switch.reason or 'no reason given'})", "killSwitch",
+                   "an engineer releases it: tvilling killswitch release")
+
+
+def _audit(cmd: Command, action: str, at: datetime, actor: str, detail: dict[str, Any],
+           category: str = "command") -> AuditEntry:
+    return AuditEntry(category, action, cmd.id, actor, at,
+                      {"twinId": cmd.twin_id, "command": cmd.name, "contextId": cmd.context.id, **detail})
 
 
 def _digest(twin_id: str, name: str, payload: Any) -> str:
@@ -107,29 +178,63 @@ class CommandService:
         if existing is not None:
             return self._replay(existing, digest), False
         mapping = await asyncio.to_thread(self._validate, tenant, twin_id, name, payload)
-        transport = self.transports.get(mapping.target.transport)
-        if transport is None:
+        if mapping.target.transport not in self.transports:
             raise UnavailableError(f"the {mapping.target.transport} command transport is not running",
                                    where=f"{twin_id}/{name}", hint="check the server's broker / PLC settings")
         timeout = timeout_s if timeout_s is not None else (mapping.timeout_s or self.mappings.default_timeout_s)
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
             raise ValidationError(f"timeout must be in (0, {MAX_TIMEOUT_S:.0f}] seconds", where="timeout")
         now = self._clock.now()
+        await asyncio.to_thread(self._check_guard, tenant, twin_id, name, payload, mapping, ctx, now)
+        guard = mapping.guard
+        wait = guard.approval_ttl_s if guard.approvals else float(timeout)
         cmd = Command.request(id=command_id, tenant=tenant, twin_id=twin_id, name=name, payload=payload,
-                              requested_at=now, expires_at=now + timedelta(seconds=float(timeout)), context=ctx,
-                              transport=mapping.target.transport)
+                              requested_at=now, expires_at=now + timedelta(seconds=wait), context=ctx,
+                              transport=mapping.target.transport, digest=digest,
+                              approvals_required=guard.approvals, timeout_s=float(timeout))
         inserted = await asyncio.to_thread(self._insert, cmd, digest)
         if inserted is not None:  # a concurrent request with the same id won the race
             return self._replay(inserted, digest), False
-        self._inflight[cmd.id] = tenant
+        if cmd.state is CommandState.REQUESTED:
+            self._dispatch(cmd, mapping)
+        return cmd, True
+
+    def _dispatch(self, cmd: Command, mapping: CommandMapping) -> None:
+        """Send ``cmd`` in a task (after the last check, in :meth:`_send`)."""
+        transport = self.transports.get(mapping.target.transport)
+        if transport is None:  # gone since the request (server shutting down): the sweep expires it
+            return
+        self._inflight[cmd.id] = cmd.tenant
         while len(self._inflight) > MAX_REMEMBERED:  # expired ones stay for late answers; keep the newest only
             self._inflight.pop(next(iter(self._inflight)))
-        req = CommandRequest(command_id=cmd.id, tenant=tenant, twin_id=twin_id, name=name,
-                             value=mapping.device_value(payload), target=mapping.target, expires_at=cmd.expires_at)
-        task = asyncio.create_task(self._send(transport, req), name=f"command-{cmd.id}")
+        req = CommandRequest(command_id=cmd.id, tenant=cmd.tenant, twin_id=cmd.twin_id, name=cmd.name,
+                             value=mapping.device_value(cmd.payload), target=mapping.target, expires_at=cmd.expires_at)
+        task = asyncio.create_task(self._send(transport, req, cmd.payload, mapping), name=f"command-{cmd.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return cmd, True
+
+    def _check_guard(self, tenant: str, twin_id: str, name: str, payload: Any, mapping: CommandMapping,
+                     ctx: Context, now: datetime) -> None:
+        """Kill switch, slew, rate and interlocks at the request; a refusal is audited, then raised (409)."""
+        with self._store.read() as tx:
+            switch = SqlKillSwitchRepo(tx.conn).blocking(tenant, twin_id)
+            problems = [_switch_problem(switch)] if switch is not None else []
+            guard = mapping.guard
+            if guard.active:
+                record = tx.twins.get(tenant, twin_id)
+                recent = (SqlCommandRepo(tx.conn).count_since(tenant, twin_id, name, now - timedelta(seconds=60))
+                          if guard.rate_per_min is not None else None)
+                if record is not None:
+                    problems += check_guard(guard, payload, twin_view(record), now, recent_count=recent)
+        if not problems:
+            return
+        entry = AuditEntry("guard", "command.refused", twin_id, ctx.actor, now,
+                           {"command": name, "payload": payload, "contextId": ctx.id,
+                            "reasons": [p.message for p in problems]})
+        with self._store.write() as tx:
+            SqlAuditRepo(tx.conn).append(tenant, [entry])
+        raise GuardRefusedError(f"command {name!r} to {twin_id} refused: {problems[0].message}",
+                                where=problems[0].where, hint=problems[0].hint, problems=problems)
 
     def _replay(self, existing: tuple[Command, str], digest: str) -> Command:
         cmd, stored = existing
@@ -170,7 +275,23 @@ class CommandService:
         return mapping
 
     # -- transitions ----------------------------------------------------------------------------------------
-    async def _send(self, transport: CommandTransport, req: CommandRequest) -> None:
+    async def _send(self, transport: CommandTransport, req: CommandRequest, payload: Any,
+                    mapping: CommandMapping) -> None:
+        key = (req.tenant, req.command_id)
+        try:
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                released = await asyncio.to_thread(self._hand_over, req.tenant, req.command_id, req.twin_id, payload,
+                                                   mapping)
+        except Exception:  # fail closed: without the kill switch's state nothing is sent; the sweep expires it
+            log.exception("command %s not sent: its kill switch / guard could not be checked", req.command_id)
+            return
+        if released is None:  # no longer requested (canceled or expired meanwhile)
+            return
+        cmd, events = released
+        self._bus.publish(events)
+        if cmd.state is not CommandState.SENT:
+            self._forget(cmd)
+            return
         try:
             outcome = await transport.send(req)
         except CommandSendError as exc:
@@ -180,9 +301,37 @@ class CommandService:
             log.exception("command transport %s failed on %s", transport.name, req.command_id)
             await self._move(req.tenant, req.command_id, CommandState.FAILED, f"not sent: {exc}")
             return
-        await self._move(req.tenant, req.command_id, CommandState.SENT, "")
         if outcome is not None:
             await self.on_outcome(outcome)
+
+    def _hand_over(self, tenant: str, command_id: str, twin_id: str, payload: Any,
+                   mapping: CommandMapping) -> tuple[Command, list[Event]] | None:
+        """The last check before the transport, and its verdict, in one write transaction: ``sent`` (released to
+        the transport), ``canceled`` (a kill switch) or ``rejected`` (the guard again, without the rate: an
+        interlock that became true after approval still stops it). The transaction first locks the tenant's audit
+        head, as engaging a kill switch does, so a switch either commits first and is seen here, or finds the
+        command already ``sent`` — never a command released after the engage returned."""
+        now = self._clock.now()
+        with self._store.write() as tx:
+            SqlAuditRepo(tx.conn).lock(tenant)
+            repo = SqlCommandRepo(tx.conn)
+            cmd = _locked(repo, tenant, command_id)
+            if cmd.state is not CommandState.REQUESTED:
+                return None
+            to, reason = CommandState.SENT, ""
+            switch = SqlKillSwitchRepo(tx.conn).blocking(tenant, twin_id)
+            if switch is not None:
+                to, reason = CommandState.CANCELED, _switch_problem(switch).message
+            elif mapping.guard.active:
+                record = tx.twins.get(tenant, twin_id)
+                problems = ([Problem(f"twin {twin_id} no longer exists", twin_id)] if record is None
+                            else check_guard(mapping.guard, payload, twin_view(record), now))
+                if problems:
+                    to, reason = CommandState.REJECTED, "at dispatch: " + "; ".join(p.message for p in problems)
+            before = len(cmd.history)
+            cmd = cmd.move(to, now, reason)
+            events = self._record(tx, repo, cmd, list(cmd.history[before:]), f"command.{to.value}", now, "system")
+        return cmd, events
 
     async def on_outcome(self, outcome: CommandOutcome) -> None:
         """A device's answer, from any transport, possibly late or for an unknown id."""
@@ -197,42 +346,48 @@ class CommandService:
         """Expire every open command past its deadline; returns how many."""
         now = self._clock.now()
         due = await asyncio.to_thread(self._due, now)
-        for tenant, command_id in due:
+        for tenant, command_id, state in due:
+            reason = ("not approved by the deadline" if state == CommandState.PENDING_APPROVAL.value
+                      else "no answer from the device by the deadline")
             with contextlib.suppress(NotFoundError):
-                await self._move(tenant, command_id, CommandState.EXPIRED, "no answer from the device by the deadline")
+                await self._move(tenant, command_id, CommandState.EXPIRED, reason)
         return len(due)
 
-    def _due(self, now: datetime) -> list[tuple[str, str]]:
+    def _due(self, now: datetime) -> list[tuple[str, str, str]]:
         with self._store.read() as tx:
             return SqlCommandRepo(tx.conn).due(now)
 
     async def _move(self, tenant: str, command_id: str, to: CommandState, reason: str,
-                    detail: dict[str, Any] | None = None, *, answer: bool = False) -> None:
+                    detail: dict[str, Any] | None = None, *, answer: bool = False,
+                    actor: str = "") -> Command | None:
+        """Apply one transition (None when there was nothing new to record)."""
         key = (tenant, command_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            result = await asyncio.to_thread(self._apply, tenant, command_id, to, reason, detail or {}, answer)
+            result = await asyncio.to_thread(self._apply, tenant, command_id, to, reason, detail or {}, answer,
+                                             actor)
         if result is None:
-            return
+            return None
         cmd, events = result
         self._bus.publish(events)
+        self._forget(cmd)
+        return cmd
+
+    def _forget(self, cmd: Command) -> None:
         if cmd.terminal:
-            self._locks.pop(key, None)
+            self._locks.pop((cmd.tenant, cmd.id), None)
             if cmd.state is not CommandState.EXPIRED:
-                self._inflight.pop(command_id, None)
+                self._inflight.pop(cmd.id, None)
 
     def _apply(self, tenant: str, command_id: str, to: CommandState, reason: str, detail: dict[str, Any],
-               answer: bool) -> tuple[Command, list[Event]] | None:
+               answer: bool, actor: str = "") -> tuple[Command, list[Event]] | None:
         now = self._clock.now()
         with self._store.write() as tx:
             repo = SqlCommandRepo(tx.conn)
-            found = repo.get(tenant, command_id, for_update=True)
-            if found is None:
-                raise NotFoundError(f"command {command_id} does not exist", where=command_id)
-            cmd = found[0]
+            cmd = _locked(repo, tenant, command_id)
             steps_before = len(cmd.history)
             kind = f"command.{to.value}"
-            if answer and cmd.state is CommandState.EXPIRED:
+            if answer and cmd.state in LATE_STATES:
                 cmd, kind = cmd.record_late(to, now, reason, detail), "command.late"
             elif answer and cmd.state is CommandState.REQUESTED:
                 # The device answered before the transport reported the hand-over (a fast device, a slow PUBACK).
@@ -244,12 +399,167 @@ class CommandService:
                 raise IllegalTransition(f"command {command_id} cannot go from {cmd.state} to {to}")
             else:
                 cmd = cmd.move(to, now, reason, detail)
-            steps = list(cmd.history[steps_before:])
-            repo.save(cmd, steps)
-            events = [self._event(cmd, kind, now, {"state": s.state.value, "reason": s.reason, "late": s.late,
-                                                   "detail": s.detail}) for s in steps[-1:]]
-            tx.events.append(events)
+            who = actor or (f"device:{cmd.transport}" if answer else "system")
+            events = self._record(tx, repo, cmd, list(cmd.history[steps_before:]), kind, now, who)
         return cmd, events
+
+    def _record(self, tx: Any, repo: SqlCommandRepo, cmd: Command, steps: list[Any], kind: str, now: datetime,
+                who: str) -> list[Event]:
+        """Save ``steps`` of ``cmd`` with their event and one audit record each, in the caller's transaction."""
+        repo.save(cmd, steps)
+        events = [self._event(cmd, kind, now, {"state": s.state.value, "reason": s.reason, "late": s.late,
+                                               "detail": s.detail}) for s in steps[-1:]]
+        tx.events.append(events)
+        SqlAuditRepo(tx.conn).append(cmd.tenant, [
+            _audit(cmd, "command.late" if st.late else f"command.{st.state.value}", now, who,
+                   {"reason": st.reason, **({"detail": st.detail} if st.detail else {})}) for st in steps])
+        return events
+
+    # -- approvals ------------------------------------------------------------------------------------------
+    async def approve(self, tenant: str, command_id: str, actor: str, digest: str) -> Command:
+        """``actor``'s approval of a pending command, bound to ``digest``; the last one needed dispatches it.
+        A refused approval (the requester, a second approval by one actor, another digest) is audited, then raised."""
+        key = (tenant, command_id)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cmd, events = await asyncio.to_thread(self._approve, tenant, command_id, actor, digest)
+        self._bus.publish(events)
+        if cmd.state is CommandState.REQUESTED:
+            mapping = self.mappings.get(tenant, cmd.twin_id, cmd.name)
+            if mapping is None:
+                await self._move(tenant, cmd.id, CommandState.FAILED, "no longer mapped to a device")
+            else:
+                self._dispatch(cmd, mapping)
+        return cmd
+
+    def _approve(self, tenant: str, command_id: str, actor: str, digest: str) -> tuple[Command, list[Event]]:
+        now = self._clock.now()
+        try:
+            with self._store.write() as tx:
+                repo = SqlCommandRepo(tx.conn)
+                before = _locked(repo, tenant, command_id)
+                if before.state is CommandState.PENDING_APPROVAL and now >= before.expires_at:
+                    raise ConflictError(f"command {command_id} waited longer than its approval deadline",
+                                        where=command_id, hint="request it again")
+                cmd = before.approve(actor, digest, now)
+                steps = list(cmd.history[len(before.history):])
+                repo.save(cmd, steps, cmd.approvals[-1:])
+                entries = [_audit(cmd, "approval.given", now, actor,
+                                  {"digest": digest, "approvals": len(cmd.approvals),
+                                   "approvalsRequired": cmd.approvals_required}, "approval")]
+                entries += [_audit(cmd, f"command.{st.state.value}", now, actor, {"reason": st.reason})
+                            for st in steps]
+                SqlAuditRepo(tx.conn).append(tenant, entries)
+                events = [self._event(cmd, "command.approval", now,
+                                      {"state": cmd.state.value, "approver": actor, "approvals": len(cmd.approvals),
+                                       "approvalsRequired": cmd.approvals_required})]
+                if steps:
+                    events.append(self._event(cmd, "command.requested", now,
+                                              {"state": cmd.state.value, "reason": "approved"}))
+                tx.events.append(events)
+            return cmd, events
+        except (PermissionDeniedError, ConflictError) as exc:
+            self._audit_denial(tenant, command_id, actor, now, "approval.denied", exc)
+            raise
+
+    async def reject(self, tenant: str, command_id: str, actor: str, reason: str) -> Command:
+        """An approver (or the requester, withdrawing it) refuses a pending command."""
+        cmd = self.get(tenant, command_id)
+        if cmd.state is not CommandState.PENDING_APPROVAL:
+            exc = ConflictError(f"command {command_id} is {cmd.state.value}, not waiting for approval",
+                                where=command_id)
+            await asyncio.to_thread(self._audit_denial, tenant, command_id, actor, self._clock.now(),
+                                    "approval.denied", exc)
+            raise exc
+        await self._move(tenant, command_id, CommandState.REJECTED, f"rejected by {actor}: {reason or 'no reason'}",
+                         actor=actor)
+        return self.get(tenant, command_id)
+
+    def pending(self, tenant: str, limit: int = 200) -> list[Command]:
+        """Commands waiting for approval, oldest first."""
+        with self._store.read() as tx:
+            return SqlCommandRepo(tx.conn).list_by_state(tenant, [CommandState.PENDING_APPROVAL], limit)
+
+    def _audit_denial(self, tenant: str, subject: str, actor: str, at: datetime, action: str,
+                      exc: TvillingError) -> None:
+        # Best effort: the refusal itself must still reach the caller when the audit cannot be written.
+        with contextlib.suppress(Exception), self._store.write() as tx:
+            SqlAuditRepo(tx.conn).append(tenant, [AuditEntry("approval", action, subject, actor, at,
+                                                             {"reason": exc.message})])
+
+    # -- kill switch ----------------------------------------------------------------------------------------
+    async def engage(self, tenant: str, scope: str, actor: str, reason: str) -> tuple[KillSwitch, int]:
+        """Engage the kill switch for ``scope`` ("*" or a twin id); returns it and how many commands it canceled.
+        Engaging an engaged scope keeps the first engagement (and still cancels what is open)."""
+        now = self._clock.now()
+        switch = KillSwitch(scope, now, actor, reason)
+        stored, open_ids, events = await asyncio.to_thread(self._engage, tenant, switch)
+        self._bus.publish(events)
+        canceled = 0
+        for command_id in open_ids:
+            # A command released to its transport meanwhile is "sent" now and cannot be recalled: it stays so.
+            with contextlib.suppress(NotFoundError, IllegalTransition):
+                moved = await self._move(tenant, command_id, CommandState.CANCELED,
+                                         f"kill switch engaged by {actor}: {reason or 'no reason given'}", actor=actor)
+                canceled += moved is not None and moved.state is CommandState.CANCELED
+        return stored, canceled
+
+    def _engage(self, tenant: str, switch: KillSwitch) -> tuple[KillSwitch, list[str], list[Event]]:
+        events: list[Event] = []
+        with self._store.write() as tx:
+            SqlAuditRepo(tx.conn).lock(tenant)  # serialises with every hand-over to a transport (_hand_over)
+            if switch.scope != TENANT_WIDE and tx.twins.get(tenant, switch.scope) is None:
+                raise NotFoundError(f"twin {switch.scope} does not exist", where=switch.scope,
+                                    hint='use "*" for the whole tenant')
+            switches = SqlKillSwitchRepo(tx.conn)
+            fresh = switches.engage(tenant, switch)
+            stored = switch if fresh else next(k for k in switches.engaged(tenant) if k.scope == switch.scope)
+            if fresh:
+                SqlAuditRepo(tx.conn).append(tenant, [AuditEntry("killswitch", "killswitch.engaged", switch.scope,
+                                                                 switch.actor, switch.engaged_at,
+                                                                 {"reason": switch.reason})])
+                events.append(self._switch_event(tenant, "killswitch.engaged", stored, switch.actor))
+                tx.events.append(events)
+            open_ids = SqlCommandRepo(tx.conn).open_ids(tenant, None if switch.scope == TENANT_WIDE else switch.scope)
+        return stored, open_ids, events
+
+    async def release(self, tenant: str, scope: str, actor: str, reason: str = "") -> KillSwitch:
+        return await asyncio.to_thread(self._release, tenant, scope, actor, reason)
+
+    def _release(self, tenant: str, scope: str, actor: str, reason: str) -> KillSwitch:
+        now = self._clock.now()
+        with self._store.write() as tx:
+            released = SqlKillSwitchRepo(tx.conn).release(tenant, scope)
+            if released is None:
+                raise NotFoundError(f"no kill switch is engaged for {scope}", where=scope,
+                                    hint="GET /api/v1/killswitch lists the engaged ones")
+            SqlAuditRepo(tx.conn).append(tenant, [AuditEntry(
+                "killswitch", "killswitch.released", scope, actor, now,
+                {"reason": reason, "engagedAt": released.as_dict()["engagedAt"], "engagedBy": released.actor})])
+            event = self._switch_event(tenant, "killswitch.released", released, actor)
+            tx.events.append([event])
+        self._bus.publish([event])
+        return released
+
+    def kill_switches(self, tenant: str) -> list[KillSwitch]:
+        with self._store.read() as tx:
+            return SqlKillSwitchRepo(tx.conn).engaged(tenant)
+
+    def _switch_event(self, tenant: str, kind: str, switch: KillSwitch, actor: str) -> Event:
+        ctx = Context.new(actor=actor)
+        return Event(kind=kind, tenant=tenant, subject=switch.scope, time=self._clock.now(), context_id=ctx.id,
+                     parent_id=None, actor=actor, data=switch.as_dict())
+
+    # -- audit ----------------------------------------------------------------------------------------------
+    def audit_page(self, tenant: str, *, before: int = 0, limit: int = 100, subject: str | None = None,
+                   category: str | None = None) -> list[AuditRecord]:
+        """Newest first; ``before`` is the position of the last record of the previous page (0: from the head)."""
+        with self._store.read() as tx:
+            return SqlAuditRepo(tx.conn).page(tenant, after=before, limit=limit, subject=subject, category=category,
+                                              newest_first=True)
+
+    def verify_audit(self, tenant: str) -> Verification:
+        with self._store.read() as tx:
+            return SqlAuditRepo(tx.conn).verify(tenant)
 
     # -- store helpers --------------------------------------------------------------------------------------
     def _get_with_digest(self, tenant: str, command_id: str) -> tuple[Command, str] | None:
@@ -265,10 +575,15 @@ class CommandService:
                 if found is not None:
                     return found
                 repo.insert(cmd, digest)
-                events = [self._event(cmd, "command.requested", cmd.requested_at,
+                events = [self._event(cmd, f"command.{cmd.state.value}", cmd.requested_at,
                                       {"state": cmd.state.value, "payload": cmd.payload, "transport": cmd.transport,
-                                       "expiresAt": cmd.as_dict()["expiresAt"]})]
+                                       "expiresAt": cmd.as_dict()["expiresAt"],
+                                       "approvalsRequired": cmd.approvals_required})]
                 tx.events.append(events)
+                SqlAuditRepo(tx.conn).append(cmd.tenant, [_audit(
+                    cmd, f"command.{cmd.state.value}", cmd.requested_at, cmd.context.actor,
+                    {"payload": cmd.payload, "digest": digest, "transport": cmd.transport,
+                     "approvalsRequired": cmd.approvals_required, "expiresAt": cmd.as_dict()["expiresAt"]})])
         except ConflictError:
             found = self._get_with_digest(cmd.tenant, cmd.id)
             if found is None:

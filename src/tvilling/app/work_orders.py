@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from tvilling.adapters.sql.audit_repo import SqlAuditRepo
 from tvilling.adapters.sql.work_orders import SqlWorkOrderRepo
 from tvilling.app.events import run_attached
 from tvilling.app.monitoring import list_insights
@@ -31,6 +32,7 @@ from tvilling.app.monitoring_twin import parse_iso
 from tvilling.app.shared import shared
 from tvilling.app.site import site_file
 from tvilling.app.worker_queue import QueuedBusConsumer, WorkerQueue
+from tvilling.core.audit import AuditEntry
 from tvilling.core.context import new_id
 from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from tvilling.core.events import Event
@@ -227,6 +229,14 @@ class WorkOrderService(QueuedBusConsumer):
                                 context_id=context_id, parent_id=ch.parent_id, actor=ch.actor,
                                 data={"work_order": o.as_dict(), **({"comment": ch.comment} if ch.comment else {})}))
         tx.events.append(events)
+        # The decision trail (G12): each change is also a record of the tenant's hash-chained audit, in this
+        # transaction; parentId links an automatic order to the insight that caused it.
+        for ch in changes:
+            o = ch.order
+            SqlAuditRepo(tx.conn).append(o.tenant, [AuditEntry(
+                "workorder", f"workorder.{ch.kind}", o.id, ch.actor, o.updated_at or o.created_at,
+                {"twinId": o.twin_id, "title": o.title, "state": o.state, "parentId": ch.parent_id,
+                 **({"comment": ch.comment} if ch.comment else {})})])
         return events
 
     # -- use cases (API, CLI, dashboard) --------------------------------------------------------------------
@@ -328,6 +338,9 @@ class WorkOrderService(QueuedBusConsumer):
                           data={"mode": mode, "previous": previous, "comment": comment,
                                 "effective": stricter(self.policy.limits.mode, mode)})
             tx.events.append([event])
+            SqlAuditRepo(tx.conn).append(tenant, [AuditEntry("workorder", "workorder.mode_changed", POLICY_SUBJECT,
+                                                             actor, now, {"mode": mode, "previous": previous,
+                                                                          "comment": comment})])
         self._bus.publish([event])
         return self.policy_view(tenant)
 

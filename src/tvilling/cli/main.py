@@ -8,12 +8,14 @@ import typer
 
 from tvilling.cli import (
     alarms,
+    audit,
     bench,
     commands,
     demo,
     detect,
     event_routes,
     fmu,
+    killswitch,
     maintenance,
     mcp,
     models,
@@ -53,6 +55,8 @@ app.add_typer(registry.app, name="registry")
 app.add_typer(alarms.app, name="alarms")
 app.add_typer(retention.app, name="retention")
 app.add_typer(commands.app, name="commands")
+app.add_typer(killswitch.app, name="killswitch")
+app.add_typer(audit.app, name="audit")
 app.add_typer(work_orders.app, name="work-orders")
 app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(event_routes.app, name="event-routes")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
@@ -31,3 +32,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line to stderr and exit non-zero."""
     sys.stderr.write("error: " + " ".join(message.split()) + "\n")
     raise typer.Exit(code)
+
+
+def utc_text(value: str | None) -> str:
+    """An API time (ISO, with a zone) as ``YYYY-MM-DD HH:MM:SS`` in UTC, for tables."""
+    if not value:
+        return "-"
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return value

@@ -1,4 +1,10 @@
-"""A command to a device and its lifecycle: requested -> sent -> acked | failed | expired.
+"""A command to a device and its lifecycle: [pending_approval ->] requested -> sent -> acked | failed | expired.
+
+A guarded command (docs/commands.md, "Guards") starts ``pending_approval``: it needs ``approvals_required``
+approvals from actors other than its requester, each bound to the command's digest (SHA-256 of twin, command and
+payload), so an approval cannot be reused for an edited command. The last approval moves it to ``requested`` with a
+fresh deadline (``timeout_s`` from then); no approval by its deadline expires it. ``rejected`` is a refusal by an
+approver or by the guard re-checked at dispatch; ``canceled`` is the kill switch.
 
 Pure: the caller passes every time in. Illegal moves raise :class:`IllegalTransition` instead of being ignored,
 so a bug that would, say, revive an expired command shows up at once. A device answer that arrives after the
@@ -10,35 +16,48 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from tvilling.core.context import Context
-from tvilling.core.errors import ConflictError, ValidationError
+from tvilling.core.errors import ConflictError, PermissionDeniedError, ValidationError
 
 COMMAND_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _ID = re.compile(COMMAND_ID_PATTERN)
 
 
 class CommandState(StrEnum):
+    PENDING_APPROVAL = "pending_approval"
     REQUESTED = "requested"
     SENT = "sent"
     ACKED = "acked"
     FAILED = "failed"
     EXPIRED = "expired"
+    REJECTED = "rejected"
+    CANCELED = "canceled"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({CommandState.ACKED, CommandState.FAILED, CommandState.EXPIRED})
+TERMINAL = frozenset({CommandState.ACKED, CommandState.FAILED, CommandState.EXPIRED, CommandState.REJECTED,
+                      CommandState.CANCELED})
 ALLOWED: dict[CommandState, frozenset[CommandState]] = {
-    # requested -> failed: the transport could not send it; requested -> expired: it never left before its deadline.
-    CommandState.REQUESTED: frozenset({CommandState.SENT, CommandState.FAILED, CommandState.EXPIRED}),
+    CommandState.PENDING_APPROVAL: frozenset({CommandState.REQUESTED, CommandState.REJECTED, CommandState.EXPIRED,
+                                              CommandState.CANCELED}),
+    # requested -> failed: the transport could not send it; requested -> expired: it never left before its deadline;
+    # requested -> rejected: the guard re-checked at dispatch refused it; -> canceled: the kill switch.
+    CommandState.REQUESTED: frozenset({CommandState.SENT, CommandState.FAILED, CommandState.EXPIRED,
+                                       CommandState.REJECTED, CommandState.CANCELED}),
     CommandState.SENT: frozenset({CommandState.ACKED, CommandState.FAILED, CommandState.EXPIRED}),
 }
+
+
+# Terminal states a device did not conclude: an answer that still comes is kept in the history as late.
+LATE_STATES = frozenset({CommandState.EXPIRED, CommandState.REJECTED, CommandState.CANCELED})
+_REASONED = frozenset({CommandState.FAILED, CommandState.EXPIRED, CommandState.REJECTED, CommandState.CANCELED})
 
 
 class IllegalTransition(ConflictError):
@@ -64,6 +83,15 @@ class Transition:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Approval:
+    actor: str
+    at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"actor": self.actor, "at": self.at.isoformat().replace("+00:00", "Z")}
+
+
 def check_command_id(command_id: str) -> str:
     if not _ID.match(command_id):
         raise ValidationError("a command id is 1-128 characters of letters, digits and . _ : -, starting with a "
@@ -83,19 +111,51 @@ class Command:
     context: Context
     transport: str = ""
     state: CommandState = CommandState.REQUESTED
-    reason: str = ""  # why it failed / expired
+    reason: str = ""  # why it failed / expired / was rejected or canceled
     history: tuple[Transition, ...] = ()
+    digest: str = ""  # SHA-256 of (twin, command, payload): what an approval is bound to
+    approvals_required: int = 0
+    approvals: tuple[Approval, ...] = ()
+    timeout_s: float | None = None  # the deadline after approval, counted from the last approval
 
     @classmethod
     def request(cls, *, id: str, tenant: str, twin_id: str, name: str, payload: Any, requested_at: datetime,
-                expires_at: datetime, context: Context, transport: str = "") -> Command:
+                expires_at: datetime, context: Context, transport: str = "", digest: str = "",
+                approvals_required: int = 0, timeout_s: float | None = None) -> Command:
+        """A new command; with ``approvals_required`` > 0 it waits for approval until ``expires_at``."""
         check_command_id(id)
         if expires_at <= requested_at:
             raise ValidationError("a command must expire after it is requested", where="timeout",
                                   hint="give a positive timeout")
+        state = CommandState.PENDING_APPROVAL if approvals_required > 0 else CommandState.REQUESTED
         return cls(id=id, tenant=tenant, twin_id=twin_id, name=name, payload=payload, requested_at=requested_at,
-                   expires_at=expires_at, context=context, transport=transport,
-                   history=(Transition(CommandState.REQUESTED, requested_at),))
+                   expires_at=expires_at, context=context, transport=transport, state=state,
+                   history=(Transition(state, requested_at),), digest=digest,
+                   approvals_required=approvals_required, timeout_s=timeout_s)
+
+    def approve(self, actor: str, digest: str, at: datetime) -> Command:
+        """This command with ``actor``'s approval; the last one needed moves it to ``requested``.
+
+        Raises :class:`PermissionDeniedError` for the requester (two-person rule) or a second approval by the same
+        actor, :class:`ConflictError` when ``digest`` is not this command's (the approver saw another request) or
+        the command no longer waits for approval."""
+        if self.state is not CommandState.PENDING_APPROVAL:
+            raise ConflictError(f"command {self.id} is {self.state.value}, not waiting for approval", where=self.id)
+        if actor == self.context.actor:
+            raise PermissionDeniedError("the requester of a command cannot approve it (two-person rule)",
+                                        where=self.id, hint="another person's token must approve it")
+        if any(a.actor == actor for a in self.approvals):
+            raise PermissionDeniedError(f"{actor} has already approved command {self.id}; it needs "
+                                        f"{self.approvals_required} distinct approvers", where=self.id)
+        if digest != self.digest:
+            raise ConflictError(f"the approval is for another request than command {self.id}", where="digest",
+                                hint="approve the digest shown with the command (GET /api/v1/commands/{id})")
+        approved = replace(self, approvals=(*self.approvals, Approval(actor, at)))
+        if len(approved.approvals) < self.approvals_required:
+            return approved
+        moved = approved.move(CommandState.REQUESTED, at, "approved",
+                              {"approvers": [a.actor for a in approved.approvals]})
+        return replace(moved, expires_at=at + timedelta(seconds=self.timeout_s or 30.0))
 
     @property
     def terminal(self) -> bool:
@@ -111,15 +171,16 @@ class Command:
             raise IllegalTransition(f"command {self.id} cannot go from {self.state.value} to {to.value}",
                                     where=self.id)
         step = Transition(to, at, reason, dict(detail or {}))
-        keep_reason = reason if to in (CommandState.FAILED, CommandState.EXPIRED) else self.reason
+        keep_reason = reason if to in _REASONED else self.reason
         return replace(self, state=to, reason=keep_reason, history=(*self.history, step))
 
     def record_late(self, answer: CommandState, at: datetime, reason: str = "",
                     detail: dict[str, Any] | None = None) -> Command:
-        """A device answer (acked/failed) after the command expired: kept in the history, state unchanged."""
-        if self.state is not CommandState.EXPIRED or answer not in (CommandState.ACKED, CommandState.FAILED):
-            raise IllegalTransition(f"only an expired command records a late answer (command {self.id} is "
-                                    f"{self.state.value})", where=self.id)
+        """A device answer (acked/failed) after the command expired, was rejected or canceled: kept in the
+        history, state unchanged."""
+        if self.state not in LATE_STATES or answer not in (CommandState.ACKED, CommandState.FAILED):
+            raise IllegalTransition(f"only an expired, rejected or canceled command records a late answer "
+                                    f"(command {self.id} is {self.state.value})", where=self.id)
         step = Transition(answer, at, reason, dict(detail or {}), late=True)
         return replace(self, history=(*self.history, step))
 
@@ -139,4 +200,9 @@ class Command:
         }
         if self.reason:
             out["reason"] = self.reason
+        if self.digest:
+            out["digest"] = self.digest
+        if self.approvals_required:
+            out["approvalsRequired"] = self.approvals_required
+            out["approvals"] = [a.as_dict() for a in self.approvals]
         return out

@@ -1,5 +1,6 @@
 """The twin page's Commands panel: send a DTDL command to the device behind the twin, follow its state
-(requested → sent → acked / failed / expired) live, and list the twin's recent commands.
+([pending_approval →] requested → sent → acked / failed / expired, or rejected / canceled) live, and list the
+twin's recent commands.
 
 Sending goes through :class:`tvilling.app.commands.CommandService` (``app.state.commands``), the same service the
 API uses, so validation (request schema, the mapping's limits), persistence and events are identical. The service
@@ -36,7 +37,8 @@ HISTORY_COLUMNS: list[dict[str, Any]] = [
 ]
 STATE_SLOT = r'''
 <q-td :props="props"><q-badge :data-testid="'cmd-state-' + props.row.id" :label="props.row.state"
-  :color="{requested:'grey-7', sent:'info', acked:'positive', failed:'negative', expired:'warning'}[props.row.state]"
+  :color="{pending_approval:'accent', requested:'grey-7', sent:'info', acked:'positive', failed:'negative',
+           expired:'warning', rejected:'negative', canceled:'grey-9'}[props.row.state]"
   /><div v-if="props.row.reason" class="tv-muted">{{ props.row.reason }}</div>
   <div v-if="props.row.late" class="tv-muted">late answer: {{ props.row.late }}</div></q-td>'''
 

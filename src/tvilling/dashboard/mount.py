@@ -28,6 +28,8 @@ def _register_pages() -> None:
     # Importing the page modules registers their @ui.page routes on NiceGUI's (process-wide) app.
     from tvilling.dashboard.pages import (  # noqa: F401
         alarms,
+        approvals,
+        audit,
         detect,
         explorer,
         heatmap,
@@ -36,7 +38,6 @@ def _register_pages() -> None:
         maintenance_plan,
         models,
         overview,
-        placeholders,
         registry,
         rul,
         scenarios,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from nicegui import app, events, ui
+from nicegui import app, background_tasks, events, ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -16,6 +18,8 @@ from tvilling.core.roles import Role
 from tvilling.dashboard import context, health
 from tvilling.dashboard.context import Dashboard
 from tvilling.dashboard.mount import MOUNT_PATH
+
+log = logging.getLogger(__name__)
 
 # (path, label, icon, ready): pages still to come are listed so the navigation does not change when they land.
 NAV: list[tuple[str, str, str, bool]] = [
@@ -32,8 +36,8 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/maintenance", "Work orders", "build", True),
     ("/maintenance/plan", "Maintenance plan", "calendar_month", True),
     ("/integrations", "Integrations", "hub", True),
-    ("/approvals", "Approvals", "task_alt", False),
-    ("/audit", "Audit", "history", False),
+    ("/approvals", "Approvals", "task_alt", True),
+    ("/audit", "Audit", "history", True),
 ]
 
 CSS = """
@@ -168,6 +172,43 @@ def watch(session: Session, callback: Callable[[set[str], set[str]], None]) -> N
     """Register a page for live updates; removed when the browser tab goes away."""
     remove = session.dash.hub.watch(session.tenant, callback)
     ui.context.client.on_delete(remove)
+
+
+def follow(session: Session, kinds: Iterable[str], callback: Callable[[], None]) -> None:
+    """Call ``callback`` on the event loop for every event of the session's tenant whose kind is one of ``kinds``
+    or starts with one of them and a dot (e.g. ``killswitch``): for events the live hub does not sort into a kind.
+    The subscription ends when the browser tab goes away."""
+    sub = session.dash.services.bus.subscribe(session.tenant, kinds=kinds)
+
+    async def pump() -> None:
+        async for _event in sub:
+            try:
+                callback()
+            except Exception:  # a page that fails to update must not stop following
+                log.exception("dashboard event follower failed")
+
+    background_tasks.create(pump(), name=f"follow-{session.tenant}")
+    ui.context.client.on_delete(sub.close)
+
+
+class Refresher:
+    """Runs an async refresh on demand, one run at a time: demands made during a run fold into one more run.
+    Callable with any arguments, so it serves as a button handler, a :func:`watch` or a :func:`follow` callback."""
+
+    def __init__(self, refresh: Callable[[], Awaitable[None]]) -> None:
+        self._refresh = refresh
+        self._again = False
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, *_: Any) -> None:
+        self._again = True
+        if self._task is None or self._task.done():
+            self._task = background_tasks.create(self._run(), name="dashboard-refresh")
+
+    async def _run(self) -> None:
+        while self._again:
+            self._again = False
+            await self._refresh()
 
 
 def fmt(value: Any) -> str:

@@ -1,5 +1,12 @@
 """An MCP server whose tools are thin calls to the SDK: an AI assistant reads the plant and acts on work orders.
 
+Guarded commands: the assistant may read the commands that wait for approval (``pending_approvals``) and the
+engaged kill switches (``kill_switches``), and may engage a kill switch (``engage_kill_switch``: stopping is the
+safe direction). There is deliberately no tool to approve a command or to release a kill switch, whatever the
+token's role: the approval is the human check on what an automated requester (this assistant included) asks a
+device to do, and releasing a kill switch lets commands reach the plant again; both stay with people (CLI,
+dashboard, API).
+
 Every tool talks to a running Tvilling server with one API token, so the token's role decides what works (the
 server enforces it). A ``TvillingError`` becomes a tool error carrying its one-line message; nothing crashes the
 session. See docs/mcp.md.
@@ -23,7 +30,10 @@ T = TypeVar("T")
 INSTRUCTIONS = (
     "Tvilling digital-twin platform. Read twins (list_twins, get_twin, query with the ADT query language), "
     "alarms and maintenance work orders; create and act on work orders when the API token's role allows it "
-    "(viewer reads, operator creates/approves/completes). Errors name what is wrong and how to fix it."
+    "(viewer reads, operator creates/approves/completes). Commands to devices: see which wait for approval "
+    "(pending_approvals) and which kill switches are engaged (kill_switches); engage_kill_switch stops commands "
+    "(operator). Approving a command or releasing a kill switch is for people, not for this assistant. Errors name "
+    "what is wrong and how to fix it."
 )
 
 WorkOrderAction = Literal["approve", "reject", "complete", "cancel"]
@@ -130,6 +140,33 @@ def build_server(client: Client) -> MCPServer:
         URL, which events (kinds, twins, models), state (active, failing, paused) and delivery status (last
         success, last error, backlog of events not yet delivered, dead letters)."""
         return _page(_sdk(lambda: list(client.list_event_routes()["value"])))
+
+    # Guarded commands. Read-only tools and the stop button only: NO approve_command and NO release_kill_switch
+    # tool, on purpose. An AI agent must not approve commands (the two-person rule is a human check on what
+    # automation, this assistant included, sends to devices) nor release a kill switch (that lets commands reach
+    # the plant again); people do both through the CLI, the dashboard or the API.
+    @server.tool()
+    def pending_approvals(limit: int = 50) -> dict[str, Any]:
+        """Commands to devices that wait for people to approve them, oldest first: twin, command, payload,
+        requester (context.actor), approvals so far and approvalsRequired, and when the wait expires. Read-only:
+        approving is for people (tvilling commands approve), not for this assistant. Returns
+        {"value": [commands], "count": n}."""
+        return _page(_sdk(lambda: list(client.pending_approvals(limit=max(1, min(limit, 1000)))["value"])))
+
+    @server.tool()
+    def kill_switches() -> dict[str, Any]:
+        """The engaged kill switches for commands: scope ("*" = the whole tenant, or a twin id), since when, by whom
+        and why. While one is engaged, commands in its scope are refused. Returns {"value": [switches], "count": n}
+        (none: commands may be sent)."""
+        return _page(_sdk(lambda: list(client.kill_switches()["value"])))
+
+    @server.tool()
+    def engage_kill_switch(reason: str, twin_id: str | None = None) -> dict[str, Any]:
+        """Stop commands to devices: engage the kill switch for one twin (``twin_id``) or, without it, the whole
+        tenant. New commands in that scope are refused and those not yet sent are canceled; give the ``reason``
+        (what you saw). Needs the operator role or higher. Only people can release it again (engineer). Returns
+        the switch and how many commands it ``canceled``."""
+        return _sdk(lambda: dict(client.engage_kill_switch(twin_id or "*", reason)))
 
     @server.tool()
     def get_history(twin_id: str, property: str, start: str | None = None, end: str | None = None,

@@ -210,6 +210,48 @@ class _Operations:
                   if v is not None}
         return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/commands", params=params))
 
+    # guarded commands (docs/commands.md, "Guards"): engineers approve or reject (never their own request); an
+    # operator engages a kill switch, an engineer releases it and reads the hash-chained audit trail
+    def approve_command(self, command_id: str, digest: str) -> Any:
+        """Approve a command that waits for approval. ``digest`` is the one shown with the command
+        (:meth:`get_command`): the approval is bound to exactly that request. The last approval needed dispatches
+        it; the answer is the command. The requester cannot approve their own command (403)."""
+        return self._send(Call("POST", f"/api/v1/commands/{_seg(command_id)}/approve", body={"digest": digest}))
+
+    def reject_command(self, command_id: str, reason: str = "") -> Any:
+        """Reject a command that waits for approval; returns it (state ``rejected``)."""
+        return self._send(Call("POST", f"/api/v1/commands/{_seg(command_id)}/reject", body={"reason": reason}))
+
+    def pending_approvals(self, limit: int = 200) -> Any:
+        """Commands waiting for approval, oldest first: ``{"value": [command, ...]}``."""
+        return self._send(Call("GET", "/api/v1/approvals", params={"limit": limit}))
+
+    def kill_switches(self) -> Any:
+        """The engaged kill switches: ``{"value": [{"scope", "engagedAt", "actor", "reason"}, ...]}``."""
+        return self._send(Call("GET", "/api/v1/killswitch"))
+
+    def engage_kill_switch(self, scope: str = "*", reason: str = "") -> Any:
+        """Refuse new commands for ``scope`` ("*": the whole tenant, or a twin id) and cancel those not yet sent;
+        returns the switch with the number ``canceled``."""
+        return self._send(Call("POST", "/api/v1/killswitch", body={"scope": scope, "reason": reason}))
+
+    def release_kill_switch(self, scope: str = "*", reason: str = "") -> Any:
+        """Release the kill switch of ``scope`` (engineer); NotFoundError when none is engaged there."""
+        return self._send(Call("DELETE", "/api/v1/killswitch", params={"scope": scope, "reason": reason}))
+
+    def audit(self, before: int = 0, limit: int = 100, subject: str | None = None,
+              category: str | None = None) -> Any:
+        """One page of the audit trail, newest first: ``{"value": [record, ...], "nextBefore": n | None}``; pass
+        ``nextBefore`` back as ``before`` for the next (older) page."""
+        params = {k: v for k, v in {"before": before, "limit": limit, "subject": subject,
+                                    "category": category}.items() if v is not None}
+        return self._send(Call("GET", "/api/v1/audit", params=params))
+
+    def verify_audit(self) -> Any:
+        """Recompute the tenant's audit hash chain: ``{"ok", "records", "headN", "headHash"}``, and when it does
+        not verify ``firstBad`` (the first broken record) and ``reason``."""
+        return self._send(Call("GET", "/api/v1/audit/verify"))
+
     # alarms
     def list_alarms(self, *, state: Sequence[str] | None = None, twin: str | None = None,
                     severity: str | None = None, limit: int = 100) -> Any:

@@ -196,13 +196,13 @@ class _LoopTransport:
     async def close(self) -> None: ...
 
 
-def _commands_for(rig: ApiRig, tenant: str, twin_id: str) -> Any:
+def _commands_for(rig: ApiRig, tenant: str, twin_id: str, guard: dict[str, Any] | None = None) -> Any:
     from tvilling.app.command_mapping import parse_command_mappings
 
     svc = rig.platform.app.state.commands
     svc.transports["loop"] = _LoopTransport()
-    svc.mappings = parse_command_mappings({"tenant": tenant, "commands": [
-        {"twin": twin_id, "command": "ping", "transport": "loop", "address": "x"}]})
+    row: dict[str, Any] = {"twin": twin_id, "command": "ping", "transport": "loop", "address": "x"}
+    svc.mappings = parse_command_mappings({"tenant": tenant, "commands": [{**row, "guard": guard} if guard else row]})
     rig.call("POST", "/api/v1/models", tenant=tenant, json=[{
         "@context": CTX, "@id": DEVICE, "@type": "Interface", "contents": [
             {"@type": "Command", "name": "ping",
@@ -232,6 +232,53 @@ def op_get_command(rig: ApiRig, role: Role, uid: str) -> Any:
 def op_list_commands(rig: ApiRig, role: Role, uid: str) -> Any:
     _command(rig, uid)
     return rig.call("GET", f"/api/v1/twins/dev-{uid}/commands", role=role)
+
+
+def _pending(rig: ApiRig, uid: str, tenant: str = "acme") -> dict[str, Any]:
+    """A command waiting for one approval, requested by the operator token (so every approver is another actor)."""
+    _commands_for(rig, tenant, f"dev-{uid}", guard={"approvals": 1})
+    r = rig.call("POST", f"/api/v1/twins/dev-{uid}/commands/ping", tenant=tenant, role=Role.OPERATOR, json="hi",
+                 params={"commandId": f"p-{uid}"})
+    assert r.status_code == 202 and r.json()["state"] == "pending_approval", r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def op_approve_command(rig: ApiRig, role: Role, uid: str) -> Any:
+    cmd = _pending(rig, uid)
+    return rig.call("POST", f"/api/v1/commands/{cmd['commandId']}/approve", role=role, json={"digest": cmd["digest"]})
+
+
+def op_reject_command(rig: ApiRig, role: Role, uid: str) -> Any:
+    cmd = _pending(rig, uid)
+    return rig.call("POST", f"/api/v1/commands/{cmd['commandId']}/reject", role=role, json={"reason": "no"})
+
+
+def op_list_approvals(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/approvals", role=role)
+
+
+def op_list_kill_switches(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/killswitch", role=role)
+
+
+def op_engage_kill_switch(rig: ApiRig, role: Role, uid: str) -> Any:
+    _twin(rig, f"ks-{uid}")
+    return rig.call("POST", "/api/v1/killswitch", role=role, json={"scope": f"ks-{uid}", "reason": "matrix"})
+
+
+def op_release_kill_switch(rig: ApiRig, role: Role, uid: str) -> Any:
+    _twin(rig, f"ks-{uid}")
+    assert rig.call("POST", "/api/v1/killswitch", json={"scope": f"ks-{uid}"}).status_code == 200
+    return rig.call("DELETE", "/api/v1/killswitch", role=role, params={"scope": f"ks-{uid}"})
+
+
+def op_audit(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/audit", role=role, params={"limit": 5})
+
+
+def op_verify_audit(rig: ApiRig, role: Role, uid: str) -> Any:
+    return rig.call("GET", "/api/v1/audit/verify", role=role)
 
 
 # Alarms: raised by the platform's alarm service (rules or other services), acknowledged through the API.
@@ -478,6 +525,9 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_list_ml_models, Role.VIEWER), (op_get_ml_model, Role.VIEWER), (op_ml_model_versions, Role.VIEWER),
     (op_ml_model_version, Role.VIEWER), (op_promote_ml_model, Role.ENGINEER), (op_rollback_ml_model, Role.ENGINEER),
     (op_send_command, Role.OPERATOR), (op_get_command, Role.VIEWER), (op_list_commands, Role.VIEWER),
+    (op_approve_command, Role.ENGINEER), (op_reject_command, Role.ENGINEER), (op_list_approvals, Role.VIEWER),
+    (op_list_kill_switches, Role.VIEWER), (op_engage_kill_switch, Role.OPERATOR),
+    (op_release_kill_switch, Role.ENGINEER), (op_audit, Role.ENGINEER), (op_verify_audit, Role.ENGINEER),
     (op_detect, Role.VIEWER), (op_submit_rul_job, Role.ENGINEER), (op_list_rul_jobs, Role.VIEWER),
     (op_get_rul_job, Role.VIEWER), (op_predict_rul, Role.VIEWER),
     (op_list_work_orders, Role.VIEWER), (op_get_work_order, Role.VIEWER), (op_create_work_order, Role.OPERATOR),
@@ -560,13 +610,16 @@ def _seed_b(rig: ApiRig) -> dict[str, Any]:
         if rig.call("GET", f"/api/v1/commands/{command_id}", tenant="globex").json()["state"] == "acked":
             break
         time.sleep(0.02)
+    pending = _pending(rig, "b", tenant="globex")
+    rig.call("POST", "/api/v1/killswitch", tenant="globex", json={"scope": "b-room", "reason": CANARY})
     _ml_model(rig, "b", tenant="globex", note=CANARY)
     alarm_id = _alarm(rig, "b", tenant="globex", message=CANARY)
     order_id = _work_order(rig, "b", tenant="globex", title=CANARY)
     fmu_id = _fmu(rig, "b", tenant="globex", name=CANARY)
     route_id, dead_letter = _dead_letter(rig, "b", tenant="globex", name=CANARY)
     return {"token_id": token.id, "alarm_id": alarm_id, "rul_job": _rul_job(rig, "globex"), "work_order": order_id,
-            "fmu": fmu_id, "route": route_id, "dead_letter": dead_letter, "state": _b_state(rig)}
+            "fmu": fmu_id, "route": route_id, "dead_letter": dead_letter, "pending": pending,
+            "state": _b_state(rig)}
 
 
 def _b_state(rig: ApiRig) -> Any:
@@ -577,6 +630,9 @@ def _b_state(rig: ApiRig) -> Any:
         assert r.status_code == 200
         out[path] = r.json()
     out["alarms"] = rig.call("GET", "/api/v1/alarms", tenant="globex").json()
+    out["approvals"] = rig.call("GET", "/api/v1/approvals", tenant="globex").json()
+    out["kill_switches"] = rig.call("GET", "/api/v1/killswitch", tenant="globex").json()
+    out["audit_head"] = rig.call("GET", "/api/v1/audit/verify", tenant="globex").json()
     out["work_orders"] = rig.call("GET", "/api/v1/work-orders", tenant="globex").json()
     out["work_order_mode"] = rig.call("GET", "/api/v1/work-order-policy", tenant="globex").json()["mode"]
     out["ml"] = rig.call("GET", "/api/v1/ml/models/m-b/versions", tenant="globex").json()
@@ -622,6 +678,10 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("GET", "/api/v1/commands/c-b", None),
         ("GET", "/api/v1/twins/dev-b/commands", None),
         ("POST", "/api/v1/twins/dev-b/commands/ping", "x"),
+        ("POST", "/api/v1/commands/p-b/approve", {"digest": seeded["pending"]["digest"]}),
+        ("POST", "/api/v1/commands/p-b/reject", {"reason": "x"}),
+        ("DELETE", "/api/v1/killswitch?scope=b-room", None),
+        ("POST", "/api/v1/killswitch", {"scope": "b-room"}),
         ("GET", f"/api/v1/work-orders/{seeded['work_order']}", None),
         ("POST", f"/api/v1/work-orders/{seeded['work_order']}/complete", {"comment": "x"}),
         ("POST", f"/api/v1/work-orders/{seeded['work_order']}/cancel", None),
@@ -650,6 +710,8 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
                                ("GET", "/api/v1/tokens", None), ("GET", "/api/v1/ml/models", None),
                                ("GET", "/api/v1/alarms", None), ("GET", "/api/v1/work-orders", None),
                                ("GET", "/api/v1/fmus", None), ("GET", "/api/v1/event-routes", None),
+                               ("GET", "/api/v1/approvals", None), ("GET", "/api/v1/killswitch", None),
+                               ("GET", "/api/v1/audit?limit=1000", None),
                                ("POST", "/api/v1/query", {"query": "SELECT * FROM DIGITALTWINS"})]:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text

@@ -24,7 +24,8 @@ from tvilling.sdk import Client as SdkClient
 
 TOOLS = {"list_twins", "get_twin", "query", "list_alarms", "list_work_orders", "get_work_order", "list_event_routes",
          "create_work_order", "act_on_work_order", "work_order_policy", "list_fmus", "get_fmu", "simulate_fmu",
-         "fmu_ensemble", "fmu_residuals", "twin_physics", "get_history", "list_insights", "maintenance_plan"}
+         "fmu_ensemble", "fmu_residuals", "twin_physics", "get_history", "list_insights", "maintenance_plan",
+         "pending_approvals", "kill_switches", "engage_kill_switch"}
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ PAGES = [("/ui/", "asset-table"), ("/ui/explorer", "twin-results"), ("/ui/twin/p
          ("/ui/twin/pump-1-valve", "history-chart"), ("/ui/scene", "plant-scene"), ("/ui/heatmap", "heatmap"),
          ("/ui/alarms", "alarm-table"), ("/ui/models", "model-table"), ("/ui/registry", "registry-table"),
          ("/ui/detect", "detect-upload"), ("/ui/rul", "rul-jobs"), ("/ui/maintenance", "wo-table"),
-         ("/ui/scenarios", "fmu-table"), ("/ui/integrations", "route-table"), ("/ui/audit", "role-badge")]
+         ("/ui/scenarios", "fmu-table"), ("/ui/integrations", "route-table"), ("/ui/approvals", "approvals-table"),
+         ("/ui/audit", "audit-table")]
 
 
 def test_sign_in_is_required_and_a_bad_token_is_refused(browser: Any, rig: Rig) -> None:

@@ -84,6 +84,30 @@ def test_checked_against_twins_and_models() -> None:
     assert sorted(p.where for p in problems) == ["ghost/start", "p/nope", "p/set_mode"]
 
 
+def test_guards_are_parsed_and_checked_against_the_model() -> None:
+    pump = {**PUMP, "contents": [*PUMP["contents"], {"@type": "Property", "name": "speed", "schema": "double"},
+                                 {"@type": "Telemetry", "name": "pressure", "schema": "double"}]}
+    m = parse_command_mappings({"defaults": {"guard": {"rate_per_min": 5}}, "commands": [
+        {"twin": "p", "command": "set_speed", "transport": "mqtt", "topic": "t",
+         "guard": {"property": "speed", "max_step": 5, "interlocks": [{"property": "pressure", "above": 8}]}},
+        {"twin": "p", "command": "set_mode", "transport": "mqtt", "topic": "t",
+         "guard": {"property": "mode", "max_step": 1, "interlocks": [{"property": "flow", "max_age_s": 9}]}},
+        {"twin": "p", "command": "start", "transport": "mqtt", "topic": "t"}]})
+    speed = m.get("default", "p", "set_speed")
+    assert speed is not None and speed.guard.max_step == 5 and speed.guard.rate_per_min is None  # a row's guard wins
+    start = m.get("default", "p", "start")
+    assert start is not None and start.guard.rate_per_min == 5  # the default guard
+    problems = check_against_models(m, {"p": "dtmi:t:Pump;1"}.get, parse_models([pump]))
+    assert [p.message for p in problems] == [
+        "guard max_step needs a numeric request schema",
+        "guard names 'mode', which model dtmi:t:Pump;1 has as neither property nor telemetry",
+        "guard names 'flow', which model dtmi:t:Pump;1 has as neither property nor telemetry"]
+    with pytest.raises(CommandMappingError) as info:
+        parse_command_mappings({"commands": [{"twin": "p", "command": "start", "transport": "mqtt", "topic": "t",
+                                              "guard": {"approvals": 5}}]})
+    assert info.value.problems[0].where == "/commands/0/guard/approvals"
+
+
 def _site_models() -> Any:
     docs = [json.loads(f.read_text(encoding="utf-8")) for f in sorted((EXAMPLE / "models").glob("*.json"))]
     return parse_models(docs)

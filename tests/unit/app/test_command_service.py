@@ -149,6 +149,7 @@ async def test_idempotency_and_refusals(rig: Any) -> None:
     await svc.attach(transport)
     first, _ = await svc.request("t", "d1", "set", 1.5, Context.new("u"), command_id="i1")
     again, created = await svc.request("t", "d1", "set", 1.5, Context.new("u"), command_id="i1")
+    await _settle(svc)
     assert not created and again.id == first.id and len(transport.sent) == 1
     with pytest.raises(ConflictError):
         await svc.request("t", "d1", "set", 2.5, Context.new("u"), command_id="i1")

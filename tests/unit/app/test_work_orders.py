@@ -112,6 +112,13 @@ def approval_lifecycle(rig: ApiRig) -> None:
         ("completed", "done", r.json()["closedBy"])]
     assert detail["transitions"][2]["comment"] == "bearing replaced"
     assert rig.call("POST", f"{path}/bogus", role=Role.OPERATOR).status_code == 422
+    # The same decisions, in the hash-chained audit trail (G12), with who made each and the insight behind it.
+    trail = rig.call("GET", "/api/v1/audit", params={"subject": wo["id"]}, role=Role.ENGINEER).json()["value"]
+    assert [(a["action"], a["actor"]) for a in reversed(trail)] == [
+        ("workorder.created", "work-orders"), ("workorder.approved", r.json()["closedBy"]),
+        ("workorder.completed", r.json()["closedBy"])]
+    assert trail[-1]["detail"]["parentId"] == wo["evidence"]["insight"]["context_id"]
+    assert rig.call("GET", "/api/v1/audit/verify", role=Role.ENGINEER).json()["ok"] is True
 
 
 def test_cool_down_after_closing_and_the_daily_limit(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The command lifecycle: requested -> sent -> acked | failed | expired, illegal moves refused, late answers kept."""
+"""The command lifecycle: [pending_approval ->] requested -> sent -> acked | failed | expired, illegal moves refused,
+late answers kept, approvals bound to the requester and the digest."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from tvilling.core.commands import ALLOWED, Command, CommandState, IllegalTransition
 from tvilling.core.context import Context
-from tvilling.core.errors import ConflictError, ValidationError
+from tvilling.core.errors import ConflictError, PermissionDeniedError, ValidationError
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -33,10 +34,11 @@ def test_happy_path_records_every_step() -> None:
 @pytest.mark.parametrize("start", list(CommandState))
 @pytest.mark.parametrize("to", list(CommandState))
 def test_only_the_lifecycle_moves_are_allowed(start: CommandState, to: CommandState) -> None:
-    c = cmd()
-    path = {CommandState.REQUESTED: [], CommandState.SENT: [CommandState.SENT],
+    c = cmd(approvals_required=1) if start is CommandState.PENDING_APPROVAL else cmd()
+    path = {CommandState.PENDING_APPROVAL: [], CommandState.REQUESTED: [], CommandState.SENT: [CommandState.SENT],
             CommandState.ACKED: [CommandState.SENT, CommandState.ACKED],
-            CommandState.FAILED: [CommandState.FAILED], CommandState.EXPIRED: [CommandState.EXPIRED]}[start]
+            CommandState.FAILED: [CommandState.FAILED], CommandState.EXPIRED: [CommandState.EXPIRED],
+            CommandState.REJECTED: [CommandState.REJECTED], CommandState.CANCELED: [CommandState.CANCELED]}[start]
     for s in path:
         c = c.move(s, T0)
     assert c.state is start
@@ -48,7 +50,8 @@ def test_only_the_lifecycle_moves_are_allowed(start: CommandState, to: CommandSt
 
 
 def test_terminal_states_have_no_way_out() -> None:
-    for s in (CommandState.ACKED, CommandState.FAILED, CommandState.EXPIRED):
+    for s in (CommandState.ACKED, CommandState.FAILED, CommandState.EXPIRED, CommandState.REJECTED,
+              CommandState.CANCELED):
         assert s.terminal and s not in ALLOWED
     assert issubclass(IllegalTransition, ConflictError)
 
@@ -86,3 +89,29 @@ def test_command_ids_are_checked(bad: str) -> None:
 def test_expiry_must_follow_the_request() -> None:
     with pytest.raises(ValidationError):
         cmd(expires_at=T0)
+
+
+def test_two_person_rule_and_digest_binding() -> None:
+    c = cmd(approvals_required=2, digest="d" * 64, timeout_s=10.0)
+    assert c.state is CommandState.PENDING_APPROVAL and c.history[0].state is CommandState.PENDING_APPROVAL
+    with pytest.raises(PermissionDeniedError, match="two-person"):
+        c.approve("token:abc", "d" * 64, T0)  # the requester
+    with pytest.raises(ConflictError, match="another request"):
+        c.approve("token:b", "e" * 64, T0)  # an approval of an edited command
+    one = c.approve("token:b", "d" * 64, T0 + timedelta(seconds=5))
+    assert one.state is CommandState.PENDING_APPROVAL and [a.actor for a in one.approvals] == ["token:b"]
+    with pytest.raises(PermissionDeniedError, match="distinct"):
+        one.approve("token:b", "d" * 64, T0)  # the same person twice is one approval
+    two = one.approve("token:c", "d" * 64, T0 + timedelta(seconds=7))
+    assert two.state is CommandState.REQUESTED and two.history[-1].reason == "approved"
+    assert two.expires_at == T0 + timedelta(seconds=17)  # the device deadline runs from the last approval
+    assert two.as_dict()["approvals"][1]["actor"] == "token:c" and two.as_dict()["approvalsRequired"] == 2
+    with pytest.raises(ConflictError, match="not waiting"):
+        two.approve("token:d", "d" * 64, T0)
+
+
+def test_rejection_and_cancel_keep_the_reason() -> None:
+    c = cmd(approvals_required=1).move(CommandState.REJECTED, T0, "rejected by token:x: too fast")
+    assert c.terminal and c.reason == "rejected by token:x: too fast"
+    k = cmd().move(CommandState.CANCELED, T0, "kill switch engaged")
+    assert k.terminal and k.reason == "kill switch engaged"

@@ -221,6 +221,7 @@ quarantine = Table(
 # Feature tables live in their own modules on the same metadata; importing them here registers them.
 from tvilling.adapters.sql import (  # noqa: E402, F401
     schema_alarms,
+    schema_audit,
     schema_commands,
     schema_event_routes,
     schema_fmus,

@@ -1,6 +1,8 @@
-"""/api/v1/twins/{id}/commands/{name} (send), /api/v1/commands/{id} and /api/v1/twins/{id}/commands (read).
+"""/api/v1/twins/{id}/commands/{name} (send), /api/v1/commands/{id} and /api/v1/twins/{id}/commands (read),
+/api/v1/commands/{id}/approve|reject and /api/v1/approvals (guarded commands).
 
-Sending needs the operator role; reading, viewer. The body of a send is the command's request payload (any JSON
+Sending needs the operator role; reading, viewer; approving or rejecting a guarded command, engineer (and never the
+requester: two-person rule). The body of a send is the command's request payload (any JSON
 value matching the DTDL request schema), or empty for a command without request. ``commandId`` makes the send
 idempotent; ``timeout`` (seconds) overrides the mapping's deadline. The answer is 202 with the command and a
 ``Location``; follow it to see the state move to acked / failed / expired.
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -28,7 +31,18 @@ from tvilling.core.roles import Role
 
 twin_router = APIRouter(prefix="/api/v1/twins", tags=["commands"])
 command_router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
+approvals_router = APIRouter(prefix="/api/v1/approvals", tags=["commands"])
 router = APIRouter()
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="The command's digest, as GET showed it")
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=1000)
 
 TwinId = Annotated[str, Path(pattern=ID_PATTERN, description="The twin's $dtId")]
 CommandName = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_:]{0,511}$", description="DTDL command name")]
@@ -37,7 +51,10 @@ COMMAND_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["commandId", "twinId", "command", "state", "history"],
     "properties": {"commandId": {"type": "string"}, "twinId": {"type": "string"}, "command": {"type": "string"},
                    "payload": {}, "state": {"type": "string",
-                                            "enum": ["requested", "sent", "acked", "failed", "expired"]},
+                                            "enum": ["pending_approval", "requested", "sent", "acked", "failed",
+                                                     "expired", "rejected", "canceled"]},
+                   "digest": {"type": "string", "description": "SHA-256 of the request; what an approval binds"},
+                   "approvalsRequired": {"type": "integer"}, "approvals": {"type": "array"},
                    "reason": {"type": "string"}, "history": {"type": "array", "items": {"type": "object"}}}}
 SEND_BODY = {"requestBody": {"required": False, "description": "The request payload (JSON), or nothing",
                              "content": {"application/json": {"schema": {}}}}}
@@ -111,5 +128,33 @@ async def list_commands(request: Request, twin_id: TwinId,
     return page([c.as_dict() for c in items], token)
 
 
+@command_router.post("/{command_id}/approve", response_model=None,
+                     responses={200: {"content": {"application/json": {"schema": COMMAND_SCHEMA}}},
+                                **errors(403, 404, 409, 422)},
+                     summary="Approve a command that waits for approval (bound to its digest)")
+async def approve_command(request: Request, command_id: CommandId, body: ApproveBody,
+                          principal: Annotated[Principal, Depends(require(Role.ENGINEER))]) -> Response:
+    cmd = await commands(request).approve(principal.tenant, command_id, principal.actor, body.digest)
+    return Json(cmd.as_dict())
+
+
+@command_router.post("/{command_id}/reject", response_model=None,
+                     responses={200: {"content": {"application/json": {"schema": COMMAND_SCHEMA}}},
+                                **errors(404, 409, 422)},
+                     summary="Reject a command that waits for approval")
+async def reject_command(request: Request, command_id: CommandId, body: RejectBody,
+                         principal: Annotated[Principal, Depends(require(Role.ENGINEER))]) -> Response:
+    cmd = await commands(request).reject(principal.tenant, command_id, principal.actor, body.reason)
+    return Json(cmd.as_dict())
+
+
+@approvals_router.get("", response_model=None, summary="Commands waiting for approval, oldest first")
+async def list_approvals(request: Request, principal: Annotated[Principal, Depends(require(Role.VIEWER))],
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
+    items = await run_in_threadpool(commands(request).pending, principal.tenant, limit)
+    return Json({"value": [c.as_dict() for c in items]})
+
+
 router.include_router(twin_router)
 router.include_router(command_router)
+router.include_router(approvals_router)
