@@ -103,13 +103,17 @@ class MqttCommandTransport:
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 
-    async def send(self, request: CommandRequest) -> CommandOutcome | None:
+    async def ready(self, request: CommandRequest) -> None:
         if not self._connected.is_set():
             # Starting up or reconnecting: wait a little (never past the command's deadline) before giving up.
             left = (request.expires_at - self._clock.now()).total_seconds()
             wait_s = max(0.0, min(self.settings.connect_timeout_s, left))
             if not await asyncio.to_thread(self._connected.wait, wait_s):
                 raise CommandSendError(f"MQTT broker {self.settings.host}:{self.settings.port} is not connected")
+
+    async def send(self, request: CommandRequest) -> CommandOutcome | None:
+        if not self._connected.is_set():  # lost since ready(): fail now rather than publish after a reconnect
+            raise CommandSendError(f"MQTT broker {self.settings.host}:{self.settings.port} is not connected")
         topic = request.target.address
         ack_topic = str(request.target.options.get("ack_topic") or topic + self.settings.ack_suffix)
         with self._lock:

@@ -91,8 +91,13 @@ class OpcuaCommandTransport:
         except (ValueError, UaError) as exc:
             raise CommandSendError(f"not a NodeId: {text!r}") from exc
 
+    async def ready(self, request: CommandRequest) -> None:
+        await self._session()
+
     async def send(self, request: CommandRequest) -> CommandOutcome | None:
-        client = await self._session()
+        client = self._client  # opened by ready(); a session lost since then fails the command rather than wait
+        if client is None:
+            raise CommandSendError(f"no OPC UA session to {self.settings.url} (lost after the command's last check)")
         target = request.target
         try:
             if target.kind == "write":

@@ -152,6 +152,11 @@ class SparkplugCommandTransport:
         with self._lock:
             self._waiting.clear()
 
+    async def ready(self, request: CommandRequest) -> None:
+        host = self._host()
+        if host is None or not host.source.connected:
+            raise CommandSendError("Sparkplug host is not connected (sparkplug_enabled and a reachable broker?)")
+
     async def send(self, request: CommandRequest) -> CommandOutcome | None:
         host = self._host()
         if host is None or not host.source.connected:

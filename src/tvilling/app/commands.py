@@ -27,8 +27,9 @@ import hashlib
 import json
 import logging
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from tvilling.adapters.sql.audit_repo import SqlAuditRepo
 from tvilling.adapters.sql.commands_repo import SqlCommandRepo
@@ -65,6 +66,14 @@ MAX_REMEMBERED = 10_000  # command id -> tenant entries kept for answers that na
 
 class UnmappedCommandError(ConflictError):
     """The twin's model declares the command, but no transport address is mapped for it."""
+
+
+class _Refusal(Exception):
+    """Raised inside a write transaction to roll it back; becomes an audited GuardRefusedError outside."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems[0].message)
+        self.problems = problems
 
 
 class GuardRefusedError(ConflictError):
@@ -192,7 +201,11 @@ class CommandService:
                               requested_at=now, expires_at=now + timedelta(seconds=wait), context=ctx,
                               transport=mapping.target.transport, digest=digest,
                               approvals_required=guard.approvals, timeout_s=float(timeout))
-        inserted = await asyncio.to_thread(self._insert, cmd, digest)
+        try:
+            inserted = await asyncio.to_thread(self._insert, cmd, digest, mapping)
+        except _Refusal as refusal:
+            await asyncio.to_thread(self._refuse, tenant, twin_id, name, payload, ctx, now, refusal.problems)
+            raise AssertionError("unreachable") from None  # _refuse raises
         if inserted is not None:  # a concurrent request with the same id won the race
             return self._replay(inserted, digest), False
         if cmd.state is CommandState.REQUESTED:
@@ -215,19 +228,33 @@ class CommandService:
 
     def _check_guard(self, tenant: str, twin_id: str, name: str, payload: Any, mapping: CommandMapping,
                      ctx: Context, now: datetime) -> None:
-        """Kill switch, slew, rate and interlocks at the request; a refusal is audited, then raised (409)."""
+        """Kill switch, slew, rate and interlocks at the request (a read; the kill switch and the rate are checked
+        again under the tenant's lock when the command is stored); a refusal is audited, then raised (409)."""
         with self._store.read() as tx:
-            switch = SqlKillSwitchRepo(tx.conn).blocking(tenant, twin_id)
-            problems = [_switch_problem(switch)] if switch is not None else []
-            guard = mapping.guard
-            if guard.active:
-                record = tx.twins.get(tenant, twin_id)
-                recent = (SqlCommandRepo(tx.conn).count_since(tenant, twin_id, name, now - timedelta(seconds=60))
-                          if guard.rate_per_min is not None else None)
-                if record is not None:
-                    problems += check_guard(guard, payload, twin_view(record), now, recent_count=recent)
-        if not problems:
-            return
+            problems = self._guard_problems(tx, tenant, twin_id, name, payload, mapping, now, full=True)
+        if problems:
+            self._refuse(tenant, twin_id, name, payload, ctx, now, problems)
+
+    @staticmethod
+    def _guard_problems(tx: Any, tenant: str, twin_id: str, name: str, payload: Any, mapping: CommandMapping,
+                        now: datetime, *, full: bool) -> list[Problem]:
+        """The kill switch and the rate, and with ``full`` also slew and interlocks (the twin's state)."""
+        switch = SqlKillSwitchRepo(tx.conn).blocking(tenant, twin_id)
+        problems = [_switch_problem(switch)] if switch is not None else []
+        guard = mapping.guard
+        recent = (SqlCommandRepo(tx.conn).count_since(tenant, twin_id, name, now - timedelta(seconds=60))
+                  if guard.rate_per_min is not None else None)
+        if full and guard.active:
+            record = tx.twins.get(tenant, twin_id)
+            if record is not None:
+                problems += check_guard(guard, payload, twin_view(record), now, recent_count=recent)
+        elif recent is not None:
+            problems += check_guard(replace(guard, max_step=None, interlocks=()), payload,
+                                    Twin(twin_id, "", tenant), now, recent_count=recent)
+        return problems
+
+    def _refuse(self, tenant: str, twin_id: str, name: str, payload: Any, ctx: Context, now: datetime,
+                problems: list[Problem]) -> NoReturn:
         entry = AuditEntry("guard", "command.refused", twin_id, ctx.actor, now,
                            {"command": name, "payload": payload, "contextId": ctx.id,
                             "reasons": [p.message for p in problems]})
@@ -278,6 +305,13 @@ class CommandService:
     async def _send(self, transport: CommandTransport, req: CommandRequest, payload: Any,
                     mapping: CommandMapping) -> None:
         key = (req.tenant, req.command_id)
+        ready = getattr(transport, "ready", None)  # connect first: after the last check nothing may wait
+        if ready is not None:
+            try:
+                await ready(req)
+            except CommandSendError as exc:
+                await self._move(req.tenant, req.command_id, CommandState.FAILED, f"not sent: {exc.message}")
+                return
         try:
             async with self._locks.setdefault(key, asyncio.Lock()):
                 released = await asyncio.to_thread(self._hand_over, req.tenant, req.command_id, req.twin_id, payload,
@@ -320,8 +354,15 @@ class CommandService:
                 return None
             to, reason = CommandState.SENT, ""
             switch = SqlKillSwitchRepo(tx.conn).blocking(tenant, twin_id)
+            rate = mapping.guard.rate_per_min
             if switch is not None:
                 to, reason = CommandState.CANCELED, _switch_problem(switch).message
+            elif cmd.is_due(now):
+                to, reason = CommandState.EXPIRED, "not sent by the deadline"
+            elif rate is not None and repo.count_sent_since(tenant, twin_id, cmd.name,
+                                                            now - timedelta(seconds=60)) >= rate:
+                # Approved commands bunch up: the rate holds for what is sent, too.
+                to, reason = CommandState.REJECTED, f"at dispatch: {rate} commands of this kind sent in the last 60 s"
             elif mapping.guard.active:
                 record = tx.twins.get(tenant, twin_id)
                 problems = ([Problem(f"twin {twin_id} no longer exists", twin_id)] if record is None
@@ -347,8 +388,9 @@ class CommandService:
         now = self._clock.now()
         due = await asyncio.to_thread(self._due, now)
         for tenant, command_id, state in due:
-            reason = ("not approved by the deadline" if state == CommandState.PENDING_APPROVAL.value
-                      else "no answer from the device by the deadline")
+            reason = {CommandState.PENDING_APPROVAL.value: "not approved by the deadline",
+                      CommandState.REQUESTED.value: "not sent by the deadline"}.get(
+                state, "no answer from the device by the deadline")
             with contextlib.suppress(NotFoundError):
                 await self._move(tenant, command_id, CommandState.EXPIRED, reason)
         return len(due)
@@ -383,8 +425,11 @@ class CommandService:
                answer: bool, actor: str = "") -> tuple[Command, list[Event]] | None:
         now = self._clock.now()
         with self._store.write() as tx:
+            SqlAuditRepo(tx.conn).lock(tenant)  # always the tenant's audit head before a command row (no deadlock)
             repo = SqlCommandRepo(tx.conn)
             cmd = _locked(repo, tenant, command_id)
+            if to is CommandState.EXPIRED and not answer and not cmd.is_due(now):
+                return None  # approved (a new deadline) or answered since the sweep read it
             steps_before = len(cmd.history)
             kind = f"command.{to.value}"
             if answer and cmd.state in LATE_STATES:
@@ -435,6 +480,7 @@ class CommandService:
         now = self._clock.now()
         try:
             with self._store.write() as tx:
+                SqlAuditRepo(tx.conn).lock(tenant)
                 repo = SqlCommandRepo(tx.conn)
                 before = _locked(repo, tenant, command_id)
                 if before.state is CommandState.PENDING_APPROVAL and now >= before.expires_at:
@@ -462,17 +508,19 @@ class CommandService:
             raise
 
     async def reject(self, tenant: str, command_id: str, actor: str, reason: str) -> Command:
-        """An approver (or the requester, withdrawing it) refuses a pending command."""
-        cmd = self.get(tenant, command_id)
-        if cmd.state is not CommandState.PENDING_APPROVAL:
-            exc = ConflictError(f"command {command_id} is {cmd.state.value}, not waiting for approval",
-                                where=command_id)
+        """An approver refuses a pending command; a refusal of this (not pending) is audited, then raised."""
+        cmd = await asyncio.to_thread(self.get, tenant, command_id)
+        try:
+            if cmd.state is not CommandState.PENDING_APPROVAL:
+                raise ConflictError(f"command {command_id} is {cmd.state.value}, not waiting for approval",
+                                    where=command_id)
+            await self._move(tenant, command_id, CommandState.REJECTED,
+                             f"rejected by {actor}: {reason or 'no reason'}", actor=actor)
+        except ConflictError as exc:  # IllegalTransition too: it moved on meanwhile
             await asyncio.to_thread(self._audit_denial, tenant, command_id, actor, self._clock.now(),
                                     "approval.denied", exc)
-            raise exc
-        await self._move(tenant, command_id, CommandState.REJECTED, f"rejected by {actor}: {reason or 'no reason'}",
-                         actor=actor)
-        return self.get(tenant, command_id)
+            raise
+        return await asyncio.to_thread(self.get, tenant, command_id)
 
     def pending(self, tenant: str, limit: int = 200) -> list[Command]:
         """Commands waiting for approval, oldest first."""
@@ -566,14 +614,21 @@ class CommandService:
         with self._store.read() as tx:
             return SqlCommandRepo(tx.conn).get(tenant, command_id)
 
-    def _insert(self, cmd: Command, digest: str) -> tuple[Command, str] | None:
-        """Insert ``cmd``; if its id exists already (a concurrent retry), return the stored one instead."""
+    def _insert(self, cmd: Command, digest: str, mapping: CommandMapping) -> tuple[Command, str] | None:
+        """Insert ``cmd``; if its id exists already (a concurrent retry), return the stored one instead. Under the
+        tenant's lock the kill switch and the rate are checked again (concurrent requests cannot all pass a rate
+        they each read before the others were stored); a refusal raises :class:`_Refusal`."""
         try:
             with self._store.write() as tx:
+                SqlAuditRepo(tx.conn).lock(cmd.tenant)
                 repo = SqlCommandRepo(tx.conn)
                 found = repo.get(cmd.tenant, cmd.id)
                 if found is not None:
                     return found
+                problems = self._guard_problems(tx, cmd.tenant, cmd.twin_id, cmd.name, cmd.payload, mapping,
+                                                cmd.requested_at, full=False)
+                if problems:
+                    raise _Refusal(problems)
                 repo.insert(cmd, digest)
                 events = [self._event(cmd, f"command.{cmd.state.value}", cmd.requested_at,
                                       {"state": cmd.state.value, "payload": cmd.payload, "transport": cmd.transport,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ class AuditRecord:
     text: str
     prev_hash: str
     hash: str
+    category: str = ""  # the stored query columns, when read from a table: checked against the content
+    subject: str = ""
 
     def content(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.text)
@@ -58,11 +61,22 @@ class AuditRecord:
                 "prevHash": self.prev_hash, "hash": self.hash}
 
 
+def _plain(value: Any) -> Any:
+    """JSON-safe without loss of meaning: a non-finite number (a device may answer NaN) becomes its name."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def canonical(tenant: str, n: int, entry: AuditEntry) -> str:
     """The exact text that is hashed and stored (sorted keys, no spaces, ASCII)."""
     return json.dumps({"n": n, "tenant": tenant, "at": iso(entry.at), "actor": entry.actor,
                        "category": entry.category, "action": entry.action, "subject": entry.subject,
-                       "detail": entry.detail}, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                       "detail": _plain(entry.detail)}, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       default=str, allow_nan=False)
 
 
@@ -139,6 +153,10 @@ class ChainChecker:
             return f"record {record.n} was moved (its content names another position or tenant)"
         if content.get("at") != iso(record.at):
             return f"record {record.n}'s time column was changed (content says {content.get('at')})"
+        if record.category and content.get("category", "")[:32] != record.category:
+            return f"record {record.n}'s category column was changed (content says {content.get('category')})"
+        if record.subject and str(content.get("subject", ""))[:512] != record.subject:
+            return f"record {record.n}'s subject column was changed (content says {content.get('subject')})"
         return ""
 
     def result(self) -> Verification:

@@ -106,9 +106,13 @@ class CommandGuard:
 
 
 def _number(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, int | float):
         return None
-    return float(v)
+    try:
+        f = float(v)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return f if math.isfinite(f) else None
 
 
 def check_guard(guard: CommandGuard, payload: Any, twin: Twin, now: datetime, *,
@@ -199,10 +203,10 @@ def _interlock(raw: Any, where: str, problems: list[Problem]) -> Interlock | Non
     bounds: dict[str, float | None] = {}
     for key in ("above", "below"):
         v = raw.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)):
-            problems.append(Problem(f"{key} must be a number", f"{where}/{key}"))
+        if v is not None and _number(v) is None:
+            problems.append(Problem(f"{key} must be a finite number", f"{where}/{key}"))
             v = None
-        bounds[key] = None if v is None else float(v)
+        bounds[key] = None if v is None else _number(v)
     age = _positive(raw, "max_age_s", where, problems)
     reason = raw.get("reason", "")
     if not isinstance(reason, str):

@@ -21,7 +21,7 @@ from tvilling.app.command_mapping import parse_command_mappings
 from tvilling.app.commands import CommandService, GuardRefusedError
 from tvilling.app.services import Services
 from tvilling.core.context import Context
-from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError
+from tvilling.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from tvilling.core.events import Event
 from tvilling.ports.commands import CommandOutcome
 
@@ -194,15 +194,9 @@ async def test_kill_switch_refuses_cancels_and_survives(rig: Any) -> None:
     assert svc.get("t", cmd.id).state == "sent"
 
 
-async def test_kill_switch_at_dispatch_and_fail_closed(rig: Any) -> None:
+async def test_dispatch_fails_closed_when_the_switch_cannot_be_read(rig: Any) -> None:
     svc, transport, _clock, _services, _events = rig
     await svc.attach(transport)
-    await svc.engage("t", "v2", "token:op", "stop v2")
-    # A command accepted before the switch but dispatched after it: canceled at dispatch, never sent.
-    svc._check_guard = lambda *a: None  # let it past the request check
-    cmd, _ = await svc.request("t", "v2", "ping", None, OP)
-    await _settle(svc)
-    assert svc.get("t", cmd.id).state == "canceled" and transport.sent == []
 
     def broken(*_a: Any) -> Any:
         raise RuntimeError("database unreachable")
@@ -276,3 +270,98 @@ async def test_the_audit_chain_records_every_transition_and_finds_tampering(rig:
     gap = svc.verify_audit("t")
     assert not gap.ok and gap.first_bad == 2 and "missing" in gap.reason
 
+
+
+async def test_concurrent_requests_cannot_overrun_the_rate(rig: Any) -> None:
+    svc, transport, _clock, _services, _events = rig
+    await svc.attach(transport)
+    results = await asyncio.gather(*(svc.request("t", "v1", "set_opening", 41.0 + i / 10, OP) for i in range(10)),
+                                   return_exceptions=True)
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, GuardRefusedError)]
+    assert len(accepted) == 3 and len(refused) == 7  # each one counted under the tenant's lock
+    await _settle(svc)
+    assert len(transport.sent) == 3
+
+
+async def test_approved_commands_still_keep_the_rate_when_sent(rig: Any) -> None:
+    svc, transport, clock, services, _events = rig
+    svc.mappings = parse_command_mappings({"tenant": "t", "commands": [
+        {"twin": "v2", "command": "ping", "transport": "fake", "address": "a",
+         "guard": {"approvals": 1, "rate_per_min": 1}}]})
+    await svc.attach(transport)
+    first, _ = await svc.request("t", "v2", "ping", None, OP)
+    clock.t += timedelta(seconds=61)  # requested a minute apart: both within the rate at the request
+    second, _ = await svc.request("t", "v2", "ping", None, OP)
+    for cmd in (first, second):  # ... but approved together
+        await svc.approve("t", cmd.id, ENG1, cmd.digest)
+    await _settle(svc)
+    states = {svc.get("t", first.id).state, svc.get("t", second.id).state}
+    assert states == {"sent", "rejected"} and len(transport.sent) == 1
+    rejected = next(c for c in (first, second) if svc.get("t", c.id).state == "rejected")
+    assert svc.get("t", rejected.id).reason == "at dispatch: 1 commands of this kind sent in the last 60 s"
+    del services
+
+
+async def test_a_kill_switch_during_the_connect_wait_is_never_overtaken(rig: Any) -> None:
+    svc, transport, _clock, _services, _events = rig
+    link = asyncio.Event()
+
+    async def ready(_request: Any) -> None:  # the broker is reconnecting
+        await link.wait()
+
+    transport.ready = ready
+    await svc.attach(transport)
+    cmd, _ = await svc.request("t", "v2", "ping", None, OP)
+    await asyncio.sleep(0.05)
+    assert svc.get("t", cmd.id).state == "requested"  # not released while the link is down
+    _switch, canceled = await svc.engage("t", "*", "token:op", "stop")
+    assert canceled == 1
+    link.set()
+    await _settle(svc)
+    assert svc.get("t", cmd.id).state == "canceled" and transport.sent == []
+
+
+async def test_transport_not_ready_fails_and_late_hand_over_expires(rig: Any) -> None:
+    svc, transport, clock, _services, _events = rig
+
+    async def down(_request: Any) -> None:
+        from tvilling.ports.commands import CommandSendError
+
+        raise CommandSendError("MQTT broker 127.0.0.1:1 is not connected")
+
+    transport.ready = down
+    await svc.attach(transport)
+    cmd, _ = await svc.request("t", "v2", "ping", None, OP)
+    await _settle(svc)
+    assert svc.get("t", cmd.id).state == "failed" and "not sent: MQTT broker" in svc.get("t", cmd.id).reason
+    del transport.ready
+    slow = asyncio.Event()
+
+    async def late(_request: Any) -> None:
+        await slow.wait()
+
+    transport.ready = late
+    old, _ = await svc.request("t", "v2", "ping", None, OP)
+    clock.t += timedelta(seconds=11)  # past its 10 s deadline while waiting to be sent
+    slow.set()
+    await _settle(svc)
+    assert svc.get("t", old.id).state == "expired" and svc.get("t", old.id).reason == "not sent by the deadline"
+
+
+async def test_odd_answers_and_payloads_never_break_the_trail(rig: Any) -> None:
+    svc, transport, _clock, _services, _events = rig
+    await svc.attach(transport)
+    cmd, _ = await svc.request("t", "v2", "ping", None, OP)
+    await _settle(svc)
+    await transport.on_outcome(CommandOutcome(cmd.id, "acked", "", {"reading": float("nan"), "x": [float("inf")]}))
+    assert svc.get("t", cmd.id).state == "acked"
+    with pytest.raises(ValidationError, match="above the maximum 100"):  # a clear 422, not an overflow
+        await svc.request("t", "v1", "set_opening", 10**400, OP)
+    records = [r.as_dict() for r in reversed(svc.audit_page("t"))]
+    assert records[2]["detail"]["detail"] == {"reading": "nan", "x": ["inf"]}
+    assert svc.verify_audit("t").ok
+    with svc._store.write() as tx:
+        tx.conn.execute(text("UPDATE audit_log SET category = 'x' WHERE n = 1"))
+    bad = svc.verify_audit("t")
+    assert not bad.ok and bad.first_bad == 1 and "category column" in bad.reason

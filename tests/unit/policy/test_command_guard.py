@@ -33,6 +33,8 @@ def test_parsing_reports_every_problem() -> None:
             "/commands/0/guard/approval_ttl_s", "/commands/0/guard/colour", "/commands/0/guard/interlocks/0",
             "/commands/0/guard/interlocks/1/property", "/commands/0/guard/interlocks/2/below",
             "/commands/0/guard/interlocks/3"} <= wheres
+    _g, problems = parse({"interlocks": [{"property": "p", "above": 10**400}]})
+    assert next(p.message for p in problems) == "above must be a finite number"
     _g, problems = parse({"max_step": 5})
     assert [p.message for p in problems] == ["max_step needs property (the twin property the command drives)"]
     assert parse(None) == (CommandGuard(), []) and not CommandGuard().active
@@ -44,7 +46,7 @@ def test_parsing_reports_every_problem() -> None:
 
 @pytest.mark.parametrize(("payload", "current", "ok"), [(55.0, 50.0, True), (60.0, 50.0, True), (60.5, 50.0, False),
                                                         (39.0, 50.0, False), ("x", 50.0, False), (55.0, None, False),
-                                                        (float("nan"), 50.0, False)])
+                                                        (float("nan"), 50.0, False), (10**400, 50.0, False)])
 def test_slew_fails_closed(payload: Any, current: Any, ok: bool) -> None:
     guard, _ = parse({"property": "speed", "max_step": 10})
     values = {} if current is None else {"speed": current}

@@ -73,6 +73,15 @@ class SqlCommandRepo:
             stmt = stmt.where(commands.c.twin_id == twin_id)
         return [r[0] for r in self.conn.execute(stmt)]
 
+    def count_sent_since(self, tenant: str, twin_id: str, name: str, since: datetime) -> int:
+        """Commands of this kind to this twin that went ``sent`` at or after ``since`` (the rate at dispatch)."""
+        c, t = commands.c, command_transitions.c
+        stmt = select(func.count()).select_from(command_transitions.join(
+            commands, and_(commands.c.tenant == t.tenant, commands.c.id == t.command_id))).where(
+            c.tenant == tenant, c.twin_id == twin_id, c.name == name, t.state == CommandState.SENT.value,
+            t.at >= since, t.late.is_(False))
+        return int(self.conn.execute(stmt).scalar_one())
+
     def count_since(self, tenant: str, twin_id: str, name: str, since: datetime) -> int:
         """Commands of this kind to this twin requested at or after ``since`` (the rate guard), in any state."""
         c = commands.c

@@ -148,7 +148,8 @@ async def reject_command(request: Request, command_id: CommandId, body: RejectBo
     return Json(cmd.as_dict())
 
 
-@approvals_router.get("", response_model=None, summary="Commands waiting for approval, oldest first")
+@approvals_router.get("", response_model=None, responses=errors(),
+                      summary="Commands waiting for approval, oldest first")
 async def list_approvals(request: Request, principal: Annotated[Principal, Depends(require(Role.VIEWER))],
                          limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
     items = await run_in_threadpool(commands(request).pending, principal.tenant, limit)

@@ -33,7 +33,7 @@ class EngageBody(BaseModel):
     reason: str = Field(default="", max_length=1000)
 
 
-@kill_router.get("", response_model=None, summary="The engaged kill switches")
+@kill_router.get("", response_model=None, responses=errors(), summary="The engaged kill switches")
 async def list_switches(request: Request, principal: Annotated[Principal, Depends(require(Role.VIEWER))]
                         ) -> Response:
     items = await run_in_threadpool(commands(request).kill_switches, principal.tenant)
@@ -56,9 +56,10 @@ async def release(request: Request, principal: Annotated[Principal, Depends(requ
     return Json({**switch.as_dict(), "released": True})
 
 
-@audit_router.get("", response_model=None, summary="The audit trail, newest first")
+@audit_router.get("", response_model=None, responses=errors(), summary="The audit trail, newest first")
 async def audit(request: Request, principal: Annotated[Principal, Depends(require(Role.ENGINEER))],
-                before: Annotated[int, Query(ge=0, description="n of the last record of the previous page")] = 0,
+                before: Annotated[int, Query(ge=0, le=2**63 - 1,
+                                             description="n of the last record of the previous page")] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 subject: Annotated[str | None, Query(max_length=512)] = None,
                 category: Annotated[str | None, Query(max_length=32)] = None) -> Response:
@@ -68,7 +69,7 @@ async def audit(request: Request, principal: Annotated[Principal, Depends(requir
     return Json({"value": [r.as_dict() for r in items], "nextBefore": nxt})
 
 
-@audit_router.get("/verify", response_model=None,
+@audit_router.get("/verify", response_model=None, responses=errors(),
                   summary="Recompute the hash chain; names the first record that does not check")
 async def verify(request: Request, principal: Annotated[Principal, Depends(require(Role.ENGINEER))]) -> Response:
     result = await run_in_threadpool(commands(request).verify_audit, principal.tenant)
