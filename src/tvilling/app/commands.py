@@ -29,7 +29,7 @@ import logging
 import math
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from tvilling.adapters.sql.audit_repo import SqlAuditRepo
 from tvilling.adapters.sql.commands_repo import SqlCommandRepo
@@ -204,8 +204,8 @@ class CommandService:
         try:
             inserted = await asyncio.to_thread(self._insert, cmd, digest, mapping)
         except _Refusal as refusal:
-            await asyncio.to_thread(self._refuse, tenant, twin_id, name, payload, ctx, now, refusal.problems)
-            raise AssertionError("unreachable") from None  # _refuse raises
+            raise await asyncio.to_thread(self._refused, tenant, twin_id, name, payload, ctx, now,
+                                          refusal.problems) from None
         if inserted is not None:  # a concurrent request with the same id won the race
             return self._replay(inserted, digest), False
         if cmd.state is CommandState.REQUESTED:
@@ -233,7 +233,7 @@ class CommandService:
         with self._store.read() as tx:
             problems = self._guard_problems(tx, tenant, twin_id, name, payload, mapping, now, full=True)
         if problems:
-            self._refuse(tenant, twin_id, name, payload, ctx, now, problems)
+            raise self._refused(tenant, twin_id, name, payload, ctx, now, problems)
 
     @staticmethod
     def _guard_problems(tx: Any, tenant: str, twin_id: str, name: str, payload: Any, mapping: CommandMapping,
@@ -253,15 +253,16 @@ class CommandService:
                                     Twin(twin_id, "", tenant), now, recent_count=recent)
         return problems
 
-    def _refuse(self, tenant: str, twin_id: str, name: str, payload: Any, ctx: Context, now: datetime,
-                problems: list[Problem]) -> NoReturn:
+    def _refused(self, tenant: str, twin_id: str, name: str, payload: Any, ctx: Context, now: datetime,
+                 problems: list[Problem]) -> GuardRefusedError:
+        """The refusal, audited (its own transaction: the request's was rolled back or never began)."""
         entry = AuditEntry("guard", "command.refused", twin_id, ctx.actor, now,
                            {"command": name, "payload": payload, "contextId": ctx.id,
                             "reasons": [p.message for p in problems]})
         with self._store.write() as tx:
             SqlAuditRepo(tx.conn).append(tenant, [entry])
-        raise GuardRefusedError(f"command {name!r} to {twin_id} refused: {problems[0].message}",
-                                where=problems[0].where, hint=problems[0].hint, problems=problems)
+        return GuardRefusedError(f"command {name!r} to {twin_id} refused: {problems[0].message}",
+                                 where=problems[0].where, hint=problems[0].hint, problems=problems)
 
     def _replay(self, existing: tuple[Command, str], digest: str) -> Command:
         cmd, stored = existing
