@@ -38,7 +38,9 @@ from tvilling.app.monitoring import run_monitoring
 from tvilling.app.physics_live import run_physics
 from tvilling.app.retention import run_retention
 from tvilling.app.runtime import freeze_startup_heap
+from tvilling.app.security_audit import SecurityAudit, run_security_audit
 from tvilling.app.services import Services
+from tvilling.app.setpoint_loops import build_setpoint_service, run_setpoint_loops
 from tvilling.app.wal_checkpoint import run_wal_checkpoint
 from tvilling.app.work_orders import run_work_orders
 from tvilling.settings import Settings
@@ -49,7 +51,7 @@ BackgroundFactory = Callable[["Platform"], Coroutine[Any, Any, None]]
 # Background services started with every server; ingestion and other long-running services register here.
 BACKGROUND: list[BackgroundFactory] = [run_ingest, run_monitoring, run_physics, run_opcua, run_sparkplug, run_alarms,
                                        run_work_orders, run_retention, run_commands, run_wal_checkpoint,
-                                       run_event_routes]
+                                       run_event_routes, run_setpoint_loops, run_security_audit]
 
 
 @dataclass
@@ -131,6 +133,8 @@ def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
     app = create_app(services, settings, lifespan=lifespan)
     app.state.commands = build_command_service(services, settings)
     app.state.planner = build_planner(settings, services)  # a broken planning.yaml stops the start here
+    app.state.setpoints = build_setpoint_service(services, settings, app.state.commands)  # likewise setpoints.yaml
+    app.state.security = SecurityAudit(services.store, services.clock)  # 401/403 into the audit trail (S-15)
     if dashboard:  # the operator dashboard (NiceGUI) at /ui, same process and tokens
         from tvilling.dashboard import mount
 

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     alarms_file: Path | None = None
     # Work orders (app/work_orders.py): rules; default = maintenance.yaml beside mappings_file, if there is one.
     maintenance_file: Path | None = None
+    # Setpoint loops (app/setpoint_loops.py): setpoints.yaml beside mappings_file by default.
+    setpoints_file: Path | None = None
     # FMU simulations over the API (app/fmus.py) run in a child process each: an FMU is native code, and one that
     # crashes or hangs must not take the server with it. Limits per run: wall time, communication steps returned.
     fmu_timeout_s: float = Field(default=60.0, gt=0, description="wall-clock limit of one FMU simulation, s")

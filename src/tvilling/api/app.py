@@ -30,6 +30,7 @@ from tvilling.api.routes import (
     query,
     relationships,
     rul,
+    setpoints,
     telemetry,
     tokens,
     twins,
@@ -58,6 +59,7 @@ ROUTERS: list[APIRouter] = [
     maintenance.router,
     fmus.router,
     event_routes.router,
+    setpoints.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}

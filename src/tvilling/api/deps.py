@@ -90,10 +90,10 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
         if limiter is not None and getattr(request.state, "rate_limit_charged", None) != principal.token_id:
             limiter.check_token(principal.token_id)
         reject_unknown_query(request)
+        request.state.principal = principal  # before the role check: a 403 is audited in the caller's tenant
         if not principal.role.allows(role):
             raise PermissionDeniedError(f"the {principal.role.value} role cannot do this; it needs {role.value}",
                                         hint="use a token with a higher role (tvilling token create --role …)")
-        request.state.principal = principal
         return principal
 
     dependency.__name__ = f"require_{role.value}"

@@ -14,8 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
 from tvilling.app.errors import NotImplementedYetError, RateLimitedError
+from tvilling.app.security_audit import SECURITY_TENANT, Denial, claimed_id
 from tvilling.core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -90,6 +92,8 @@ def lookup(exc: TvillingError) -> tuple[int, str, str]:
 def tvilling_error_response(request: Request, exc: TvillingError) -> JSONResponse:
     status, slug, title = lookup(exc)
     headers: dict[str, str] = {}
+    if status in (401, 403):
+        audit_denial(request, status, exc.message)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="tvilling"'
     if status in (429, 503):
@@ -101,6 +105,27 @@ def tvilling_error_response(request: Request, exc: TvillingError) -> JSONRespons
         problems = [{k: v for k, v in {"message": exc.message, "where": exc.where, "hint": exc.hint}.items() if v}]
     return problem_response(status, slug, title, str(exc.message), request.url.path, hint=exc.hint,
                             problems=problems, headers=headers)
+
+
+def audit_denial(conn: HTTPConnection, status: int, reason: str, action: str | None = None,
+                 token: str | None = None) -> None:
+    """Count a 401/403 (or a refused WebSocket) for the security audit trail (app/security_audit.py)."""
+    audit = getattr(conn.app.state, "security", None)
+    if audit is None:
+        return
+    principal = getattr(conn.state, "principal", None)
+    route = conn.scope.get("route")
+    header = conn.headers.get("authorization", "")
+    known = principal if status != 401 else None
+    audit.record(Denial(
+        action=action or ("auth.failed" if status == 401 else "access.denied"),
+        tenant=known.tenant if known is not None else SECURITY_TENANT,
+        source=conn.client.host if conn.client else "unknown",
+        actor=f"token:{known.token_id}" if known is not None else "anonymous",
+        method=conn.scope.get("method", "WEBSOCKET"), path=getattr(route, "path", None) or conn.url.path,
+        status=status, reason=reason[:200],
+        claimed="" if known is not None else
+        claimed_id(token if token is not None else header.partition(" ")[2].strip())))
 
 
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -179,8 +179,11 @@ class CommandService:
 
     # -- requests -------------------------------------------------------------------------------------------
     async def request(self, tenant: str, twin_id: str, name: str, payload: Any, ctx: Context, *,
-                      command_id: str | None = None, timeout_s: float | None = None) -> tuple[Command, bool]:
-        """Validate and accept a command; returns (command, created). Sending continues in the background."""
+                      command_id: str | None = None, timeout_s: float | None = None,
+                      min_approvals: int = 0) -> tuple[Command, bool]:
+        """Validate and accept a command; returns (command, created). Sending continues in the background.
+        ``min_approvals`` raises the approvals the guard asks for (a setpoint loop routes what it is not sure of to
+        a person); it never lowers them."""
         command_id = check_command_id(command_id) if command_id is not None else new_id()
         digest = _digest(twin_id, name, payload)
         existing = await asyncio.to_thread(self._get_with_digest, tenant, command_id)
@@ -196,11 +199,12 @@ class CommandService:
         now = self._clock.now()
         await asyncio.to_thread(self._check_guard, tenant, twin_id, name, payload, mapping, ctx, now)
         guard = mapping.guard
-        wait = guard.approval_ttl_s if guard.approvals else float(timeout)
+        approvals = max(guard.approvals, min(max(min_approvals, 0), 2))
+        wait = guard.approval_ttl_s if approvals else float(timeout)
         cmd = Command.request(id=command_id, tenant=tenant, twin_id=twin_id, name=name, payload=payload,
                               requested_at=now, expires_at=now + timedelta(seconds=wait), context=ctx,
                               transport=mapping.target.transport, digest=digest,
-                              approvals_required=guard.approvals, timeout_s=float(timeout))
+                              approvals_required=approvals, timeout_s=float(timeout))
         try:
             inserted = await asyncio.to_thread(self._insert, cmd, digest, mapping)
         except _Refusal as refusal:

@@ -1,9 +1,10 @@
 """``tvilling audit list|verify``: the hash-chained audit trail of guarded commands (see docs/commands.md, "Audit").
 
 Through a running server (engineer token): ``list`` pages the trail newest first, ``verify`` recomputes the
-token's tenant's chain. ``verify --database URL`` needs no server: it opens the database directly (SQLite or
-PostgreSQL, read only) and checks every tenant's chain, or one with ``--tenant``. A chain that does not verify
-exits 1 with one line naming the first broken record.
+token's tenant's chain. ``list --database URL --tenant T`` reads one chain offline (``_security``: the denials of
+callers with no known tenant, see app/security_audit.py). ``verify --database URL`` needs no server: it opens the
+database directly (SQLite or PostgreSQL, read only) and checks every tenant's chain, or one with ``--tenant``.
+A chain that does not verify exits 1 with one line naming the first broken record.
 """
 
 from __future__ import annotations
@@ -42,11 +43,22 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many.")] = 100,
     before: Annotated[int, typer.Option("--before", min=0, help="Only records older than this position (the "
                                                                 "nextBefore of the previous page).")] = 0,
+    database: Annotated[str | None, typer.Option("--database", "--db", help="Read offline from this database "
+                                                                            "(sqlite:///… or postgresql://…).")] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="With --database: whose chain (_security: the "
+                                                                "denials of callers with no known tenant).")] = None,
     url: Url = None, token: Token = None, as_json: AsJson = False,
 ) -> None:
-    """The audit trail, newest first (engineer role)."""
-    with connect(url, token) as client:
-        page = client.audit(before=before, limit=limit, subject=subject, category=category)
+    """The audit trail, newest first (engineer role; or offline with --database --tenant)."""
+    if database is not None:
+        if tenant is None:
+            fail("--database needs --tenant (whose chain to list; _security for unauthenticated denials)")
+        page = _offline(database, lambda repo: _page(repo, tenant, before, limit, subject, category))
+    elif tenant is not None:
+        fail("--tenant needs --database (through the server the token's tenant is listed)")
+    else:
+        with connect(url, token) as client:
+            page = client.audit(before=before, limit=limit, subject=subject, category=category)
     if as_json:
         emit_json(page)
         return
@@ -65,6 +77,14 @@ def list_(
     Console(markup=False, emoji=False).print(table)
     if page.get("nextBefore") is not None:
         typer.echo(f"older records: --before {page['nextBefore']}")
+
+
+def _page(repo: Any, tenant: str, before: int, limit: int, subject: str | None,
+          category: str | None) -> dict[str, Any]:
+    """The server's page shape, read straight from the database."""
+    items = repo.page(tenant, after=before, limit=limit, subject=subject, category=category, newest_first=True)
+    nxt = items[-1].n if len(items) == limit and items[-1].n > 1 else None
+    return {"value": [r.as_dict() for r in items], "nextBefore": nxt}
 
 
 def _broken(result: dict[str, Any], tenant: str | None = None) -> str:
@@ -118,6 +138,15 @@ def verify(
 
 def _verify_offline(database: str, tenant: str | None) -> dict[str, dict[str, Any]]:
     """Each tenant's :class:`~tvilling.core.audit.Verification` (as a dict), read in one snapshot of the database."""
+    def read(repo: Any) -> dict[str, dict[str, Any]]:
+        return {name: repo.verify(name).as_dict() for name in ([tenant] if tenant is not None else repo.tenants())}
+
+    result: dict[str, dict[str, Any]] = _offline(database, read)
+    return result
+
+
+def _offline(database: str, read: Any) -> Any:
+    """``read(SqlAuditRepo)`` on the database directly, in one snapshot (no server)."""
     from sqlalchemy import inspect
     from sqlalchemy.engine import Connection, make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -147,9 +176,7 @@ def _verify_offline(database: str, tenant: str | None) -> dict[str, dict[str, An
                 if missing:
                     fail(f"the database has no audit trail (no table {', '.join(sorted(missing))}); it was not "
                          "created by a Tvilling server with guarded commands")
-                repo = SqlAuditRepo(conn)
-                tenants = [tenant] if tenant is not None else repo.tenants()
-                return {name: repo.verify(name).as_dict() for name in tenants}
+                return read(SqlAuditRepo(conn))
     except SQLAlchemyError as exc:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         fail(f"cannot read the audit trail from the database: {cause[0] if cause else type(exc).__name__}")

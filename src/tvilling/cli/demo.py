@@ -53,6 +53,10 @@ def _check_commands(platform: Any) -> None:
     if problems:
         raise TvillingError(f"commands.yaml: {problems[0].where}: {problems[0].message}",
                             hint=f"{len(problems)} problem(s) in the command mappings")
+    loops = getattr(platform.app.state, "setpoints", None)
+    problems = loops.check() if loops is not None else []
+    if problems:
+        raise TvillingError(f"{problems[0].where}: {problems[0].message}", hint=problems[0].hint)
 
 
 def _set_aside_previous_run(db: Path) -> Path | None:
@@ -189,6 +193,7 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
 
     from tvilling.adapters.embedded_broker import EmbeddedBroker
     from tvilling.app.demo_summary import build_summary
+    from tvilling.app.setpoint_loops import summary as setpoint_summary
     from tvilling.app.site import SitePackage, load_site
     from tvilling.bootstrap import build_platform
     from tvilling.core.context import Context
@@ -263,6 +268,8 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
             await asyncio.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         _say(f"Tvilling demo: {report.twins} twins, {report.models} models loaded; broker {broker}")
+        for name in await _enable_autonomy(platform):
+            _say(f"  Setpoint loop {name}: autonomy enabled by the demo (an engineer does this on a real site)")
         if previous is not None:
             _say(f"  The previous run's database is kept as {previous}")
         _say(f"  Line PLC: {plc_url} (OPC UA, SignAndEncrypt; certificates in {certs.trust_dir.parent})")
@@ -302,6 +309,7 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
             summary = build_summary(platform.store.engine, TENANT, plant_summary)
             summary["points_published_opcua"] = over_opcua  # of points_published; a live view, may skip values
             summary["maintenance_plan"] = await asyncio.to_thread(_plan, platform)
+            summary["setpoint_loops"] = await asyncio.to_thread(setpoint_summary, platform.store.engine, TENANT)
             return summary
         _say(f"The plant has run its {sim_span_s / 86400:.0f} simulated days; the platform keeps serving "
              "history and the dashboard until Ctrl-C.")
@@ -372,6 +380,22 @@ def demo(
         else:
             for key, value in summary.items():
                 sys.stdout.write(f"{key}: {value}\n")
+
+
+async def _enable_autonomy(platform: Any) -> list[str]:
+    """The demo plays the engineer: once the setpoint service has started (a start turns autonomy off), it enables
+    the site's auto loops. Returns their names."""
+    service = getattr(platform.app.state, "setpoints", None)
+    if service is None or not service.config.loops:
+        return []
+    for _ in range(200):
+        if service.started:
+            break
+        await asyncio.sleep(0.05)
+    names = [loop.name for loop in service.config.loops if loop.mode == "auto"]
+    for name in names:
+        await asyncio.to_thread(service.enable, service.tenant, name, "demo")
+    return names
 
 
 def _plan(platform: Any) -> dict[str, Any]:

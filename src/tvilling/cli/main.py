@@ -27,6 +27,7 @@ from tvilling.cli import (
     retention,
     rul,
     serve,
+    setpoints,
     token,
     twins,
     work_orders,
@@ -60,6 +61,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(work_orders.app, name="work-orders")
 app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(event_routes.app, name="event-routes")
+app.add_typer(setpoints.app, name="setpoints")
 app.command("mcp")(mcp.mcp)
 models.app.command("import")(models_import.import_models)
 

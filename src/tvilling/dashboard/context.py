@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from tvilling.app.alarms import AlarmService
 from tvilling.app.auth import Principal
+from tvilling.app.security_audit import SECURITY_TENANT, Denial, claimed_id
 from tvilling.app.services import Services
-from tvilling.core.errors import TvillingError
+from tvilling.core.errors import AuthenticationError, TvillingError
 from tvilling.dashboard.live import LiveHub
 
 
@@ -21,8 +22,15 @@ class Dashboard:
     sessions: dict[str, str] = field(default_factory=dict)  # browser id -> bearer token (memory only)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def login(self, browser_id: str, token: str) -> Principal:
-        principal = self.services.tokens.verify(token.strip())
+    def login(self, browser_id: str, token: str, source: str = "unknown") -> Principal:
+        try:
+            principal = self.services.tokens.verify(token.strip())
+        except AuthenticationError as exc:  # counted for the security audit trail (S-15), like the API's 401s
+            audit = getattr(self.app_state, "security", None)
+            if audit is not None:
+                audit.record(Denial("dashboard.signin_failed", SECURITY_TENANT, source, "anonymous", "POST",
+                                    "/ui/login", 401, exc.message, claimed_id(token.strip())))
+            raise
         with self.lock:
             self.sessions[browser_id] = token.strip()
         return principal

@@ -42,6 +42,7 @@ def _register_pages() -> None:
         rul,
         scenarios,
         scene,
+        setpoints,
         twin,
         work_orders,
     )

@@ -36,6 +36,7 @@ NAV: list[tuple[str, str, str, bool]] = [
     ("/maintenance", "Work orders", "build", True),
     ("/maintenance/plan", "Maintenance plan", "calendar_month", True),
     ("/integrations", "Integrations", "hub", True),
+    ("/setpoints", "Setpoints", "thermostat", True),
     ("/approvals", "Approvals", "task_alt", True),
     ("/audit", "Audit", "history", True),
 ]

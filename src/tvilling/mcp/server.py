@@ -5,7 +5,8 @@ engaged kill switches (``kill_switches``), and may engage a kill switch (``engag
 safe direction). There is deliberately no tool to approve a command or to release a kill switch, whatever the
 token's role: the approval is the human check on what an automated requester (this assistant included) asks a
 device to do, and releasing a kill switch lets commands reach the plant again; both stay with people (CLI,
-dashboard, API).
+dashboard, API). Likewise for setpoint loops: the assistant reads them (``setpoint_loops``) and may stop a loop's
+autonomy (``disable_setpoint_loop``), but has no tool to enable it.
 
 Every tool talks to a running Tvilling server with one API token, so the token's role decides what works (the
 server enforces it). A ``TvillingError`` becomes a tool error carrying its one-line message; nothing crashes the
@@ -32,8 +33,9 @@ INSTRUCTIONS = (
     "alarms and maintenance work orders; create and act on work orders when the API token's role allows it "
     "(viewer reads, operator creates/approves/completes). Commands to devices: see which wait for approval "
     "(pending_approvals) and which kill switches are engaged (kill_switches); engage_kill_switch stops commands "
-    "(operator). Approving a command or releasing a kill switch is for people, not for this assistant. Errors name "
-    "what is wrong and how to fix it."
+    "(operator). Zone setpoint loops and their proposals: setpoint_loops; disable_setpoint_loop stops a loop sending "
+    "setpoints by itself (operator). Approving a command, releasing a kill switch or enabling a loop's autonomy is "
+    "for people, not for this assistant. Errors name what is wrong and how to fix it."
 )
 
 WorkOrderAction = Literal["approve", "reject", "complete", "cancel"]
@@ -167,6 +169,35 @@ def build_server(client: Client) -> MCPServer:
         (what you saw). Needs the operator role or higher. Only people can release it again (engineer). Returns
         the switch and how many commands it ``canceled``."""
         return _sdk(lambda: dict(client.engage_kill_switch(twin_id or "*", reason)))
+
+    # Setpoint loops: read them and stop their autonomy; NO enable tool, on purpose. Letting a loop send setpoints
+    # to the plant by itself is for an engineer (CLI, dashboard, API), as releasing a kill switch is.
+    @server.tool()
+    def setpoint_loops(proposals: int = 3) -> dict[str, Any]:
+        """The zone setpoint loops (setpoints.yaml): twin, mode (recommend, approve or auto), the air-temperature
+        band they hold, and for auto loops their ``autonomy`` (enabled, or why it is off, since when, by whom);
+        with each loop's last ``proposals`` (1-20, newest first): the decision (recommended, unchanged, sent,
+        awaiting approval, refused, ...), current and proposed heating/cooling setpoints with predicted energy,
+        ``savingKwh``, the model's ``confidence`` and the reasons. Needs the viewer role. Returns
+        {"value": [loops], "count": n}."""
+        n = max(1, min(proposals, 20))
+
+        def loops() -> list[dict[str, Any]]:
+            out = []
+            for loop in client.setpoint_loops()["value"]:
+                recent = client.setpoint_proposals(loop["name"], limit=n)["value"]
+                out.append({**{k: v for k, v in loop.items() if k != "last"},  # the first of ``proposals``
+                            "proposals": [{k: v for k, v in p.items() if k != "model"} for p in recent]})
+            return out
+
+        return _page(_sdk(loops))
+
+    @server.tool()
+    def disable_setpoint_loop(name: str, reason: str) -> dict[str, Any]:
+        """Stop a setpoint loop's autonomy: it goes on proposing but sends no setpoint by itself (its proposals wait
+        for people). Give the ``reason`` (what you saw). Needs the operator role or higher. Only people can enable
+        it again (engineer). Returns the loop with its ``autonomy``."""
+        return _sdk(lambda: dict(client.disable_setpoint_loop(name, reason)))
 
     @server.tool()
     def get_history(twin_id: str, property: str, start: str | None = None, end: str | None = None,

@@ -252,6 +252,31 @@ class _Operations:
         not verify ``firstBad`` (the first broken record) and ``reason``."""
         return self._send(Call("GET", "/api/v1/audit/verify"))
 
+    # setpoint loops (setpoints.yaml): viewers read; an operator disables a loop's autonomy, an engineer enables it
+    def setpoint_loops(self) -> Any:
+        """The tenant's setpoint loops: twin, mode, band, ``autonomy`` (auto loops: enabled, why it is off, since
+        when, by whom) and the ``last`` proposal."""
+        return self._send(Call("GET", "/api/v1/setpoint-loops"))
+
+    def setpoint_loop(self, name: str) -> Any:
+        return self._send(Call("GET", f"/api/v1/setpoint-loops/{_seg(name)}"))
+
+    def setpoint_proposals(self, name: str, *, limit: int = 50, before: str | None = None) -> Any:
+        """A loop's proposals, newest first, one page; pass the answer's ``nextBefore`` as ``before`` for the
+        next (``None``: there is no more)."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        return self._send(Call("GET", f"/api/v1/setpoint-loops/{_seg(name)}/proposals", params=params))
+
+    def enable_setpoint_loop(self, name: str) -> Any:
+        """Let an auto loop send its setpoints by itself (engineer); a recommend or approve loop is a conflict."""
+        return self._send(Call("POST", f"/api/v1/setpoint-loops/{_seg(name)}/enable"))
+
+    def disable_setpoint_loop(self, name: str, reason: str = "") -> Any:
+        """Stop a loop's autonomy (operator): it goes on proposing and sends nothing by itself."""
+        return self._send(Call("POST", f"/api/v1/setpoint-loops/{_seg(name)}/disable", body={"reason": reason}))
+
     # alarms
     def list_alarms(self, *, state: Sequence[str] | None = None, twin: str | None = None,
                     severity: str | None = None, limit: int = 100) -> Any:

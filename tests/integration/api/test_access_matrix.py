@@ -511,6 +511,69 @@ def op_plan_maintenance(rig: ApiRig, role: Role, uid: str) -> Any:
     return rig.call("POST", "/api/v1/maintenance/plan", role=role, json=PLAN_DOC)
 
 
+# Setpoint loops (setpoints.yaml): one auto loop and one recommend loop of one tenant, on the rig's command service;
+# no decisions run here (proposals are stored by hand), so the loops' twins need not exist.
+SETPOINT_LOOPS: list[dict[str, Any]] = [
+    {"name": "hall", "twin": "sp-hall", "mode": "auto", "band": {"low": 21, "high": 23}},
+    {"name": "office", "twin": "sp-office", "mode": "recommend", "band": {"low": 20, "high": 24}, "margin": 0.5},
+]
+
+
+def _setpoints(rig: ApiRig, tenant: str = "acme") -> Any:
+    """The rig's setpoint loop service with :data:`SETPOINT_LOOPS` for ``tenant`` (one tenant's loops at a time,
+    as in setpoints.yaml)."""
+    from tvilling.app.setpoint_config import parse_config
+    from tvilling.app.setpoint_loops import SetpointLoopService
+
+    svc = getattr(rig.platform.app.state, "setpoints", None)
+    if svc is None or svc.tenant != tenant or [loop.name for loop in svc.config.loops] != ["hall", "office"]:
+        svc = SetpointLoopService(rig.platform.services, rig.platform.app.state.commands,
+                                  parse_config({"tenant": tenant, "loops": SETPOINT_LOOPS}))
+        svc.on_start()  # as the server's start does: autonomy may be enabled from then on
+        rig.platform.app.state.setpoints = svc
+    return svc
+
+
+def _proposal(rig: ApiRig, loop: str, created_at: str, tenant: str = "acme", **extra: Any) -> dict[str, Any]:
+    """Store one proposal of ``loop`` made at ``created_at`` (ISO, UTC) as the loop service would."""
+    from datetime import datetime
+
+    from tvilling.adapters.sql.setpoints_repo import SqlSetpointRepo
+    from tvilling.core.context import new_id
+
+    at = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    body = {"id": new_id(), "loop": loop, "decision": "recommended", "createdAt": created_at,
+            "at": created_at, "reasons": [], "commands": [], **extra}
+    with rig.platform.store.write() as tx:
+        SqlSetpointRepo(tx.conn).add(tenant, body, at, at)
+    return body
+
+
+def op_list_setpoint_loops(rig: ApiRig, role: Role, uid: str) -> Any:
+    _setpoints(rig)
+    return rig.call("GET", "/api/v1/setpoint-loops", role=role)
+
+
+def op_get_setpoint_loop(rig: ApiRig, role: Role, uid: str) -> Any:
+    _setpoints(rig)
+    return rig.call("GET", "/api/v1/setpoint-loops/hall", role=role)
+
+
+def op_setpoint_proposals(rig: ApiRig, role: Role, uid: str) -> Any:
+    _setpoints(rig)
+    return rig.call("GET", "/api/v1/setpoint-loops/office/proposals", role=role, params={"limit": 5})
+
+
+def op_enable_setpoint_loop(rig: ApiRig, role: Role, uid: str) -> Any:
+    _setpoints(rig)
+    return rig.call("POST", "/api/v1/setpoint-loops/hall/enable", role=role)
+
+
+def op_disable_setpoint_loop(rig: ApiRig, role: Role, uid: str) -> Any:
+    _setpoints(rig)
+    return rig.call("POST", "/api/v1/setpoint-loops/hall/disable", role=role, json={"reason": uid})
+
+
 MATRIX: list[tuple[Op, Role]] = [
     (op_list_twins, Role.VIEWER), (op_get_twin, Role.VIEWER), (op_twin_physics, Role.VIEWER),
     (op_put_twin, Role.ENGINEER),
@@ -542,6 +605,8 @@ MATRIX: list[tuple[Op, Role]] = [
     (op_rotate_event_route_secret, Role.ENGINEER), (op_event_route_deliveries, Role.VIEWER),
     (op_redeliver_event, Role.OPERATOR),
     (op_maintenance_plan, Role.VIEWER), (op_plan_maintenance, Role.OPERATOR),
+    (op_list_setpoint_loops, Role.VIEWER), (op_get_setpoint_loop, Role.VIEWER), (op_setpoint_proposals, Role.VIEWER),
+    (op_enable_setpoint_loop, Role.ENGINEER), (op_disable_setpoint_loop, Role.OPERATOR),
 ]
 
 
@@ -617,6 +682,9 @@ def _seed_b(rig: ApiRig) -> dict[str, Any]:
     order_id = _work_order(rig, "b", tenant="globex", title=CANARY)
     fmu_id = _fmu(rig, "b", tenant="globex", name=CANARY)
     route_id, dead_letter = _dead_letter(rig, "b", tenant="globex", name=CANARY)
+    _setpoints(rig, "globex")  # the loops of setpoints.yaml are globex's now: for acme there are none
+    _proposal(rig, "hall", "2024-05-01T12:00:00Z", tenant="globex", reasons=[CANARY])
+    rig.call("POST", "/api/v1/setpoint-loops/hall/disable", tenant="globex", json={"reason": CANARY})
     return {"token_id": token.id, "alarm_id": alarm_id, "rul_job": _rul_job(rig, "globex"), "work_order": order_id,
             "fmu": fmu_id, "route": route_id, "dead_letter": dead_letter, "pending": pending,
             "state": _b_state(rig)}
@@ -641,6 +709,8 @@ def _b_state(rig: ApiRig) -> Any:
     routes = out["event_routes"]["value"]
     out["deliveries"] = [rig.call("GET", f"/api/v1/event-routes/{r['id']}/deliveries", tenant="globex").json()
                          for r in routes]
+    out["setpoint_loops"] = rig.call("GET", "/api/v1/setpoint-loops", tenant="globex").json()
+    out["setpoint_proposals"] = rig.call("GET", "/api/v1/setpoint-loops/hall/proposals", tenant="globex").json()
     return out
 
 
@@ -700,6 +770,11 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
         ("POST", f"/api/v1/event-routes/{seeded['route']}/rotate-secret", None),
         ("GET", f"/api/v1/event-routes/{seeded['route']}/deliveries", None),
         ("POST", f"/api/v1/event-routes/{seeded['route']}/deliveries/{seeded['dead_letter']}/redeliver", None),
+        ("GET", "/api/v1/setpoint-loops/hall", None),
+        ("GET", "/api/v1/setpoint-loops/hall/proposals", None),
+        ("POST", "/api/v1/setpoint-loops/hall/enable", None),
+        ("POST", "/api/v1/setpoint-loops/hall/disable", {"reason": "x"}),
+        ("POST", "/api/v1/setpoint-loops/office/disable", None),  # 404 before the 409 of a recommend loop
     ]
     for method, path, body in attempts:
         r = rig.call(method, path, tenant="acme", role=Role.ADMIN, json=body)
@@ -711,11 +786,13 @@ def test_tenant_isolation_matrix(shared_rig: ApiRig) -> None:
                                ("GET", "/api/v1/alarms", None), ("GET", "/api/v1/work-orders", None),
                                ("GET", "/api/v1/fmus", None), ("GET", "/api/v1/event-routes", None),
                                ("GET", "/api/v1/approvals", None), ("GET", "/api/v1/killswitch", None),
+                               ("GET", "/api/v1/setpoint-loops", None),
                                ("GET", "/api/v1/audit?limit=1000", None),
                                ("POST", "/api/v1/query", {"query": "SELECT * FROM DIGITALTWINS"})]:
         r = rig.call(method, path, tenant="acme", json=body)
         assert r.status_code == 200 and CANARY not in r.text and "b-room" not in r.text
     assert seeded["rul_job"] not in rig.call("GET", "/api/v1/ml/rul/jobs", tenant="acme").text
+    assert rig.call("GET", "/api/v1/setpoint-loops", tenant="acme").json() == {"value": []}  # not even their names
     assert rig.call("PUT", "/api/v1/work-order-policy/mode", tenant="acme", json={"mode": "off"}).status_code == 200
     # A work order on B's twin: the twin does not exist for A (the same answer as for any unknown twin).
     r = rig.call("POST", "/api/v1/work-orders", tenant="acme", json={"twinId": "wo-b", "title": "x"})

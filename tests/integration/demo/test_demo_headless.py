@@ -125,6 +125,21 @@ def test_headless_demo_summary_matches_database(tmp_path: Path) -> None:
     speeds = {row[0] for row in sqlite3.connect(db).execute(
         f"SELECT DISTINCT value FROM {SAMPLE_POINTS} WHERE twin_id = 'line-1' AND name = 'speedSetpoint'")}
     assert 450.0 in speeds and len(speeds) >= 2
+    # The hall's setpoint loop (setpoints.yaml, autonomy enabled by the demo) learned the hall from its first days
+    # and acted through the command service: commands sent (or, when unsure, put to a person), and every setpoint
+    # command the plant acknowledged shows up in the hall's own setpoint readback.
+    decisions = summary["setpoint_loops"]["hall-comfort"]["decisions"]
+    assert decisions.get("sent", 0) + decisions.get("awaiting approval", 0) >= 1, decisions
+    with sqlite3.connect(db) as conn:
+        hall_commands = conn.execute("SELECT name, state, payload FROM commands WHERE twin_id = 'hall'").fetchall()
+        readback = {name: {v for (v,) in conn.execute(f"SELECT DISTINCT value FROM {SAMPLE_POINTS} WHERE "
+                                                       f"twin_id = 'hall' AND name = ?", (name,))}
+                    for name in ("heatingSetpoint", "coolingSetpoint")}
+    assert hall_commands, decisions
+    assert 19.0 in readback["heatingSetpoint"]  # the plant's own setting before the loop
+    acked_heating = [json.loads(p)["value"] for n, st, p in hall_commands
+                     if n == "set_heating_setpoint_c" and st == "acked"]
+    assert all(v in readback["heatingSetpoint"] for v in acked_heating), (acked_heating, readback)
     # Live data really flowed: the plant published for ~5 simulated days.
     assert summary["sim_days"] > 1.0
     assert summary["points_ingested"] > 1000

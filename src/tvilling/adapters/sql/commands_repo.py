@@ -101,6 +101,13 @@ class SqlCommandRepo:
                                       .limit(limit)))
         return self._full(tenant, rows)
 
+    def by_actor(self, tenant: str, twin_id: str, actor: str, limit: int = 50) -> list[Command]:
+        """One requester's commands to one twin, newest first (a setpoint loop's own commands)."""
+        stmt = (select(commands).where(commands.c.tenant == tenant, commands.c.twin_id == twin_id,
+                                       commands.c.actor == actor)
+                .order_by(commands.c.requested_at.desc(), commands.c.id.desc()).limit(limit))
+        return self._full(tenant, list(self.conn.execute(stmt)))
+
     def _full(self, tenant: str, rows: list[Row[Any]]) -> list[Command]:
         ids = [r.id for r in rows]
         history = self._history(tenant, ids)

@@ -226,5 +226,6 @@ from tvilling.adapters.sql import (  # noqa: E402, F401
     schema_event_routes,
     schema_fmus,
     schema_registry,
+    schema_setpoints,
     schema_work_orders,
 )

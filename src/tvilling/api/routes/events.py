@@ -27,6 +27,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from tvilling.api.deps import bearer, services
+from tvilling.api.errors import audit_denial
 from tvilling.app.auth import Principal
 from tvilling.app.event_filter import EventFilter, TwinModels
 from tvilling.core.errors import AuthenticationError, TvillingError
@@ -124,6 +125,7 @@ async def _control(ws: WebSocket, stream: _Stream, text: str) -> None:
 async def events_socket(ws: WebSocket) -> None:
     svc = services(ws)
     if not _origin_allowed(ws):
+        audit_denial(ws, 403, "origin not allowed", "websocket.refused")
         await ws.close(code=4403, reason="origin not allowed")
         return
     token, subprotocol = _credentials(ws)
@@ -131,6 +133,7 @@ async def events_socket(ws: WebSocket) -> None:
         principal: Principal = svc.tokens.verify(token)
         flt = _initial_filter(ws)
     except AuthenticationError as exc:
+        audit_denial(ws, 401, exc.message, "websocket.refused", token=token)
         await ws.close(code=4401, reason=exc.message[:120])
         return
     except TvillingError as exc:

@@ -34,7 +34,9 @@ def login_page(next: str | None = None) -> None:
 
         def submit() -> None:
             try:
-                context.current().login(str(app.storage.browser["id"]), token.value or "")
+                request = getattr(ui.context.client, "request", None)
+                source = request.client.host if request is not None and request.client else "unknown"
+                context.current().login(str(app.storage.browser["id"]), token.value or "", source)
             except TvillingError as exc:
                 error.text = exc.message
                 return

@@ -1,0 +1,380 @@
+"""Setpoint loops through SetpointLoopService and CommandService on SQLite and PostgreSQL: recommend, approve and
+auto modes; autonomy only once enabled, suspended by a guard or the kill switch, by failed commands in a row and
+by a restart; uncertain proposals routed to a person; every autonomy change audited; decisions started by
+telemetry once per period of the zone's time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.support import zone
+from tests.unit.app.test_command_service import FakeTransport, ManualClock
+from tvilling.adapters.sql.engine import make_engine
+from tvilling.adapters.sql.migrate import check_version
+from tvilling.adapters.sql.store import SqlStore
+from tvilling.adapters.sql.timeseries import SampleRow, TimeSeriesStore
+from tvilling.app.command_mapping import parse_command_mappings
+from tvilling.app.commands import CommandService
+from tvilling.app.services import Services
+from tvilling.app.setpoint_config import parse_config
+from tvilling.app.setpoint_loops import RESTART_REASON, SetpointLoopService
+from tvilling.core.context import Context
+from tvilling.core.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
+from tvilling.core.events import Event
+
+CTX = "dtmi:dtdl:context;3"
+MODEL = {"@context": CTX, "@id": "dtmi:t:Zone;1", "@type": "Interface", "contents": [
+    *({"@type": "Telemetry", "name": n, "schema": "double"} for n in
+      ("airTemperature", "outdoorTemperature", "hvacPower", "occupancy")),
+    {"@type": "Property", "name": "heatingSetpoint", "schema": "double", "writable": True},
+    {"@type": "Property", "name": "coolingSetpoint", "schema": "double", "writable": True},
+    {"@type": "Command", "name": "set_heating_setpoint_c",
+     "request": {"@type": "CommandRequest", "name": "c", "schema": "double"}},
+    {"@type": "Command", "name": "set_cooling_setpoint_c",
+     "request": {"@type": "CommandRequest", "name": "c", "schema": "double"}}]}
+COMMANDS = [
+    {"twin": "z1", "command": "set_heating_setpoint_c", "transport": "fake", "address": "a", "min": 10, "max": 26,
+     "guard": {"property": "heatingSetpoint", "max_step": 2}},
+    {"twin": "z1", "command": "set_cooling_setpoint_c", "transport": "fake", "address": "a", "min": 18, "max": 32,
+     "guard": {"property": "coolingSetpoint", "max_step": 2}}]
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+DAYS = 5.0
+T_END = (T0 + timedelta(days=DAYS)).timestamp()
+PROPS = {"air": "airTemperature", "outdoor": "outdoorTemperature", "power_kw": "hvacPower",
+         "occupancy": "occupancy", "heating_sp": "heatingSetpoint", "cooling_sp": "coolingSetpoint"}
+
+
+def loop(mode: str, **extra: Any) -> dict[str, Any]:
+    return {"name": f"{mode}-loop", "twin": "z1", "mode": mode, "band": {"low": 21, "high": 23},
+            "limits": {"heating": [16, 24], "cooling": [20, 28]}, **extra}
+
+
+def write_history(services: Services, days: float = DAYS + 0.5, *, scale_last_day: float = 1.0) -> None:
+    """Quarter-hour readings from T0 for ``days`` (by default half a day past T_END, so decisions up to then see
+    fresh readings); ``scale_last_day`` scales the power of the day before T_END (the held-out day)."""
+    h = zone.history(days)
+    first_scaled = round((DAYS - 1) * 96)
+    h["power_kw"][first_scaled:first_scaled + 96] *= scale_last_day
+    rows = [SampleRow("t", "z1", PROPS[key], int((T0.timestamp() + (i + 0.5) * zone.STEP_S) * 1e6), float(v),
+                      None, "good", "", None)
+            for key, values in h.items() for i, v in enumerate(values)]
+    TimeSeriesStore(services.store.engine).write_batch(rows, [], [], 0)
+
+
+@pytest.fixture
+def rig(db_url: str) -> Iterator[tuple[Services, CommandService, FakeTransport, ManualClock, list[Event]]]:
+    engine = make_engine(db_url)
+    check_version(engine, auto_migrate=True)
+    clock = ManualClock()
+    clock.t = T0 + timedelta(days=DAYS)
+    services = Services.build(SqlStore(engine), clock=clock)
+    services.models.upload("t", [MODEL], Context.new("test"))
+    services.twins.put("t", "z1", {"$metadata": {"$model": "dtmi:t:Zone;1"}, "heatingSetpoint": 19.0,
+                                   "coolingSetpoint": 24.0}, Context.new("test"))
+    commands = CommandService(services.store, services.bus, clock, services.models,
+                              parse_command_mappings({"tenant": "t", "commands": COMMANDS}))
+    events: list[Event] = []
+    services.bus.listen(events.append)
+    transport = FakeTransport()
+    transport.answer_first = True  # the zone acknowledges at once
+    yield services, commands, transport, clock, events
+    services.store.dispose()
+
+
+def service(rig: Any, *loops: dict[str, Any], start: bool = True) -> SetpointLoopService:
+    services, commands, *_ = rig
+    svc = SetpointLoopService(services, commands, parse_config({"tenant": "t", "loops": list(loops)}))
+    svc.ack_wait_s = 5.0
+    if start:
+        svc.on_start()
+    return svc
+
+
+async def _settle(svc: CommandService) -> None:
+    for _ in range(200):
+        if not svc._tasks:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_recommend_stores_and_publishes_without_sending(rig: Any) -> None:
+    services, commands, transport, _clock, events = rig
+    write_history(services)
+    await commands.attach(transport)
+    svc = service(rig, loop("recommend"))
+    body = await svc.decide(svc.config.loops[0], T_END)
+    assert body["decision"] == "recommended" and body["changes"] and transport.sent == []
+    assert body["current"]["heatingSetpoint"] == 19.0 and body["proposed"]["heatingSetpoint"] == 21.0  # max_move 2
+    assert body["confidence"]["confident"] and abs(body["confidence"]["energyError"]) < 0.1
+    assert body["model"]["heating"]["k"] == pytest.approx(zone.K, rel=0.05)
+    assert [e.kind for e in events if e.kind.startswith("setpoint.")] == ["setpoint.proposed"]
+    listed = svc.list_loops("t")
+    assert listed[0]["last"]["id"] == body["id"] and listed[0]["autonomy"] is None
+    assert svc.proposals("t", "recommend-loop")[0]["decision"] == "recommended"
+    assert svc.list_loops("other") == []
+    with pytest.raises(NotFoundError):
+        svc.proposals("other", "recommend-loop")
+
+
+async def test_approve_mode_asks_a_person_and_does_not_pile_up(rig: Any) -> None:
+    services, commands, transport, _clock, _events = rig
+    write_history(services)
+    await commands.attach(transport)
+    svc = service(rig, loop("approve"))
+    spec = svc.config.loops[0]
+    body = await svc.decide(spec, T_END)
+    assert body["decision"] == "awaiting approval" and len(body["commands"]) == 2
+    pending = commands.pending("t")
+    assert {c.name for c in pending} == {"set_heating_setpoint_c", "set_cooling_setpoint_c"}
+    assert all(c.approvals_required == 1 and c.context.actor == "loop:approve-loop" for c in pending)
+    assert transport.sent == []
+    later = await svc.decide(spec, T_END + 900)
+    assert later["decision"] == "waiting" and "still open" in later["reasons"][-1]
+    assert len(commands.pending("t")) == 2
+
+
+async def test_auto_needs_enabling_then_sends_through_the_guards(rig: Any) -> None:
+    services, commands, transport, _clock, events = rig
+    write_history(services)
+    await commands.attach(transport)
+    svc = service(rig, loop("auto"))
+    spec = svc.config.loops[0]
+    off = await svc.decide(spec, T_END)
+    assert off["decision"] == "recommended" and off["reasons"][-1] == "autonomy is off: not enabled yet"
+    with pytest.raises(ConflictError, match="recommend mode"):
+        service(rig, loop("recommend")).enable("t", "recommend-loop", "token:eng")
+    described = svc.enable("t", "auto-loop", "token:eng")
+    assert described["autonomy"]["enabled"] and described["autonomy"]["changedBy"] == "token:eng"
+    body = await svc.decide(spec, T_END + 900)
+    await _settle(commands)
+    assert body["decision"] == "sent", body
+    # Heating rises and cooling falls: nothing widens, so heating goes first, and cooling only after its ack.
+    assert [r.name for r in transport.sent] == ["set_heating_setpoint_c", "set_cooling_setpoint_c"]
+    assert body["commands"][0]["state"] == "acked"
+    audit = [r.as_dict() for r in commands.audit_page("t", category="setpoint")]
+    assert [r["action"] for r in audit] == ["setpoint.enabled"] and audit[0]["actor"] == "token:eng"
+    sent_by = {r.as_dict()["actor"] for r in commands.audit_page("t", category="command")}
+    assert sent_by >= {"loop:auto-loop"}
+    assert "setpoint.enabled" in [e.kind for e in events]
+
+
+async def test_uncertain_proposals_wait_for_a_person_even_in_auto(rig: Any) -> None:
+    services, commands, transport, _clock, _events = rig
+    write_history(services, scale_last_day=2.0)  # the last day's energy is not what the model explains
+    await commands.attach(transport)
+    svc = service(rig, loop("auto"))
+    svc.enable("t", "auto-loop", "token:eng")
+    body = await svc.decide(svc.config.loops[0], T_END)
+    assert not body["confidence"]["confident"] and "energy error" in body["reasons"][-1]
+    assert body["decision"] == "awaiting approval" and transport.sent == []
+    assert all(c.approvals_required == 1 for c in commands.pending("t"))
+
+
+async def test_kill_switch_refusal_suspends_autonomy(rig: Any) -> None:
+    services, commands, transport, _clock, events = rig
+    write_history(services)
+    await commands.attach(transport)
+    svc = service(rig, loop("auto"))
+    svc.enable("t", "auto-loop", "token:eng")
+    await commands.engage("t", "z1", "token:op", "maintenance in the hall")
+    body = await svc.decide(svc.config.loops[0], T_END)
+    assert body["decision"] == "refused" and "kill switch" in body["commands"][0]["reason"]
+    state = svc.describe("t", "auto-loop")["autonomy"]
+    assert not state["enabled"] and state["suspendedReason"].startswith("a guard refused set_heating_setpoint_c")
+    assert state["changedBy"] == "loop:auto-loop" and transport.sent == []
+    assert [r.as_dict()["action"] for r in commands.audit_page("t", category="setpoint")] == [
+        "setpoint.suspended", "setpoint.enabled"]
+    assert "setpoint.suspended" in [e.kind for e in events]
+    # suspended: it goes on proposing, sends nothing
+    again = await svc.decide(svc.config.loops[0], T_END + 900)
+    assert again["decision"] == "recommended" and "autonomy is off: a guard refused" in again["reasons"][-1]
+
+
+async def test_failed_commands_in_a_row_suspend_autonomy(rig: Any) -> None:
+    services, commands, transport, clock, _events = rig
+    write_history(services)
+    await commands.attach(transport)
+    transport.fail = "link down"
+    svc = service(rig, loop("auto", max_failures=2))
+    spec = svc.config.loops[0]
+    clock.t += timedelta(seconds=1)
+    svc.enable("t", "auto-loop", "token:eng")
+    clock.t += timedelta(seconds=1)
+    first = await svc.decide(spec, T_END)
+    assert first["decision"] == "failed" and first["commands"][0]["state"] == "failed"
+    clock.t += timedelta(seconds=1)
+    second = await svc.decide(spec, T_END + 900)
+    assert second["decision"] == "failed"
+    clock.t += timedelta(seconds=1)
+    third = await svc.decide(spec, T_END + 1800)
+    assert third["decision"] == "suspended" and len(transport.sent) == 2
+    assert "2 setpoint commands in a row failed" in svc.describe("t", "auto-loop")["autonomy"]["suspendedReason"]
+
+
+async def test_a_restart_turns_autonomy_off_until_enabled_again(rig: Any) -> None:
+    _services, commands, _transport, clock, _events = rig
+    svc = service(rig, loop("auto"), loop("recommend"))
+    assert svc.describe("t", "auto-loop")["autonomy"] == {  # never enabled: changed by nobody
+        "enabled": False, "suspendedReason": None, "changedAt": None, "changedBy": None, "failures": 0}
+    svc.enable("t", "auto-loop", "token:eng")
+    clock.t -= timedelta(hours=1)  # the new server's clock is behind (an NTP step, no RTC): no matter
+    restarted = service(rig, loop("auto"), loop("recommend"), start=False)
+    with pytest.raises(UnavailableError, match="starting"):  # not before the start has turned autonomy off
+        restarted.enable("t", "auto-loop", "token:eng")
+    assert restarted.on_start() == ["auto-loop"]
+    state = restarted.describe("t", "auto-loop")["autonomy"]
+    assert not state["enabled"] and state["suspendedReason"] == RESTART_REASON and state["changedBy"] == "system"
+    assert restarted.on_start() == []  # nothing enabled: nothing to suspend, nothing audited twice
+    assert len(commands.audit_page("t", category="setpoint")) == 2
+    with pytest.raises(NotFoundError):
+        restarted.enable("other", "auto-loop", "token:eng")
+    with pytest.raises(ConflictError, match="no autonomy to disable"):
+        restarted.disable("t", "recommend-loop", "token:op")
+
+
+async def test_without_enough_history_there_is_no_model_and_nothing_is_sent(rig: Any) -> None:
+    services, commands, transport, _clock, _events = rig
+    write_history(services, days=1.5)
+    await commands.attach(transport)
+    svc = service(rig, loop("auto"))
+    svc.enable("t", "auto-loop", "token:eng")
+    body = await svc.decide(svc.config.loops[0], (T0 + timedelta(days=1.5)).timestamp())
+    assert body["decision"] == "no model" and "are needed" in body["reasons"][0] and transport.sent == []
+
+
+async def test_telemetry_starts_one_decision_per_period(rig: Any) -> None:
+    services, _commands, _transport, _clock, _events = rig
+    write_history(services)
+    svc = service(rig, loop("recommend", period_s=3600))
+    svc.attach()
+    runner = asyncio.create_task(svc.run())
+
+    def reading(t: float) -> Event:
+        stamp = datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+        return Event(kind="twin.telemetry", tenant="t", subject="z1", time=T0, context_id="c", actor="ingest",
+                     data={"changes": {"airTemperature": {"new": 21.5, "quality": "good", "source_time": stamp}}})
+
+    async def made(n: int) -> list[dict[str, Any]]:
+        for _ in range(300):
+            if len(svc.proposals("t", "recommend-loop")) >= n:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # and no more than n
+        return svc.proposals("t", "recommend-loop")
+
+    try:
+        services.bus.publish([reading(T_END)])
+        assert len(await made(1)) == 1
+        for t in (T_END + 60, T_END + 1200):  # the same hour of the zone's time: no new decision
+            services.bus.publish([reading(t)])
+        assert len(await made(2)) == 1
+        for t in (T_END + 3600, T_END + 3700):
+            services.bus.publish([reading(t)])
+        got = await made(2)
+        assert sorted(p["at"] for p in got) == [  # the manual clock stands still: created at the same instant
+            datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z") for t in (T_END, T_END + 3600)]
+        services.bus.publish([Event(kind="twin.telemetry", tenant="other", subject="z1", time=T0, context_id="c",
+                                    actor="ingest", data=reading(T_END + 9000).data)])
+        await asyncio.sleep(0.2)
+        assert len(svc.proposals("t", "recommend-loop")) == 2
+    finally:
+        runner.cancel()
+        svc.detach()
+
+
+def test_config_errors_name_every_problem() -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_config({"loops": [{"name": "a", "twin": "z", "mode": "sometimes", "band": {"low": 23, "high": 21}},
+                                {"name": "b", "twin": "z", "band": {"low": 21, "high": 21.3}, "bogus": 1}]})
+    where = {p.where for p in err.value.problems}
+    assert {"setpoints.loops.0.mode", "setpoints.loops.0.band", "setpoints.loops.1.bogus"} <= where, where
+    with pytest.raises(ValidationError, match=r"leaves no room inside a 0\.2 K margin"):
+        parse_config({"loops": [{"name": "b", "twin": "z", "band": {"low": 21, "high": 21.3}}]})
+    with pytest.raises(ValidationError, match="used twice"):
+        parse_config({"loops": [loop("auto"), loop("auto")]})
+    assert np.isclose(parse_config({"loops": [loop("auto")]}).loops[0].margin, 0.2)
+
+
+async def test_decisions_that_fall_behind_are_coalesced_to_the_newest_time(rig: Any) -> None:
+    services, *_ = rig
+    write_history(services)
+    svc = service(rig, loop("recommend"))
+    svc.attach()
+    try:
+        for t in (T_END, T_END + 900, T_END + 1800):  # queued faster than they are decided
+            svc._enqueue("recommend-loop", t)
+        runner = asyncio.create_task(svc.run())
+        for _ in range(300):
+            if svc.proposals("t", "recommend-loop"):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        runner.cancel()
+    finally:
+        svc.detach()
+    made = svc.proposals("t", "recommend-loop")
+    assert [p["at"] for p in made] == [datetime.fromtimestamp(T_END + 1800, UTC).isoformat().replace("+00:00", "Z")]
+
+
+async def test_stale_inputs_suspend_autonomy(rig: Any) -> None:
+    services, commands, transport, _clock, _events = rig
+    write_history(services, days=DAYS - 0.25)  # the air sensor and the meter went quiet six hours ago
+    await commands.attach(transport)
+    svc = service(rig, loop("auto"))
+    svc.enable("t", "auto-loop", "token:eng")
+    body = await svc.decide(svc.config.loops[0], T_END)
+    assert body["decision"] == "suspended" and not body["fresh"] and transport.sent == []
+    reason = svc.describe("t", "auto-loop")["autonomy"]["suspendedReason"]
+    assert reason == "no air temperature or power measured in the last 45 min", reason
+
+
+async def test_a_refusal_at_dispatch_suspends_autonomy(rig: Any) -> None:
+    services, commands, _transport, clock, _events = rig
+
+    class Engaging(FakeTransport):  # an operator hits the kill switch while the first command is handed over
+        async def ready(self, _request: Any) -> None:
+            if not getattr(self, "done", False):
+                self.done = True
+                await commands.engage("t", "z1", "token:op", "someone in the plant room")
+
+    transport = Engaging()
+    transport.answer_first = True
+    write_history(services)
+    await commands.attach(transport)
+    svc = service(rig, loop("auto"))
+    clock.t += timedelta(seconds=1)
+    svc.enable("t", "auto-loop", "token:eng")
+    clock.t += timedelta(seconds=1)
+    first = await svc.decide(svc.config.loops[0], T_END)
+    assert first["commands"][0]["state"] == "canceled" and transport.sent == []
+    await commands.release("t", "z1", "token:eng")
+    second = await svc.decide(svc.config.loops[0], T_END + 900)
+    assert second["decision"] == "suspended", second
+    reason = svc.describe("t", "auto-loop")["autonomy"]["suspendedReason"]
+    assert reason.startswith("set_heating_setpoint_c was canceled at dispatch: kill switch"), reason
+    assert transport.sent == []
+
+
+async def test_waiting_holds_however_many_decisions_pass(rig: Any) -> None:
+    services, commands, transport, _clock, _events = rig
+    write_history(services)
+    await commands.attach(transport)
+    svc = service(rig, loop("approve", period_s=60))
+    made = [(await svc.decide(svc.config.loops[0], T_END + 60 * i))["decision"] for i in range(25)]
+    assert made == ["awaiting approval"] + ["waiting"] * 24
+    assert len(commands.pending("t")) == 2  # one pair, not one per 20 decisions
+
+
+def test_loops_are_checked_against_twins_and_command_mappings(rig: Any) -> None:
+    svc = service(rig, loop("auto"), {**loop("approve"), "commands": {"heating": "set_heating_setpoint_c",
+                                                                     "cooling": "cool_down"}},
+                  {**loop("recommend"), "twin": "nowhere"})
+    problems = [(p.where, p.message) for p in svc.check()]
+    assert problems == [("setpoints.yaml: approve-loop", "command 'cool_down' of z1 is not mapped in commands.yaml"),
+                        ("setpoints.yaml: recommend-loop", "twin 'nowhere' does not exist in tenant 't'")]
