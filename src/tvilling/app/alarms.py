@@ -7,6 +7,9 @@ Inputs come from the event bus only (published after commit, so a rolled-back sa
   alarms stay on as before: a ``bad`` property raises a "major" alarm, one outside its engineering range a
   "minor" one, ``good`` clears them.
 - ``insight.anomaly`` / ``insight.cleared`` (the predictive layer): an anomaly episode is a "major" alarm.
+- ``setpoint.suspended`` / ``setpoint.enabled`` (app/setpoint_loops.py): a loop whose autonomy turned itself off
+  (stale inputs, a refusal, failed commands, a restart) is a "major" alarm on its twin until autonomy is enabled
+  again (a person disabling it raises none: that was deliberate).
 
 Every transition (raised, acknowledged, cleared) updates the ``alarms`` row, appends an ``alarm_transitions`` row
 and an ``alarm.*`` event in ONE transaction, and is published on the bus after the commit. The event's context
@@ -95,7 +98,7 @@ class AlarmService(QueuedBusConsumer):
             self.targets.configure(rules, services)
 
     def _on_event(self, event: Event) -> None:  # publisher's thread: keep it cheap
-        if event.kind.startswith(("twin.", "insight.", "model.")) and not self.worker.offer(event):
+        if event.kind.startswith(("twin.", "insight.", "model.", "setpoint.")) and not self.worker.offer(event):
             self.process([event])  # not attached (tests, tools): evaluate right here
 
     # -- evaluation -----------------------------------------------------------------------------------------
@@ -129,6 +132,14 @@ class AlarmService(QueuedBusConsumer):
                             parent_id=event.context_id)
             elif event.kind == "insight.cleared":
                 self._clear(event.tenant, event.subject, "anomaly", "anomaly", event.context_id)
+            elif event.kind == "setpoint.suspended":  # autonomy turned itself off (C-04, C-10): people must know
+                loop = str(event.data.get("loop", ""))
+                self._raise(event.tenant, event.subject, f"setpoint:{loop}", "major",
+                            f"setpoint loop {loop}: autonomy suspended ({event.data.get('reason') or 'no reason'})",
+                            origin="setpoint", parent_id=event.context_id)
+            elif event.kind == "setpoint.enabled":
+                self._clear(event.tenant, event.subject, f"setpoint:{event.data.get('loop', '')}", "setpoint",
+                            event.context_id)
             elif event.kind.startswith(("twin.", "model.")):
                 self.targets.forget(event)
 

@@ -19,6 +19,7 @@ from tvilling.adapters.sql.engine import make_engine
 from tvilling.adapters.sql.migrate import check_version
 from tvilling.adapters.sql.store import SqlStore
 from tvilling.adapters.sql.timeseries import SampleRow, TimeSeriesStore
+from tvilling.app.alarms import AlarmService
 from tvilling.app.command_mapping import parse_command_mappings
 from tvilling.app.commands import CommandService
 from tvilling.app.services import Services
@@ -191,9 +192,21 @@ async def test_kill_switch_refusal_suspends_autonomy(rig: Any) -> None:
     assert [r.as_dict()["action"] for r in commands.audit_page("t", category="setpoint")] == [
         "setpoint.suspended", "setpoint.enabled"]
     assert "setpoint.suspended" in [e.kind for e in events]
+    # and it is an alarm on the twin (C-04), cleared when autonomy is enabled again
+    alarms = AlarmService(services.store, services.bus, services.clock, services=services)
+    alarms.process([e for e in events if e.kind == "setpoint.suspended"])
+    (alarm,) = alarms.list("t")
+    assert (alarm.twin_id, alarm.source, alarm.severity) == ("z1", "setpoint:auto-loop", "major")
+    assert alarm.message.startswith("setpoint loop auto-loop: autonomy suspended (a guard refused")
+    await commands.release("t", "z1", "token:eng")
+    svc.enable("t", "auto-loop", "token:eng")
+    alarms.process([e for e in events if e.kind == "setpoint.enabled"][-1:])
+    assert [(a.id, a.state) for a in alarms.list("t")] == [(alarm.id, "returned")]  # until an operator acknowledges
+    await commands.engage("t", "z1", "token:op", "maintenance in the hall")
     # suspended: it goes on proposing, sends nothing
+    svc.disable("t", "auto-loop", "token:op", "until the AHU is back")
     again = await svc.decide(svc.config.loops[0], T_END + 900)
-    assert again["decision"] == "recommended" and "autonomy is off: a guard refused" in again["reasons"][-1]
+    assert again["decision"] == "recommended" and "autonomy is off: disabled by token:op" in again["reasons"][-1]
 
 
 async def test_failed_commands_in_a_row_suspend_autonomy(rig: Any) -> None:
