@@ -12,7 +12,9 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from tvilling.api.errors import audit_denial
 from tvilling.app.auth import Principal
+from tvilling.app.errors import RateLimitedError
 from tvilling.app.group_commit import GroupCommitter, WriteOp, run_now
 from tvilling.app.ratelimit import Limit, RateLimiter
 from tvilling.app.services import Services
@@ -82,8 +84,12 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         try:
             principal = services(request).tokens.verify(bearer(request))
-        except AuthenticationError:
-            limit_address(request)  # failed logins count against the address: floods get 429, not DB lookups
+        except AuthenticationError as failed:
+            try:
+                limit_address(request)  # failed logins count against the address: floods get 429, not DB lookups
+            except RateLimitedError:  # answered 429, but still a failed authentication: counted as one (S-15)
+                audit_denial(request, 401, f"{failed.message} (answered 429: too many from this address)")
+                raise
             raise
         limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
         # Not twice for one request: the read fast lane (api/fastlane.py) may have charged it before falling through.

@@ -175,3 +175,15 @@ def test_a_failed_dashboard_sign_in_is_counted() -> None:
         board.login("browser-1", "  guess  ", source="10.1.2.3")
     assert recorded == [Denial("dashboard.signin_failed", SECURITY_TENANT, "10.1.2.3", "anonymous", "POST",
                                "/ui/login", 401, "malformed token")]
+
+
+def test_failed_logins_answered_429_are_still_counted(tmp_path: Any) -> None:
+    with api_rig(f"sqlite:///{tmp_path / 'rl.db'}", seed_models=False, rate_limit_enabled=True,
+                 rate_limit_anonymous_per_s=0.001, rate_limit_anonymous_burst=3) as rig:
+        codes = [rig.client.get("/api/v1/twins", headers={"Authorization": f"Bearer {BAD_SECRET}"}).status_code
+                 for _ in range(10)]
+        assert codes == [401] * 3 + [429] * 7
+        records = _records(rig, SECURITY_TENANT)
+    assert _count(records, "auth.failed") == 10
+    assert {r["detail"]["reason"] for r in records} == {
+        "invalid or revoked token", "invalid or revoked token (answered 429: too many from this address)"}
