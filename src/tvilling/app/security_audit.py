@@ -22,12 +22,12 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from tvilling.adapters.sql.audit_repo import SqlAuditRepo
 from tvilling.core.audit import AuditEntry
 from tvilling.core.context import new_id
+from tvilling.ports.documents import iso
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class SecurityAudit:
             return 0
         by_tenant: dict[str, list[AuditEntry]] = {}
         for d, (count, first, last, claimed) in groups.items():
-            detail = {"count": count, "first": _iso(first), "last": _iso(last), "source": d.source,
+            detail = {"count": count, "first": iso(first), "last": iso(last), "source": d.source,
                       "method": d.method, "path": d.path, "status": d.status, "reason": d.reason, "result": "denied",
                       "eventId": new_id()}
             if claimed:
@@ -126,10 +126,6 @@ class SecurityAudit:
                 await asyncio.to_thread(self.flush)
             except Exception:
                 log.exception("security audit: the last flush failed")
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def claimed_id(token: str | None) -> str:

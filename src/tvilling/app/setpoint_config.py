@@ -26,6 +26,7 @@ Docs: docs/setpoints.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,7 +118,15 @@ class SetpointConfig:
         return next((loop for loop in self.loops if loop.name == name), None)
 
     def for_twin(self, twin_id: str) -> list[LoopSpec]:
-        return [loop for loop in self.loops if loop.twin == twin_id]
+        """Asked for every committed reading of every twin (the telemetry path): a dict lookup, not a scan."""
+        return self._by_twin.get(twin_id, [])
+
+    @cached_property
+    def _by_twin(self) -> dict[str, list[LoopSpec]]:
+        index: dict[str, list[LoopSpec]] = {}
+        for loop in self.loops:
+            index.setdefault(loop.twin, []).append(loop)
+        return index
 
 
 class _Document(_Strict):

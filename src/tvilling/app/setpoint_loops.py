@@ -52,9 +52,11 @@ from tvilling.optimize.setpoint import (
     Limits,
     ZoneSeries,
     forecast,
+    hold_last,
     identify,
     propose,
 )
+from tvilling.ports.documents import iso
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +68,6 @@ RESTART_REASON = "the platform restarted: autonomy stays off until an engineer e
 ACK_WAIT_S = 60.0
 KEEP_PROPOSALS = 20_000  # per loop (~7 months at one decision per quarter-hour)
 PRUNE_EVERY = 500
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -183,7 +181,7 @@ class SetpointLoopService:
         """The proposal body (decision still to be made) and whether there is one to act on."""
         started = time.perf_counter()
         body: dict[str, Any] = {"id": new_id(), "loop": loop.name, "twin": loop.twin, "mode": loop.mode,
-                                "at": _iso(datetime.fromtimestamp(t, UTC)), "band": loop.band.model_dump(),
+                                "at": iso(datetime.fromtimestamp(t, UTC)), "band": loop.band.model_dump(),
                                 "reasons": [], "commands": []}
         current = self._current(loop)
         if current is None:
@@ -208,9 +206,8 @@ class SetpointLoopService:
         near = fc.outdoor[:2]
         ood = bool(np.any(near < lo - loop.outdoor_margin_k) or np.any(near > hi + loop.outdoor_margin_k))
         err = model.replay_energy_error
-        confident = math.isfinite(err) and abs(err) <= loop.max_energy_error and not ood
+        confident = fresh and not ood and math.isfinite(err) and abs(err) <= loop.max_energy_error
         reasons = list(proposal.reasons)
-        confident = confident and fresh
         if not confident:
             reasons.append("not confident: " + (
                 f"no air or power measured in the last {loop.max_input_age_s / 60:.0f} min" if not fresh else
@@ -275,7 +272,7 @@ class SetpointLoopService:
         # Outdoor temperature, occupancy and the setpoints change slowly and may be reported less often than the
         # quarter-hour: hold the last value across empty buckets (air and power must be measured).
         for j in (1, 3, 4, 5):
-            columns[j] = _hold(columns[j])
+            columns[j] = hold_last(columns[j])
         air, outdoor, power, occupancy, heating, cooling = columns
         return ZoneSeries(float(BUCKET_S), air, outdoor, power, occupancy, heating, cooling, start_s=float(start))
 
@@ -381,7 +378,7 @@ class SetpointLoopService:
 
     def _store(self, loop: LoopSpec, body: dict[str, Any], t: float) -> None:
         now = self.services.clock.now()
-        body["createdAt"] = _iso(now)
+        body["createdAt"] = iso(now)
         body.setdefault("decision", "no model")
         event = Event(kind="setpoint.proposed", tenant=self.tenant, subject=loop.twin, time=now,
                       context_id=new_id(), actor=f"loop:{loop.name}",
@@ -502,27 +499,10 @@ class SetpointLoopService:
 
 
 def summary(engine: Any, tenant: str) -> dict[str, Any]:
-    """Per loop, for the demo summary: decisions by kind, setpoint commands sent and acknowledged."""
-    import sqlalchemy as sa
-
-    from tvilling.adapters.sql.schema_setpoints import setpoint_proposals
-
-    c = setpoint_proposals.c
-    out: dict[str, Any] = {}
+    """Per loop, for the demo summary: its decisions by kind."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(c.loop, c.decision, sa.func.count()).where(c.tenant == tenant)
-                            .group_by(c.loop, c.decision)).all()
-    for loop, decision, count in rows:
-        out.setdefault(loop, {"decisions": {}})["decisions"][decision] = int(count)
-    return out
-
-
-def _hold(x: np.ndarray) -> np.ndarray:
-    out = x.copy()
-    for i in range(1, len(out)):
-        if not math.isfinite(out[i]):
-            out[i] = out[i - 1]
-    return out
+        counts = SqlSetpointRepo(conn).decision_counts(tenant)
+    return {loop: {"decisions": by_kind} for loop, by_kind in counts.items()}
 
 
 def _finite(value: Any) -> Any:

@@ -233,16 +233,22 @@ def replay(model: ZoneModel, s: ZoneSeries) -> float:
     return (predicted - actual) / actual
 
 
-def _fill(x: np.ndarray) -> np.ndarray:
-    """Forward-fill NaNs (then back-fill the start); all NaN stays NaN."""
-    x = np.asarray(x, dtype=float).copy()
-    ok = np.isfinite(x)
-    if not ok.any():
-        return x
+def hold_last(x: np.ndarray) -> np.ndarray:
+    """Forward-fill NaNs with the last finite value before them (those before the first one stay NaN)."""
+    ok = np.isfinite(np.asarray(x, dtype=float))
+    x = np.where(ok, x, np.nan)
     idx = np.where(ok, np.arange(len(x)), 0)
     np.maximum.accumulate(idx, out=idx)
-    x = x[idx]
-    x[: int(np.flatnonzero(ok)[0])] = x[int(np.flatnonzero(ok)[0])]
+    return x[idx]  # before the first finite value idx is 0: x[0], NaN unless it is that value
+
+
+def _fill(x: np.ndarray) -> np.ndarray:
+    """Forward-fill NaNs, then back-fill the start; all NaN stays NaN."""
+    x = hold_last(x)
+    ok = np.isfinite(x)
+    if ok.any():
+        first = int(np.flatnonzero(ok)[0])
+        x[:first] = x[first]
     return x
 
 

@@ -7,14 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from tvilling.adapters.sql.repos import aware
 from tvilling.adapters.sql.schema_setpoints import setpoint_loops, setpoint_proposals
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+from tvilling.ports.documents import iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +25,7 @@ class LoopState:
 
     def as_dict(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "suspendedReason": self.suspended_reason,
-                "changedAt": _iso(self.changed_at) if self.changed_at is not None else None,
+                "changedAt": iso(self.changed_at) if self.changed_at is not None else None,
                 "changedBy": self.changed_by, "failures": self.failures}
 
 
@@ -65,6 +62,15 @@ class SqlSetpointRepo:
             q = q.where((c.created_at < before[0]) | ((c.created_at == before[0]) & (c.id < before[1])))
         rows = self.conn.execute(q.order_by(c.created_at.desc(), c.id.desc()).limit(limit))
         return [json.loads(r[0]) for r in rows]
+
+    def decision_counts(self, tenant: str) -> dict[str, dict[str, int]]:
+        """Loop -> decision -> how many proposals."""
+        c = setpoint_proposals.c
+        out: dict[str, dict[str, int]] = {}
+        for loop, decision, count in self.conn.execute(select(c.loop, c.decision, func.count())
+                                                       .where(c.tenant == tenant).group_by(c.loop, c.decision)):
+            out.setdefault(loop, {})[decision] = int(count)
+        return out
 
     def prune(self, tenant: str, loop: str, keep: int) -> int:
         """Delete all but the newest ``keep`` proposals of a loop; returns how many went."""

@@ -87,7 +87,7 @@ async def enable(request: Request, name: Name,
     return Json(await run_in_threadpool(setpoints(request).enable, principal.tenant, name, principal.actor))
 
 
-@router.post("/{name}/disable", response_model=None, responses=errors(404, 422),
+@router.post("/{name}/disable", response_model=None, responses=errors(404, 409, 422),
              summary="Disable a loop's autonomy (operator): it goes on proposing, sends nothing")
 async def disable(request: Request, name: Name, principal: Annotated[Principal, Depends(require(Role.OPERATOR))],
                   body: ReasonBody | None = None) -> Response:
