@@ -62,8 +62,8 @@ def start_mosquitto(tmp_path: Path, *, timeout_s: float = 10.0) -> tuple[int, su
             f"max_queued_messages 100000\n",
             encoding="utf-8",
         )
-        log = (tmp_path / f"mosquitto-{port}.log").open("wb")
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+        with (tmp_path / f"mosquitto-{port}.log").open("wb") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_listening(port, proc, timeout_s)
             return port, proc

@@ -2,8 +2,12 @@
 hear the answer on the MQTT 5 response topic (with the command id as correlation data) or on the plain ack topic.
 
 Wire format (agrees with ``tvilling.virtual_plant.mqtt_json`` and docs/commands.md):
-  out ``<command topic>``       ``{"command_id", "command", "value"?}``; MQTT 5: ResponseTopic, CorrelationData,
-                                MessageExpiryInterval (the device drops it once the command has expired)
+  out ``<command topic>``       ``{"command_id", "command", "value"?, "lease_s"?, "holder"?}``; MQTT 5: ResponseTopic,
+                                CorrelationData, MessageExpiryInterval (the device drops it once the command has
+                                expired)
+  out ``<command topic>/lease`` ``{"holder", "lease_s"}``: renews the holder's supervisory leases on the device
+                                (0 releases them); never retained, and on MQTT 5 it expires after a quarter of the
+                                lease (the next renewal's due), so one the broker held back cannot stretch a lease
   in  ``<command topic>/ack``   ``{"command_id", "status": "applied"|"rejected", "reason"?, ...}`` (every device)
   in  response topic            the same body, with our correlation data (MQTT 5 devices)
 Why both: MQTT 3.1.1 (the embedded amqtt broker) has no response topic, so the ack topic is the fallback, and an
@@ -33,7 +37,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tvilling.ports.clock import Clock, SystemClock
-from tvilling.ports.commands import CommandOutcome, CommandRequest, CommandSendError, OutcomeCallback
+from tvilling.ports.commands import (
+    CommandOutcome,
+    CommandRequest,
+    CommandSendError,
+    CommandTarget,
+    OutcomeCallback,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,7 @@ class MqttCommandSettings:
     connect_timeout_s: float = 10.0
     publish_timeout_s: float = 10.0
     ack_suffix: str = "/ack"
+    lease_suffix: str = "/lease"
     response_topic: str | None = None  # default tvilling/command-responses/<client_id>
     username: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -125,6 +136,9 @@ class MqttCommandTransport:
                                 "command": request.target.device_command or request.name}
         if request.value is not None:
             body["value"] = request.value
+        if request.lease_s is not None:
+            body["lease_s"] = request.lease_s
+            body["holder"] = request.holder
         props = None
         if self._v5:
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
@@ -132,6 +146,23 @@ class MqttCommandTransport:
             props.CorrelationData = request.command_id.encode()
             left = (request.expires_at - self._clock.now()).total_seconds()
             props.MessageExpiryInterval = max(1, math.ceil(left))
+        await self._publish(topic, body, props)
+        return None
+
+    async def renew_lease(self, target: CommandTarget, holder: str, lease_s: float) -> None:
+        if not self._connected.is_set():
+            raise CommandSendError(f"MQTT broker {self.settings.host}:{self.settings.port} is not connected")
+        topic = str(target.options.get("lease_topic") or target.address + self.settings.lease_suffix)
+        props = None
+        if self._v5 and lease_s > 0:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            # A renewal is superseded by the next one (every quarter lease): one held back longer is stale, and
+            # delivered late it would stretch a lease whose holder may be gone.
+            props.MessageExpiryInterval = max(1, math.floor(lease_s / 4))
+        await self._publish(topic, {"holder": holder, "lease_s": lease_s}, props)
+
+    async def _publish(self, topic: str, body: dict[str, Any], props: Properties | None) -> None:
+        """QoS ``settings.qos``, never retained; returns on PUBACK, raises :class:`CommandSendError` otherwise."""
         info = self._client.publish(topic, json.dumps(body, separators=(",", ":")), qos=self.settings.qos,
                                     properties=props)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
@@ -143,7 +174,6 @@ class MqttCommandTransport:
         if not info.is_published():
             raise CommandSendError(f"no PUBACK from the broker for {topic} within "
                                    f"{self.settings.publish_timeout_s:g} s")
-        return None
 
     # -- paho callbacks (network thread) --------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:

@@ -61,6 +61,7 @@ from tvilling.ports.commands import CommandOutcome, CommandRequest, CommandSendE
 log = logging.getLogger(__name__)
 
 MAX_TIMEOUT_S = 86_400.0
+MAX_LEASE_S = 3600.0
 MAX_REMEMBERED = 10_000  # command id -> tenant entries kept for answers that name only the id
 
 
@@ -180,10 +181,12 @@ class CommandService:
     # -- requests -------------------------------------------------------------------------------------------
     async def request(self, tenant: str, twin_id: str, name: str, payload: Any, ctx: Context, *,
                       command_id: str | None = None, timeout_s: float | None = None,
-                      min_approvals: int = 0) -> tuple[Command, bool]:
+                      min_approvals: int = 0, lease_s: float | None = None) -> tuple[Command, bool]:
         """Validate and accept a command; returns (command, created). Sending continues in the background.
         ``min_approvals`` raises the approvals the guard asks for (a setpoint loop routes what it is not sure of to
-        a person); it never lowers them."""
+        a person); it never lowers them. ``lease_s`` sends it under a supervisory lease held by the requester
+        (``ctx.actor``), who must then renew it (:meth:`renew_leases`) or the device falls back to its local value;
+        only transports that carry leases take one."""
         command_id = check_command_id(command_id) if command_id is not None else new_id()
         digest = _digest(twin_id, name, payload)
         existing = await asyncio.to_thread(self._get_with_digest, tenant, command_id)
@@ -193,6 +196,8 @@ class CommandService:
         if mapping.target.transport not in self.transports:
             raise UnavailableError(f"the {mapping.target.transport} command transport is not running",
                                    where=f"{twin_id}/{name}", hint="check the server's broker / PLC settings")
+        if lease_s is not None:
+            self._check_lease(twin_id, name, mapping, lease_s)
         timeout = timeout_s if timeout_s is not None else (mapping.timeout_s or self.mappings.default_timeout_s)
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
             raise ValidationError(f"timeout must be in (0, {MAX_TIMEOUT_S:.0f}] seconds", where="timeout")
@@ -204,7 +209,8 @@ class CommandService:
         cmd = Command.request(id=command_id, tenant=tenant, twin_id=twin_id, name=name, payload=payload,
                               requested_at=now, expires_at=now + timedelta(seconds=wait), context=ctx,
                               transport=mapping.target.transport, digest=digest,
-                              approvals_required=approvals, timeout_s=float(timeout))
+                              approvals_required=approvals, timeout_s=float(timeout),
+                              lease_s=float(lease_s) if lease_s is not None else None)
         try:
             inserted = await asyncio.to_thread(self._insert, cmd, digest, mapping)
         except _Refusal as refusal:
@@ -225,10 +231,42 @@ class CommandService:
         while len(self._inflight) > MAX_REMEMBERED:  # expired ones stay for late answers; keep the newest only
             self._inflight.pop(next(iter(self._inflight)))
         req = CommandRequest(command_id=cmd.id, tenant=cmd.tenant, twin_id=cmd.twin_id, name=cmd.name,
-                             value=mapping.device_value(cmd.payload), target=mapping.target, expires_at=cmd.expires_at)
+                             value=mapping.device_value(cmd.payload), target=mapping.target, expires_at=cmd.expires_at,
+                             lease_s=cmd.lease_s, holder=cmd.context.actor if cmd.lease_s is not None else "")
         task = asyncio.create_task(self._send(transport, req, cmd.payload, mapping), name=f"command-{cmd.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _check_lease(self, twin_id: str, name: str, mapping: CommandMapping, lease_s: float) -> None:
+        if isinstance(lease_s, bool) or not isinstance(lease_s, int | float) or not (
+                math.isfinite(lease_s) and 0 < lease_s <= MAX_LEASE_S):
+            raise ValidationError(f"a lease must be in (0, {MAX_LEASE_S:.0f}] seconds", where="leaseS")
+        if not hasattr(self.transports.get(mapping.target.transport), "renew_lease"):
+            raise ValidationError(f"the {mapping.target.transport} transport carries no supervisory leases",
+                                  where=f"{twin_id}/{name}", hint="map the command to an MQTT topic, or send it "
+                                                                  "without a lease")
+
+    async def renew_leases(self, tenant: str, twin_id: str, names: list[str], holder: str, lease_s: float) -> int:
+        """Renew (``lease_s`` > 0) or release (0) ``holder``'s leases on the devices ``names`` of ``twin_id`` are
+        mapped to; each device once. Returns how many devices were told; raises :class:`CommandSendError`."""
+        told: set[tuple[str, str]] = set()
+        for name in names:
+            mapping = self.mappings.get(tenant, twin_id, name)
+            if mapping is None:
+                continue
+            target = mapping.target
+            carrier = self.transports.get(target.transport)
+            renew = getattr(carrier, "renew_lease", None)
+            if renew is None or (target.transport, target.address) in told:
+                continue
+            await renew(target, holder, lease_s)
+            told.add((target.transport, target.address))
+        return len(told)
+
+    def kill_switch_for(self, tenant: str, twin_id: str) -> KillSwitch | None:
+        """The engaged kill switch covering ``twin_id`` (the whole tenant or the twin), if any."""
+        with self._store.read() as tx:
+            return SqlKillSwitchRepo(tx.conn).blocking(tenant, twin_id)
 
     def _check_guard(self, tenant: str, twin_id: str, name: str, payload: Any, mapping: CommandMapping,
                      ctx: Context, now: datetime) -> None:

@@ -19,6 +19,8 @@
         outdoor_margin_k: 3             # out of distribution: outdoor beyond the fitted range by more -> approval
         max_failures: 2                 # commands failed / expired in a row before autonomy suspends itself
         max_input_age_s: 2700           # no air or power reading this long (quarter-hours) -> autonomy suspends
+        lease_s: 20                     # auto only, optional: autonomous setpoints are leased; renewed every
+                                        # lease_s/4 while autonomy is on, released when it goes off (C-13)
 
 Docs: docs/setpoints.md.
 """
@@ -100,12 +102,17 @@ class LoopSpec(_Strict):
     outdoor_margin_k: float = Field(default=3.0, ge=0, le=20)
     max_failures: int = Field(default=2, ge=1, le=100)
     max_input_age_s: float = Field(default=2700.0, ge=900, le=86400)
+    # Wall-clock seconds (a crashed server is a wall-clock event, whatever the zone's pace): the device keeps an
+    # autonomous setpoint only while the loop renews it, and falls back to its local value otherwise.
+    lease_s: float | None = Field(default=None, ge=2, le=3600)
 
     @model_validator(mode="after")
     def _room(self) -> LoopSpec:
         if self.band.high - self.band.low <= 2 * self.margin:
             raise ValueError(f"the band {self.band.low}..{self.band.high} leaves no room inside a "
                              f"{self.margin} K margin")
+        if self.lease_s is not None and self.mode != "auto":
+            raise ValueError(f"lease_s leases autonomous setpoints: it needs mode auto (this loop is {self.mode})")
         return self
 
 

@@ -19,6 +19,12 @@ again). While commands from the previous decision are still open, a decision sen
 Setpoint commands are absolute values, so a repeated one is harmless. When both setpoints move, the one that
 widens the pair goes first and the second waits for the first's acknowledgement (the zone refuses a heating
 setpoint less than ``min_gap`` below the cooling one).
+
+Supervisory lease (reliability C-13, a loop with ``lease_s``): the setpoints a loop sends by itself carry a lease
+held by ``loop:<name>``; :meth:`SetpointLoopService.keep_leases` renews it every quarter lease (wall clock) while
+autonomy is enabled and no kill switch covers the twin, and releases it once when autonomy goes off (disabled,
+suspended, and at every start). A crashed server renews nothing, so the device falls back to its local setpoints
+within the lease; under a kill switch the platform sends nothing at all, and the device falls back by itself.
 """
 
 from __future__ import annotations
@@ -322,9 +328,10 @@ class SetpointLoopService:
                 body["decision"] = "suspended"  # disabled (or suspended) while this decision ran: stop here
                 body["reasons"].append("autonomy was turned off during the decision")
                 return
+            lease = loop.lease_s if autonomous and approvals == 0 else None  # a person's approval: theirs, kept
             try:
                 cmd, _ = await self.commands.request(self.tenant, loop.twin, name, value, ctx.child(),
-                                                     min_approvals=approvals)
+                                                     min_approvals=approvals, lease_s=lease)
             except GuardRefusedError as exc:
                 body["commands"].append({"command": name, "value": value, "state": "refused",
                                          "reason": exc.message})
@@ -391,6 +398,43 @@ class SetpointLoopService:
             if self._stored % PRUNE_EVERY == 0:  # bounded: the newest KEEP_PROPOSALS per loop stay
                 repo.prune(self.tenant, loop.name, KEEP_PROPOSALS)
         self.services.bus.publish([event])
+
+    # -- supervisory leases (C-13) --------------------------------------------------------------------------
+    async def keep_leases(self, sleep: Any = asyncio.sleep) -> None:
+        """Renew each leased loop's lease every quarter lease while its autonomy is on; release it when autonomy
+        goes off. Starts by releasing (a lease from before a restart may still be live on the device). Runs until
+        cancelled; a failed renewal is logged and retried next tick (the device falls back if it never gets one)."""
+        loops = [loop for loop in self.config.loops if loop.lease_s is not None]
+        if not loops:
+            return
+        held = {loop.name: True for loop in loops}
+        tick = min(loop.lease_s or 0.0 for loop in loops) / 4
+        async def keep(loop: LoopSpec) -> None:
+            try:
+                held[loop.name] = await self.keep_lease(loop, held[loop.name])
+            except Exception as exc:  # a broker or database outage: the device falls back, nothing piles up
+                log.warning("setpoint loop %s: lease not renewed: %s", loop.name, exc)
+
+        while True:
+            await asyncio.gather(*(keep(loop) for loop in loops))  # one slow broker answer delays no other loop
+            await sleep(tick)
+
+    async def keep_lease(self, loop: LoopSpec, held: bool) -> bool:
+        """One tick for one loop: renew, release or stay quiet. Returns whether the lease may be held now."""
+        assert self.commands is not None and loop.lease_s is not None
+        state = await asyncio.to_thread(self.state, loop)
+        names = [loop.commands.heating, loop.commands.cooling]
+        holder = f"loop:{loop.name}"
+        if state.enabled and self.started:
+            # Fail closed: a kill switch that cannot be read raises here, and nothing is renewed.
+            if await asyncio.to_thread(self.commands.kill_switch_for, self.tenant, loop.twin) is not None:
+                return False  # the kill switch: the platform sends nothing; the device falls back by itself
+            await self.commands.renew_leases(self.tenant, loop.twin, names, holder, loop.lease_s)
+            return True
+        if held:
+            await self.commands.renew_leases(self.tenant, loop.twin, names, holder, 0.0)
+            log.info("setpoint loop %s: lease released (autonomy is off)", loop.name)
+        return False
 
     # -- autonomy state -------------------------------------------------------------------------------------
     def state(self, loop: LoopSpec) -> LoopState:
@@ -471,9 +515,14 @@ class SetpointLoopService:
             if loop.mode == "recommend":
                 continue
             for name in (loop.commands.heating, loop.commands.cooling):
-                if self.commands is None or self.commands.mappings.get(self.tenant, loop.twin, name) is None:
+                mapping = self.commands.mappings.get(self.tenant, loop.twin, name) if self.commands else None
+                if mapping is None:
                     problems.append(Problem(f"command {name!r} of {loop.twin} is not mapped in commands.yaml", where,
                                             hint="map it, or use mode: recommend"))
+                elif loop.lease_s is not None and mapping.target.transport != "mqtt":
+                    problems.append(Problem(f"command {name!r} of {loop.twin} goes over {mapping.target.transport}, "
+                                            "which carries no supervisory lease", where,
+                                            hint="map it to an MQTT topic, or drop lease_s"))
         return problems
 
     # -- reads ----------------------------------------------------------------------------------------------
@@ -482,7 +531,7 @@ class SetpointLoopService:
         state = self.state(loop)
         last = self.proposals(tenant, name, limit=1)
         return {"name": loop.name, "twin": loop.twin, "mode": loop.mode, "band": loop.band.model_dump(),
-                "margin": loop.margin, "periodS": loop.period_s,
+                "margin": loop.margin, "periodS": loop.period_s, "leaseS": loop.lease_s,
                 "autonomy": state.as_dict() if loop.mode == "auto" else None,
                 "last": last[0] if last else None}
 
@@ -537,7 +586,9 @@ async def run_setpoint_loops(platform: Any) -> None:
     for problem in await asyncio.to_thread(service.check):
         log.warning("%s: %s", problem.where, problem.message)
     service.attach()
+    keeper = asyncio.create_task(service.keep_leases(), name="setpoint-leases")
     try:
         await service.run()
     finally:
+        keeper.cancel()
         service.detach()

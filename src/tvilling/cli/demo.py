@@ -310,6 +310,8 @@ async def run_demo(*, headless: bool, speed: float, duration: float | None, seed
             summary["points_published_opcua"] = over_opcua  # of points_published; a live view, may skip values
             summary["maintenance_plan"] = await asyncio.to_thread(_plan, platform)
             summary["setpoint_loops"] = await asyncio.to_thread(setpoint_summary, platform.store.engine, TENANT)
+            # The plant's side of the loops' leases (C-13): points still held at the end, and fall-backs.
+            summary["setpoint_leases"] = {k: plant_summary.get(f"leases_{k}") for k in ("held", "expired", "released")}
             return summary
         _say(f"The plant has run its {sim_span_s / 86400:.0f} simulated days; the platform keeps serving "
              "history and the dashboard until Ctrl-C.")

@@ -111,6 +111,7 @@ def show_loop(name: Name, url: Url = None, token: Token = None, as_json: AsJson 
     for label, value in (
             ("name", loop["name"]), ("twin", loop["twin"]), ("mode", loop["mode"]), ("band", _band(loop)),
             ("margin", _num(loop.get("margin"), " K")), ("period", _num(loop.get("periodS"), " s")),
+            ("lease", _num(loop.get("leaseS"), " s")),
             ("autonomy", _autonomy(loop)),
             ("changed (UTC)", utc_text(autonomy.get("changedAt")) if _ever_changed(autonomy) else "-"),
             ("changed by", _text(autonomy.get("changedBy")) if _ever_changed(autonomy) else "-"),

@@ -117,11 +117,15 @@ class Command:
     approvals_required: int = 0
     approvals: tuple[Approval, ...] = ()
     timeout_s: float | None = None  # the deadline after approval, counted from the last approval
+    # A supervisory lease (reliability C-13): the device keeps the value only while the requester renews it, and
+    # falls back to its local value otherwise. None: a plain command, the value stays.
+    lease_s: float | None = None
 
     @classmethod
     def request(cls, *, id: str, tenant: str, twin_id: str, name: str, payload: Any, requested_at: datetime,
                 expires_at: datetime, context: Context, transport: str = "", digest: str = "",
-                approvals_required: int = 0, timeout_s: float | None = None) -> Command:
+                approvals_required: int = 0, timeout_s: float | None = None,
+                lease_s: float | None = None) -> Command:
         """A new command; with ``approvals_required`` > 0 it waits for approval until ``expires_at``."""
         check_command_id(id)
         if expires_at <= requested_at:
@@ -131,7 +135,7 @@ class Command:
         return cls(id=id, tenant=tenant, twin_id=twin_id, name=name, payload=payload, requested_at=requested_at,
                    expires_at=expires_at, context=context, transport=transport, state=state,
                    history=(Transition(state, requested_at),), digest=digest,
-                   approvals_required=approvals_required, timeout_s=timeout_s)
+                   approvals_required=approvals_required, timeout_s=timeout_s, lease_s=lease_s)
 
     def approve(self, actor: str, digest: str, at: datetime) -> Command:
         """This command with ``actor``'s approval; the last one needed moves it to ``requested``.
@@ -205,4 +209,6 @@ class Command:
         if self.approvals_required:
             out["approvalsRequired"] = self.approvals_required
             out["approvals"] = [a.as_dict() for a in self.approvals]
+        if self.lease_s is not None:
+            out["leaseS"] = self.lease_s
         return out

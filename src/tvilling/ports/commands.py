@@ -72,6 +72,8 @@ class CommandRequest:
     value: Any  # request payload, already scaled to device units; None for a command without request
     target: CommandTarget
     expires_at: datetime  # the device should ignore it afterwards (MQTT 5 message expiry, when supported)
+    lease_s: float | None = None  # a supervisory lease: the device keeps the value only while ``holder`` renews
+    holder: str = ""  # who holds the lease (the requester); renewals name it
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +108,14 @@ class CommandTransport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class LeaseCarrier(Protocol):
+    """A transport that can carry supervisory leases (reliability C-13): a command sent with ``lease_s`` holds its
+    point only while ``holder`` renews the lease; the device falls back to its local value when renewals stop.
+    Transports without it refuse commands with a lease (the command service checks ``renew_lease`` exists)."""
+
+    async def renew_lease(self, target: CommandTarget, holder: str, lease_s: float) -> None:
+        """Extend ``holder``'s leases on the device of ``target`` by ``lease_s`` seconds from now; ``0`` releases
+        them (the device falls back at once). Raises :class:`CommandSendError` when it could not be sent."""
+        ...

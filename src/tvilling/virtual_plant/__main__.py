@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         "points": stats.points, "points_opcua": served.points if served is not None else 0,
         "commands_applied": stats.commands_applied,
         "commands_rejected": stats.commands_rejected, "commands_duplicate": stats.commands_duplicate,
-        "max_lag_s": stats.max_lag_s, "faults_injected": plant.truth.as_json()["faults_injected"],
+        "max_lag_s": stats.max_lag_s, "leases_held": stats.leases_held, "leases_expired": stats.leases_expired,
+        "leases_released": stats.leases_released, "lease_messages_rejected": stats.lease_messages_rejected,
+        "faults_injected": plant.truth.as_json()["faults_injected"],
     }
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0

@@ -25,6 +25,9 @@ class CommandSpec:
     unit: str
     effect: Callable[[Plant, float], None]
     doc: str
+    # The point's present value, for commands that set one: such a point can be held under a supervisory lease
+    # (virtual_plant/leases.py) and fall back to its local value.
+    read: Callable[[Plant], float] | None = None
 
 
 def _pump_speed(p: Plant, pct: float) -> None:
@@ -110,28 +113,71 @@ def _hvac_run(on: bool) -> Callable[[Plant, float], None]:
     return run
 
 
+# What each setpoint command set last (the value a lease falls back from).
+def _pump_speed_now(p: Plant) -> float:
+    m = p.pump_train.motor
+    return 100.0 * m.frequency_hz / m.params.rated_hz
+
+
+def _level_setpoint_now(p: Plant) -> float:
+    return 100.0 * p.level_ctl.setpoint_frac
+
+
+def _line_speed_now(p: Plant) -> float:
+    return p.line.speed_command_bpm
+
+
+def _chiller_setpoint_now(p: Plant) -> float:
+    return p.chiller.setpoint_c
+
+
+def _heating_sp_now(p: Plant) -> float:
+    return p.hall.heating_setpoint_c
+
+
+def _cooling_sp_now(p: Plant) -> float:
+    return p.hall.cooling_setpoint_c
+
+
 COMMANDS: dict[tuple[str, str], CommandSpec] = {
-    ("pump-1", "set_speed_pct"): CommandSpec(0.0, 110.0, "percent", _pump_speed, "inverter speed, % of rated"),
+    ("pump-1", "set_speed_pct"): CommandSpec(0.0, 110.0, "percent", _pump_speed, "inverter speed, % of rated",
+                                                     _pump_speed_now),
     ("pump-1", "set_valve_pct"): CommandSpec(0.0, 100.0, "percent", _valve, "valve opening; manual mode"),
     ("pump-1", "set_level_setpoint_pct"): CommandSpec(10.0, 95.0, "percent", _level_setpoint,
-                                                      "buffer level setpoint; level controller in auto"),
+                                                      "buffer level setpoint; level controller in auto",
+                                                      _level_setpoint_now),
     ("pump-1", "start"): CommandSpec(None, None, "", _pump_run(True), "start the pump"),
     ("pump-1", "stop"): CommandSpec(None, None, "", _pump_run(False), "stop the pump"),
     ("pump-1", "replace_bearing"): CommandSpec(None, None, "", _replace_bearing("pump-1"), "maintenance"),
-    ("line-1", "set_speed_bpm"): CommandSpec(0.0, 700.0, "1/min", _line_speed, "line speed, bottles/min"),
+    ("line-1", "set_speed_bpm"): CommandSpec(0.0, 700.0, "1/min", _line_speed, "line speed, bottles/min",
+                                                   _line_speed_now),
     ("line-1", "start"): CommandSpec(None, None, "", _line_run(True), "start filler and conveyor"),
     ("line-1", "stop"): CommandSpec(None, None, "", _line_run(False), "stop filler and conveyor"),
     ("filler-1", "replace_bearing"): CommandSpec(None, None, "", _replace_bearing("filler-1"), "maintenance"),
     ("conveyor-1", "replace_bearing"): CommandSpec(None, None, "", _replace_bearing("conveyor-1"), "maintenance"),
-    ("chiller-1", "set_setpoint_c"): CommandSpec(1.0, 15.0, "degC", _chiller_setpoint, "chilled-water setpoint"),
+    ("chiller-1", "set_setpoint_c"): CommandSpec(1.0, 15.0, "degC", _chiller_setpoint, "chilled-water setpoint",
+                                                        _chiller_setpoint_now),
     ("chiller-1", "start"): CommandSpec(None, None, "", _chiller_run(True), "start / reset the chiller"),
     ("chiller-1", "stop"): CommandSpec(None, None, "", _chiller_run(False), "stop the chiller"),
     ("chiller-1", "clean_condenser"): CommandSpec(None, None, "", _clean_condenser, "maintenance: remove fouling"),
-    ("hall", "set_heating_setpoint_c"): CommandSpec(10.0, 26.0, "degC", _heating_sp, "HVAC heating setpoint"),
-    ("hall", "set_cooling_setpoint_c"): CommandSpec(18.0, 32.0, "degC", _cooling_sp, "HVAC cooling setpoint"),
+    ("hall", "set_heating_setpoint_c"): CommandSpec(10.0, 26.0, "degC", _heating_sp, "HVAC heating setpoint",
+                                                            _heating_sp_now),
+    ("hall", "set_cooling_setpoint_c"): CommandSpec(18.0, 32.0, "degC", _cooling_sp, "HVAC cooling setpoint",
+                                                            _cooling_sp_now),
     ("hall", "start"): CommandSpec(None, None, "", _hvac_run(True), "HVAC on"),
     ("hall", "stop"): CommandSpec(None, None, "", _hvac_run(False), "HVAC off"),
 }
+
+
+def read_point(plant: Plant, device: str, command: str) -> float | None:
+    """The present value of the point a setpoint command sets; None for commands without one (start, stop, ...)."""
+    spec = COMMANDS.get((device, command))
+    return spec.read(plant) if spec is not None and spec.read is not None else None
+
+
+def write_point(plant: Plant, device: str, command: str, value: float) -> None:
+    """Set a point back to a value it had (a lease's revert), without the command path's checks."""
+    COMMANDS[(device, command)].effect(plant, value)
 
 
 def apply_command(plant: Plant, device: str, command: str, value: float | None) -> dict[str, Any]:

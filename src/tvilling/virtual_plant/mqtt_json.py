@@ -4,6 +4,9 @@ Topics (``<device>`` is e.g. ``pump-1``):
   ``plant/<device>/telemetry``      ``{device_id, seq, source_ts, points: {name: value|null}, units: {name: unit}}``
   ``plant/<device>/commands``       in: ``{command_id, command, value?}`` (``name`` is accepted for ``command``)
   ``plant/<device>/commands/ack``   out: ``{command_id, device_id, status, reason?, applied_at?, duplicate}``
+  ``plant/<device>/commands/lease`` in: ``{holder, lease_s}`` renews (0: releases) the holder's supervisory
+                                    leases on the device (a command may carry ``lease_s`` and ``holder``; see
+                                    ``virtual_plant/leases.py``)
   ``plant/status``                  retained ``online`` / ``offline`` (the last will)
 Acks also go to the MQTT 5 response topic, with the correlation data, when the command carries one.
 ``null`` stands for a NaN reading: JSON has no NaN, and the platform must flag it, not choke on it.
@@ -21,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -33,6 +36,13 @@ from tvilling.virtual_plant.errors import ConfigError, VirtualPlantError
 from tvilling.virtual_plant.sensors import SensorReading
 
 TOPIC_ROOT = "plant"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class IncomingLease:
+    device: str
+    payload: dict[str, Any] | None  # None: not a JSON object (counted and reported as rejected)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class MqttJsonEndpoint:
         self.host, self.port = parse_broker_url(broker_url)
         self.qos = qos
         self.commands: queue.Queue[IncomingCommand] = queue.Queue()
+        self.leases: queue.Queue[IncomingLease] = queue.Queue()
         self._connected = threading.Event()
         self._connect_rc: Any = None
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -92,7 +103,7 @@ class MqttJsonEndpoint:
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
         self._connect_rc = rc
         if not rc.is_failure:
-            client.subscribe(f"{TOPIC_ROOT}/+/commands", qos=1)
+            client.subscribe([(f"{TOPIC_ROOT}/+/commands", 1), (f"{TOPIC_ROOT}/+/commands/lease", 1)])
             self._publish(f"{TOPIC_ROOT}/status", b"online", qos=1, retain=True)
             self._connected.set()
 
@@ -107,6 +118,9 @@ class MqttJsonEndpoint:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
+        if len(parts) == 4 and parts[2:] == ["commands", "lease"]:
+            self.leases.put(IncomingLease(parts[1], _json_object(msg.payload)))
+            return
         if len(parts) != 3 or parts[2] != "commands":
             return
         props = getattr(msg, "properties", None)
@@ -133,12 +147,10 @@ class MqttJsonEndpoint:
         self.published += 1
 
     def take_commands(self) -> list[IncomingCommand]:
-        out: list[IncomingCommand] = []
-        while True:
-            try:
-                out.append(self.commands.get_nowait())
-            except queue.Empty:
-                return out
+        return _drain(self.commands)
+
+    def take_leases(self) -> list[IncomingLease]:
+        return _drain(self.leases)
 
     def ack(self, cmd: IncomingCommand, body: dict[str, Any]) -> None:
         data = json.dumps(body, separators=(",", ":"))
@@ -170,3 +182,20 @@ class MqttJsonEndpoint:
             info.wait_for_publish(0.1)
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _drain(q: queue.Queue[_T]) -> list[_T]:
+    out: list[_T] = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def _json_object(payload: bytes | bytearray) -> dict[str, Any] | None:
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

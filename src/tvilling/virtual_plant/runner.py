@@ -7,18 +7,23 @@ rather than skipping steps (which would change the physics).
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tvilling.virtual_plant.commands import read_point, write_point
 from tvilling.virtual_plant.errors import CommandError
-from tvilling.virtual_plant.mqtt_json import IncomingCommand
+from tvilling.virtual_plant.leases import LeaseError, Reverted, SupervisoryLeases, parse_lease
+from tvilling.virtual_plant.mqtt_json import IncomingCommand, IncomingLease
 from tvilling.virtual_plant.plant import Plant
 from tvilling.virtual_plant.sensors import SensorReading
 
 MAX_REMEMBERED_COMMANDS = 10000
+log = logging.getLogger(__name__)
 
 
 class Endpoint(Protocol):
@@ -38,15 +43,21 @@ class RunStats:
     commands_rejected: int = 0
     commands_duplicate: int = 0
     max_lag_s: float = 0.0  # how far (simulated seconds) the physics fell behind the requested speed
+    leases_expired: int = 0  # points reverted to their local value because the holder stopped renewing
+    leases_released: int = 0  # points reverted because the holder released them
+    lease_messages_rejected: int = 0
+    leases_held: int = 0  # points under a lease when the run ended
     seq: dict[str, int] = field(default_factory=dict)
 
 
 class CommandHandler:
     """Applies commands once per ``command_id``; a repeat gets the first outcome back, marked duplicate."""
 
-    def __init__(self, plant: Plant) -> None:
+    def __init__(self, plant: Plant, clock: Any = time.monotonic) -> None:
         self.plant = plant
         self.outcomes: dict[str, dict[str, Any]] = {}
+        self.leases = SupervisoryLeases(lambda d, c: read_point(plant, d, c),
+                                        lambda d, c, v: write_point(plant, d, c, v), clock)
 
     def handle(self, cmd: IncomingCommand, stats: RunStats) -> dict[str, Any]:
         data = cmd.payload or {}
@@ -63,9 +74,19 @@ class CommandHandler:
         try:
             if not isinstance(name, str):
                 raise CommandError("'command' (string) is required")
+            try:
+                lease = parse_lease(data)
+            except LeaseError as exc:
+                raise CommandError(str(exc)) from None
+            if lease is not None and not self.leases.leasable(cmd.device, name):
+                raise CommandError(f"{cmd.device}/{name} sets no value that could fall back: it takes no lease")
+            self.leases.before_command(cmd.device, name)
             applied = self.plant.apply_command(cmd.device, name, data.get("value"))
+            self.leases.after_command(cmd.device, name, applied["value"], lease)
             body = {**base, "status": "applied", "command": name, "value": applied["value"],
                     "applied_at": applied["applied_at"]}
+            if lease is not None:
+                body["lease_s"] = lease[0]
             stats.commands_applied += 1
         except CommandError as exc:
             body = {**base, "status": "rejected", "command": name, "reason": str(exc)}
@@ -75,11 +96,40 @@ class CommandHandler:
         self.outcomes[key] = body
         return body
 
+    def renew(self, msg: IncomingLease, stats: RunStats) -> None:
+        try:
+            parsed = parse_lease(msg.payload or {}, renewal=True) if msg.payload is not None else None
+            if parsed is None:
+                raise LeaseError("a lease renewal must be a JSON object {holder, lease_s}")
+        except LeaseError as exc:
+            stats.lease_messages_rejected += 1
+            log.warning("lease renewal for %s ignored: %s", msg.device, exc)
+            return
+        self._report(self.leases.renew(msg.device, parsed[1], parsed[0]), stats)
+
+    def expire(self, stats: RunStats) -> None:
+        self._report(self.leases.expire(), stats)
+
+    def _report(self, reverted: list[Reverted], stats: RunStats) -> None:
+        for r in reverted:
+            if r.why == "expired":
+                stats.leases_expired += 1
+            else:
+                stats.leases_released += 1
+            # One line on stderr per revert: the run's operator sees the plant take local control back.
+            sys.stderr.write(f"virtual plant: {r.device}/{r.command} back to its local value {r.value:g} "
+                             f"({r.holder}'s lease {r.why})\n")
+
 
 def _serve_commands(endpoints: Sequence[Endpoint], handler: CommandHandler, stats: RunStats) -> None:
     for ep in endpoints:
         for cmd in ep.take_commands():
             ep.ack(cmd, handler.handle(cmd, stats))  # answered on the protocol it came in on
+        take_leases = getattr(ep, "take_leases", None)  # MQTT JSON only: other fronts carry no leases
+        if take_leases is not None:
+            for msg in take_leases():
+                handler.renew(msg, stats)
+    handler.expire(stats)
 
 
 def run(plant: Plant, endpoint: Endpoint | Sequence[Endpoint], *, speed: float, duration_s: float,
@@ -92,7 +142,7 @@ def run(plant: Plant, endpoint: Endpoint | Sequence[Endpoint], *, speed: float, 
     """
     stats = stats if stats is not None else RunStats()
     endpoints: Sequence[Endpoint] = endpoint if isinstance(endpoint, Sequence) else [endpoint]
-    handler = CommandHandler(plant)
+    handler = CommandHandler(plant, clock)
     dt = plant.config.dt_s
     t0_wall = clock()
     t0_sim = plant.t_s
@@ -122,4 +172,5 @@ def run(plant: Plant, endpoint: Endpoint | Sequence[Endpoint], *, speed: float, 
                 stats.points += len(readings)
         stats.max_lag_s = max(stats.max_lag_s, target - plant.t_s)
     _serve_commands(endpoints, handler, stats)
+    stats.leases_held = len(handler.leases.held)
     return stats

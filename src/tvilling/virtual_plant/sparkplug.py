@@ -262,5 +262,9 @@ class WithoutDevices:
     def take_commands(self) -> list[IncomingCommand]:
         return self.inner.take_commands()
 
+    def take_leases(self) -> list[Any]:
+        take = getattr(self.inner, "take_leases", None)
+        return take() if take is not None else []
+
     def ack(self, cmd: IncomingCommand, body: dict[str, Any]) -> None:
         self.inner.ack(cmd, body)

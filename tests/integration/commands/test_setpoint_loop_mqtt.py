@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 
 from tests.integration.commands.rig import TENANT, CommandRig, command_rig, write_mappings
+from tests.support.hall_history import hall_rows
 from tests.support.mosquitto import mosquitto_broker  # noqa: F401  (pytest fixture)
-from tvilling.adapters.sql.timeseries import SampleRow, TimeSeriesStore
+from tvilling.adapters.sql.timeseries import TimeSeriesStore
 from tvilling.core.context import Context
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
@@ -36,9 +36,8 @@ ROWS: list[dict[str, Any]] = [
      "min": 18, "max": 32, "guard": {"property": "coolingSetpoint", "max_step": 2}},
 ]
 LOOP = {"name": "hall-comfort", "twin": "hall", "mode": "auto", "band": {"low": 21, "high": 23},
-        "limits": {"heating": [16, 24], "cooling": [20, 28]}}
-PROPS = ("airTemperature", "outdoorTemperature", "hvacPower", "occupancy", "heatingSetpoint", "coolingSetpoint")
-KEYS = ("hall.air_c", "hall.outdoor_c", "hall.hvac_electrical_kw", "hall.occupants")
+        "limits": {"heating": [16, 24], "cooling": [20, 28]},
+        "max_energy_error": 0.5}  # the confidence gate is not under test; the history depends on the wall clock
 
 
 def _history(rig: CommandRig, end: datetime, days: float = 5.0) -> None:
@@ -49,18 +48,7 @@ def _history(rig: CommandRig, end: datetime, days: float = 5.0) -> None:
     may = datetime(2026, 5, 4, tzinfo=UTC) + timedelta(days=t_start.weekday())  # 2026-05-04 is a Monday
     plant = Plant(PlantConfig(seed=7, faults=[], start=may.replace(hour=t_start.hour, minute=t_start.minute,
                                                                    second=t_start.second)))
-    rows: list[SampleRow] = []
-    acc: list[list[float]] = []
-    t0 = (end - timedelta(days=days)).timestamp()
-    for i in range(int(days * 1440)):
-        plant.step(60.0)
-        state = plant.true_state()
-        acc.append([state[k] for k in KEYS] + [plant.hall.heating_setpoint_c, plant.hall.cooling_setpoint_c])
-        if len(acc) == 15:
-            t_us = int((t0 + (i + 1) * 60.0 - 450.0) * 1e6)
-            rows += [SampleRow(TENANT, "hall", name, t_us, float(v), None, "good", "", None)
-                     for name, v in zip(PROPS, np.mean(acc, axis=0), strict=True)]
-            acc = []
+    rows = hall_rows(TENANT, plant, (end - timedelta(days=days)).timestamp(), days)
     TimeSeriesStore(rig.platform.store.engine).write_batch(rows, [], [], 0)
 
 

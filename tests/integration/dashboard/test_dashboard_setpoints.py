@@ -29,7 +29,7 @@ from tvilling.ports.commands import CommandOutcome
 pytestmark = pytest.mark.chromium
 AUTO, ADVICE, ASK, TWIN = "dash-hall-auto", "dash-hall-advice", "dash-hall-ask", "hall"
 CONFIG = {"version": 1, "tenant": TENANT, "loops": [
-    {"name": AUTO, "twin": TWIN, "mode": "auto", "band": {"low": 21, "high": 23}, "margin": 0.2},
+    {"name": AUTO, "twin": TWIN, "mode": "auto", "band": {"low": 21, "high": 23}, "margin": 0.2, "lease_s": 20},
     {"name": ADVICE, "twin": TWIN, "mode": "recommend", "band": {"low": 20, "high": 24}, "margin": 0.5},
     {"name": ASK, "twin": TWIN, "mode": "approve", "band": {"low": 21, "high": 23}, "margin": 0.2}]}
 ZONE_T0 = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
@@ -118,6 +118,8 @@ def test_the_loop_cards_show_the_last_decision_and_an_engineer_and_an_operator_s
     card.wait_for(timeout=10_000)
     assert engineer.get_by_test_id(f"loop-mode-{AUTO}").inner_text().strip() == "auto"
     assert engineer.get_by_test_id(f"loop-band-{AUTO}").inner_text() == "21.0 – 23.0 °C (aims 0.2 K inside)"
+    assert engineer.get_by_test_id(f"loop-lease-{AUTO}").inner_text().startswith("20 s: the device falls back")
+    assert engineer.get_by_test_id(f"loop-lease-{ASK}").count() == 0  # no lease: only auto loops lease
     assert engineer.get_by_test_id(f"loop-twin-{AUTO}").get_attribute("href").endswith("/ui/twin/hall")
     assert engineer.get_by_test_id(f"loop-autonomy-{AUTO}").inner_text() == "Autonomy off: not enabled yet"
     # The last decision: the newest proposal, not confident, waiting for an approval.

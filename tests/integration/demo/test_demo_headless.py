@@ -140,6 +140,13 @@ def test_headless_demo_summary_matches_database(tmp_path: Path) -> None:
     acked_heating = [json.loads(p)["value"] for n, st, p in hall_commands
                      if n == "set_heating_setpoint_c" and st == "acked"]
     assert all(v in readback["heatingSetpoint"] for v in acked_heating), (acked_heating, readback)
+    # Those sent by the loop itself were leased (C-13), and the plant held them: none fell back during the run.
+    with sqlite3.connect(db) as conn:
+        leased = conn.execute("SELECT COUNT(*) FROM commands WHERE twin_id = 'hall' AND lease_s = 20 AND state = "
+                              "'acked'").fetchone()[0]
+    leases = summary["setpoint_leases"]
+    assert leases["expired"] == 0 and leases["released"] == 0, leases
+    assert leases["held"] >= 1 or not leased, (leases, leased)
     # Live data really flowed: the plant published for ~5 simulated days.
     assert summary["sim_days"] > 1.0
     assert summary["points_ingested"] > 1000

@@ -28,6 +28,7 @@ from tvilling.app.setpoint_loops import RESTART_REASON, SetpointLoopService
 from tvilling.core.context import Context
 from tvilling.core.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from tvilling.core.events import Event
+from tvilling.ports.commands import CommandSendError
 
 CTX = "dtmi:dtdl:context;3"
 MODEL = {"@context": CTX, "@id": "dtmi:t:Zone;1", "@type": "Interface", "contents": [
@@ -166,15 +167,103 @@ async def test_auto_needs_enabling_then_sends_through_the_guards(rig: Any) -> No
 
 
 async def test_uncertain_proposals_wait_for_a_person_even_in_auto(rig: Any) -> None:
-    services, commands, transport, _clock, _events = rig
+    services, commands, _transport, _clock, _events = rig
     write_history(services, scale_last_day=2.0)  # the last day's energy is not what the model explains
+    transport = LeasingTransport()
     await commands.attach(transport)
-    svc = service(rig, loop("auto"))
+    svc = service(rig, loop("auto", lease_s=4))
     svc.enable("t", "auto-loop", "token:eng")
     body = await svc.decide(svc.config.loops[0], T_END)
     assert not body["confidence"]["confident"] and "energy error" in body["reasons"][-1]
     assert body["decision"] == "awaiting approval" and transport.sent == []
-    assert all(c.approvals_required == 1 for c in commands.pending("t"))
+    # a person's approval makes it theirs: no lease, the value stays
+    assert all(c.approvals_required == 1 and c.lease_s is None for c in commands.pending("t"))
+
+
+class LeasingTransport(FakeTransport):
+    """A fake transport that carries supervisory leases (as MQTT does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer_first = True
+        self.renewals: list[tuple[str, str, float]] = []
+
+    async def renew_lease(self, target: Any, holder: str, lease_s: float) -> None:
+        self.renewals.append((target.address, holder, lease_s))
+
+
+async def test_autonomous_setpoints_are_leased_and_renewed_only_while_autonomy_is_on(rig: Any) -> None:
+    services, commands, _transport, _clock, _events = rig
+    write_history(services)
+    transport = LeasingTransport()
+    await commands.attach(transport)
+    svc = service(rig, loop("auto", lease_s=4))
+    spec = svc.config.loops[0]
+    assert svc.describe("t", "auto-loop")["leaseS"] == 4
+    assert await svc.keep_lease(spec, True) is False  # autonomy off after the start: released once
+    assert transport.renewals == [("a", "loop:auto-loop", 0.0)]
+    assert await svc.keep_lease(spec, False) is False and len(transport.renewals) == 1  # and then quiet
+    svc.enable("t", "auto-loop", "token:eng")
+    body = await svc.decide(spec, T_END)
+    await _settle(commands)
+    assert body["decision"] == "sent"
+    assert [(r.lease_s, r.holder) for r in transport.sent] == [(4.0, "loop:auto-loop")] * 2
+    stored = commands.get("t", body["commands"][0]["id"])  # read back from the store
+    assert stored.lease_s == 4.0 and stored.as_dict()["leaseS"] == 4.0
+    transport.renewals.clear()
+    assert await svc.keep_lease(spec, False) is True
+    assert transport.renewals == [("a", "loop:auto-loop", 4.0)]  # both commands go to one device: told once
+    # A kill switch: the platform sends nothing at all, so the device falls back by itself within the lease.
+    await commands.engage("t", "z1", "token:op", "HVAC service")
+    assert await svc.keep_lease(spec, True) is False and len(transport.renewals) == 1
+    await commands.release("t", "z1", "token:eng")
+    assert await svc.keep_lease(spec, False) is True and len(transport.renewals) == 2
+    svc.disable("t", "auto-loop", "token:op")  # autonomy off: released at once, then quiet
+    assert await svc.keep_lease(spec, True) is False
+    assert transport.renewals[-1] == ("a", "loop:auto-loop", 0.0)
+    assert await svc.keep_lease(spec, False) is False and len(transport.renewals) == 3
+
+
+async def test_the_lease_keeper_ticks_every_quarter_lease_and_survives_a_failed_renewal(rig: Any) -> None:
+    _services, commands, _transport, _clock, _events = rig
+    transport = LeasingTransport()
+    await commands.attach(transport)
+    svc = service(rig, loop("auto", lease_s=8), {**loop("auto"), "name": "unleased"})
+    svc.enable("t", "auto-loop", "token:eng")
+    ticks: list[float] = []
+    calls = 0
+
+    async def renew(target: Any, holder: str, lease_s: float) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise CommandSendError("broker down")
+        transport.renewals.append((target.address, holder, lease_s))
+
+    transport.renew_lease = renew  # type: ignore[method-assign]
+
+    async def sleep(s: float) -> None:
+        ticks.append(s)
+        if len(ticks) == 3:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await svc.keep_leases(sleep)
+    assert ticks == [2.0, 2.0, 2.0] and calls == 3
+    assert transport.renewals == [("a", "loop:auto-loop", 8.0)] * 2  # the unleased loop is never renewed
+
+
+async def test_a_lease_needs_a_transport_that_carries_it(rig: Any) -> None:
+    _services, commands, transport, _clock, _events = rig
+    await commands.attach(transport)  # the plain fake: no renew_lease
+    with pytest.raises(ValidationError, match="carries no supervisory leases"):
+        await commands.request("t", "z1", "set_heating_setpoint_c", 20.0, Context.new("op"), lease_s=5)
+    leasing = LeasingTransport()
+    leasing.name = "fake"
+    commands.transports["fake"] = leasing
+    for bad in (0, -1, float("inf"), 1e6):
+        with pytest.raises(ValidationError, match="a lease must be in"):
+            await commands.request("t", "z1", "set_heating_setpoint_c", 20.0, Context.new("op"), lease_s=bad)
 
 
 async def test_kill_switch_refusal_suspends_autonomy(rig: Any) -> None:
@@ -311,6 +400,10 @@ def test_config_errors_name_every_problem() -> None:
         parse_config({"loops": [{"name": "b", "twin": "z", "band": {"low": 21, "high": 21.3}}]})
     with pytest.raises(ValidationError, match="used twice"):
         parse_config({"loops": [loop("auto"), loop("auto")]})
+    with pytest.raises(ValidationError, match="lease_s leases autonomous setpoints: it needs mode auto"):
+        parse_config({"loops": [loop("approve", lease_s=20)]})
+    with pytest.raises(ValidationError, match="greater than or equal to 2"):
+        parse_config({"loops": [loop("auto", lease_s=1)]})
     assert np.isclose(parse_config({"loops": [loop("auto")]}).loops[0].margin, 0.2)
 
 
@@ -387,7 +480,10 @@ async def test_waiting_holds_however_many_decisions_pass(rig: Any) -> None:
 def test_loops_are_checked_against_twins_and_command_mappings(rig: Any) -> None:
     svc = service(rig, loop("auto"), {**loop("approve"), "commands": {"heating": "set_heating_setpoint_c",
                                                                      "cooling": "cool_down"}},
-                  {**loop("recommend"), "twin": "nowhere"})
+                  {**loop("recommend"), "twin": "nowhere"}, {**loop("auto", lease_s=20), "name": "leased"})
     problems = [(p.where, p.message) for p in svc.check()]
     assert problems == [("setpoints.yaml: approve-loop", "command 'cool_down' of z1 is not mapped in commands.yaml"),
-                        ("setpoints.yaml: recommend-loop", "twin 'nowhere' does not exist in tenant 't'")]
+                        ("setpoints.yaml: recommend-loop", "twin 'nowhere' does not exist in tenant 't'"),
+                        *[("setpoints.yaml: leased", f"command '{c}' of z1 goes over fake, which carries no "
+                                                     "supervisory lease")
+                          for c in ("set_heating_setpoint_c", "set_cooling_setpoint_c")]]

@@ -43,7 +43,7 @@ class SqlCommandRepo:
             state=cmd.state.value, reason=cmd.reason, transport=cmd.transport, requested_at=cmd.requested_at,
             expires_at=cmd.expires_at, updated_at=cmd.history[-1].at, context_id=ctx.id, parent_id=ctx.parent_id,
             actor=ctx.actor, request_digest=digest, approvals_required=cmd.approvals_required,
-            timeout_s=cmd.timeout_s))
+            timeout_s=cmd.timeout_s, lease_s=cmd.lease_s))
         self._append(cmd, cmd.history)
 
     def save(self, cmd: Command, new_steps: Sequence[Transition], new_approvals: Sequence[Approval] = ()) -> None:
@@ -157,4 +157,4 @@ def _command(row: Row[Any], steps: list[Transition], approvals: list[Approval]) 
                    context=Context(id=row.context_id, parent_id=row.parent_id, actor=row.actor),
                    transport=row.transport, state=CommandState(row.state), reason=row.reason,
                    history=tuple(steps), digest=row.request_digest, approvals_required=int(row.approvals_required),
-                   approvals=tuple(approvals), timeout_s=row.timeout_s)
+                   approvals=tuple(approvals), timeout_s=row.timeout_s, lease_s=row.lease_s)

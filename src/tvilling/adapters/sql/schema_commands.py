@@ -33,6 +33,8 @@ commands = Table(
     # Guarded commands (0012): approvals needed, and the deadline counted from the last approval.
     Column("approvals_required", Integer, nullable=False, server_default="0"),
     Column("timeout_s", Float, nullable=True),
+    # Supervisory lease (0014): the device keeps the value only while the requester renews it (C-13).
+    Column("lease_s", Float, nullable=True),
     Index("ix_commands_tenant_twin", "tenant", "twin_id", "requested_at"),
     Index("ix_commands_open", "state", "expires_at"),
 )

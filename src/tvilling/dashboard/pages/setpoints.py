@@ -314,6 +314,10 @@ async def setpoints_page(request: Request, loop: str | None = None) -> RedirectR
                 ui.label("Mode").classes("tv-muted")
                 ui.label(MODE_TEXT.get(mode, mode) + (f"; a decision every {item['periodS'] / 60:g} min of the "
                                                       "zone's time" if item.get("periodS") else ""))
+                if mode == "auto" and isinstance(item.get("leaseS"), int | float):
+                    ui.label("Lease").classes("tv-muted")
+                    ui.label(f"{item['leaseS']:g} s: the device falls back to its own setpoints when autonomy goes "
+                             "off or the server stops renewing").props(f"data-testid=loop-lease-{name}")
                 ui.label("Autonomy").classes("tv-muted")
                 text, color = autonomy_text(item)
                 ui.label(text).classes(f"text-weight-medium text-{color}").props(f"data-testid=loop-autonomy-{name}")
