@@ -134,7 +134,7 @@ def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
     app.state.commands = build_command_service(services, settings)
     app.state.planner = build_planner(settings, services)  # a broken planning.yaml stops the start here
     app.state.setpoints = build_setpoint_service(services, settings, app.state.commands)  # likewise setpoints.yaml
-    app.state.security = SecurityAudit(services.store, services.clock)  # 401/403 into the audit trail (S-15)
+    app.state.security = SecurityAudit(services.store, services.clock)  # every denial into the audit trail (S-15)
     if dashboard:  # the operator dashboard (NiceGUI) at /ui, same process and tokens
         from tvilling.dashboard import mount
 
@@ -157,6 +157,7 @@ def serve(settings: Settings, *, announce: Callable[[str], None] = _stderr) -> N
     try:
         # uvloop + httptools (both dependencies): roughly half the per-request cost of asyncio + h11.
         uvicorn.run(platform.app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                    access_log=False, ws_max_size=1_048_576, loop="uvloop", http="httptools")
+                    access_log=False, ws_max_size=settings.ws_max_message_bytes, loop="uvloop",
+                    http="httptools")
     finally:
         platform.close()

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     # Browser origins allowed to open the events WebSocket besides the server's own host (S-08).
     ws_allowed_origins: list[str] = Field(default_factory=list)
+    # What one events WebSocket client may send (S-08; api/ws_limits.py): larger is closed with 1009, faster with
+    # 4429. Clients send only subscribe messages, a few a minute; the limits leave a wide margin.
+    ws_max_message_bytes: int = Field(default=1_048_576, ge=1024, description="largest message a client may send")
+    ws_messages_per_s: float = Field(default=20.0, gt=0, description="sustained messages/s per connection")
+    ws_message_burst: int = Field(default=100, ge=1, description="messages a connection may send at once")
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=8, ge=1)
     token_cache_ttl_s: float = Field(default=10.0, ge=0.0)

@@ -71,8 +71,9 @@ def api_rig(db_url: str, *, seed_models: bool = True, **settings: Any) -> Iterat
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve an app with uvicorn on a free loopback port in a background thread; yields its base URL."""
+def live_server(app: Any, **config: Any) -> Iterator[str]:
+    """Serve an app with uvicorn on a free loopback port in a background thread; yields its base URL. ``config``:
+    more uvicorn settings (``ws_max_size``, …)."""
     import threading
     import time
 
@@ -81,7 +82,8 @@ def live_server(app: Any) -> Iterator[str]:
     from tests.support.services import free_port
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

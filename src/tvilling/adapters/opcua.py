@@ -220,6 +220,8 @@ class OpcuaSource:
 
     settings: OpcuaSettings
     on_samples: Callable[[list[OpcuaSample]], None]
+    # called once per connection attempt refused for its security (the platform counts it in its audit trail)
+    on_refused: Callable[[OpcuaSecurityError], None] | None = None
     connected: bool = False
     connects: int = 0
     failures: int = 0
@@ -261,6 +263,8 @@ class OpcuaSource:
                 self.last_error = exc.message
                 # A security refusal is a security event (S-12) and is retried no faster than the backoff.
                 log.error("security: %s", exc.message)
+                if self.on_refused is not None:
+                    self.on_refused(exc)
             except Exception as exc:  # network, server or protocol failures: reconnect with backoff
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"

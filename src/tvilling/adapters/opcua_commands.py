@@ -24,7 +24,7 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import get_name_and_doc
 from asyncua.ua.uaerrors import UaError
 
-from tvilling.adapters.opcua import OpcuaSettings, open_client
+from tvilling.adapters.opcua import OpcuaSecurityError, OpcuaSettings, open_client
 from tvilling.core.errors import TvillingError
 from tvilling.ports.commands import CommandOutcome, CommandRequest, CommandSendError, OutcomeCallback
 
@@ -39,9 +39,11 @@ def _status_text(code: int) -> str:
 
 
 class OpcuaCommandTransport:
-    def __init__(self, settings: OpcuaSettings, connect: Connector = open_client) -> None:
+    def __init__(self, settings: OpcuaSettings, connect: Connector = open_client, *,
+                 on_refused: Callable[[OpcuaSecurityError], None] | None = None) -> None:
         self.settings = settings
         self._connect = connect
+        self.on_refused = on_refused  # once per session attempt refused for its security (a security event, S-12)
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self._ns: dict[str, int] = {}
@@ -72,6 +74,8 @@ class OpcuaCommandTransport:
                 try:
                     self._client = await self._connect(self.settings)
                 except (TimeoutError, OSError, UaError, TvillingError) as exc:
+                    if isinstance(exc, OpcuaSecurityError) and self.on_refused is not None:
+                        self.on_refused(exc)
                     raise CommandSendError(f"cannot open an OPC UA session to {self.settings.url}: "
                                            f"{getattr(exc, 'message', None) or exc!r}") from exc
                 self._ns.clear()

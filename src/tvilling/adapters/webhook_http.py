@@ -19,6 +19,11 @@ from tvilling import __version__
 USER_AGENT = f"Tvilling-Webhooks/{__version__}"
 
 
+def is_redirect(status_code: int | None) -> bool:
+    """A 3xx: never followed (a redirect could point anywhere, past the allow-list)."""
+    return status_code is not None and 300 <= status_code < 400
+
+
 @dataclass(frozen=True)
 class Answer:
     status_code: int | None  # None: no HTTP answer (connection refused, timeout, …)
@@ -29,6 +34,10 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def redirect(self) -> bool:
+        return is_redirect(self.status_code)
 
 
 class WebhookSender:
@@ -57,7 +66,7 @@ class WebhookSender:
         # the status line only: the answer's body is the receiver's (an error page of some other service on an
         # allowed host), not for the tenants who read the delivery log
         text = f"HTTP {code} {response.reason_phrase}".strip()
-        if 300 <= code < 400:
+        if is_redirect(code):
             text += " (redirects are not followed; give the final URL)"
         return Answer(code, text[:1000], retry_after=response.headers.get("retry-after"), latency_s=latency)
 

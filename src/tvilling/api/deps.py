@@ -17,6 +17,7 @@ from tvilling.app.auth import Principal
 from tvilling.app.errors import RateLimitedError
 from tvilling.app.group_commit import GroupCommitter, WriteOp, run_now
 from tvilling.app.ratelimit import Limit, RateLimiter
+from tvilling.app.security_audit import MARK
 from tvilling.app.services import Services
 from tvilling.core.errors import AuthenticationError, PermissionDeniedError, ValidationError
 from tvilling.core.roles import Role
@@ -87,16 +88,17 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
         except AuthenticationError as failed:
             try:
                 limit_address(request)  # failed logins count against the address: floods get 429, not DB lookups
-            except RateLimitedError:  # answered 429, but still a failed authentication: counted as one (S-15)
+            except RateLimitedError as limited:  # answered 429, but a failed authentication: counted once, as that
                 audit_denial(request, 401, f"{failed.message} (answered 429: too many from this address)")
+                limited.extra.pop(MARK, None)
                 raise
             raise
+        request.state.principal = principal  # before the rate and role checks: a 429 or 403 is audited in its tenant
         limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
         # Not twice for one request: the read fast lane (api/fastlane.py) may have charged it before falling through.
         if limiter is not None and getattr(request.state, "rate_limit_charged", None) != principal.token_id:
             limiter.check_token(principal.token_id)
         reject_unknown_query(request)
-        request.state.principal = principal  # before the role check: a 403 is audited in the caller's tenant
         if not principal.role.allows(role):
             raise PermissionDeniedError(f"the {principal.role.value} role cannot do this; it needs {role.value}",
                                         hint="use a token with a higher role (tvilling token create --role …)")

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
 from tvilling.app.errors import NotImplementedYetError, RateLimitedError
-from tvilling.app.security_audit import SECURITY_TENANT, Denial, claimed_id
+from tvilling.app.security_audit import SECURITY_TENANT, Denial, claimed_id, denial_action
 from tvilling.core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -92,8 +92,9 @@ def lookup(exc: TvillingError) -> tuple[int, str, str]:
 def tvilling_error_response(request: Request, exc: TvillingError) -> JSONResponse:
     status, slug, title = lookup(exc)
     headers: dict[str, str] = {}
-    if status in (401, 403):
-        audit_denial(request, status, exc.message)
+    marked = denial_action(exc)  # 429s, refused webhook targets, ... (app/security_audit.py)
+    if status in (401, 403) or marked is not None:
+        audit_denial(request, status, exc.message, marked)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="tvilling"'
     if status in (429, 503):
@@ -109,7 +110,9 @@ def tvilling_error_response(request: Request, exc: TvillingError) -> JSONRespons
 
 def audit_denial(conn: HTTPConnection, status: int, reason: str, action: str | None = None,
                  token: str | None = None) -> None:
-    """Count a 401/403 (or a refused WebSocket) for the security audit trail (app/security_audit.py)."""
+    """Count a denial (a 401/403, a 429, a refused or closed WebSocket, an error marked as one) for the security
+    audit trail (app/security_audit.py); without ``action``, a 401 is ``auth.failed`` and anything else
+    ``access.denied``."""
     audit = getattr(conn.app.state, "security", None)
     if audit is None:
         return

@@ -17,6 +17,7 @@ from typing import Any
 
 from tvilling.app.command_mapping import CommandMappingSet, load_command_mappings
 from tvilling.app.commands import CommandService
+from tvilling.app.security_events import opcua_refusals
 from tvilling.app.services import Services
 from tvilling.ports.commands import CommandTransport
 
@@ -54,6 +55,15 @@ def _opcua(settings: Any) -> CommandTransport | None:
 TRANSPORT_FACTORIES: dict[str, TransportFactory] = {"mqtt": _mqtt, "opcua": _opcua}
 
 
+def _count_refusals(platform: Any, transport: CommandTransport) -> None:
+    """An OPC UA session refused for its security is a security event (S-12, S-15), as for ingestion."""
+    from tvilling.adapters.opcua_commands import OpcuaCommandTransport
+
+    if isinstance(transport, OpcuaCommandTransport):
+        transport.on_refused = opcua_refusals(getattr(platform.app.state, "security", None), "commands",
+                                              transport.settings.url)
+
+
 def build_command_service(services: Services, settings: Any) -> CommandService:
     path: Path | None = getattr(settings, "commands_file", None)
     mappings = load_command_mappings(Path(path)) if path else CommandMappingSet()
@@ -71,6 +81,7 @@ async def run_commands(platform: Any) -> None:
         if transport is None:
             log.warning("commands mapped to transport %r cannot be sent: it is not configured on this server", name)
             continue
+        _count_refusals(platform, transport)
         await service.attach(transport)
     # Twins may be created after start-up (a site loaded later), so problems are reported, not fatal, here;
     # `tvilling demo` checks after loading its site and refuses to run with any.

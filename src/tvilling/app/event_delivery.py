@@ -50,13 +50,15 @@ log = logging.getLogger(__name__)
 PING_KIND = "ping"
 
 
-async def send_ping(sender: WebhookSender, route: EventRoute, key: bytes, now: datetime) -> dict[str, Any]:
+async def send_ping(sender: WebhookSender, routes: EventRouteService, route: EventRoute, key: bytes,
+                    now: datetime) -> dict[str, Any]:
     """A ``ping`` CloudEvent (type ``io.tvilling.ping``) to the route's URL: the receiver's status and latency."""
     event_id = "ping-" + secrets.token_hex(8)
     body = webhooks.encode(webhooks.cloud_event(
         event_id=event_id, tenant=route.tenant, kind=PING_KIND, subject=f"event-routes/{route.id}",
         time=now.isoformat().replace("+00:00", "Z"), data={"route": route.id, "name": route.name}))
     answer = await sender.post(route.url, body, webhooks.headers(key, event_id, int(now.timestamp()), body))
+    routes.answered(route, answer)  # a redirect not followed is a security event, as in a delivery
     return {"ok": answer.ok, "statusCode": answer.status_code, "error": answer.error,
             "latencyMs": round(answer.latency_s * 1000, 1), "eventId": event_id}
 
@@ -67,7 +69,7 @@ async def ping_route(routes: EventRouteService, tenant: str, route_id: str, *, r
     route, key = await asyncio.to_thread(routes.test_target, tenant, route_id, role=role)
     sender = WebhookSender(routes.settings.webhook_timeout_s)
     try:
-        result = await send_ping(sender, route, key, routes.clock.now())
+        result = await send_ping(sender, routes, route, key, routes.clock.now())
     finally:
         await sender.aclose()
     return {"route": route.id, "url": route.url, **result}

@@ -227,6 +227,7 @@ class RouteWorker:
             try:
                 self.service.routes.check_url(self.route.url)
             except TvillingError as exc:
+                self.service.routes.delivery_refused(self.route, exc)
                 await asyncio.to_thread(self._pause_route, f"not sent: {exc.message}; {exc.hint}")
                 raise _Paused from None
             # An attempt starts only while the lease outlasts its whole time limit (plus a margin): then no other
@@ -239,6 +240,7 @@ class RouteWorker:
             first = first or now
             answer = await sender.post(self.route.url, body, webhooks.headers(self.key, event_id,
                                                                               int(now.timestamp()), body))
+            self.service.routes.answered(self.route, answer)
             entry.update(attempts=attempts, status_code=answer.status_code, error=answer.error, first_attempt_at=first,
                          last_attempt_at=now)
             if answer.ok:

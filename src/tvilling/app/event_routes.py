@@ -21,12 +21,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tvilling.adapters.sql.event_routes import SqlEventRouteRepo
+from tvilling.adapters.webhook_http import Answer
 from tvilling.app.auth import require_role as _need
 from tvilling.app.event_filter import EventFilter, TwinModels
+from tvilling.app.security_audit import MARK, SecurityAudit
+from tvilling.app.security_events import TARGET_REFUSED, webhook_refused
 from tvilling.app.shared import shared
 from tvilling.app.webhook_keys import SigningKeys
 from tvilling.core.context import new_id
-from tvilling.core.errors import ConflictError, NotFoundError, ValidationError
+from tvilling.core.errors import ConflictError, NotFoundError, TvillingError, ValidationError
 from tvilling.core.event_routes import DELIVERY_STATES, FILTER_KEYS, Delivery, EventRoute
 from tvilling.core.events import Event
 from tvilling.core.roles import Role
@@ -60,8 +63,9 @@ def _missing(route_id: str) -> NotFoundError:
 
 
 class EventRouteService:
-    def __init__(self, services: Any, settings: Any) -> None:
+    def __init__(self, services: Any, settings: Any, *, security: SecurityAudit | None = None) -> None:
         self._services = services
+        self.security = security  # refusals at delivery are counted here (S-15)
         self._store = services.store
         self._bus = services.bus
         self.clock = services.clock
@@ -71,10 +75,24 @@ class EventRouteService:
 
     # -- checks -----------------------------------------------------------------------------------------------
     def check_url(self, url: str, where: str = "url") -> webhooks.Target:
+        """The URL's target, or a 422 marked as a security denial (S-11): whoever answers it counts it (the API's
+        error handler, the dashboard page) with the caller it knows; the delivery side counts its own."""
         try:
             return webhooks.check_url(url, list(self.settings.webhook_allowed_hosts), setting=ALLOWED_HOSTS_SETTING)
         except webhooks.UrlRefused as exc:
-            raise ValidationError(str(exc), where=where, hint=exc.hint) from None
+            raise ValidationError(str(exc), where=where, hint=exc.hint, extra={MARK: TARGET_REFUSED}) from None
+
+    def delivery_refused(self, route: EventRoute, exc: TvillingError) -> None:
+        """A delivery not sent: the route's host is no longer allowed (a security event, S-11; the route pauses).
+        A test ping refused the same way is counted where it was asked for, with the caller."""
+        webhook_refused(self.security, route.tenant, route.id, route.url, status=422, reason=exc.message)
+
+    def answered(self, route: EventRoute, answer: Answer) -> None:
+        """A receiver's redirect is never followed (adapters/webhook_http.py): counted as a refused target."""
+        if answer.redirect:
+            assert answer.status_code is not None
+            webhook_refused(self.security, route.tenant, route.id, route.url, status=answer.status_code,
+                            reason="a redirect was not followed")
 
     @staticmethod
     def parse_filter(raw: Mapping[str, Any] | None) -> dict[str, list[str] | None]:
@@ -289,4 +307,5 @@ def event_route_service(app_state: Any, services: Any) -> EventRouteService:
     """The platform's one event-route service (created on first use; shared by the API, the dashboard and the
     delivery service)."""
     return shared(app_state, "event_routes", EventRouteService,
-                  lambda: EventRouteService(services, app_state.settings))
+                  lambda: EventRouteService(services, app_state.settings,
+                                            security=getattr(app_state, "security", None)))

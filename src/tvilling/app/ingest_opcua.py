@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tvilling.adapters.opcua import OpcuaSample, OpcuaSettings, OpcuaSource
+from tvilling.adapters.opcua import OpcuaSample, OpcuaSecurityError, OpcuaSettings, OpcuaSource
 from tvilling.adapters.sql.timeseries import QuarantineRow
 from tvilling.app.ingest import IngestPipeline
 from tvilling.app.ingest_rows import Envelope, Rows, _add, _quarantine
+from tvilling.app.security_events import opcua_refusals
 from tvilling.core.errors import UnavailableError
 from tvilling.core.quality import Quality, Reason
 from tvilling.quality.mapping import MappingSet
@@ -83,10 +85,11 @@ def _plain(v: Any) -> Any:
 class OpcuaIngestService:
     """Subscribes to every mapped NodeId and hands each data change to the pipeline."""
 
-    def __init__(self, pipeline: IngestPipeline, settings: OpcuaSettings, tenant: str | None = None) -> None:
+    def __init__(self, pipeline: IngestPipeline, settings: OpcuaSettings, tenant: str | None = None, *,
+                 on_refused: Callable[[OpcuaSecurityError], None] | None = None) -> None:
         self.pipeline = pipeline
         self.tenant = tenant
-        self.source = OpcuaSource(settings, self._on_samples)
+        self.source = OpcuaSource(settings, self._on_samples, on_refused=on_refused)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> asyncio.Task[None]:
@@ -137,7 +140,9 @@ async def run_opcua(platform: Any) -> None:
         raise UnavailableError("OPC UA ingestion: the ingest pipeline never started")
     settings = settings_from(platform.settings, runtime.pipeline.mappings)
     assert settings is not None
-    service = OpcuaIngestService(runtime.pipeline, settings)
+    # a connection refused for its security is a security event (S-12, S-15)
+    service = OpcuaIngestService(runtime.pipeline, settings, on_refused=opcua_refusals(
+        getattr(platform.app.state, "security", None), "ingest", settings.url))
     platform.app.state.opcua = service
     task = service.start()
     try:

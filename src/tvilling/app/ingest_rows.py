@@ -75,6 +75,9 @@ class Rows:
     counts: CounterT[tuple[str, str]] = field(default_factory=CounterT)
     quarantine_counts: CounterT[str] = field(default_factory=CounterT)
     late: int = 0
+    # Payloads whose device_id is not the topic's device (S-05), by (tenant, source, topic, topic's device, claimed
+    # id): a security event each, counted once per batch after its commit (app/security_events.py).
+    identity_refused: CounterT[tuple[str, str, str, str, str]] = field(default_factory=CounterT)
 
     def __post_init__(self) -> None:
         self.plain = PlainSink(self.series, self.latest_by_point)
@@ -136,6 +139,7 @@ def build_rows(batch: Sequence[Envelope], mappings: MappingSet, engine: QualityE
             _quarantine(rows, QuarantineRow(tenant, env.source, env.address, Reason.IDENTITY_MISMATCH.value,
                                             f"device_id {msg.device_id!r} on the topic of {topic.device!r}",
                                             raw=_raw(env.payload)))
+            rows.identity_refused[(tenant, env.source, topic.address, topic.device, str(msg.device_id)[:64])] += 1
             continue
         plain = rows.plain
         plain.tenant = tenant

@@ -23,6 +23,7 @@ from tvilling.adapters.sql.timeseries import TimeSeriesStore
 from tvilling.app.ingest import Committed, IngestPipeline
 from tvilling.app.ingest_mqtt import MqttIngestService
 from tvilling.app.ingest_rows import LATE, MESSAGES, QUARANTINED, SAMPLES
+from tvilling.app.security_events import identity_refusals
 from tvilling.quality.mapping import MappingSet, load_mappings
 from tvilling.quality.rules import QualityEngine, QualitySettings
 
@@ -91,6 +92,9 @@ async def run_ingest(platform: Any) -> None:
         services.bus.publish(committed.result.events)
 
     pipeline.on_commit.append(publish)
+    security = getattr(platform.app.state, "security", None)
+    if security is not None:  # payloads refused for their identity are security events (S-05, S-15)
+        pipeline.on_commit.append(identity_refusals(security))
     runtime = IngestRuntime(pipeline, history, Path(mfile) if mfile else None)
     platform.app.state.ingest = runtime
     _register_metrics(platform.app)

@@ -14,7 +14,10 @@ import math
 from dataclasses import dataclass
 
 from tvilling.app.errors import RateLimitedError
+from tvilling.app.security_audit import MARK
 from tvilling.ports.clock import Clock
+
+RATE_LIMITED = "rate.limited"  # the security audit action of every 429 (S-15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,4 +86,4 @@ def _raise_if_waiting(wait_s: float, limit: Limit, who: str) -> None:
         raise RateLimitedError(
             f"rate limit exceeded for {who}: {limit.rate_per_s:g} requests/s, bursts of {limit.burst}",
             hint="slow down and retry after the Retry-After seconds",
-            extra={"retry_after": max(1, math.ceil(wait_s))})
+            extra={"retry_after": max(1, math.ceil(wait_s)), MARK: RATE_LIMITED})

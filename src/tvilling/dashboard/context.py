@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from tvilling.app.alarms import AlarmService
 from tvilling.app.auth import Principal
-from tvilling.app.security_audit import SECURITY_TENANT, Denial, claimed_id
+from tvilling.app.security_audit import SECURITY_TENANT, Denial, claimed_id, denial_action
 from tvilling.app.services import Services
 from tvilling.core.errors import AuthenticationError, TvillingError
 from tvilling.dashboard.live import LiveHub
@@ -34,6 +34,15 @@ class Dashboard:
         with self.lock:
             self.sessions[browser_id] = token.strip()
         return principal
+
+    def count_denial(self, exc: TvillingError, principal: Principal, source: str, path: str) -> None:
+        """An error marked as a security denial (a webhook URL the allow-list refuses), counted as the API counts
+        it (S-15), with the status the API answers for it (the only marked error a page meets is that 422)."""
+        action = denial_action(exc)
+        audit = getattr(self.app_state, "security", None)
+        if action is not None and audit is not None:
+            audit.record(Denial(action, principal.tenant, source, principal.actor, "POST", path, 422,
+                                exc.message[:200]))
 
     def logout(self, browser_id: str) -> None:
         with self.lock:

@@ -5,6 +5,7 @@ never sent to a host outside the allow-list, and never held up by another route'
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from tests.support import dtdl_samples
 from tests.support.platform import ApiRig, api_rig
 from tests.support.receiver import BODY, Receiver, Request, receiver
+from tests.support.security import denials, security_records
 from tests.support.services import until
 from tests.unit.protocols.test_webhooks import by_the_spec
 from tvilling.app.alarms import alarm_service
@@ -275,6 +277,38 @@ def test_redirects_are_not_followed(db_url: str, data_dir: Path) -> None:
         until(lambda: deliveries(rig, route["id"], status="dead"))
         assert canary.requests == [] and len(rx.requests) == 1
         assert "redirects are not followed" in deliveries(rig, route["id"])[0]["error"]
+
+
+def test_every_refused_target_is_a_security_event(db_url: str, data_dir: Path) -> None:
+    """S-11 in the audit trail (S-15): URLs the allow-list refuses to the API, a test ping or a delivery to a host
+    no longer allowed, and every redirect not followed — each counted once, in the tenant's chain."""
+    with receiver() as canary, receiver(lambda _n: (307, {"Location": canary.url})) as rx, \
+            platform(db_url, data_dir, webhook_max_attempts=3) as rig:
+        for url in ("http://169.254.169.254/latest/meta-data", "file:///etc/passwd", "http://admin:pw@127.0.0.1:9/x"):
+            r = rig.call("POST", "/api/v1/event-routes", role=Role.ENGINEER, json={"name": "x", "url": url})
+            assert r.status_code == 422, r.text
+        route = add_route(rig, rx.url, kinds=["workorder"])
+        path = f"/api/v1/event-routes/{route['id']}"
+        assert rig.call("PATCH", path, role=Role.ENGINEER, json={"url": "http://10.1.2.3:8080/x"}).status_code == 422
+        assert rig.call("POST", path + "/test", role=Role.OPERATOR).json()["statusCode"] == 307
+        work_order(rig, "redirected")
+        until(lambda: deliveries(rig, route["id"], status="dead"))  # three attempts, three redirects
+        rig.platform.app.state.settings.webhook_allowed_hosts = ["localhost"]  # an administrator narrows the list
+        assert rig.call("POST", path + "/test", role=Role.OPERATOR).status_code == 422
+        work_order(rig, "after the change")
+        until(lambda: route_view(rig, route["id"])["state"] == "paused")
+        records = security_records(rig.platform, "acme")
+        engineer, operator = (f"token:{rig.platform.services.tokens.verify(rig.tokens[('acme', role)]).token_id}"
+                              for role in (Role.ENGINEER, Role.OPERATOR))
+    assert canary.requests == [] and len(rx.requests) == 1 + 3
+    assert denials(records, "webhook.target_refused") == 3 + 1 + 1 + 4 + 1 == denials(records)
+    by: Counter[tuple[str, int]] = Counter()
+    for r in records:
+        by[(r["actor"], r["detail"]["status"])] += r["detail"]["count"]
+    assert by == {(engineer, 422): 4, (operator, 422): 1, ("system", 307): 4, ("system", 422): 1}
+    paused = next(r for r in records if r["actor"] == "system" and r["detail"]["status"] == 422)
+    assert paused["subject"] == f"event-routes/{route['id']}" and paused["detail"]["source"] == "127.0.0.1"
+    assert "not an allowed webhook target" in paused["detail"]["reason"]
 
 
 def test_the_receivers_answer_body_is_never_shown(db_url: str, data_dir: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.dashboard.rig import TENANT, Rig, field
 from tests.support.receiver import Receiver, receiver
+from tests.support.security import denials, security_records
 from tests.support.services import until
 from tvilling.app.event_delivery import EventDelivery
 from tvilling.app.event_routes import EventRouteService, event_route_service
@@ -53,9 +54,12 @@ def test_engineer_adds_a_route_and_operator_runs_it(page_for: Any, rig: Rig, rx:
     assert page.get_by_test_id("int-kpi-routes").inner_text() == "0"
     field(page, "route-new-name").fill("cmms")
     field(page, "route-new-url").fill("https://cmms.example.com/hooks")
+    refused_before = denials(security_records(rig.platform, TENANT), "webhook.target_refused")
     page.get_by_test_id("route-create").click()
     page.get_by_test_id("route-create-error").filter(has_text="TVILLING_WEBHOOK_ALLOWED_HOSTS").wait_for(
         timeout=3000)
+    refused = [r for r in security_records(rig.platform, TENANT) if r["action"] == "webhook.target_refused"]
+    assert denials(refused) == refused_before + 1 and refused[-1]["subject"] == "/ui/integrations"  # S-11, S-15
     field(page, "route-new-url").fill(rx.url)
     field(page, "route-new-kinds").fill("workorder")
     page.get_by_test_id("route-create").click()

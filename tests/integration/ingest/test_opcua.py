@@ -1,4 +1,5 @@
-"""OPC UA ingestion against a real in-process asyncua server (loopback, SignAndEncrypt only): B-07 and S-12."""
+"""OPC UA ingestion against a real in-process asyncua server (loopback, SignAndEncrypt only): B-07 and S-12 (every
+refused connection counted in the security audit trail, S-15)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,11 +36,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.support import dtdl_samples
 from tests.support.platform import api_rig
+from tests.support.security import denials, security_records
 from tvilling.adapters.opcua import OpcuaSecurityError, OpcuaSettings, OpcuaSource, browse_variables, open_client
+from tvilling.adapters.opcua_commands import OpcuaCommandTransport
 from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.timeseries import TimeSeriesStore, connect_durable
 from tvilling.app.ingest import IngestPipeline
 from tvilling.app.ingest_opcua import OpcuaIngestService, node_ids
+from tvilling.app.security_audit import SECURITY_TENANT, Denial
+from tvilling.app.security_events import opcua_refusals
+from tvilling.ports.commands import CommandSendError
 from tvilling.quality.mapping import parse_mappings
 
 CLIENT_URI = "urn:tvilling:ingest"
@@ -255,8 +263,11 @@ async def test_certificate_problems_are_security_refusals(plc: Plc, tmp_path: Pa
         assert expected in info.value.message
 
 
-def test_server_ingests_from_opcua_when_configured(tmp_path: Path) -> None:
-    """settings -> bootstrap BACKGROUND (run_opcua) -> pipeline -> twin state and history over the REST API."""
+@contextmanager
+def plc_beside_the_platform(tmp: Path, policy: ua.SecurityPolicyType) -> Iterator[tuple[Plc, Callable[[Any], Any],
+                                                                                       Path]]:
+    """A PLC on an event loop of its own (the platform's API rig runs another), a way to run coroutines on that
+    loop, and a mapping file (tenant acme) with its speed node as room1's temperature."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -264,33 +275,82 @@ def test_server_ingests_from_opcua_when_configured(tmp_path: Path) -> None:
     def on_plc_loop(coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
 
-    plc = on_plc_loop(_start_server(tmp_path, ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt))
-    mfile = tmp_path / "mappings.yaml"
+    plc = on_plc_loop(_start_server(tmp, policy))
+    mfile = tmp / "mappings.yaml"
     mfile.write_text(yaml.safe_dump({"tenant": "acme", "mappings": [
         {"node_id": plc.nodes["speed"].nodeid.to_string(), "twin": "room1", "property": "temperature",
          "unit": "degC"}]}))
     try:
-        with api_rig(f"sqlite:///{tmp_path / 'p.db'}", mappings_file=mfile, opcua_url=plc.url,
-                     opcua_security="SignAndEncrypt", opcua_certificate=plc.client_cert,
-                     opcua_private_key=plc.client_key, opcua_server_certificate=plc.server_cert) as rig:
-            assert rig.call("PUT", "/api/v1/twins/room1", json=dtdl_samples.room()).status_code in (200, 201)
-            deadline = time.monotonic() + 30
-            twin: dict[str, Any] = {}
-            value = 30.0
-            while time.monotonic() < deadline:  # the session may not be up yet: write again (a new value each time)
-                value += 0.5
-                on_plc_loop(_write(plc, "speed", ua.Variant(value, ua.VariantType.Double)))
-                twin = rig.call("GET", "/api/v1/twins/room1").json()
-                if twin["$metadata"].get("temperature", {}).get("sourceTime"):
-                    break
-            assert 30.0 < twin["temperature"] <= value
-            assert twin["$metadata"]["temperature"]["quality"] == "good"
-            hist = rig.call("GET", "/api/v1/twins/room1/history/temperature").json()
-            assert hist["items"] and all(h["quality"] == "good" for h in hist["items"])
+        yield plc, on_plc_loop, mfile
     finally:
         on_plc_loop(plc.server.stop())
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+def test_server_ingests_from_opcua_when_configured(tmp_path: Path) -> None:
+    """settings -> bootstrap BACKGROUND (run_opcua) -> pipeline -> twin state and history over the REST API."""
+    with plc_beside_the_platform(tmp_path, ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt) as (
+            plc, on_plc_loop, mfile), \
+            api_rig(f"sqlite:///{tmp_path / 'p.db'}", mappings_file=mfile, opcua_url=plc.url,
+                    opcua_security="SignAndEncrypt", opcua_certificate=plc.client_cert,
+                    opcua_private_key=plc.client_key, opcua_server_certificate=plc.server_cert) as rig:
+        assert rig.call("PUT", "/api/v1/twins/room1", json=dtdl_samples.room()).status_code in (200, 201)
+        deadline = time.monotonic() + 30
+        twin: dict[str, Any] = {}
+        value = 30.0
+        while time.monotonic() < deadline:  # the session may not be up yet: write again (a new value each time)
+            value += 0.5
+            on_plc_loop(_write(plc, "speed", ua.Variant(value, ua.VariantType.Double)))
+            twin = rig.call("GET", "/api/v1/twins/room1").json()
+            if twin["$metadata"].get("temperature", {}).get("sourceTime"):
+                break
+        assert 30.0 < twin["temperature"] <= value
+        assert twin["$metadata"]["temperature"]["quality"] == "good"
+        hist = rig.call("GET", "/api/v1/twins/room1/history/temperature").json()
+        assert hist["items"] and all(h["quality"] == "good" for h in hist["items"])
+
+
+def test_every_refused_connection_is_a_security_event(tmp_path: Path) -> None:
+    """S-12 in the audit trail (S-15): the platform's OPC UA client, configured for SignAndEncrypt, meets a server
+    that offers only None; every refused attempt (one per backoff step) is one count in the _security chain."""
+    with plc_beside_the_platform(tmp_path, ua.SecurityPolicyType.NoSecurity) as (plc, _on_plc_loop, mfile), \
+            api_rig(f"sqlite:///{tmp_path / 'p.db'}", seed_models=False, mappings_file=mfile, opcua_url=plc.url,
+                    opcua_security="SignAndEncrypt", opcua_certificate=plc.client_cert,
+                    opcua_private_key=plc.client_key) as rig:
+        deadline = time.monotonic() + 20
+        while getattr(getattr(rig.platform.app.state, "opcua", None), "source", OpcuaSource).failures < 2:
+            assert time.monotonic() < deadline, "the OPC UA client never tried"
+            time.sleep(0.05)
+        source = rig.platform.app.state.opcua.source
+        for _ in range(5):  # the next attempt is a backoff step (>= 1 s) away: read both sides between two
+            time.sleep(0.1)
+            before = source.failures
+            records = security_records(rig.platform, SECURITY_TENANT)
+            if source.failures == before:
+                break
+    assert source.connects == 0 and denials(records, "opcua.refused") == before == denials(records)
+    record = records[0]
+    assert record["actor"] == "system" and record["subject"] == "opcua/ingest"
+    assert record["detail"]["source"] == plc.url and "no downgrade" in record["detail"]["reason"]
+
+
+async def test_the_command_transport_counts_its_refusals_too(tmp_path: Path) -> None:
+    plc = await _start_server(tmp_path, ua.SecurityPolicyType.NoSecurity)
+    counted: list[tuple[Denial, int]] = []
+    audit = SimpleNamespace(record=lambda denial, count=1: counted.append((denial, count)))
+    settings = OpcuaSettings(url=plc.url, security="SignAndEncrypt", certificate=plc.client_cert,
+                             private_key=plc.client_key, application_uri=CLIENT_URI)
+    transport = OpcuaCommandTransport(settings, on_refused=opcua_refusals(audit, "commands", plc.url))  # type: ignore[arg-type]
+    try:
+        await transport.start(lambda _outcome: None)  # not fatal: logged, the next command tries again
+        for _ in range(2):
+            with pytest.raises(CommandSendError, match="no downgrade"):
+                await transport.ready(None)  # type: ignore[arg-type]
+    finally:
+        await plc.server.stop()
+    assert [(d.action, d.tenant, d.path, d.source, n) for d, n in counted] == [
+        ("opcua.refused", SECURITY_TENANT, "opcua/commands", plc.url, 1)] * 3
 
 
 class _Recorder:

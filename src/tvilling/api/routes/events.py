@@ -5,7 +5,9 @@ Authentication (a browser cannot set headers on a WebSocket): ``?access_token=tv
 ``tvilling, tvl_…`` (the server answers with ``tvilling``), or an ``Authorization: Bearer`` header. A foreign
 ``Origin`` is refused (reliability S-08) unless listed in TVILLING_WS_ALLOWED_ORIGINS. Close codes: 4401 no or bad
 token, 4403 foreign origin, 4408 the client fell too far behind (reconnect and re-read state), 4422 an invalid
-filter in the query string.
+filter in the query string, 1009 a message over ``ws_max_message_bytes``, 4429 messages faster than
+``ws_messages_per_s`` (:mod:`tvilling.api.ws_limits`). Refused handshakes and the 1009/4429 closes are counted in
+the security audit trail (S-15).
 
 Frames are JSON: ``{"kind", "subject", "time", "context": {"id", "parent_id", "actor"}, "data"}``.
 
@@ -28,6 +30,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from tvilling.api.deps import bearer, services
 from tvilling.api.errors import audit_denial
+from tvilling.api.ws_limits import WsLimits
 from tvilling.app.auth import Principal
 from tvilling.app.event_filter import EventFilter, TwinModels
 from tvilling.core.errors import AuthenticationError, TvillingError
@@ -139,6 +142,8 @@ async def events_socket(ws: WebSocket) -> None:
     except TvillingError as exc:
         await ws.close(code=4422, reason=exc.message[:120])
         return
+    ws.state.principal = principal  # a close for abuse is audited in the caller's tenant
+    limits = WsLimits(ws.app.state.settings, svc.clock)
     stream = _Stream(ws, principal, flt)
     metrics: Any = ws.app.state.metrics
     await ws.accept(subprotocol=subprotocol)
@@ -161,6 +166,12 @@ async def events_socket(ws: WebSocket) -> None:
                     await ws.send_text(event_frame(shaped))
             if receiver in done:
                 message = receiver.result()
+                close = limits.check(message)
+                if close is not None:
+                    audit_denial(ws, close.status, close.reason, "websocket.closed")
+                    if not close.by_server:
+                        await ws.close(code=close.code, reason=close.reason[:120])
+                    return
                 if message["type"] == "websocket.disconnect":
                     return
                 if message.get("text"):

@@ -126,6 +126,7 @@ async def integrations_page(request: Request) -> RedirectResponse | None:
         return session
     shell.frame(session, "/integrations", "Integrations")
     dash, tenant, principal = session.dash, session.tenant, session.principal
+    source = request.client.host if request.client else "unknown"
     service: EventRouteService = event_route_service(dash.app_state, dash.services)
     can_operate, can_configure = session.can(Role.OPERATOR), session.can(Role.ENGINEER)
     selected: dict[str, str | None] = {"id": None}
@@ -180,6 +181,7 @@ async def integrations_page(request: Request) -> RedirectResponse | None:
         try:
             result = await call()
         except TvillingError as exc:  # the service checks roles and input: a forged action ends here
+            dash.count_denial(exc, principal, source, "/ui/integrations")
             ui.notify(exc.message, type="negative", caption=exc.hint or None, multi_line=True)
             return None
         ui.notify(success(result) if callable(success) else success, type="positive")
@@ -257,6 +259,7 @@ async def integrations_page(request: Request) -> RedirectResponse | None:
                 filter={"kinds": split(new_kinds.value), "twins": split(new_twins.value)}, role=principal.role,
                 actor=principal.actor)
         except TvillingError as exc:
+            dash.count_denial(exc, principal, source, "/ui/integrations")  # a URL the allow-list refuses (S-11)
             create_error.text = exc.message + (f" — {exc.hint}" if exc.hint else "")
             return
         new_name.value = ""
