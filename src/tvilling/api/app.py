@@ -20,6 +20,7 @@ from tvilling.api.routes import (
     detect,
     event_routes,
     events,
+    explain,
     fmus,
     guarded,
     health,
@@ -60,6 +61,7 @@ ROUTERS: list[APIRouter] = [
     fmus.router,
     event_routes.router,
     setpoints.router,
+    explain.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}

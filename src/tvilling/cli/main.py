@@ -14,6 +14,7 @@ from tvilling.cli import (
     demo,
     detect,
     event_routes,
+    explain,
     fmu,
     killswitch,
     maintenance,
@@ -49,6 +50,7 @@ app.add_typer(physics.app, name="physics")
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 app.command("query")(query.query)
+app.command("explain")(explain.explain)
 app.add_typer(twins.app, name="twins")
 app.add_typer(relationships.app, name="relationships")
 app.add_typer(token.app, name="token")

@@ -34,12 +34,15 @@ INSTRUCTIONS = (
     "(viewer reads, operator creates/approves/completes). Commands to devices: see which wait for approval "
     "(pending_approvals) and which kill switches are engaged (kill_switches); engage_kill_switch stops commands "
     "(operator). Zone setpoint loops and their proposals: setpoint_loops; disable_setpoint_loop stops a loop sending "
-    "setpoints by itself (operator). Approving a command, releasing a kill switch or enabling a loop's autonomy is "
-    "for people, not for this assistant. Errors name what is wrong and how to fix it."
+    "setpoints by itself (operator). Why did a signal change between two times: explain_change ranks the related "
+    "signals with evidence and lists the commands, alarms and work orders meanwhile. Approving a command, releasing "
+    "a kill switch or enabling a loop's autonomy is for people, not for this assistant. Errors name what is wrong "
+    "and how to fix it."
 )
 
 WorkOrderAction = Literal["approve", "reject", "complete", "cancel"]
 Priority = Literal["low", "medium", "high", "urgent"]
+Direction = Literal["down", "up", "any"]
 
 
 def _sdk(call: Callable[[], T]) -> T:
@@ -210,6 +213,26 @@ def build_server(client: Client) -> MCPServer:
                                            agg=aggregates or (["min", "max", "mean"] if bucket else None),
                                            limit=1000))
         return {**{k: v for k, v in page.items() if k != "items"}, **_page(list(page["items"]))}
+
+    @server.tool()
+    def explain_change(twin_id: str, property: str, start: str, end: str, direction: Direction = "any",
+                       reference_start: str | None = None, reference_end: str | None = None, hops: int = 2,
+                       bucket_s: int | None = None, top: int = 10) -> dict[str, Any]:
+        """Why did a twin's signal change between two times? Returns related signals ranked with evidence and the
+        commands/alarms/work orders meanwhile. ``start``/``end``: the incident (ISO 8601 with a zone, e.g.
+        "2026-11-24T00:00:00Z"); it is compared with a reference window (``reference_start``/``reference_end``,
+        both or neither; default: as long, right before). ``direction``: the change to explain (down, up, any);
+        ``hops``: relationships walked from the twin (0-4); ``bucket_s``: grid step in seconds (60, 300, 900,
+        3600, 21600, 86400; default: the smallest that fits); ``top``: signals returned (1-100). The answer:
+        ``changed`` and ``target`` (reference level, ``during`` level, ``since`` when); ``contributors`` most
+        likely first, each with reference/during/change, ``z`` (robust standard deviations moved), ``timing``
+        (changed before/with/after the target), ``correlation``, ``kind`` (setting, state or measurement; a
+        setting or state that changed first is ranked ahead) and the relationship ``path``; ``events`` (time,
+        kind, twin, actor, summary); ``notes``. Correlation with a time order, not proof: cite the evidence.
+        Read-only; needs the viewer role."""
+        return _sdk(lambda: dict(client.explain(twin_id, property, start=start, end=end,
+                                                reference_start=reference_start, reference_end=reference_end,
+                                                hops=hops, bucket=bucket_s, direction=direction, top=top)))
 
     @server.tool()
     def list_insights(twin: str | None = None, kind: str | None = None, limit: int = 20) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -396,6 +396,22 @@ class _Operations:
         if agg:
             params["agg"] = ",".join(agg)
         return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/history/{_seg(name)}", params=params))
+
+    def explain(self, twin_id: str, name: str, *, start: str | None = None, end: str | None = None,
+                reference_start: str | None = None, reference_end: str | None = None, hops: int = 2,
+                bucket: int | None = None, direction: Literal["down", "up", "any"] = "any", top: int = 10) -> Any:
+        """Why did this property change between ``start`` and ``end`` (ISO 8601 with a zone; default: the last
+        hour)? Against a reference window (both or neither; default: as long, right before), the signals of the
+        twins up to ``hops`` relationships away ranked by how well they account for it: ``changed``, ``target``
+        (reference, during, since), ``contributors`` (change, z, timing, correlation, kind, path, score), the
+        ``events`` on those twins meanwhile (commands, alarms, work orders) and ``notes``. ``bucket``: seconds
+        (60, 300, 900, 3600, 21600, 86400; default: the smallest that fits); ``direction``: down, up or any."""
+        params: dict[str, Any] = {"hops": hops, "direction": direction, "top": top}
+        for key, value in (("start", start), ("end", end), ("referenceStart", reference_start),
+                           ("referenceEnd", reference_end), ("bucket", bucket)):
+            if value is not None:
+                params[key] = value
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/explain/{_seg(name)}", params=params))
 
     def twin_physics(self, twin_id: str) -> Any:
         """The twin's coupled physics model (physics.yaml): ``coupled``, its ``coupling`` settings and the ``live``

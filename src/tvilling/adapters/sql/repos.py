@@ -264,10 +264,23 @@ class SqlEventRepo(_Repo):
                 .order_by(events.c.seq).limit(limit))
         if subject is not None:
             stmt = stmt.where(events.c.subject == subject)
-        return [StoredEvent(seq=r.seq, event=Event(kind=r.kind, tenant=r.tenant, subject=r.subject,
-                                                    time=aware(r.time), context_id=r.context_id,
-                                                    parent_id=r.parent_id, actor=r.actor, data=r.data))
-                for r in self.conn.execute(stmt)]
+        return [_stored(r) for r in self.conn.execute(stmt)]
+
+    def between(self, tenant: str, subjects: Sequence[str], start: datetime, end: datetime,
+                kind_prefixes: Sequence[str], *, limit: int = 200) -> Sequence[StoredEvent]:
+        if not subjects or not kind_prefixes:
+            return []
+        c = events.c
+        stmt = (select(events).where(c.tenant == tenant, c.subject.in_(list(subjects)), c.time >= start, c.time < end,
+                                     or_(*(c.kind.startswith(p, autoescape=True) for p in kind_prefixes)))
+                .order_by(c.time, c.seq).limit(limit))
+        return [_stored(r) for r in self.conn.execute(stmt)]
+
+
+def _stored(r: Any) -> StoredEvent:
+    return StoredEvent(seq=r.seq, event=Event(kind=r.kind, tenant=r.tenant, subject=r.subject, time=aware(r.time),
+                                              context_id=r.context_id, parent_id=r.parent_id, actor=r.actor,
+                                              data=r.data))
 
 
 __all__ = ["SqlEventRepo", "SqlModelRepo", "SqlRelationshipRepo", "SqlTenantRepo", "SqlTokenRepo", "SqlTwinRepo",

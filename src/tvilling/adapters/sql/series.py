@@ -65,3 +65,15 @@ def _fetch(conn: Connection, keys: list[SeriesKey]) -> dict[SeriesKey, int]:
             sa.tuple_(s.tenant, s.twin_id, s.name).in_(keys[i:i + _KEYS_PER_QUERY]))
         out.update(((r[1], r[2], r[3]), int(r[0])) for r in conn.execute(q))
     return out
+
+
+def series_names(conn: Connection, tenant: str, twin_ids: Collection[str]) -> dict[str, list[str]]:
+    """twin -> names of the series it has (anything ever stored for it, numeric or not)."""
+    out: dict[str, list[str]] = {}
+    ids = list(twin_ids)
+    for i in range(0, len(ids), _KEYS_PER_QUERY):
+        stmt = (sa.select(series.c.twin_id, series.c.name)
+                .where(series.c.tenant == tenant, series.c.twin_id.in_(ids[i:i + _KEYS_PER_QUERY])))
+        for twin_id, name in conn.execute(stmt):
+            out.setdefault(twin_id, []).append(name)
+    return out

@@ -1,5 +1,6 @@
 """Twin detail: live properties (value, unit, quality, age), desired vs reported, history with zoom and bucketed
-aggregation, anomaly score and RUL insights, commands (``commands_panel``), configuration and related twins."""
+aggregation, anomaly score and RUL insights, commands (``commands_panel``), configuration and related twins, and
+"Why did it change?" (``twin_explain``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tvilling.core.errors import TvillingError
 from tvilling.dashboard import history, shell, twinview
 from tvilling.dashboard.commands_panel import commands_panel
 from tvilling.dashboard.live import TwinState, age_s
+from tvilling.dashboard.pages.twin_explain import explain_panel
 
 PROP_COLUMNS: list[dict[str, Any]] = [
     {"name": "name", "label": "Property", "field": "name", "align": "left", "sortable": True},
@@ -156,6 +158,7 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
                                 ui.label(shell.fmt(value))
                         if not config:
                             ui.label("No configured properties").classes("tv-muted")
+        explain_panel(session, state, twin_id, prop)  # "Why did it change?"
 
     def render_insights() -> None:
         insight_box.clear()
