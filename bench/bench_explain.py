@@ -191,6 +191,7 @@ def main() -> int:
     hops = hops_from(TARGET[0])
     settings_of = writable_properties()
     per: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    chance: dict[str, list[tuple[int, int] | None]] = defaultdict(list)  # (right signals, signals ranked)
     timings: list[float] = []
     skipped: dict[str, int] = defaultdict(int)
     examples: list[dict[str, Any]] = []
@@ -218,8 +219,9 @@ def main() -> int:
                            settings=dataclasses.replace(settings, top=10_000))  # every candidate, ranked
             timings.append((time.perf_counter() - started) * 1000)
             if not full.changed:
-                for method in ("explainer", "largest_shift", "strongest_correlation", "random"):
+                for method in ("explainer", "largest_shift", "strongest_correlation"):
                     per[cause][method].append(99)
+                chance[cause].append(None)
                 continue
             ranked = list(full.contributors)
             orders = {
@@ -232,8 +234,7 @@ def main() -> int:
             for method, order in orders.items():
                 rank = next((i for i, k in enumerate(order) if is_cause(cause, k.twin, k.name)), 99)
                 per[cause][method].append(rank)
-            good = sum(is_cause(cause, k.twin, k.name) for k in ranked)
-            per[cause]["random"].append(-good if ranked else 99)  # encoded: expected hit rate computed below
+            chance[cause].append((sum(is_cause(cause, k.twin, k.name) for k in ranked), len(ranked)))
             if len(examples) < 12 and per[cause]["explainer"][-1] > 0:
                 examples.append({"seed": seed, "cause": cause, "minute": start,
                                  "top": [f"{k.twin}.{k.name} z={k.z:.1f} r={k.r:.2f} {k.timing}"
@@ -246,18 +247,20 @@ def main() -> int:
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for cause, methods in sorted(per.items()):
         row: dict[str, Any] = {"episodes": len(methods["explainer"])}
-        for method, ranks in methods.items():
-            if method == "random":
-                good = [-r for r in ranks if r != 99]
-                top1 = sum(g / n_cands for g in good) / len(ranks)
-                top3 = sum(1 - math.comb(n_cands - g, 3) / math.comb(n_cands, 3) for g in good) / len(ranks)
-            else:
-                top1 = sum(r == 0 for r in ranks) / len(ranks)
-                top3 = sum(r < 3 for r in ranks) / len(ranks)
+        rates: dict[str, tuple[float, float]] = {
+            method: (sum(r == 0 for r in ranks) / len(ranks), sum(r < 3 for r in ranks) / len(ranks))
+            for method, ranks in methods.items()}
+        # a random order of the signals the explainer ranked (the skipped ones are in no method's list)
+        pairs = [(g, m) for g, m in (c for c in chance[cause] if c is not None) if m > 0]
+        rates["random"] = (sum(g / m for g, m in pairs) / len(chance[cause]),
+                           sum(1 - math.comb(m - g, 3) / math.comb(m, 3) if m >= 3 else float(g > 0)
+                               for g, m in pairs) / len(chance[cause]))
+        for method, (top1, top3) in rates.items():
+            n = len(methods["explainer"])
             row[method] = {"top1": round(top1, 3), "top3": round(top3, 3)}
-            totals[method][0] += top1 * len(ranks)
-            totals[method][1] += top3 * len(ranks)
-            totals[method][2] += len(ranks)
+            totals[method][0] += top1 * n
+            totals[method][1] += top3 * n
+            totals[method][2] += n
         result["by_cause"][cause] = row
     result["overall"] = {m: {"top1": round(a / n, 3), "top3": round(b / n, 3), "episodes": int(n)}
                          for m, (a, b, n) in totals.items()}

@@ -263,6 +263,12 @@ class CommandService:
             told.add((target.transport, target.address))
         return len(told)
 
+    def carries_leases(self, transport: str) -> bool:
+        """Whether commands over ``transport`` can carry a supervisory lease: asked of the running transport; before
+        the transports have started, of the name (MQTT is the one that does)."""
+        running = self.transports.get(transport)
+        return hasattr(running, "renew_lease") if running is not None else transport == "mqtt"
+
     def kill_switch_for(self, tenant: str, twin_id: str) -> KillSwitch | None:
         """The engaged kill switch covering ``twin_id`` (the whole tenant or the twin), if any."""
         with self._store.read() as tx:

@@ -79,8 +79,9 @@ class EventRouteService:
         error handler, the dashboard page) with the caller it knows; the delivery side counts its own."""
         try:
             return webhooks.check_url(url, list(self.settings.webhook_allowed_hosts), setting=ALLOWED_HOSTS_SETTING)
-        except webhooks.UrlRefused as exc:
-            raise ValidationError(str(exc), where=where, hint=exc.hint, extra={MARK: TARGET_REFUSED}) from None
+        except webhooks.UrlRefused as exc:  # only S-11's refusals are security events; a malformed URL is a typo
+            raise ValidationError(str(exc), where=where, hint=exc.hint,
+                                  extra={MARK: TARGET_REFUSED} if exc.denial else {}) from None
 
     def delivery_refused(self, route: EventRoute, exc: TvillingError) -> None:
         """A delivery not sent: the route's host is no longer allowed (a security event, S-11; the route pauses).

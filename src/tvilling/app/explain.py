@@ -8,14 +8,18 @@ cannot be effects). Beside the ranked signals it lists what happened to those tw
 alarms, work orders, setpoint loops, kill switches — from the event log: the first thing an engineer asks is "did
 anyone change something?".
 
-Read-only; every limit (window length, twins walked, series read, events listed) is a named constant, and a request
-beyond one is a 422 with the hint, never a silent cut.
+Read-only; every limit (window length, twins walked, series read) is a named constant, and a request beyond one is a
+422 with the hint, never a silent cut; the events listed are the newest ``MAX_EVENTS``, and the answer says when older
+ones were left out (``eventsTruncated``). At most ``CONCURRENT`` explanations read history at once per server.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +28,7 @@ import numpy as np
 
 from tvilling.adapters.sql.series import series_names
 from tvilling.adapters.sql.timeseries_read import HistoryReader
-from tvilling.core.errors import NotFoundError, ValidationError
+from tvilling.core.errors import NotFoundError, UnavailableError, ValidationError
 from tvilling.ml.explain import Direction, Settings, Signal, as_dict, explain
 from tvilling.ports.documents import iso
 
@@ -35,6 +39,8 @@ MAX_EVENTS = 200
 MAX_WINDOW = timedelta(days=31)
 BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400)
 MAX_GRID = 720  # buckets over reference + incident: the smallest bucket that keeps the grid within this
+CONCURRENT = 2  # explanations reading history at once (per server)
+SLOT_WAIT_S = 20.0
 # What is listed beside the signals: things that happen *to* a twin, not its readings or the explainer's own output.
 EVENT_PREFIXES = ("command.", "alarm.", "workorder.", "setpoint.", "killswitch.", "twin.quality", "insight.anomaly",
                   "twin.updated")
@@ -63,34 +69,41 @@ class ExplainService:
         start, end = _utc(start, "start"), _utc(end, "end")
         if not end > start:
             raise ValidationError("end must be after start", where="end")
+        if end - start > MAX_WINDOW:  # before any arithmetic on it (a year-1 start would overflow)
+            raise ValidationError(f"the incident spans more than {MAX_WINDOW.days} days", where="start",
+                                  hint="explain a shorter window")
         ref_start, ref_end = ((_utc(reference[0], "referenceStart"), _utc(reference[1], "referenceEnd"))
-                              if reference else (start - (end - start), start))
+                              if reference else (_minus(start, end - start), start))
         if not ref_end > ref_start or ref_end > start:
             raise ValidationError("the reference window must end no later than the incident starts and be non-empty",
                                   where="referenceStart", hint="leave both out: the window of the same length before")
-        if end - ref_start > MAX_WINDOW:
-            raise ValidationError(f"reference + incident span more than {MAX_WINDOW.days} days", where="start",
+        if (end - start) + (ref_end - ref_start) > MAX_WINDOW:
+            raise ValidationError(f"reference + incident last more than {MAX_WINDOW.days} days", where="referenceStart",
                                   hint="explain a shorter window, or give a shorter reference")
         if not 0 <= hops <= MAX_HOPS:
             raise ValidationError(f"hops must be 0..{MAX_HOPS}", where="hops")
         if not 1 <= top <= 100:
             raise ValidationError("top must be 1..100", where="top")
-        bucket = bucket_s or next((b for b in BUCKETS_S if (end - ref_start).total_seconds() / b <= MAX_GRID),
-                                  BUCKETS_S[-1])
+        span = (end - start) + (ref_end - ref_start)
+        bucket = bucket_s if bucket_s is not None else next(
+            (b for b in BUCKETS_S if span.total_seconds() / b <= MAX_GRID), BUCKETS_S[-1])
         if bucket not in BUCKETS_S:
             raise ValidationError(f"bucket must be one of {', '.join(map(str, BUCKETS_S))} seconds", where="bucket")
-        # Epoch-aligned grid (the history's rollups are): the reference starts on a bucket boundary, the incident's
-        # first bucket is the one holding its start.
-        t0 = math.floor(ref_start.timestamp() / bucket) * bucket
-        split = math.floor(start.timestamp() / bucket) * bucket
-        t1 = math.ceil(end.timestamp() / bucket) * bucket
-        n, n_ref = (t1 - t0) // bucket, (split - t0) // bucket
-        if n > 5 * MAX_GRID:
-            raise ValidationError(f"{n} buckets of {bucket} s: more than {5 * MAX_GRID}", where="bucket",
+        # Two epoch-aligned ranges (the history's rollups are): the reference's buckets, then the incident's (the
+        # first is the one holding its start). Adjacent by default; a reference given elsewhere (last week's same
+        # hours) is read where it is, and nothing between the two windows is.
+        i0 = math.floor(start.timestamp() / bucket) * bucket
+        i1 = math.ceil(end.timestamp() / bucket) * bucket
+        r0 = math.floor(ref_start.timestamp() / bucket) * bucket
+        r1 = min(math.ceil(ref_end.timestamp() / bucket) * bucket, i0)
+        n_ref, n_inc = max(0, (r1 - r0) // bucket), (i1 - i0) // bucket
+        if n_ref + n_inc > 5 * MAX_GRID:
+            raise ValidationError(f"{n_ref + n_inc} buckets of {bucket} s: more than {5 * MAX_GRID}", where="bucket",
                                   hint="use a larger bucket")
         if n_ref < 3:
             raise ValidationError(f"the reference window holds {n_ref} bucket(s) of {bucket} s; at least 3 are needed",
                                   where="referenceStart", hint="a longer reference, or a smaller bucket")
+        times = [r0 + i * bucket for i in range(n_ref)] + [i0 + i * bucket for i in range(n_inc)]
         related = self._related(tenant, twin_id, hops)
         model_set = self.services.models.model_set(tenant)
         with self.services.store.read() as tx:
@@ -104,35 +117,38 @@ class ExplainService:
             raise ValidationError(f"{len(pairs)} series within {hops} hop(s) of {twin_id}: more than {MAX_SERIES}",
                                   where="hops", hint="ask with fewer hops")
         reader = _Reader(self.services.store.engine)
+        ranges = [(r0, r1, 0), (i0, i1, n_ref)]
 
         def grid(r: Related, name: str) -> Signal:
             """Bucket means on the grid; a 0/1 flag is told by its buckets' extremes (a 5-minute mean of a jam
             flag is 0.8, its min and max stay 0 and 1)."""
-            out = np.full(n, np.nan)
+            out = np.full(n_ref + n_inc, np.nan)
             flag = True
-            for row in reader.bucketed(tenant, r.twin, name, t0 * 1_000_000, t1 * 1_000_000, bucket,
-                                       ["mean", "min", "max"]):
-                i = (row["t"] // 1_000_000 - t0) // bucket
-                if 0 <= i < n and row["mean"] is not None:
-                    out[i] = row["mean"]
-                    flag = flag and row["min"] in (0, 1) and row["max"] in (0, 1)
+            for a, b, offset in ranges:
+                for row in reader.bucketed(tenant, r.twin, name, a * 1_000_000, b * 1_000_000, bucket,
+                                           ["mean", "min", "max"]):
+                    i = offset + (row["t"] // 1_000_000 - a) // bucket
+                    if offset <= i < offset + (b - a) // bucket and row["mean"] is not None:
+                        out[i] = row["mean"]
+                        flag = flag and row["min"] in (0, 1) and row["max"] in (0, 1)
             return Signal(r.twin, name, out, unit=_unit(model_set, r.model, name), hops=r.hops, path=r.path,
                           setting=_member(model_set, r.model, name, writable=True),
                           state=flag and bool(np.isfinite(out).any()))
 
-        root = related[0]
-        target = grid(root, prop)
-        candidates = [grid(r, name) for r, name in pairs]
+        with _SLOTS.slot():
+            root = related[0]
+            target = grid(root, prop)
+            candidates = [grid(r, name) for r, name in pairs]
         result = explain(target, candidates, int(n_ref), direction=direction, settings=replace(Settings(), top=top))
-        body = as_dict(result, float(t0), float(bucket))
+        body = as_dict(result, [float(t) for t in times], float(bucket))
         for item in (body["target"], *body["contributors"]):
             item["since"] = _iso_s(item["since"])
         body["skipped"] = len(body["skipped"])  # reasons per series are noise in an answer; the count says enough
-        events = self._events(tenant, [r.twin for r in related], datetime.fromtimestamp(t0, UTC), end)
+        events, truncated = self._events(tenant, [r.twin for r in related], datetime.fromtimestamp(r0, UTC), end)
         return {"twinId": twin_id, "property": prop, "model": root.model, "direction": direction,
                 "start": iso(start), "end": iso(end), "referenceStart": iso(ref_start), "referenceEnd": iso(ref_end),
                 "bucketS": bucket, "hops": hops, "twins": len(related), "series": len(pairs), **body,
-                "events": events}
+                "events": events, "eventsTruncated": truncated}
 
     def _related(self, tenant: str, twin_id: str, hops: int) -> list[Related]:
         """Breadth-first over relationships both ways; the first path found to each twin is kept."""
@@ -163,11 +179,16 @@ class ExplainService:
                     queue.append(other)
         return list(found.values())
 
-    def _events(self, tenant: str, twins: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def _events(self, tenant: str, twins: list[str], start: datetime,
+                end: datetime) -> tuple[list[dict[str, Any]], bool]:
+        """The newest ``MAX_EVENTS`` (those nearest the incident), oldest first, and whether older ones were left
+        out. A tenant-wide kill switch has the subject ``*``."""
         with self.services.store.read() as tx:
-            stored = tx.events.between(tenant, twins, start, end, EVENT_PREFIXES, limit=MAX_EVENTS)
+            stored = tx.events.between(tenant, [*twins, "*"], start, end, EVENT_PREFIXES, limit=MAX_EVENTS + 1,
+                                       newest_first=True)
+        kept = list(reversed(stored[:MAX_EVENTS]))
         return [{"time": iso(s.event.time), "kind": s.event.kind, "twinId": s.event.subject, "actor": s.event.actor,
-                 "summary": _summary(s.event.kind, s.event.data)} for s in stored]
+                 "summary": _summary(s.event.kind, s.event.data)} for s in kept], len(stored) > MAX_EVENTS
 
 
 def _member(model_set: Any, model_id: str, name: str, *, writable: bool = False) -> Any:
@@ -200,6 +221,33 @@ def _utc(t: datetime, where: str) -> datetime:
     if t.tzinfo is None:
         raise ValidationError("times need a UTC offset (e.g. 2026-11-24T02:00:00Z)", where=where)
     return t.astimezone(UTC)
+
+
+def _minus(t: datetime, d: timedelta) -> datetime:
+    try:
+        return t - d
+    except OverflowError:
+        raise ValidationError("start is too early to have a reference window before it", where="start") from None
+
+
+class _Slots:
+    """At most ``n`` explanations read history at once (each may read hundreds of series); the rest wait, then get
+    a 503 with Retry-After rather than queue without bound."""
+
+    def __init__(self, n: int, wait_s: float) -> None:
+        self._sem, self._wait_s = threading.BoundedSemaphore(n), wait_s
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._sem.acquire(timeout=self._wait_s):
+            raise UnavailableError("too many explanations are being computed", hint="retry in a few seconds")
+        try:
+            yield
+        finally:
+            self._sem.release()
+
+
+_SLOTS = _Slots(CONCURRENT, SLOT_WAIT_S)
 
 
 def _iso_s(t: float | None) -> str | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from tvilling.app.security_audit import SECURITY_TENANT, Denial, SecurityAudit
 from tvilling.core.errors import TvillingError
@@ -59,8 +59,19 @@ def opcua_refusals(audit: SecurityAudit | None, client: str, url: str) -> Callab
     if audit is None:
         return None
 
+    source = _without_userinfo(url)  # opc.tcp://user:password@host is valid; no password goes into the chain
+
     def refused(exc: TvillingError) -> None:
-        audit.record(Denial(OPCUA_REFUSED, SECURITY_TENANT, url, "system", "CONNECT", f"opcua/{client}", 403,
+        audit.record(Denial(OPCUA_REFUSED, SECURITY_TENANT, source, "system", "CONNECT", f"opcua/{client}", 403,
                             exc.message[:200]))
 
     return refused
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

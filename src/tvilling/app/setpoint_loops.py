@@ -22,14 +22,15 @@ setpoint less than ``min_gap`` below the cooling one).
 
 Supervisory lease (reliability C-13, a loop with ``lease_s``): the setpoints a loop sends by itself carry a lease
 held by ``loop:<name>``; :meth:`SetpointLoopService.keep_leases` renews it every quarter lease (wall clock) while
-autonomy is enabled and no kill switch covers the twin, and releases it once when autonomy goes off (disabled,
-suspended, and at every start). A crashed server renews nothing, so the device falls back to its local setpoints
-within the lease; under a kill switch the platform sends nothing at all, and the device falls back by itself.
+autonomy is enabled and no kill switch covers the twin, and releases it once — at once — when autonomy goes off
+(disabled, suspended, and at every start) or a kill switch covers the twin. A crashed server renews nothing, so the
+device falls back to its local setpoints within the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -62,6 +63,7 @@ from tvilling.optimize.setpoint import (
     identify,
     propose,
 )
+from tvilling.ports.commands import CommandSendError
 from tvilling.ports.documents import iso
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ class SetpointLoopService:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # loop -> (end of what was read, property -> {bucket start s: mean}); see _series
     _cache: dict[str, tuple[int, dict[str, dict[int, float]]]] = field(default_factory=dict)
+    _wake: asyncio.Event | None = None  # set when autonomy changes: the lease keeper acts at once
 
     @property
     def tenant(self) -> str:
@@ -400,41 +403,68 @@ class SetpointLoopService:
         self.services.bus.publish([event])
 
     # -- supervisory leases (C-13) --------------------------------------------------------------------------
-    async def keep_leases(self, sleep: Any = asyncio.sleep) -> None:
+    async def keep_leases(self, sleep: Any = None) -> None:
         """Renew each leased loop's lease every quarter lease while its autonomy is on; release it when autonomy
-        goes off. Starts by releasing (a lease from before a restart may still be live on the device). Runs until
-        cancelled; a failed renewal is logged and retried next tick (the device falls back if it never gets one)."""
+        goes off or a kill switch covers its twin. Starts by releasing (a lease from before a restart may still be
+        live on the device). A change of autonomy wakes it at once (``_wake``), so a disable or a suspension releases
+        within moments, not at the next tick. Runs until cancelled; a failed renewal is logged and retried next tick
+        (the device falls back if it never gets one); no loop's renewal waits longer than its own quarter lease."""
         loops = [loop for loop in self.config.loops if loop.lease_s is not None]
         if not loops:
             return
         held = {loop.name: True for loop in loops}
         tick = min(loop.lease_s or 0.0 for loop in loops) / 4
+        self._wake = asyncio.Event()
+
         async def keep(loop: LoopSpec) -> None:
             try:
-                held[loop.name] = await self.keep_lease(loop, held[loop.name])
+                held[loop.name] = await asyncio.wait_for(self.keep_lease(loop, held[loop.name]),
+                                                         timeout=max(0.5, (loop.lease_s or 0.0) / 4))
             except Exception as exc:  # a broker or database outage: the device falls back, nothing piles up
-                log.warning("setpoint loop %s: lease not renewed: %s", loop.name, exc)
+                log.warning("setpoint loop %s: lease not renewed: %s", loop.name, exc or type(exc).__name__)
 
         while True:
-            await asyncio.gather(*(keep(loop) for loop in loops))  # one slow broker answer delays no other loop
-            await sleep(tick)
+            await asyncio.gather(*(keep(loop) for loop in loops))
+            if sleep is not None:
+                await sleep(tick)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+            self._wake.clear()
 
     async def keep_lease(self, loop: LoopSpec, held: bool) -> bool:
-        """One tick for one loop: renew, release or stay quiet. Returns whether the lease may be held now."""
+        """One tick for one loop: renew, release or stay quiet. Returns whether the lease may still be held."""
         assert self.commands is not None and loop.lease_s is not None
         state = await asyncio.to_thread(self.state, loop)
-        names = [loop.commands.heating, loop.commands.cooling]
         holder = f"loop:{loop.name}"
         if state.enabled and self.started:
             # Fail closed: a kill switch that cannot be read raises here, and nothing is renewed.
-            if await asyncio.to_thread(self.commands.kill_switch_for, self.tenant, loop.twin) is not None:
-                return False  # the kill switch: the platform sends nothing; the device falls back by itself
-            await self.commands.renew_leases(self.tenant, loop.twin, names, holder, loop.lease_s)
-            return True
+            switch = await asyncio.to_thread(self.commands.kill_switch_for, self.tenant, loop.twin)
+            if switch is None:
+                await self._tell(loop, holder, loop.lease_s)
+                return True
+            why = "a kill switch covers the twin"
+        else:
+            why = "autonomy is off"
         if held:
-            await self.commands.renew_leases(self.tenant, loop.twin, names, holder, 0.0)
-            log.info("setpoint loop %s: lease released (autonomy is off)", loop.name)
+            # A release, not silence: the device falls back now, and MQTT's in-order delivery puts it after any
+            # renewal the broker still held back (a QoS 1 publish paho re-sent after a reconnect).
+            await self._tell(loop, holder, 0.0)
+            log.info("setpoint loop %s: lease released (%s)", loop.name, why)
         return False
+
+    async def _tell(self, loop: LoopSpec, holder: str, lease_s: float) -> None:
+        assert self.commands is not None
+        told = await self.commands.renew_leases(self.tenant, loop.twin, [loop.commands.heating,
+                                                                        loop.commands.cooling], holder, lease_s)
+        if told == 0:
+            raise CommandSendError(f"no running transport carries leases for {loop.twin}'s setpoint commands")
+
+    def _wake_keeper(self) -> None:
+        """From any thread: autonomy changed, so the lease keeper should act now."""
+        wake, loop = self._wake, self._loop
+        if wake is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
 
     # -- autonomy state -------------------------------------------------------------------------------------
     def state(self, loop: LoopSpec) -> LoopState:
@@ -472,6 +502,7 @@ class SetpointLoopService:
                           actor=actor, data={"loop": loop.name, "enabled": enabled, "reason": reason})
             tx.events.append([event])
         self.services.bus.publish([event])
+        self._wake_keeper()
         if not enabled:
             log.warning("setpoint loop %s: autonomy off (%s)", loop.name, reason)
         return True
@@ -484,6 +515,10 @@ class SetpointLoopService:
         if loop.mode != "auto":
             raise ConflictError(f"setpoint loop {name!r} is in {loop.mode} mode: there is no autonomy to enable",
                                 where=name, hint="set mode: auto in setpoints.yaml and restart to let it act")
+        problems = self._lease_problems(loop)
+        if problems:  # its autonomous commands would all be refused: a lease no transport of theirs carries
+            raise ConflictError(f"setpoint loop {name!r} cannot act: {problems[0].message}", where=name,
+                                hint=problems[0].hint)
         self._set_state(loop, enabled=True, reason=None, actor=actor, action="setpoint.enabled")
         return self.describe(tenant, name)
 
@@ -505,25 +540,33 @@ class SetpointLoopService:
 
     def check(self) -> list[Problem]:
         """Every loop against the command mappings and the twins now (every problem at once)."""
+        return [p for loop in self.config.loops for p in self._problems(loop)]
+
+    def _problems(self, loop: LoopSpec) -> list[Problem]:
         problems: list[Problem] = []
-        for loop in self.config.loops:
-            where = f"setpoints.yaml: {loop.name}"
-            with self.services.store.read() as tx:
-                if tx.twins.get(self.tenant, loop.twin) is None:
-                    problems.append(Problem(f"twin {loop.twin!r} does not exist in tenant {self.tenant!r}", where))
-                    continue
-            if loop.mode == "recommend":
-                continue
+        where = f"setpoints.yaml: {loop.name}"
+        with self.services.store.read() as tx:
+            if tx.twins.get(self.tenant, loop.twin) is None:
+                return [Problem(f"twin {loop.twin!r} does not exist in tenant {self.tenant!r}", where)]
+        if loop.mode != "recommend":
             for name in (loop.commands.heating, loop.commands.cooling):
-                mapping = self.commands.mappings.get(self.tenant, loop.twin, name) if self.commands else None
-                if mapping is None:
+                if self.commands is None or self.commands.mappings.get(self.tenant, loop.twin, name) is None:
                     problems.append(Problem(f"command {name!r} of {loop.twin} is not mapped in commands.yaml", where,
                                             hint="map it, or use mode: recommend"))
-                elif loop.lease_s is not None and mapping.target.transport != "mqtt":
-                    problems.append(Problem(f"command {name!r} of {loop.twin} goes over {mapping.target.transport}, "
-                                            "which carries no supervisory lease", where,
-                                            hint="map it to an MQTT topic, or drop lease_s"))
-        return problems
+        return problems + self._lease_problems(loop)
+
+    def _lease_problems(self, loop: LoopSpec) -> list[Problem]:
+        """A leased loop's mapped commands must go over a transport that carries leases."""
+        if loop.lease_s is None or self.commands is None:
+            return []
+        out = []
+        for name in (loop.commands.heating, loop.commands.cooling):
+            mapping = self.commands.mappings.get(self.tenant, loop.twin, name)
+            if mapping is not None and not self.commands.carries_leases(mapping.target.transport):
+                out.append(Problem(f"command {name!r} of {loop.twin} goes over {mapping.target.transport}, which "
+                                   "carries no supervisory lease", f"setpoints.yaml: {loop.name}",
+                                   hint="map it to an MQTT topic, or drop lease_s"))
+        return out
 
     # -- reads ----------------------------------------------------------------------------------------------
     def describe(self, tenant: str, name: str) -> dict[str, Any]:

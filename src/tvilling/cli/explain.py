@@ -155,7 +155,8 @@ def explain(
     console.print(f"compared with {_minute(body['referenceStart'])} .. {_minute(body['referenceEnd'])} UTC; "
                   f"{body['series']} signals of {body['twins']} twins within {body['hops']} hop(s), "
                   f"{_duration(body['bucketS'])} buckets"
-                  + (f"; {body['skipped']} skipped (too few readings)" if body.get("skipped") else ""))
+                  + (f"; {body['skipped']} skipped (too few readings in a window, or not numeric)"
+                     if body.get("skipped") else ""))
     for note in body.get("notes") or []:
         console.print(f"note: {note}")
     if body["contributors"]:

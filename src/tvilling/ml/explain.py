@@ -246,10 +246,11 @@ def _contributor(target: Signal, c: Signal, n_reference: int, deviating: np.ndar
                        r, lag, round(score, 6), kind, first)
 
 
-def as_dict(e: Explanation, t0_s: float, bucket_s: float) -> dict[str, Any]:
-    """JSON-ready (times as epoch seconds of bucket starts; the API turns them into RFC 3339)."""
+def as_dict(e: Explanation, times: Sequence[float], bucket_s: float) -> dict[str, Any]:
+    """JSON-ready; ``times[i]`` is bucket i's start in epoch seconds (the reference and the incident need not be
+    adjacent), which the API turns into RFC 3339."""
     def at(i: int | None) -> float | None:
-        return None if i is None else t0_s + i * bucket_s
+        return None if i is None else times[i]
 
     def num(v: float | None) -> float | None:
         return None if v is None or not math.isfinite(v) else v

@@ -118,9 +118,10 @@ class EventRepo(Protocol):
     def list(self, tenant: str, *, subject: str | None = None, after_seq: int = 0,
              limit: int = 100) -> list[StoredEvent]: ...
     def between(self, tenant: str, subjects: Sequence[str], start: datetime, end: datetime,
-                kind_prefixes: Sequence[str], *, limit: int = 200) -> Sequence[StoredEvent]:
+                kind_prefixes: Sequence[str], *, limit: int = 200,
+                newest_first: bool = False) -> Sequence[StoredEvent]:
         """Events about ``subjects`` with ``start <= time < end`` whose kind starts with one of ``kind_prefixes``,
-        oldest first, at most ``limit``."""
+        oldest first (or newest first), at most ``limit``."""
         ...
 
 

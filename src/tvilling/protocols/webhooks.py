@@ -133,11 +133,14 @@ class Target:
 
 
 class UrlRefused(ValueError):
-    """A target URL that may not be used; ``args[0]`` says why, ``hint`` how to fix it."""
+    """A target URL that may not be used; ``args[0]`` says why, ``hint`` how to fix it. ``denial``: the refusal S-11
+    is about (another scheme — ``file://``, ``gopher://`` —, credentials, a host not on the allow-list), as opposed
+    to a malformed URL, which is a plain input mistake."""
 
-    def __init__(self, message: str, hint: str) -> None:
+    def __init__(self, message: str, hint: str, *, denial: bool = False) -> None:
         super().__init__(message)
         self.hint = hint
+        self.denial = denial
 
 
 def parse_target(url: str) -> Target:
@@ -152,12 +155,13 @@ def parse_target(url: str) -> Target:
         raise UrlRefused(f"the URL cannot be read: {exc}", "e.g. https://cmms.example.com/hooks/tvilling") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise UrlRefused(f"the scheme {parts.scheme or '(none)'!r} is not allowed", "use http:// or https://")
+        raise UrlRefused(f"the scheme {parts.scheme or '(none)'!r} is not allowed", "use http:// or https://",
+                         denial=bool(parts.scheme))
     if not parts.hostname:
         raise UrlRefused("the URL names no host", "e.g. https://cmms.example.com/hooks/tvilling")
     if parts.username is not None or parts.password is not None:
         raise UrlRefused("the URL carries credentials (user:password@)",
-                         "leave them out: receivers check the webhook signature instead")
+                         "leave them out: receivers check the webhook signature instead", denial=True)
     if parts.fragment:
         raise UrlRefused("the URL has a fragment (#…)", "leave it out: it is never sent")
     return Target(scheme, parts.hostname.lower(), port if port is not None else DEFAULT_PORTS[scheme])
@@ -226,5 +230,5 @@ def check_url(url: str, allowed: Sequence[str], *, setting: str) -> Target:
         # the list itself is the server's business, not every tenant's: only the setting is named
         raise UrlRefused(f"the host {target.host!r} (port {target.port}) is not an allowed webhook target",
                          f"an administrator adds the receiver's host (or host:port) to {setting} and restarts the "
-                         "server")
+                         "server", denial=True)
     return target

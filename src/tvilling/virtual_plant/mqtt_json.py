@@ -79,8 +79,9 @@ class MqttJsonEndpoint:
                  protocol: int = 5) -> None:
         self.host, self.port = parse_broker_url(broker_url)
         self.qos = qos
-        self.commands: queue.Queue[IncomingCommand] = queue.Queue()
-        self.leases: queue.Queue[IncomingLease] = queue.Queue()
+        # Commands and lease messages in one queue, in the order they arrived: a release followed by a new leased
+        # command must not be applied the other way round.
+        self.commands: queue.Queue[IncomingCommand | IncomingLease] = queue.Queue()
         self._connected = threading.Event()
         self._connect_rc: Any = None
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -119,7 +120,7 @@ class MqttJsonEndpoint:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
         if len(parts) == 4 and parts[2:] == ["commands", "lease"]:
-            self.leases.put(IncomingLease(parts[1], _json_object(msg.payload)))
+            self.commands.put(IncomingLease(parts[1], _json_object(msg.payload)))
             return
         if len(parts) != 3 or parts[2] != "commands":
             return
@@ -146,11 +147,8 @@ class MqttJsonEndpoint:
         self._publish(f"{TOPIC_ROOT}/{device}/telemetry", json.dumps(payload, separators=(",", ":")), qos=self.qos)
         self.published += 1
 
-    def take_commands(self) -> list[IncomingCommand]:
+    def take_commands(self) -> list[IncomingCommand | IncomingLease]:
         return _drain(self.commands)
-
-    def take_leases(self) -> list[IncomingLease]:
-        return _drain(self.leases)
 
     def ack(self, cmd: IncomingCommand, body: dict[str, Any]) -> None:
         data = json.dumps(body, separators=(",", ":"))

@@ -30,7 +30,9 @@ class Endpoint(Protocol):
     """What a protocol front (MQTT JSON today; Sparkplug B, OPC UA later) offers the runner."""
 
     def publish_readings(self, device: str, seq: int, source_ts: str, readings: list[SensorReading]) -> None: ...
-    def take_commands(self) -> list[IncomingCommand]: ...
+    def take_commands(self) -> Sequence[IncomingCommand | IncomingLease]:
+        """Commands, and (MQTT JSON) lease renewals, in the order they arrived."""
+        ...
     def ack(self, cmd: IncomingCommand, body: dict[str, Any]) -> None: ...
 
 
@@ -123,12 +125,11 @@ class CommandHandler:
 
 def _serve_commands(endpoints: Sequence[Endpoint], handler: CommandHandler, stats: RunStats) -> None:
     for ep in endpoints:
-        for cmd in ep.take_commands():
-            ep.ack(cmd, handler.handle(cmd, stats))  # answered on the protocol it came in on
-        take_leases = getattr(ep, "take_leases", None)  # MQTT JSON only: other fronts carry no leases
-        if take_leases is not None:
-            for msg in take_leases():
-                handler.renew(msg, stats)
+        for item in ep.take_commands():
+            if isinstance(item, IncomingLease):  # MQTT JSON only: other fronts carry no leases
+                handler.renew(item, stats)
+            else:
+                ep.ack(item, handler.handle(item, stats))  # answered on the protocol it came in on
     handler.expire(stats)
 
 

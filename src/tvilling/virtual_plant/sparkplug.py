@@ -45,7 +45,7 @@ from tvilling.protocols.sparkplug import (
     encode_payload,
     parse_topic,
 )
-from tvilling.virtual_plant.mqtt_json import IncomingCommand, connect_client, parse_broker_url
+from tvilling.virtual_plant.mqtt_json import IncomingCommand, IncomingLease, connect_client, parse_broker_url
 from tvilling.virtual_plant.runner import Endpoint
 from tvilling.virtual_plant.sensors import SensorReading
 
@@ -259,12 +259,8 @@ class WithoutDevices:
         if device not in self.devices:
             self.inner.publish_readings(device, seq, source_ts, readings)
 
-    def take_commands(self) -> list[IncomingCommand]:
+    def take_commands(self) -> Sequence[IncomingCommand | IncomingLease]:
         return self.inner.take_commands()
-
-    def take_leases(self) -> list[Any]:
-        take = getattr(self.inner, "take_leases", None)
-        return take() if take is not None else []
 
     def ack(self, cmd: IncomingCommand, body: dict[str, Any]) -> None:
         self.inner.ack(cmd, body)

@@ -287,6 +287,9 @@ def test_every_refused_target_is_a_security_event(db_url: str, data_dir: Path) -
         for url in ("http://169.254.169.254/latest/meta-data", "file:///etc/passwd", "http://admin:pw@127.0.0.1:9/x"):
             r = rig.call("POST", "/api/v1/event-routes", role=Role.ENGINEER, json={"name": "x", "url": url})
             assert r.status_code == 422, r.text
+        for typo in ("http://127.0.0.1:9/x#top", "http:///x", "127.0.0.1:9/x"):  # malformed: a 422, not a denial
+            r = rig.call("POST", "/api/v1/event-routes", role=Role.ENGINEER, json={"name": "x", "url": typo})
+            assert r.status_code == 422, r.text
         route = add_route(rig, rx.url, kinds=["workorder"])
         path = f"/api/v1/event-routes/{route['id']}"
         assert rig.call("PATCH", path, role=Role.ENGINEER, json={"url": "http://10.1.2.3:8080/x"}).status_code == 422

@@ -5,6 +5,7 @@ first, with its evidence; effects follow; unrelated twins are not walked; errors
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,8 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.explain_history import JAM, LOWERED, T0, explain_rig
+from tests.support.explain_history import JAM, LOWERED, MINUTES, SITE, T0, at, explain_rig
 from tests.support.platform import ApiRig
+from tvilling.adapters.sql.timeseries import SampleRow, TimeSeriesStore
+from tvilling.app.site import SitePackage, load_site
+from tvilling.core.context import Context, new_id
+from tvilling.core.events import Event
 from tvilling.core.roles import Role
 
 
@@ -75,13 +80,18 @@ def test_hops_limit_the_walk(rig: ApiRig) -> None:
     ({"start": "2026-11-24T02:00:00"}, "start"),
     ({"referenceStart": "2026-11-23T20:00:00Z"}, "referenceStart"),
     ({"start": "2026-10-01T00:00:00Z", "end": "2026-11-24T00:00:00Z"}, "start"),
+    ({"referenceStart": "2026-10-01T00:00:00Z", "referenceEnd": "2026-11-23T00:00:00Z"}, "referenceStart"),
+    ({"start": "0001-01-01T00:00:00+14:00"}, "start"),
     ({"bucket": 7}, "bucket"),
+    ({"bucket": 0}, "bucket"),
 ])
 def test_bad_requests_are_problems_that_name_the_parameter(rig: ApiRig, params: dict[str, str], where: str) -> None:
     base = {"start": "2026-11-24T00:00:00Z", "end": "2026-11-24T01:00:00Z"}
     r = rig.call("GET", "/api/v1/twins/line-1/explain/throughput", role=Role.VIEWER, params={**base, **params})
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
-    assert where in r.text
+    problem = r.json()
+    assert problem.get("where", (problem.get("problems") or [{}])[0].get("where")) == where or any(
+        p.get("where") == where or p.get("loc", [None])[-1] == where for p in problem.get("problems", [])), problem
 
 
 def test_unknown_twin_property_and_other_tenants(rig: ApiRig) -> None:
@@ -92,3 +102,48 @@ def test_unknown_twin_property_and_other_tenants(rig: ApiRig) -> None:
     assert rig.call("GET", "/api/v1/twins/line-1/explain/throughput", tenant="globex",
                     params=params).status_code == 404  # another tenant's twin does not exist for you
     assert rig.client.get("/api/v1/twins/line-1/explain/throughput", params=params).status_code == 401
+
+
+def test_a_reference_elsewhere_is_read_where_it_is(rig: ApiRig) -> None:
+    """A reference window away from the incident (the quiet early evening) is the reference: the buckets between
+    the two windows are not read, and the window's own times are reported."""
+    body = _explain(rig, LOWERED - 10, LOWERED + 30, direction="down", referenceStart=at(0), referenceEnd=at(60)).json()
+    assert body["changed"] and body["bucketS"] == 60
+    assert body["referenceStart"] == at(0).replace("+00:00", "Z") and body["referenceEnd"] == at(60).replace(
+        "+00:00", "Z")
+    assert body["target"]["since"] == at(LOWERED).replace("+00:00", "Z")
+    assert body["contributors"][0]["name"] == "speedSetpoint"
+    # a later incident against the same early reference: the hours between are not compared, but what happened in
+    # them is listed (the operator's command at midnight)
+    late = _explain(rig, JAM - 10, JAM + 10, direction="down", referenceStart=at(0), referenceEnd=at(60)).json()
+    assert late["contributors"][0]["name"] == "jammed"
+    assert [e["kind"] for e in late["events"]] == ["command.acked"]
+
+
+def test_events_are_the_newest_and_a_cut_is_said(rig: ApiRig) -> None:
+    with rig.platform.services.store.write() as tx:
+        tx.events.append([Event(kind="twin.quality", tenant="acme", subject="pump-1",
+                                time=T0 + timedelta(minutes=200, seconds=i), context_id=new_id(), actor="ingest",
+                                data={"state": "uncertain"}) for i in range(250)])
+    body = _explain(rig, LOWERED - 20, LOWERED + 40, direction="down").json()
+    assert body["eventsTruncated"] is True and len(body["events"]) == 200
+    assert body["events"][-1]["kind"] == "command.acked"  # the newest (nearest the incident) are kept
+    assert _explain(rig, JAM - 20, JAM + 20).json()["eventsTruncated"] is False
+
+
+def test_another_tenants_twin_of_the_same_name_is_never_read(rig: ApiRig) -> None:
+    services = rig.platform.services
+    load_site(services, "globex", SitePackage(SITE), Context.new(actor="test"))
+    rows = [SampleRow("globex", "line-1", "canaryFlow", int((T0 + timedelta(minutes=i)).timestamp() * 1e6),
+                      float(i % 7), None, "good", "", None) for i in range(MINUTES)]
+    TimeSeriesStore(rig.platform.store.engine).write_batch(rows, [], [], 0)
+    with services.store.write() as tx:
+        tx.events.append([Event(kind="command.acked", tenant="globex", subject="line-1",
+                                time=T0 + timedelta(minutes=LOWERED), context_id=new_id(), actor="token:canary",
+                                data={"command": "canary"})])
+    body = _explain(rig, LOWERED - 20, LOWERED + 40).json()
+    assert "canary" not in json.dumps(body)
+    assert _explain(rig, LOWERED - 20, LOWERED + 40).status_code == 200
+    r = rig.call("GET", "/api/v1/twins/line-1/explain/canaryFlow", role=Role.VIEWER,
+                 params={"start": at(LOWERED), "end": at(LOWERED + 30)})
+    assert r.status_code == 422 and "has no history of 'canaryFlow'" in r.text  # for acme, it does not exist

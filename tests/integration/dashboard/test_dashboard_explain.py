@@ -109,7 +109,7 @@ def test_a_quiet_window_says_so_and_a_refused_window_is_one_line(written: None, 
     expect(error).to_have_text("end must be after start", timeout=10_000)
     expect(page.get_by_test_id("explain-summary")).to_have_count(0)
     ask(page, -16 * 24 * 60, 0)  # 16 days, and a reference as long before: more than 31
-    expect(error).to_contain_text("reference + incident span more than 31 days — explain a shorter window")
+    expect(error).to_contain_text("reference + incident last more than 31 days — explain a shorter window")
     ask(page, JAM - 20, JAM + 20)  # asked again, the jam explains itself: the error goes
     expect(page.get_by_test_id("explain-signal-1")).to_have_text("line-1.jammed", timeout=10_000)
     expect(error).to_be_hidden()

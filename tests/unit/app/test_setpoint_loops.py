@@ -213,15 +213,17 @@ async def test_autonomous_setpoints_are_leased_and_renewed_only_while_autonomy_i
     transport.renewals.clear()
     assert await svc.keep_lease(spec, False) is True
     assert transport.renewals == [("a", "loop:auto-loop", 4.0)]  # both commands go to one device: told once
-    # A kill switch: the platform sends nothing at all, so the device falls back by itself within the lease.
+    # A kill switch: released (the device falls back now), then nothing more while it holds.
     await commands.engage("t", "z1", "token:op", "HVAC service")
-    assert await svc.keep_lease(spec, True) is False and len(transport.renewals) == 1
-    await commands.release("t", "z1", "token:eng")
-    assert await svc.keep_lease(spec, False) is True and len(transport.renewals) == 2
-    svc.disable("t", "auto-loop", "token:op")  # autonomy off: released at once, then quiet
     assert await svc.keep_lease(spec, True) is False
     assert transport.renewals[-1] == ("a", "loop:auto-loop", 0.0)
-    assert await svc.keep_lease(spec, False) is False and len(transport.renewals) == 3
+    assert await svc.keep_lease(spec, False) is False and len(transport.renewals) == 2
+    await commands.release("t", "z1", "token:eng")
+    assert await svc.keep_lease(spec, False) is True and len(transport.renewals) == 3
+    svc.disable("t", "auto-loop", "token:op")  # autonomy off: released, then quiet
+    assert await svc.keep_lease(spec, True) is False
+    assert transport.renewals[-1] == ("a", "loop:auto-loop", 0.0)
+    assert await svc.keep_lease(spec, False) is False and len(transport.renewals) == 4
 
 
 async def test_the_lease_keeper_ticks_every_quarter_lease_and_survives_a_failed_renewal(rig: Any) -> None:
@@ -487,3 +489,38 @@ def test_loops_are_checked_against_twins_and_command_mappings(rig: Any) -> None:
                         *[("setpoints.yaml: leased", f"command '{c}' of z1 goes over fake, which carries no "
                                                      "supervisory lease")
                           for c in ("set_heating_setpoint_c", "set_cooling_setpoint_c")]]
+
+
+async def test_a_loop_whose_lease_no_transport_carries_cannot_be_enabled(rig: Any) -> None:
+    _services, commands, transport, _clock, _events = rig
+    await commands.attach(transport)  # the plain fake: no renew_lease
+    svc = service(rig, loop("auto", lease_s=4))
+    with pytest.raises(ConflictError, match="cannot act: command 'set_heating_setpoint_c' of z1 goes over fake"):
+        svc.enable("t", "auto-loop", "token:eng")
+    with pytest.raises(CommandSendError, match="no running transport carries leases"):
+        await svc.keep_lease(svc.config.loops[0], True)
+
+
+async def test_turning_autonomy_off_releases_at_once_not_at_the_next_tick(rig: Any) -> None:
+    _services, commands, _transport, _clock, _events = rig
+    transport = LeasingTransport()
+    await commands.attach(transport)
+    svc = service(rig, loop("auto", lease_s=40))  # a 10 s tick
+    svc.attach()
+    svc.enable("t", "auto-loop", "token:eng")
+    keeper = asyncio.create_task(svc.keep_leases())
+    try:
+        for _ in range(100):
+            if transport.renewals:
+                break
+            await asyncio.sleep(0.02)
+        assert transport.renewals == [("a", "loop:auto-loop", 40.0)]
+        await asyncio.to_thread(svc.disable, "t", "auto-loop", "token:op")  # from the API's thread
+        for _ in range(100):
+            if len(transport.renewals) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert transport.renewals[-1] == ("a", "loop:auto-loop", 0.0)  # well before the 10 s tick
+    finally:
+        keeper.cancel()
+        svc.detach()

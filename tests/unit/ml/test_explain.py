@@ -94,7 +94,7 @@ def test_no_change_is_said_not_invented() -> None:
     target = Signal("pump", "flow", 20 + _noise(9, 0.3))
     e = explain(target, [Signal("valve", "position", 80 + _noise(10, 0.5))], N_REF)
     assert not e.changed and e.contributors == () and "stayed within 3 robust standard deviations" in e.notes[0]
-    assert as_dict(e, 0.0, 60.0)["changed"] is False
+    assert as_dict(e, [60.0 * i for i in range(N)], 60.0)["changed"] is False
     up = explain(Signal("pump", "flow", np.where(np.arange(N) >= 90, 30.0, 20.0) + _noise(11, 0.3)), [], N_REF,
                  direction="down")
     assert not up.changed  # it rose; a fall was asked about
@@ -108,5 +108,5 @@ def test_settings_limit_the_answer_and_bad_shapes_are_refused() -> None:
     with pytest.raises(ValidationError, match="bucket grid"):
         explain(target, [Signal("x", "y", np.zeros(5))], N_REF)
     assert level(np.array([1.0, np.nan])) is None
-    body = as_dict(explain(target, cands, N_REF), 1_000.0, 60.0)
+    body = as_dict(explain(target, cands, N_REF), [1_000.0 + 60.0 * i for i in range(N)], 60.0)
     assert body["target"]["since"] == 1_000.0 + 82 * 60.0 and body["contributors"][0]["leadS"] == 120.0

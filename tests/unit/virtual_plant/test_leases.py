@@ -118,44 +118,46 @@ def test_bad_renewals_are_counted_not_fatal(rig: Any) -> None:
         parse_lease({}, renewal=True)
 
 
+class Wall:
+    """A wall clock the runner advances itself (each reading 10 ms later; sleeping moves it on)."""
+
+    t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 0.01
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+
 class _Endpoint:
     """A front that delivers one leased command, then renewals for ``renew_for`` wall seconds, then nothing."""
 
     def __init__(self, clock: Any, renew_for: float) -> None:
         self.clock, self.renew_for = clock, renew_for
-        self.commands = [_cmd("hall", "set_heating_setpoint_c", 22.0, "c1", lease_s=2, holder="loop:h")]
+        self.commands: list[IncomingCommand | IncomingLease] = [
+            _cmd("hall", "set_heating_setpoint_c", 22.0, "c1", lease_s=2, holder="loop:h")]
         self.acks: list[dict[str, Any]] = []
         self.last_renewal = -1.0
 
     def publish_readings(self, *_a: Any) -> None:
         return None
 
-    def take_commands(self) -> list[IncomingCommand]:
-        out, self.commands = self.commands, []
-        return out
-
-    def take_leases(self) -> list[IncomingLease]:
+    def take_commands(self) -> list[IncomingCommand | IncomingLease]:
+        out: list[IncomingCommand | IncomingLease] = list(self.commands)
+        self.commands = []
         now = self.clock.t
         if now < self.renew_for and now - self.last_renewal >= 0.5:
             self.last_renewal = now
-            return [IncomingLease("hall", {"holder": "loop:h", "lease_s": 2})]
-        return []
+            out.append(IncomingLease("hall", {"holder": "loop:h", "lease_s": 2}))
+        return out
 
     def ack(self, _cmd: IncomingCommand, body: dict[str, Any]) -> None:
         self.acks.append(body)
 
 
 def test_the_runner_reverts_on_its_own_clock_between_steps() -> None:
-    class Wall:
-        t = 0.0
-
-        def __call__(self) -> float:
-            self.t += 0.01
-            return self.t
-
-        def sleep(self, s: float) -> None:
-            self.t += s
-
     plant = Plant(PlantConfig(seed=1, faults=[]))
     wall = Wall()
     ep = _Endpoint(wall, renew_for=5.0)
@@ -172,3 +174,16 @@ def test_the_runner_reverts_on_its_own_clock_between_steps() -> None:
     assert ep.acks[0]["status"] == "applied"
     assert stats.leases_expired == 1 and len(reverted_at) == 1
     assert 5.0 + 1.5 <= reverted_at[0] <= 5.0 + 2.0 + 0.1  # the last renewal (≤ 5 s) + the 2 s lease
+
+
+def test_a_release_then_a_new_leased_command_in_one_tick_keeps_the_new_lease() -> None:
+    """Messages are taken in the order they arrived: the release reverts the old value, the new command holds."""
+    plant = Plant(PlantConfig(seed=1, faults=[]))
+
+    wall = Wall()
+    ep = _Endpoint(wall, renew_for=0.0)
+    ep.commands = [_cmd("hall", "set_heating_setpoint_c", 22.0, "c1", lease_s=30, holder="loop:h"),
+                   IncomingLease("hall", {"holder": "loop:h", "lease_s": 0}),
+                   _cmd("hall", "set_heating_setpoint_c", 21.0, "c2", lease_s=30, holder="loop:h")]
+    stats = run(plant, ep, speed=60.0, duration_s=2.0, clock=wall, sleep=wall.sleep)
+    assert plant.hall.heating_setpoint_c == 21.0 and stats.leases_released == 1 and stats.leases_held == 1

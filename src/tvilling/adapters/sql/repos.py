@@ -267,13 +267,14 @@ class SqlEventRepo(_Repo):
         return [_stored(r) for r in self.conn.execute(stmt)]
 
     def between(self, tenant: str, subjects: Sequence[str], start: datetime, end: datetime,
-                kind_prefixes: Sequence[str], *, limit: int = 200) -> Sequence[StoredEvent]:
+                kind_prefixes: Sequence[str], *, limit: int = 200,
+                newest_first: bool = False) -> Sequence[StoredEvent]:
         if not subjects or not kind_prefixes:
             return []
         c = events.c
         stmt = (select(events).where(c.tenant == tenant, c.subject.in_(list(subjects)), c.time >= start, c.time < end,
                                      or_(*(c.kind.startswith(p, autoescape=True) for p in kind_prefixes)))
-                .order_by(c.time, c.seq).limit(limit))
+                .order_by(*((c.time.desc(), c.seq.desc()) if newest_first else (c.time, c.seq))).limit(limit))
         return [_stored(r) for r in self.conn.execute(stmt)]
 
 

@@ -125,6 +125,8 @@ events = Table(
     Column("actor", String(200), nullable=False),
     Column("data", Document, nullable=False),
     Index("ix_events_tenant_subject", "tenant", "subject", "seq"),
+    # 0015: "what happened to these twins between then and then" (the explainer's events) without a scan.
+    Index("ix_events_tenant_subject_time", "tenant", "subject", "time"),
     Index("ix_events_context", "context_id"),
 )
 

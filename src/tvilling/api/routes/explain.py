@@ -30,7 +30,10 @@ Time = Annotated[str | None, Query(max_length=64, description="ISO 8601 with a z
 def _at(value: str | None, where: str) -> datetime | None:
     if value is None:
         return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=parse_time(value, datetime.now(UTC), where))
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=parse_time(value, datetime.now(UTC), where))
+    except OverflowError:  # an offset that leaves the calendar (year 1 at +14:00)
+        raise ValidationError(f"{where} is outside the calendar once in UTC", where=where) from None
 
 
 @router.get("/twins/{twin_id}/explain/{name}", response_model=None, responses=errors(404, 422),
