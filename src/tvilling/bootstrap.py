@@ -29,6 +29,7 @@ from tvilling.app.alarms import run_alarms
 from tvilling.app.auth import IssuedToken
 from tvilling.app.command_runtime import build_command_service, run_commands
 from tvilling.app.event_delivery import run_event_routes
+from tvilling.app.impact import build_impact_service
 from tvilling.app.ingest_opcua import run_opcua
 from tvilling.app.ingest_service import run_ingest
 from tvilling.app.ingest_sparkplug import run_sparkplug
@@ -134,6 +135,7 @@ def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
     app.state.commands = build_command_service(services, settings)
     app.state.planner = build_planner(settings, services)  # a broken planning.yaml stops the start here
     app.state.setpoints = build_setpoint_service(services, settings, app.state.commands)  # likewise setpoints.yaml
+    app.state.impact = build_impact_service(services, settings)  # likewise impact.yaml
     app.state.security = SecurityAudit(services.store, services.clock)  # every denial into the audit trail (S-15)
     if dashboard:  # the operator dashboard (NiceGUI) at /ui, same process and tokens
         from tvilling.dashboard import mount

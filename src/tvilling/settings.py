@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     maintenance_file: Path | None = None
     # Setpoint loops (app/setpoint_loops.py): setpoints.yaml beside mappings_file by default.
     setpoints_file: Path | None = None
+    # Cascade impact (app/impact.py): impact.yaml beside mappings_file by default.
+    impact_file: Path | None = None
     # FMU simulations over the API (app/fmus.py) run in a child process each: an FMU is native code, and one that
     # crashes or hangs must not take the server with it. Limits per run: wall time, communication steps returned.
     fmu_timeout_s: float = Field(default=60.0, gt=0, description="wall-clock limit of one FMU simulation, s")

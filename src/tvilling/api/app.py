@@ -24,6 +24,7 @@ from tvilling.api.routes import (
     fmus,
     guarded,
     health,
+    impact,
     insights,
     maintenance,
     ml_models,
@@ -62,6 +63,7 @@ ROUTERS: list[APIRouter] = [
     event_routes.router,
     setpoints.router,
     explain.router,
+    impact.router,
 ]
 
 SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "tvl_<id>_<secret>"}}

@@ -241,21 +241,7 @@ class MaintenancePlanner:
         return out
 
     def _latest_rul(self, tenant: str, twin: str) -> tuple[datetime, dict[str, Any]] | None:
-        """The twin's newest RUL estimate, unless its episode has been cleared since (the monitor forgets its RUL
-        then: a repaired or recovered asset has no estimate; a physics model's episodes do not count)."""
-        e = schema.events.c
-        query = (sa.select(e.kind, e.data).where(e.tenant == tenant, e.subject == twin,
-                                                  e.kind.in_(("insight.rul", "insight.cleared")))
-                 .order_by(e.seq.desc()).limit(20))
-        with self.services.store.engine.connect() as conn:
-            for row in conn.execute(query):
-                data = row.data if isinstance(row.data, dict) else {}
-                if row.kind == "insight.cleared":
-                    if data.get("detector") == "physics":
-                        continue
-                    return None
-                return (parse_time(data["at"], "at"), dict(data)) if data.get("at") else None
-        return None
+        return latest_rul(self.services.store.engine, tenant, twin)
 
     def _live_orders(self, tenant: str) -> dict[str, dict[str, Any]]:
         wo = work_orders.c
@@ -263,6 +249,24 @@ class MaintenancePlanner:
                  .where(wo.tenant == tenant, wo.state.in_(LIVE_STATES)).order_by(wo.created_at))
         with self.services.store.engine.connect() as conn:
             return {r.twin_id: {"id": r.id, "state": r.state, "title": r.title} for r in conn.execute(query)}
+
+
+def latest_rul(engine: Any, tenant: str, twin: str) -> tuple[datetime, dict[str, Any]] | None:
+    """The twin's newest RUL estimate, unless its episode has been cleared since (the monitor forgets its RUL
+    then: a repaired or recovered asset has no estimate; a physics model's episodes do not count)."""
+    e = schema.events.c
+    query = (sa.select(e.kind, e.data).where(e.tenant == tenant, e.subject == twin,
+                                              e.kind.in_(("insight.rul", "insight.cleared")))
+             .order_by(e.seq.desc()).limit(20))
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            data = row.data if isinstance(row.data, dict) else {}
+            if row.kind == "insight.cleared":
+                if data.get("detector") == "physics":
+                    continue
+                return None
+            return (parse_time(data["at"], "at"), dict(data)) if data.get("at") else None
+    return None
 
 
 def plan_digest(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,11 +32,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tvilling.app.documents import read_yaml
-from tvilling.core.errors import Problem, ValidationError
+from tvilling.app.documents import read_yaml, validate_document
+from tvilling.core.errors import ValidationError
 
 MODES = ("recommend", "approve", "auto")
 
@@ -143,14 +142,7 @@ class _Document(_Strict):
 
 
 def parse_config(doc: Any) -> SetpointConfig:
-    try:
-        parsed = _Document.model_validate(doc)
-    except pydantic.ValidationError as exc:
-        problems = [Problem(str(err["msg"]).removeprefix("Value error, "),
-                            "setpoints." + ".".join(str(p) for p in err["loc"])) for err in exc.errors()]
-        raise ValidationError(f"{len(problems)} problem(s) in the setpoints document: {problems[0].where}: "
-                              f"{problems[0].message}", where=problems[0].where, problems=problems,
-                              hint="format: docs/setpoints.md") from None
+    parsed = validate_document(_Document, doc, "setpoints", "docs/setpoints.md")
     names = [loop.name for loop in parsed.loops]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

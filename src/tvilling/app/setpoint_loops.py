@@ -416,12 +416,19 @@ class SetpointLoopService:
         tick = min(loop.lease_s or 0.0 for loop in loops) / 4
         self._wake = asyncio.Event()
 
+        last_error: dict[str, str] = {}
+
         async def keep(loop: LoopSpec) -> None:
             try:
                 held[loop.name] = await asyncio.wait_for(self.keep_lease(loop, held[loop.name]),
                                                          timeout=max(0.5, (loop.lease_s or 0.0) / 4))
+                last_error.pop(loop.name, None)
             except Exception as exc:  # a broker or database outage: the device falls back, nothing piles up
-                log.warning("setpoint loop %s: lease not renewed: %s", loop.name, exc or type(exc).__name__)
+                text = str(exc) or type(exc).__name__
+                # once per new reason, not every tick (a server without a broker would log it every few seconds)
+                level = logging.DEBUG if last_error.get(loop.name) == text else logging.WARNING
+                last_error[loop.name] = text
+                log.log(level, "setpoint loop %s: lease not renewed: %s", loop.name, text)
 
         while True:
             await asyncio.gather(*(keep(loop) for loop in loops))

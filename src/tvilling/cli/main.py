@@ -16,6 +16,7 @@ from tvilling.cli import (
     event_routes,
     explain,
     fmu,
+    impact,
     killswitch,
     maintenance,
     mcp,
@@ -62,6 +63,7 @@ app.add_typer(killswitch.app, name="killswitch")
 app.add_typer(audit.app, name="audit")
 app.add_typer(work_orders.app, name="work-orders")
 app.add_typer(maintenance.app, name="maintenance")
+app.add_typer(impact.app, name="impact")
 app.add_typer(event_routes.app, name="event-routes")
 app.add_typer(setpoints.app, name="setpoints")
 app.command("mcp")(mcp.mcp)

@@ -35,9 +35,10 @@ INSTRUCTIONS = (
     "(pending_approvals) and which kill switches are engaged (kill_switches); engage_kill_switch stops commands "
     "(operator). Zone setpoint loops and their proposals: setpoint_loops; disable_setpoint_loop stops a loop sending "
     "setpoints by itself (operator). Why did a signal change between two times: explain_change ranks the related "
-    "signals with evidence and lists the commands, alarms and work orders meanwhile. Approving a command, releasing "
-    "a kill switch or enabling a loop's autonomy is for people, not for this assistant. Errors name what is wrong "
-    "and how to fix it."
+    "signals with evidence and lists the commands, alarms and work orders meanwhile. What a twin's failure stops, how "
+    "soon and at what cost per hour: failure_impact; which likely failures would cost most: failure_risks. "
+    "Approving a command, releasing a kill switch or enabling a loop's autonomy is for people, not for this "
+    "assistant. Errors name what is wrong and how to fix it."
 )
 
 WorkOrderAction = Literal["approve", "reject", "complete", "cancel"]
@@ -233,6 +234,25 @@ def build_server(client: Client) -> MCPServer:
         return _sdk(lambda: dict(client.explain(twin_id, property, start=start, end=end,
                                                 reference_start=reference_start, reference_end=reference_end,
                                                 hops=hops, bucket=bucket_s, direction=direction, top=top)))
+
+    @server.tool()
+    def failure_impact(twin_id: str) -> dict[str, Any]:
+        """What stops if this twin fails, how soon, and at what cost per hour? Walks the twin graph by the site's
+        impact.yaml rules (a part stops its whole, a motor what it drives, a pump what it feeds once the buffer is
+        empty, ...). Returns ``costPerHour`` of the whole cascade, the twin's ``repairHours`` and ``affected``:
+        each twin with ``effect`` (stops or slows), ``afterMin`` (minutes after the failure), ``hops``, the
+        relationship ``path`` ("source relationship target" steps) and its own ``costPerHour``; stopped twins
+        first, then soonest. Read-only; needs the viewer role."""
+        return _sdk(lambda: dict(client.impact(twin_id)))
+
+    @server.tool()
+    def failure_risks(limit: int = 20) -> dict[str, Any]:
+        """Which likely failures would cost most? The twins with a live remaining-useful-life estimate, ranked by
+        ``expectedCost`` = ``pFailure`` (within ``horizonHours``) x ``costPerHour`` of what their failure stops x
+        their ``repairHours``; each with ``rulHours``, ``estimatedAt`` and the twins it ``stops``. ``limit``: 1-500.
+        Returns {"value": [risks], "count": n} (count: all ranked). Read-only; needs the viewer role."""
+        body = _sdk(lambda: client.impact_risks(limit=max(1, min(limit, 500))))
+        return {"value": list(body["value"]), "count": body["count"]}
 
     @server.tool()
     def list_insights(twin: str | None = None, kind: str | None = None, limit: int = 20) -> dict[str, Any]:

@@ -413,6 +413,18 @@ class _Operations:
                 params[key] = value
         return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/explain/{_seg(name)}", params=params))
 
+    def impact(self, twin_id: str) -> Any:
+        """If this twin stops (impact.yaml, docs/impact.md): ``costPerHour`` of it all, its ``repairHours`` and the
+        ``affected`` twins, each with ``effect`` (stops or slows), ``afterMin``, ``hops``, the relationship ``path``
+        and its own ``costPerHour``."""
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/impact"))
+
+    def impact_risks(self, *, limit: int = 50) -> Any:
+        """Twins with a live RUL estimate, costliest likely failure first: ``pFailure`` within ``horizonHours``,
+        ``rulHours``, ``costPerHour`` of the cascade, ``repairHours``, ``expectedCost`` (their product) and what it
+        ``stops``. Returns ``value`` and ``count`` (all ranked, before ``limit``)."""
+        return self._send(Call("GET", "/api/v1/impact/risks", params={"limit": limit}))
+
     def twin_physics(self, twin_id: str) -> Any:
         """The twin's coupled physics model (physics.yaml): ``coupled``, its ``coupling`` settings and the ``live``
         state — phase, model time, expected vs measured per output, open episode, last error."""

@@ -3,6 +3,7 @@ lowest (docs/maintenance-planning.md), for the operations manager. The plan's st
 expected cost (risk, preventive, planned stops); a timeline with one row per task (its day coloured by P(failure
 before), its cheapest other days, the line stops, the days without crew or production); the planned tasks with
 their cost, shared stop, other days and live work order; what could not be planned and why; crew hours per day.
+Below it, the twins' failure risk ranked by expected cost (``twin_impact.risk_panel``, from ``impact.yaml``).
 
 The plan is the platform's one :class:`~tvilling.app.maintenance_planning.MaintenancePlanner`'s live plan (the
 one behind ``GET /api/v1/maintenance/plan``): every role may see it and re-plan, as through the API. Planning runs
@@ -26,6 +27,7 @@ from tvilling.core.errors import TvillingError
 from tvilling.core.roles import Role
 from tvilling.dashboard import shell
 from tvilling.dashboard.pages import maintenance_plan_view as view
+from tvilling.dashboard.pages.twin_impact import risk_panel
 
 DOCS = "docs/maintenance-planning.md"
 # A raw anchor: ui.link would put the dashboard's /ui prefix before the API's path.
@@ -164,6 +166,7 @@ async def maintenance_plan_page(request: Request) -> RedirectResponse | None:
             planned_at = ui.label("").classes("tv-muted").props("data-testid=plan-planned-at")
             replan = ui.button("Re-plan", icon="refresh").props("unelevated color=primary data-testid=plan-replan")
         body = ui.column().classes("w-full gap-4")
+        reload_risks = risk_panel(session)  # "Failure risk by cost": loads itself, again on Re-plan
 
     def compute() -> tuple[dict[str, Any], view.Calendar | None]:
         planner = maintenance_planner(dash.app_state, dash.services)
@@ -234,6 +237,7 @@ async def maintenance_plan_page(request: Request) -> RedirectResponse | None:
             stale.text = "Estimates or work orders changed since this plan: re-plan to update it."
 
     replan.on_click(refresh)
+    replan.on_click(reload_risks)
     ui.timer(0, refresh, once=True)  # after the page is shown: planning runs the solver
     shell.watch(session, on_change)
     return None

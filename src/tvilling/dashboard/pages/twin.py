@@ -1,6 +1,6 @@
 """Twin detail: live properties (value, unit, quality, age), desired vs reported, history with zoom and bucketed
 aggregation, anomaly score and RUL insights, commands (``commands_panel``), configuration and related twins, and
-"Why did it change?" (``twin_explain``)."""
+"If this stops" (``twin_impact``) and "Why did it change?" (``twin_explain``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tvilling.dashboard import history, shell, twinview
 from tvilling.dashboard.commands_panel import commands_panel
 from tvilling.dashboard.live import TwinState, age_s
 from tvilling.dashboard.pages.twin_explain import explain_panel
+from tvilling.dashboard.pages.twin_impact import impact_panel
 
 PROP_COLUMNS: list[dict[str, Any]] = [
     {"name": "name", "label": "Property", "field": "name", "align": "left", "sortable": True},
@@ -158,6 +159,7 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
                                 ui.label(shell.fmt(value))
                         if not config:
                             ui.label("No configured properties").classes("tv-muted")
+        impact_panel(session, twin_id)  # "If this stops"
         explain_panel(session, state, twin_id, prop)  # "Why did it change?"
 
     def render_insights() -> None:

@@ -1,0 +1,50 @@
+"""The bottling site with its impact.yaml (made tenant acme's) and live RUL estimates, for the impact API, CLI, SDK
+and MCP tests (docs/impact.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from tests.support.explain_history import SITE
+from tests.support.platform import ApiRig, api_rig
+from tvilling.app.site import SitePackage, load_site
+from tvilling.core.context import Context, new_id
+from tvilling.core.events import Event
+
+# twin -> P(failure within 72 h): expected cost = P x 2 400/h (line 1 stops) x repair hours
+ESTIMATES = {"pump-1-bearing": 0.2, "chiller-1": 0.5, "filler-1-bearing": 0.05, "hall": 0.9}
+
+
+@contextmanager
+def impact_rig(tmp_path: Path, *, estimates: bool = True) -> Iterator[ApiRig]:
+    """An API rig on SQLite: the bottling site (tenant acme), its impact.yaml made acme's, and the ``ESTIMATES``;
+    conveyor 1's bearing had one too, but its episode has been cleared since."""
+    doc = yaml.safe_load((SITE / "impact.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "impact.yaml").write_text(yaml.safe_dump({**doc, "tenant": "acme"}), encoding="utf-8")
+    with api_rig(f"sqlite:///{tmp_path / 'impact.db'}", seed_models=False, impact_file=tmp_path / "impact.yaml") as r:
+        load_site(r.platform.services, "acme", SitePackage(SITE), Context.new(actor="test"))
+        if estimates:
+            for twin, p in ESTIMATES.items():
+                rul(r, twin, p)
+            rul(r, "conveyor-1-bearing", 0.9)
+            insight(r, "insight.cleared", "conveyor-1-bearing", {"detector": "isolation_forest"})
+        yield r
+
+
+def rul(rig: ApiRig, twin: str, p_failure: float) -> None:
+    """A live RUL estimate for ``twin``, as the monitor writes it."""
+    at = rig.platform.services.clock.now() - timedelta(hours=1)
+    insight(rig, "insight.rul", twin, {"at": at.isoformat(), "p_failure": p_failure, "horizon_hours": 72.0,
+                                       "rul_hours": {"mean": 400.0, "lower": 120.0, "upper": 900.0, "level": 0.9}})
+
+
+def insight(rig: ApiRig, kind: str, twin: str, data: dict[str, object]) -> None:
+    services = rig.platform.services
+    with services.store.write() as tx:
+        tx.events.append([Event(kind=kind, tenant="acme", subject=twin, time=services.clock.now(),
+                                context_id=new_id(), actor="monitoring", data={"twin": twin, **data})])
