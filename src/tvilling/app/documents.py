@@ -29,7 +29,7 @@ def validate_document(model: type[_M], doc: Any, prefix: str, docs: str) -> _M:
         return model.model_validate(doc)
     except pydantic.ValidationError as exc:
         problems = [Problem(str(err["msg"]).removeprefix("Value error, "),
-                            f"{prefix}." + ".".join(str(p) for p in err["loc"])) for err in exc.errors()]
+                            ".".join([prefix, *(str(p) for p in err["loc"])])) for err in exc.errors()]
         raise ValidationError(f"{len(problems)} problem(s) in the {prefix} document: {problems[0].where}: "
                               f"{problems[0].message}", where=problems[0].where, problems=problems,
                               hint=f"format: {docs}") from None

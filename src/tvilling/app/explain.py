@@ -16,10 +16,7 @@ ones were left out (``eventsTruncated``). At most ``CONCURRENT`` explanations re
 from __future__ import annotations
 
 import math
-import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +25,8 @@ import numpy as np
 
 from tvilling.adapters.sql.series import series_names
 from tvilling.adapters.sql.timeseries_read import HistoryReader
-from tvilling.core.errors import NotFoundError, UnavailableError, ValidationError
+from tvilling.app.slots import Slots
+from tvilling.core.errors import NotFoundError, ValidationError
 from tvilling.ml.explain import Direction, Settings, Signal, as_dict, explain
 from tvilling.ports.documents import iso
 
@@ -230,24 +228,7 @@ def _minus(t: datetime, d: timedelta) -> datetime:
         raise ValidationError("start is too early to have a reference window before it", where="start") from None
 
 
-class _Slots:
-    """At most ``n`` explanations read history at once (each may read hundreds of series); the rest wait, then get
-    a 503 with Retry-After rather than queue without bound."""
-
-    def __init__(self, n: int, wait_s: float) -> None:
-        self._sem, self._wait_s = threading.BoundedSemaphore(n), wait_s
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        if not self._sem.acquire(timeout=self._wait_s):
-            raise UnavailableError("too many explanations are being computed", hint="retry in a few seconds")
-        try:
-            yield
-        finally:
-            self._sem.release()
-
-
-_SLOTS = _Slots(CONCURRENT, SLOT_WAIT_S)
+_SLOTS = Slots(CONCURRENT, SLOT_WAIT_S, "explanations")
 
 
 def _iso_s(t: float | None) -> str | None:

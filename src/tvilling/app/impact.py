@@ -22,21 +22,24 @@ hours. Read-only.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tvilling.adapters.sql.graph import named_relationships, twin_models
 from tvilling.app.documents import read_yaml, validate_document
 from tvilling.app.maintenance_planning import latest_rul
 from tvilling.app.site import site_file
+from tvilling.app.slots import Slots
 from tvilling.core.errors import NotFoundError, UnavailableError, ValidationError
 from tvilling.ports.documents import iso
-from tvilling.simulation.cascade import Edge, Rule, cascade, cost_per_hour
+from tvilling.simulation.cascade import Edge, Rule, cascade, cost_per_hour, effect_cost
 
-MAX_TWINS = 5_000  # walked from one failed twin
+MAX_TWINS = 20_000  # a tenant's twins read for one answer
+MAX_EDGES = 100_000  # and the relationships a rule names
+_SLOTS = Slots(2, 20.0, "cascade-impact answers")
 
 
 class _Strict(BaseModel):
@@ -49,6 +52,7 @@ class RuleSpec(_Strict):
     effect: Literal["stops", "slows"] = "stops"
     after_min: float = Field(default=0.0, ge=0, le=10_080)  # how long the effect takes along this relationship
     only: list[str] = Field(default_factory=list)  # DTDL model ids the affected twin must have
+    from_models: list[str] = Field(default_factory=list, alias="from")  # ... and the stopped twin must have
 
 
 class _Document(_Strict):
@@ -80,8 +84,8 @@ def parse_config(doc: Any) -> ImpactConfig:
     if bad:
         raise ValidationError(f"out of range in the impact document: {', '.join(bad)}", where="impact",
                               hint="costs and repair hours are ≥ 0; a slow factor is within 0..1")
-    return ImpactConfig(d.tenant, tuple(Rule(r.relationship, r.direction, r.effect, r.after_min, tuple(r.only))
-                                        for r in d.rules),
+    return ImpactConfig(d.tenant, tuple(Rule(r.relationship, r.direction, r.effect, r.after_min, tuple(r.only),
+                                             tuple(r.from_models)) for r in d.rules),
                         dict(d.cost_per_hour), dict(d.slow_factor), dict(d.repair_hours))
 
 
@@ -97,79 +101,59 @@ class ImpactService:
     def impact(self, tenant: str, twin_id: str) -> dict[str, Any]:
         """What stops and what slows if ``twin_id`` stops, with the paths, and the cost per hour of it all."""
         config = self._config(tenant)
-        edges, models = self._edges(tenant, twin_id, config)
+        with _SLOTS.slot():
+            edges, models = self._graph(tenant, config)
+        if twin_id not in models:
+            raise NotFoundError(f"twin {twin_id} does not exist", where=twin_id)
         effects = cascade(edges, config.rules, twin_id, models)
-        per_hour = cost_per_hour(effects, twin_id, config.costs, config.slow_factor)
-        return {"twinId": twin_id, "costPerHour": per_hour, "repairHours": config.repair(twin_id),
+        return {"twinId": twin_id, "costPerHour": cost_per_hour(effects, twin_id, config.costs, config.slow_factor),
+                "repairHours": config.repair(twin_id),
                 "affected": [{"twinId": e.twin, "effect": e.effect, "afterMin": e.after_min, "hops": e.hops,
-                              "path": list(e.path),
-                              "costPerHour": config.costs.get(e.twin, 0.0) * (
-                                  1.0 if e.effect == "stops" else config.slow_factor.get(e.twin, 0.5))}
+                              "path": list(e.path), "costPerHour": effect_cost(e, config.costs, config.slow_factor)}
                              for e in effects]}
 
     def risks(self, tenant: str, limit: int = 50) -> dict[str, Any]:
         """Twins with a live RUL estimate, by expected cost: P(failure within the estimate's horizon) × the cost
-        per hour of their cascade × their repair hours."""
+        per hour of their cascade × their repair hours. The graph is read once; one indexed read per twin finds its
+        latest estimate."""
         config = self._config(tenant)
-        with self.services.store.read() as tx:
-            twins = [t.id for t in tx.twins.list(tenant, limit=MAX_TWINS)]
-        rows = []
-        for twin in twins:
-            latest = latest_rul(self.services.store.engine, tenant, twin)
-            if latest is None:
-                continue
-            at, rul = latest
-            p = rul.get("p_failure")
-            if not isinstance(p, int | float):
-                continue
-            edges, models = self._edges(tenant, twin, config)
-            effects = cascade(edges, config.rules, twin, models)
-            per_hour = cost_per_hour(effects, twin, config.costs, config.slow_factor)
-            rows.append({"twinId": twin, "pFailure": float(p), "horizonHours": rul.get("horizon_hours"),
-                         "rulHours": rul.get("rul_hours"), "estimatedAt": iso(at), "costPerHour": per_hour,
-                         "repairHours": config.repair(twin),
-                         "expectedCost": float(p) * per_hour * config.repair(twin),
-                         "stops": [e.twin for e in effects if e.effect == "stops"]})
-        rows.sort(key=lambda r: (-r["expectedCost"], r["twinId"]))
+        rows: list[dict[str, Any]] = []
+        with _SLOTS.slot():
+            edges, models = self._graph(tenant, config)
+            for twin in sorted(models):
+                latest = latest_rul(self.services.store.engine, tenant, twin)
+                p = latest[1].get("p_failure") if latest is not None else None
+                # a probability, or nothing: a bool, NaN or a value outside 0..1 is not ranked
+                if latest is None or isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+                    continue
+                at, rul = latest
+                effects = cascade(edges, config.rules, twin, models)
+                per_hour = cost_per_hour(effects, twin, config.costs, config.slow_factor)
+                rows.append({"twinId": twin, "pFailure": float(p), "horizonHours": rul.get("horizon_hours"),
+                             "rulHours": rul.get("rul_hours"), "estimatedAt": iso(at), "costPerHour": per_hour,
+                             "repairHours": config.repair(twin),
+                             "expectedCost": float(p) * per_hour * config.repair(twin),
+                             "stops": [e.twin for e in effects if e.effect == "stops"]})
+        rows.sort(key=lambda r: (-float(r["expectedCost"]), str(r["twinId"])))
         return {"value": rows[:limit], "count": len(rows)}
 
     def _config(self, tenant: str) -> ImpactConfig:
-        if self.config is None:
-            raise UnavailableError("no impact.yaml: cascade impact needs rules for how a stop travels",
+        if self.config is None or tenant != self.config.tenant:  # another tenant's file is none of yours
+            raise UnavailableError("no impact.yaml for this tenant: cascade impact needs rules for how a stop travels",
                                    hint="add impact.yaml beside the site's mappings.yaml (docs/impact.md)")
-        if tenant != self.config.tenant:
-            raise UnavailableError(f"impact.yaml is for tenant {self.config.tenant!r}, not yours",
-                                   hint="docs/impact.md")
         return self.config
 
-    def _edges(self, tenant: str, twin_id: str, config: ImpactConfig) -> tuple[list[Edge], dict[str, str]]:
-        """The relationships a stop may travel along, read breadth-first from ``twin_id`` (both directions), and
-        the model of every twin they reach."""
+    def _graph(self, tenant: str, config: ImpactConfig) -> tuple[list[Edge], dict[str, str]]:
+        """The tenant's relationships a rule names and every twin's model, in two reads; a graph beyond the limits
+        is a 503 that says so, never a silently partial answer."""
         names = {r.relationship for r in config.rules}
         with self.services.store.read() as tx:
-            root = tx.twins.get(tenant, twin_id)
-            if root is None:
-                raise NotFoundError(f"twin {twin_id} does not exist", where=twin_id)
-            seen, queue, edges = {twin_id}, deque([twin_id]), set()
-            models = {twin_id: root.model_id}
-            while queue:
-                here = queue.popleft()
-                rels = [*tx.relationships.outgoing(tenant, here, limit=MAX_TWINS),
-                        *tx.relationships.incoming(tenant, here, limit=MAX_TWINS)]
-                for r in rels:
-                    if r.name not in names:
-                        continue
-                    edges.add(Edge(r.source_id, r.name, r.target_id))
-                    for other in (r.source_id, r.target_id):
-                        if other not in seen:
-                            if len(seen) >= MAX_TWINS:
-                                raise ValidationError(f"more than {MAX_TWINS} twins connected to {twin_id}",
-                                                      where=twin_id)
-                            seen.add(other)
-                            queue.append(other)
-                            record = tx.twins.get(tenant, other)
-                            models[other] = record.model_id if record is not None else ""
-        return sorted(edges, key=lambda e: (e.source, e.name, e.target)), models
+            rels = named_relationships(tx.conn, tenant, names, MAX_EDGES)
+            models = twin_models(tx.conn, tenant, MAX_TWINS)
+        if len(rels) > MAX_EDGES or len(models) > MAX_TWINS:
+            raise UnavailableError(f"the tenant's graph is larger than cascade impact reads ({MAX_TWINS} twins, "
+                                   f"{MAX_EDGES} relationships)", hint="docs/impact.md, Limits")
+        return [Edge(a, b, c) for a, b, c in rels], models
 
 
 def build_impact_service(services: Any, settings: Any) -> ImpactService:

@@ -422,7 +422,8 @@ class SetpointLoopService:
             try:
                 held[loop.name] = await asyncio.wait_for(self.keep_lease(loop, held[loop.name]),
                                                          timeout=max(0.5, (loop.lease_s or 0.0) / 4))
-                last_error.pop(loop.name, None)
+                if last_error.pop(loop.name, None) is not None:
+                    log.info("setpoint loop %s: lease messages go out again", loop.name)
             except Exception as exc:  # a broker or database outage: the device falls back, nothing piles up
                 text = str(exc) or type(exc).__name__
                 # once per new reason, not every tick (a server without a broker would log it every few seconds)

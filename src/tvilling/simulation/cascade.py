@@ -10,7 +10,8 @@ The graph says how things are connected; *rules* say how a stop travels along ea
 - ``after_min``: how long the effect takes to arrive along that relationship (a buffer tank between a pump and the
   filler it feeds: the filler runs on until the tank is empty);
 - ``only``: DTDL model ids the affected twin must have (a *line* that contains a stopped machine stops; the *site*
-  that contains the line does not).
+  that contains the line does not); ``from_models``: model ids the *stopped* twin must have for the rule to apply
+  (the line stops when its filler or conveyor stops — its pump only starves the filler, after the buffer).
 
 From the failed twin, earliest first (Dijkstra over ``after_min``, then fewer hops), stops before slow-downs (a
 twin reached both ways stops), each twin once, with the path that explains it and when. Cost per hour: each stopped
@@ -54,6 +55,7 @@ class Rule:
     effect: EffectKind = "stops"
     after_min: float = 0.0
     only: tuple[str, ...] = ()  # model ids of the twins it may affect; empty: any
+    from_models: tuple[str, ...] = ()  # model ids of the twins it travels from; empty: any
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ def cascade(edges: Iterable[Edge], rules: Sequence[Rule], failed: str,
     """Every twin the stop of ``failed`` reaches, stopped ones first, then by time, distance and name. ``models``:
     twin -> model id, for rules with ``only``."""
     models = models or {}
+    if any(rule.after_min < 0 for rule in rules):  # Dijkstra needs non-negative delays
+        raise ValueError("a rule's after_min must be >= 0")
     by_rel: dict[str, list[Rule]] = {}
     for rule in rules:
         by_rel.setdefault(rule.relationship, []).append(rule)
@@ -99,7 +103,8 @@ def cascade(edges: Iterable[Edge], rules: Sequence[Rule], failed: str,
                 for rule in by_rel[edge.name]:
                     if (rule.direction == "forward") != (edge.source == here):
                         continue
-                    if rule.only and models.get(other) not in rule.only:
+                    if (rule.only and models.get(other) not in rule.only) or (
+                            rule.from_models and models.get(here) not in rule.from_models):
                         continue
                     effect = "stops" if kind == "stops" and rule.effect == "stops" else "slows"
                     if effect != kind or other == failed or other in found or other in done:
@@ -117,12 +122,17 @@ def _neighbours(here: str, out_of: Mapping[str, list[Edge]],
         yield e, e.source
 
 
+DEFAULT_SLOW_FACTOR = 0.5
+
+
+def effect_cost(effect: Effect, costs: Mapping[str, float], slow_factor: Mapping[str, float]) -> float:
+    """One affected twin's lost value per hour: its cost if it stops, times its slow factor if it slows."""
+    c = costs.get(effect.twin, 0.0)
+    return c if effect.effect == "stops" else c * slow_factor.get(effect.twin, DEFAULT_SLOW_FACTOR)
+
+
 def cost_per_hour(effects: Iterable[Effect], failed: str, costs: Mapping[str, float],
-                  slow_factor: Mapping[str, float], default_slow_factor: float = 0.5) -> float:
-    """Lost value per hour while ``failed`` is down: the failed twin's own cost, every stopped twin's, and every
-    slowed twin's times its slow factor."""
-    total = costs.get(failed, 0.0)
-    for e in effects:
-        c = costs.get(e.twin, 0.0)
-        total += c if e.effect == "stops" else c * slow_factor.get(e.twin, default_slow_factor)
-    return total
+                  slow_factor: Mapping[str, float]) -> float:
+    """Lost value per hour while ``failed`` is down: the failed twin's own cost and every affected twin's. A twin
+    that slows before it stops is priced as stopped (its slow phase is not added)."""
+    return costs.get(failed, 0.0) + sum(effect_cost(e, costs, slow_factor) for e in effects)

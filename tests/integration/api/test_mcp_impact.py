@@ -23,8 +23,8 @@ async def test_an_assistant_asks_what_a_failure_would_cost(tmp_path: Path) -> No
             body = value(await client.call_tool("failure_impact", {"twin_id": "pump-1-bearing"}))
             assert (body["costPerHour"], body["repairHours"]) == (2400.0, 36.0)
             assert [(a["twinId"], a["effect"], a["afterMin"]) for a in body["affected"]] == [
-                ("pump-1", "stops", 0.0), ("line-1", "stops", 0.0), ("filler-1", "stops", 20.0)]
-            assert body["affected"][2]["path"] == ["pump-1 hasPart pump-1-bearing", "pump-1 feeds filler-1"]
+                ("pump-1", "stops", 0.0), ("filler-1", "stops", 20.0), ("line-1", "stops", 20.0)]
+            assert body["affected"][1]["path"] == ["pump-1 hasPart pump-1-bearing", "pump-1 feeds filler-1"]
 
             risks = value(await client.call_tool("failure_risks", {}))
             assert risks["count"] == 4

@@ -1,8 +1,8 @@
 """Cascade impact on the dashboard in Debian Chromium against a real platform on loopback (fixtures in conftest.py).
 
 The platform runs on the bottling plant's site, whose ``impact.yaml`` sits beside ``mappings.yaml`` (the rig's
-``mappings_file``, so the platform finds it): a bearing seizes, its pump stops, the line stops at once and the
-filler once the buffer tank is dry, 20 min later. The twin page's "If this stops" card must say so; the hall stops
+``mappings_file``, so the platform finds it): a bearing seizes, its pump stops, the filler once the buffer tank is
+dry, 20 min later, and with it the line. The twin page's "If this stops" card must say so; the hall stops
 nothing. On the Maintenance plan page, two live RUL estimates are ranked by expected cost, not by P(failure): the
 bearing's 36 h repair outweighs the motor's higher probability. Without an impact.yaml both cards are one line.
 """
@@ -61,8 +61,8 @@ def open_card(page_for: Any, twin: str) -> Any:
 def test_a_seized_bearing_stops_its_pump_the_line_and_the_filler_later(page_for: Any, rig: Rig) -> None:
     page = open_card(page_for, BEARING)
     summary = page.get_by_test_id("impact-summary")
-    expect(summary).to_contain_text(f"If {BEARING} stops: pump-1, line-1", timeout=10_000)
-    expect(summary).to_contain_text("(filler-1 after 20 min) — €2,400/h lost; repair 36 h")
+    expect(summary).to_contain_text(f"If {BEARING} stops: pump-1, filler-1 and line-1 stop", timeout=10_000)
+    expect(summary).to_contain_text("(filler-1 after 20 min, line-1 after 20 min) — €2,400/h lost; repair 36 h")
     expect(summary).to_have_text(impact_summary(rig.platform.app.state.impact.impact(TENANT, BEARING)))
     table = page.get_by_test_id("impact-affected")
     for twin in ("pump-1", "line-1", "filler-1"):
@@ -97,7 +97,7 @@ def test_the_risk_table_ranks_live_estimates_by_expected_cost(estimated: None, p
     assert shown == [r["twinId"] for r in answer]  # other tests' estimates may be ranked too
     assert shown.index(BEARING) < shown.index(MOTOR)
     bearing = table.locator("tbody tr").filter(has=page.get_by_test_id(f"risk-twin-{BEARING}"))
-    for text in ("5.0%", "within 72 h", "€2,400", "36", "€4,320", "pump-1, line-1"):
+    for text in ("5.0%", "within 72 h", "€2,400", "36", "€4,320", "pump-1, filler-1, line-1"):
         expect(bearing).to_contain_text(text)
     motor = table.locator("tbody tr").filter(has=page.get_by_test_id(f"risk-twin-{MOTOR}"))
     for text in ("20.0%", "within 72 h", "€3,840", "filler-1"):
@@ -108,8 +108,8 @@ def test_the_risk_table_ranks_live_estimates_by_expected_cost(estimated: None, p
 def test_without_an_impact_file_each_card_is_one_line(no_impact_file: None, page_for: Any) -> None:
     page = open_card(page_for, BEARING)
     line = page.get_by_test_id("impact-unavailable")
-    expect(line).to_have_text("no impact.yaml: cascade impact needs rules for how a stop travels — add impact.yaml "
-                              "beside the site's mappings.yaml (docs/impact.md)", timeout=10_000)
+    expect(line).to_have_text("no impact.yaml for this tenant: cascade impact needs rules for how a stop travels — "
+                              "add impact.yaml beside the site's mappings.yaml (docs/impact.md)", timeout=10_000)
     expect(page.get_by_test_id("impact-summary")).to_have_count(0)
     assert "Traceback" not in page.content()
     plan = page_for(Role.VIEWER, "/ui/maintenance/plan")

@@ -524,3 +524,34 @@ async def test_turning_autonomy_off_releases_at_once_not_at_the_next_tick(rig: A
     finally:
         keeper.cancel()
         svc.detach()
+
+
+async def test_a_failing_renewal_is_logged_once_per_reason_and_its_recovery_once(
+        rig: Any, caplog: pytest.LogCaptureFixture) -> None:
+    _services, commands, _transport, _clock, _events = rig
+    transport = LeasingTransport()
+    await commands.attach(transport)
+    svc = service(rig, loop("auto", lease_s=8))
+    svc.enable("t", "auto-loop", "token:eng")
+    outcomes = iter(["down", "down", "down", "other", None, None])
+
+    async def renew(target: Any, holder: str, lease_s: float) -> None:
+        reason = next(outcomes)
+        if reason is not None:
+            raise CommandSendError(f"broker {reason}")
+
+    transport.renew_lease = renew  # type: ignore[method-assign]
+    ticks = 0
+
+    async def sleep(_s: float) -> None:
+        nonlocal ticks
+        ticks += 1
+        if ticks == 6:
+            raise asyncio.CancelledError
+
+    with caplog.at_level("INFO", logger="tvilling.app.setpoint_loops"), pytest.raises(asyncio.CancelledError):
+        await svc.keep_leases(sleep)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if "lease" in r.getMessage()]
+    assert lines == [("WARNING", "setpoint loop auto-loop: lease not renewed: broker down"),
+                     ("WARNING", "setpoint loop auto-loop: lease not renewed: broker other"),
+                     ("INFO", "setpoint loop auto-loop: lease messages go out again")]

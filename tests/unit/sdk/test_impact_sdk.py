@@ -28,8 +28,9 @@ def test_sync_impact(rig: ApiRig) -> None:
         body = tv.impact("pump-1-bearing")
         assert (body["costPerHour"], body["repairHours"]) == (2400.0, 36.0)
         assert [(a["twinId"], a["effect"], a["afterMin"]) for a in body["affected"]] == [
-            ("pump-1", "stops", 0.0), ("line-1", "stops", 0.0), ("filler-1", "stops", 20.0)]
-        assert body["affected"][1]["path"] == ["pump-1 hasPart pump-1-bearing", "line-1 contains pump-1"]
+            ("pump-1", "stops", 0.0), ("filler-1", "stops", 20.0), ("line-1", "stops", 20.0)]
+        assert body["affected"][2]["path"] == ["pump-1 hasPart pump-1-bearing", "pump-1 feeds filler-1",
+                                               "line-1 contains filler-1"]
 
         risks = tv.impact_risks()
         assert risks["count"] == 4
@@ -37,7 +38,7 @@ def test_sync_impact(rig: ApiRig) -> None:
         top = risks["value"][0]
         assert (top["pFailure"], top["horizonHours"], top["costPerHour"], top["repairHours"]) == (0.2, 72.0, 2400.0,
                                                                                                   36.0)
-        assert top["expectedCost"] == pytest.approx(17280.0) and top["stops"] == ["pump-1", "line-1", "filler-1"]
+        assert top["expectedCost"] == pytest.approx(17280.0) and top["stops"] == ["pump-1", "filler-1", "line-1"]
         assert [r["twinId"] for r in tv.impact_risks(limit=1)["value"]] == ["pump-1-bearing"]
 
         with pytest.raises(NotFoundError):
@@ -48,7 +49,7 @@ def test_sync_impact(rig: ApiRig) -> None:
     with live_server(rig.platform.app) as url, Client(url, rig.tokens[("globex", Role.VIEWER)]) as tv:
         with pytest.raises(UnavailableError) as unavailable:
             tv.impact("pump-1-bearing")
-        assert "impact.yaml is for tenant 'acme'" in str(unavailable.value)
+        assert "no impact.yaml for this tenant" in str(unavailable.value)
     with live_server(rig.platform.app) as url, Client(url, "tvl_nope") as tv, pytest.raises(AuthenticationError):
         tv.impact_risks()
 

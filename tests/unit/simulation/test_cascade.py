@@ -68,3 +68,21 @@ def test_only_limits_which_twins_a_rule_affects() -> None:
     rules = [Rule("contains", "backward", only=("Line",))]
     assert [e.twin for e in cascade(edges, rules, "filler", {"line": "Line", "site": "Site"})] == ["line"]
     assert [e.twin for e in cascade(edges, [Rule("contains", "backward")], "filler")] == ["line", "site"]
+
+
+def test_cycles_with_delays_end_and_a_stopped_twin_slows_others_from_its_stop_time() -> None:
+    edges = [Edge("a", "feeds", "b"), Edge("b", "feeds", "a"), Edge("b", "cools", "c")]
+    rules = [Rule("feeds", "forward", after_min=5), Rule("cools", "forward", "slows", after_min=3)]
+    got = {e.twin: (e.effect, e.after_min) for e in cascade(edges, rules, "a")}
+    assert got == {"b": ("stops", 5.0), "c": ("slows", 8.0)}  # b stops at 5; its slow-down reaches c 3 min later
+
+
+def test_two_rules_on_one_relationship_and_from_models() -> None:
+    edges = [Edge("site", "contains", "line"), Edge("line", "contains", "filler"), Edge("line", "contains", "pump")]
+    models = {"site": "Site", "line": "Line", "filler": "Filler", "pump": "Pump"}
+    rules = [Rule("contains", "backward", only=("Line",), from_models=("Filler",)),
+             Rule("contains", "backward", "slows", only=("Site",))]
+    assert {e.twin: e.effect for e in cascade(edges, rules, "filler", models)} == {"line": "stops", "site": "slows"}
+    assert cascade(edges, rules, "pump", models) == []  # the pump is not a Filler: the line runs on
+    with pytest.raises(ValueError, match="after_min"):
+        cascade(edges, [Rule("contains", "backward", after_min=-1)], "filler")

@@ -1,6 +1,6 @@
 """The example site's impact.yaml against the virtual plant's own physics: stop a device in the plant (in process)
-and the line's throughput falls to zero when the cascade says it stops — the pump's buffer, the chiller's warming
-product — and a device the rules say nothing about (the hall's HVAC) leaves the line running."""
+and the line's throughput falls to zero when the cascade says it stops, within 10 min — the pump's buffer, the
+chiller's warming product — and a device the rules say nothing about (the hall's HVAC) leaves the line running."""
 
 from __future__ import annotations
 
@@ -50,4 +50,6 @@ def test_the_line_stops_when_and_only_when_the_cascade_says(device: str) -> None
         return
     line = predicted["line-1"]
     assert line.effect == "stops" and observed is not None
-    assert line.after_min - 15 <= observed <= line.after_min + 45, (device, line.after_min, observed)
+    # the plant is deterministic here (seed 3, no faults): the example's delays are its own, to within 10 minutes
+    assert abs(observed - line.after_min) <= 10, (device, line.after_min, observed)
+    assert predicted["filler-1"].after_min == line.after_min  # the line stops because its filler does
