@@ -139,8 +139,10 @@ class ImpactService:
 
     def _config(self, tenant: str) -> ImpactConfig:
         if self.config is None or tenant != self.config.tenant:  # another tenant's file is none of yours
-            raise UnavailableError("no impact.yaml for this tenant: cascade impact needs rules for how a stop travels",
-                                   hint="add impact.yaml beside the site's mappings.yaml (docs/impact.md)")
+            # a 404: the tenant's impact rules do not exist (not a server fault: a 5xx would page someone)
+            raise NotFoundError("no impact.yaml for this tenant: cascade impact needs rules for how a stop travels",
+                                where="impact.yaml",
+                                hint="add impact.yaml beside the site's mappings.yaml (docs/impact.md)")
         return self.config
 
     def _graph(self, tenant: str, config: ImpactConfig) -> tuple[list[Edge], dict[str, str]]:

@@ -79,7 +79,7 @@ def test_risks_rank_likely_failures_by_expected_cost(rig: ApiRig) -> None:
     conveyor = rig.call("GET", "/api/v1/twins/conveyor-1-bearing/impact", role=Role.VIEWER).json()
     assert {a["twinId"] for a in conveyor["affected"]} == {"conveyor-1", "line-1"}  # globex's extra edge is not acme's
     leaked = rig.call("GET", "/api/v1/twins/conveyor-1-bearing/impact", tenant="globex")
-    assert leaked.status_code == 503  # and globex has no impact.yaml to ask with
+    assert leaked.status_code == 404  # and globex has no impact.yaml to ask with
     assert rig.call("GET", "/api/v1/impact/risks", role=Role.VIEWER, params={"limit": 1}).json()["count"] == 3
 
 
@@ -87,9 +87,9 @@ def test_errors_and_tenants(rig: ApiRig, tmp_path: Path) -> None:
     r = rig.call("GET", "/api/v1/twins/nowhere/impact")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     r = rig.call("GET", "/api/v1/twins/pump-1/impact", tenant="globex")  # impact.yaml is acme's
-    assert r.status_code == 503 and "no impact.yaml for this tenant" in r.json()["detail"] and "acme" not in r.text
+    assert r.status_code == 404 and "no impact.yaml for this tenant" in r.json()["detail"] and "acme" not in r.text
     assert rig.client.get("/api/v1/twins/pump-1/impact").status_code == 401
     assert rig.call("GET", "/api/v1/impact/risks", params={"limit": 0}).status_code == 422
     with api_rig(f"sqlite:///{tmp_path / 'none.db'}", seed_models=False) as bare:
         r = bare.call("GET", "/api/v1/impact/risks")
-        assert r.status_code == 503 and "no impact.yaml" in r.json()["detail"] and "docs/impact.md" in r.text
+        assert r.status_code == 404 and "no impact.yaml" in r.json()["detail"] and "docs/impact.md" in r.text

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.impact_rig import impact_rig
 from tests.support.platform import ApiRig, live_server
-from tvilling.core.errors import AuthenticationError, NotFoundError, UnavailableError, ValidationError
+from tvilling.core.errors import AuthenticationError, NotFoundError, ValidationError
 from tvilling.core.roles import Role
 from tvilling.sdk import AsyncClient, Client
 
@@ -47,9 +47,9 @@ def test_sync_impact(rig: ApiRig) -> None:
             tv.impact_risks(limit=0)
         assert bad.value.where == "query.limit"
     with live_server(rig.platform.app) as url, Client(url, rig.tokens[("globex", Role.VIEWER)]) as tv:
-        with pytest.raises(UnavailableError) as unavailable:
+        with pytest.raises(NotFoundError) as unconfigured:
             tv.impact("pump-1-bearing")
-        assert "no impact.yaml for this tenant" in str(unavailable.value)
+        assert "no impact.yaml for this tenant" in str(unconfigured.value)
     with live_server(rig.platform.app) as url, Client(url, "tvl_nope") as tv, pytest.raises(AuthenticationError):
         tv.impact_risks()
 

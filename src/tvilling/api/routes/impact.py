@@ -34,7 +34,7 @@ async def twin_impact(request: Request, principal: Annotated[Principal, Depends(
     return Json(await run_in_threadpool(impact_service(request).impact, principal.tenant, twin_id))
 
 
-@router.get("/impact/risks", response_model=None, responses=errors(503),
+@router.get("/impact/risks", response_model=None, responses=errors(404, 503),
             summary="Twins with a live RUL estimate ranked by expected cost: P(failure) x cost per hour x repair hours")
 async def risks(request: Request, principal: Annotated[Principal, Depends(require(Role.VIEWER))],
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
