@@ -68,6 +68,18 @@ def href(path: str) -> str:
     return MOUNT_PATH + url(path)
 
 
+def twin_link_slot(testid_prefix: str = "", *, stop: bool = False) -> str:
+    """A Quasar table cell template linking ``props.row.twinId`` to its twin page; ``testid_prefix`` gives each
+    link ``data-testid="<prefix><twin>"``; ``stop`` keeps a click from also selecting the row."""
+    link = "<q-td :props=\"props\"><a :href=\"'" + href("/twin/") + "' + encodeURIComponent(props.row.twinId)\""
+    if stop:
+        link += " @click.stop"
+    if testid_prefix:
+        link += "\n  :data-testid=\"'" + testid_prefix + "' + props.row.twinId\""
+    return ("\n" + link + "\n  style=\"color:#1f4e79;font-weight:600;text-decoration:none\">"
+            "{{ props.row.twinId }}</a></q-td>")
+
+
 @dataclass
 class Session:
     dash: Dashboard

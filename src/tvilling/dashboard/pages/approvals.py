@@ -63,9 +63,6 @@ COLUMNS: list[dict[str, Any]] = [
     {"name": "digest", "label": "Digest", "field": "digest", "align": "left"},
     {"name": "action", "label": "", "field": "id", "align": "right"},
 ]
-TWIN_SLOT = r'''
-<q-td :props="props"><a :href="'%s' + encodeURIComponent(props.row.twinId)" @click.stop
-  style="color:#1f4e79;font-weight:600;text-decoration:none">{{ props.row.twinId }}</a></q-td>'''
 COMMAND_SLOT = r'''
 <q-td :props="props"><span class="text-weight-medium" :data-testid="'pending-' + props.row.id">
   {{ props.row.command }}</span></q-td>'''
@@ -215,7 +212,7 @@ async def approvals_page(request: Request) -> RedirectResponse | None:
                          ).classes("tv-muted").props("data-testid=approvals-read-only")
             table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination={"rowsPerPage": 20}).props(
                 "flat dense wrap-cells data-testid=approvals-table").classes("w-full")
-            for slot, template in (("twinId", TWIN_SLOT % shell.href("/twin/")), ("command", COMMAND_SLOT),
+            for slot, template in (("twinId", shell.twin_link_slot(stop=True)), ("command", COMMAND_SLOT),
                                    ("payload", PAYLOAD_SLOT), ("by", BY_SLOT), ("requested", REQUESTED_SLOT),
                                    ("deadline", DEADLINE_SLOT), ("approvals", APPROVALS_SLOT),
                                    ("digest", DIGEST_SLOT), ("action", ACTION_SLOT)):

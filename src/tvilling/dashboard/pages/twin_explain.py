@@ -54,11 +54,6 @@ KIND_SLOT = r'''
 <q-td :props="props"><q-badge outline :color="{setting:'primary', state:'warning'}[props.row.kind] || 'grey-7'"
   :label="props.row.kind" /><div v-if="props.row.first" class="tv-muted">ranked first: it moved at or before
   the change</div></q-td>'''
-EVENT_TWIN_SLOT = r'''
-<q-td :props="props"><a :href="'%s' + encodeURIComponent(props.row.twinId)"
-  style="color:#1f4e79;font-weight:600;text-decoration:none">{{ props.row.twinId }}</a></q-td>'''
-
-
 def numeric_properties(state: TenantState, twin_id: str) -> list[str]:
     """The twin's live numeric properties: what ingestion stores as numbers, so what has a numeric history."""
     twin = state.twins.get(twin_id)
@@ -253,7 +248,7 @@ def explain_panel(session: shell.Session, state: TenantState, twin_id: str, prop
                                  pagination={"rowsPerPage": EVENTS_PER_PAGE if paged else 0}).props(
                     "flat dense wrap-cells data-testid=explain-events" + ("" if paged else " hide-bottom")).classes(
                     "w-full")
-                table.add_slot("body-cell-twinId", EVENT_TWIN_SLOT % shell.href("/twin/"))
+                table.add_slot("body-cell-twinId", shell.twin_link_slot())
             else:
                 ui.label("No commands, alarms, work orders, setpoint-loop or kill-switch events on these twins "
                          "in the reference and the window.").classes("tv-muted").props("data-testid=explain-no-events")

@@ -39,17 +39,9 @@ RISK_COLUMNS: list[dict[str, Any]] = [
     {"name": "expected", "label": "Expected cost", "field": "expected", "align": "right"},
     {"name": "stops", "label": "What stops", "field": "stops", "align": "left"},
 ]
-AFFECTED_TWIN_SLOT = r'''
-<q-td :props="props"><a :href="'%s' + encodeURIComponent(props.row.twinId)"
-  :data-testid="'impact-twin-' + props.row.twinId"
-  style="color:#1f4e79;font-weight:600;text-decoration:none">{{ props.row.twinId }}</a></q-td>'''
 EFFECT_SLOT = r'''
 <q-td :props="props"><q-badge outline :color="props.row.effect === 'stops' ? 'negative' : 'warning'"
   :label="props.row.effect" /></q-td>'''
-RISK_TWIN_SLOT = r'''
-<q-td :props="props"><a :href="'%s' + encodeURIComponent(props.row.twinId)"
-  :data-testid="'risk-twin-' + props.row.twinId"
-  style="color:#1f4e79;font-weight:600;text-decoration:none">{{ props.row.twinId }}</a></q-td>'''
 RISK_P_SLOT = r'''
 <q-td :props="props"><div>{{ props.row.p }}</div><div class="tv-muted">{{ props.row.within }}</div></q-td>'''
 
@@ -139,7 +131,7 @@ def impact_panel(session: shell.Session, twin_id: str) -> None:
                 table = ui.table(columns=AFFECTED_COLUMNS, rows=affected_rows(body), row_key="twinId",
                                  pagination={"rowsPerPage": 0}).props(
                     "flat dense wrap-cells hide-bottom data-testid=impact-affected").classes("w-full")
-                table.add_slot("body-cell-twinId", AFFECTED_TWIN_SLOT % shell.href("/twin/"))
+                table.add_slot("body-cell-twinId", shell.twin_link_slot("impact-twin-"))
                 table.add_slot("body-cell-effect", EFFECT_SLOT)
 
     ui.timer(0, load, once=True)
@@ -178,7 +170,7 @@ def risk_panel(session: shell.Session) -> Callable[[], Awaitable[None]]:
                 return
             table = ui.table(columns=RISK_COLUMNS, rows=rows, row_key="twinId", pagination={"rowsPerPage": 0}).props(
                 "flat dense wrap-cells hide-bottom data-testid=risk-table").classes("w-full")
-            table.add_slot("body-cell-twinId", RISK_TWIN_SLOT % shell.href("/twin/"))
+            table.add_slot("body-cell-twinId", shell.twin_link_slot("risk-twin-"))
             table.add_slot("body-cell-p", RISK_P_SLOT)
             if body["count"] > len(rows):
                 ui.label(f"The {len(rows)} costliest of {body['count']}.").classes("tv-muted")

@@ -53,9 +53,6 @@ COLUMNS: list[dict[str, Any]] = [
 PRIORITY_SLOT = r'''
 <q-td :props="props"><q-badge :color="{urgent:'negative',high:'deep-orange',medium:'amber-8',low:'grey-6'}
   [props.row.priority] || 'grey'" :label="props.row.priority" :data-testid="'wo-priority-' + props.row.id" /></q-td>'''
-TWIN_SLOT = r'''
-<q-td :props="props"><a :href="'%s' + encodeURIComponent(props.row.twinId)" @click.stop
-  style="color:#1f4e79;font-weight:600;text-decoration:none">{{ props.row.twinId }}</a></q-td>'''
 TITLE_SLOT = r'''
 <q-td :props="props"><div>{{ props.row.title }}</div>
   <div v-if="props.row.comment" class="tv-muted">“{{ props.row.comment }}”</div></q-td>'''
@@ -274,7 +271,7 @@ async def work_orders_page(request: Request) -> RedirectResponse | None:
             table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination={"rowsPerPage": 15}).props(
                 "flat dense wrap-cells data-testid=wo-table").classes("w-full")
             table.add_slot("body-cell-priority", PRIORITY_SLOT)
-            table.add_slot("body-cell-twinId", TWIN_SLOT % shell.href("/twin/"))
+            table.add_slot("body-cell-twinId", shell.twin_link_slot(stop=True))
             table.add_slot("body-cell-title", TITLE_SLOT)
             table.add_slot("body-cell-state", STATE_SLOT)
             table.add_slot("body-cell-due", DUE_SLOT)
