@@ -63,6 +63,9 @@ class TenantState:
     history: dict[str, deque[tuple[int, float]]] = field(default_factory=dict)  # twin -> (bucket start s, min)
     watchers: list[Watcher] = field(default_factory=list)
     events_seen: int = 0
+    # False while the state only holds watchers: a page that watches before any page loaded the tenant (the
+    # maintenance plan, say) must not make the twins look absent to every page opened after it.
+    loaded: bool = False
 
     _index: dict[str, Any] | None = None  # parts/parent/containers/zones, rebuilt when the edges change
 
@@ -133,18 +136,21 @@ class LiveHub:
     # -- access ---------------------------------------------------------------------------------------------
     async def tenant(self, tenant: str) -> TenantState:
         state = self._tenants.get(tenant)
-        if state is not None:
+        if state is not None and state.loaded:
             return state
         task = self._loading.get(tenant)
         if task is None:
             task = asyncio.ensure_future(asyncio.to_thread(self._load, tenant))
             self._loading[tenant] = task
         try:
-            state = await asyncio.shield(task)
+            fresh = await asyncio.shield(task)
         finally:
             self._loading.pop(tenant, None)
-        self._tenants.setdefault(tenant, state)
-        state = self._tenants[tenant]
+        state = self._tenants.setdefault(tenant, fresh)
+        if not state.loaded:  # watchers only so far: they keep watching the loaded twins
+            state.twins, state.history = fresh.twins, fresh.history
+            state.set_edges(fresh.edges)
+            state.loaded = True
         for twin_id in state.twins:
             self._recompute(tenant, state, twin_id)
         return state
@@ -164,7 +170,7 @@ class LiveHub:
 
     # -- loading --------------------------------------------------------------------------------------------
     def _load(self, tenant: str) -> TenantState:
-        state = TenantState()
+        state = TenantState(loaded=True)
         after: str | None = None
         while True:
             docs, after = self.services.twins.list(tenant, after=after, limit=500)
@@ -226,7 +232,7 @@ class LiveHub:
 
     def _apply(self, event: Event) -> None:
         state = self._tenants.get(event.tenant)
-        if state is None or (not state.twins and event.tenant in self._loading):
+        if state is None:
             return  # nobody has opened this tenant yet: it is loaded fresh when someone does
         state.events_seen += 1
         kind, twin_id = event.kind, event.subject
@@ -265,8 +271,9 @@ class LiveHub:
             self._mark(event.tenant, set() if kind == "workorder.mode_changed" else {twin_id}, {"workorders"})
         elif kind.startswith("ml.model."):  # subject is the model name, not a twin: the registry page re-reads
             self._mark(event.tenant, set(), {"registry"})
-        elif kind.startswith(("twin.", "relationship.")):
-            # Rare (model-level edits): re-read the twin rather than replaying the change here.
+        elif kind.startswith(("twin.", "relationship.")) and state.loaded:
+            # Rare (model-level edits): re-read the twin rather than replaying the change here (a tenant not loaded
+            # yet is read whole when a page first needs it).
             task = asyncio.ensure_future(self._reload_twin(event.tenant, twin_id, kind.startswith("relationship.")))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -83,6 +83,10 @@ async def test_slew_rate_and_interlocks_at_the_request(rig: Any) -> None:
     assert step.value.problems[0].hint == "move in steps of at most 10"
     for value in (45.0, 50.0, 48.0):  # each within 10 of the reported 40
         await svc.request("t", "v1", "set_opening", value, OP)
+    # Sent before the clock and the pressure move below: each is checked again at dispatch, and a dispatch still
+    # pending then would be refused there (the failure of one CI run, where it was).
+    await _settle(svc)
+    assert len(transport.sent) == 3
     with pytest.raises(GuardRefusedError, match="the limit is 3 per minute"):
         await svc.request("t", "v1", "set_opening", 42.0, OP)
     clock.t += timedelta(seconds=61)

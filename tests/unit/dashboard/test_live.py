@@ -67,3 +67,26 @@ async def test_burst_of_events_becomes_one_notification(services: Services) -> N
         assert len(calls) == 2
     finally:
         hub.stop()
+
+
+async def test_a_page_that_watches_first_does_not_hide_the_twins_from_later_pages(services: Services) -> None:
+    """The maintenance plan page watches without loading the tenant; a twin page opened after it must still find
+    every twin (it found none, and showed an empty page, until the server restarted)."""
+    alarms = AlarmService(services.store, services.bus, services.clock)
+    hub = live.LiveHub(services, alarms)
+    hub.start()
+    try:
+        calls: list[set[str]] = []
+        hub.watch("default", lambda _ids, kinds: calls.append(set(kinds)))
+        services.bus.publish([Event(kind="workorder.created", tenant="default", subject="pump-1",
+                                    time=datetime.now(UTC), context_id="c", data={})])
+        await asyncio.sleep(live.FLUSH_S * 2.5)
+        assert calls == [{"workorders"}]  # the watcher is told before anything loaded the tenant
+        state = await hub.tenant("default")
+        assert {"pump-1", "filler-1", "line-1"} <= set(state.twins) and state.parent_of("pump-1-bearing") == "pump-1"
+        assert await hub.tenant("default") is state and hub.watcher_count() == 1
+        services.bus.publish([telemetry("pump-1", flowRate=12.5)])
+        await asyncio.sleep(live.FLUSH_S * 2.5)
+        assert calls[-1] == {"twins"} and state.twins["pump-1"].props["flowRate"].value == 12.5
+    finally:
+        hub.stop()
