@@ -26,11 +26,13 @@ Monte Carlo (``--draws`` per site, the same draws for every schedule): failure t
 (closed-form inverse cdf for the log-normal and Weibull curves, parameters recomputed here; bisection on ``cdf``
 for any other curve). An asset failing before its planned day costs failure_cost + failure_downtime_hours x that
 day's lost production (line None: 0) and its task is not done; otherwise it costs its preventive cost, and a
-planned stop on (line, day) costs its longest *surviving* task's duration x the day's lost production (a task left
-after the horizon, as ``evaluate`` prices it: its duration on the horizon's cheapest day with crew enough for it,
+planned stop on (line, day) costs its longest *surviving* task's stop x the day's lost production (a task left
+after the horizon, as ``evaluate`` prices it: its stop on the horizon's cheapest day with crew enough for it,
 if its asset survives the horizon), and a surviving part replaced on day d throws away its service until the
 horizon's end, at preventive cost / a new part's mean life per hour (the engine's "unused life"; Weibull curves
-only). Days start at midnight of their date (day 0 at the start), as the engine's docstring says; failure buckets
+only). A task's stop and its failure's downtime are the engine's ``Task.stop_hours`` and ``failure_stop_hours``
+(less the delay before its line stops; the synthetic sites have none, so these are the duration and the failure's
+downtime). Days start at midnight of their date (day 0 at the start), as the engine's docstring says; failure buckets
 and day starts are computed here from the dates. Reported as ``realised``; ``model_rule`` is the same draws with
 every planned stop charged whether or not the asset failed first — that is how ``evaluate``
 prices them, so ``model_rule`` checks its arithmetic and the difference between the two is the cost of that
@@ -178,24 +180,23 @@ def simulate(problem: Any, schedule: dict[str, int | None], times: np.ndarray) -
         day = schedule[t.id]
         failed = times[:, j] < starts[horizon if day is None else day]
         fail_day = np.clip(np.searchsorted(starts, times[:, j], side="right") - 1, 0, horizon - 1)
-        per_hour = lost[fail_day] if t.line is not None else 0.0
-        risk += np.where(failed, t.failure_cost + t.failure_downtime_hours * per_hour, 0.0)
+        risk += np.where(failed, t.failure_cost + t.failure_stop_hours * lost[fail_day], 0.0)  # 0 h: no line
         preventive += np.where(failed, 0.0, t.preventive_cost)
         alive[j] = ~failed
         if day is not None:  # a part replaced before the horizon's end throws its remaining service away
             unused = life_rate(t) * (starts[horizon] - starts[day])
             life_real += np.where(failed, 0.0, unused)  # evaluate: x P(survived), i.e. the same in expectation
-        if t.line is None:
+        if t.stopped_line is None:  # no line, or its stop never reaches the line (Task.stop_hours)
             continue
-        if day is None:  # as evaluate: its duration on the horizon's cheapest day with crew enough for it
+        if day is None:  # as evaluate: its stop on the horizon's cheapest day with crew enough for it
             fits = lost[crew >= t.crew_hours]
-            later = t.duration_hours * float((fits if fits.size else lost).min())
+            later = t.stop_hours * float((fits if fits.size else lost).min())
             stops_real += np.where(failed, 0.0, later)
             stops_model += later
         else:
-            groups.setdefault((t.line, day), []).append(j)
+            groups.setdefault((t.stopped_line, day), []).append(j)
     for (_, day), members in groups.items():
-        durations = np.array([tasks[j].duration_hours for j in members])
+        durations = np.array([tasks[j].stop_hours for j in members])
         up = np.column_stack([alive[j] for j in members])
         stops_real += np.max(np.where(up, durations, 0.0), axis=1) * lost[day]
         stops_model += float(durations.max()) * lost[day]

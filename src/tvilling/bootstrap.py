@@ -133,9 +133,10 @@ def build_platform(settings: Settings, *, compiler: Compiler = default_compiler,
 
     app = create_app(services, settings, lifespan=lifespan)
     app.state.commands = build_command_service(services, settings)
-    app.state.planner = build_planner(settings, services)  # a broken planning.yaml stops the start here
+    app.state.impact = build_impact_service(services, settings)  # a broken impact.yaml stops the start here
+    # likewise planning.yaml (its `line: impact` tasks find their line with the impact service)
+    app.state.planner = build_planner(settings, services, app.state.impact)
     app.state.setpoints = build_setpoint_service(services, settings, app.state.commands)  # likewise setpoints.yaml
-    app.state.impact = build_impact_service(services, settings)  # likewise impact.yaml
     app.state.security = SecurityAudit(services.store, services.clock)  # every denial into the audit trail (S-15)
     if dashboard:  # the operator dashboard (NiceGUI) at /ui, same process and tokens
         from tvilling.dashboard import mount

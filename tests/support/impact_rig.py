@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,12 +22,14 @@ ESTIMATES = {"pump-1-bearing": 0.2, "chiller-1": 0.5, "filler-1-bearing": 0.05, 
 
 
 @contextmanager
-def impact_rig(tmp_path: Path, *, estimates: bool = True) -> Iterator[ApiRig]:
+def impact_rig(tmp_path: Path, *, estimates: bool = True, **settings: Any) -> Iterator[ApiRig]:
     """An API rig on SQLite: the bottling site (tenant acme), its impact.yaml made acme's, and the ``ESTIMATES``;
-    conveyor 1's bearing had one too, but its episode has been cleared since."""
+    conveyor 1's bearing had one too, but its episode has been cleared since. ``settings``: more of the platform's
+    (e.g. ``planning_file``)."""
     doc = yaml.safe_load((SITE / "impact.yaml").read_text(encoding="utf-8"))
     (tmp_path / "impact.yaml").write_text(yaml.safe_dump({**doc, "tenant": "acme"}), encoding="utf-8")
-    with api_rig(f"sqlite:///{tmp_path / 'impact.db'}", seed_models=False, impact_file=tmp_path / "impact.yaml") as r:
+    with api_rig(f"sqlite:///{tmp_path / 'impact.db'}", seed_models=False, impact_file=tmp_path / "impact.yaml",
+                 **settings) as r:
         load_site(r.platform.services, "acme", SitePackage(SITE), Context.new(actor="test"))
         if estimates:
             for twin, p in ESTIMATES.items():

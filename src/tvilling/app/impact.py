@@ -22,6 +22,7 @@ hours. Read-only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tvilling.adapters.sql.graph import named_relationships, twin_models
 from tvilling.app.documents import read_yaml, validate_document
-from tvilling.app.maintenance_planning import latest_rul
+from tvilling.app.rul_estimates import latest_rul
 from tvilling.app.site import site_file
 from tvilling.app.slots import Slots
 from tvilling.core.errors import NotFoundError, UnavailableError, ValidationError
@@ -100,9 +101,7 @@ class ImpactService:
 
     def impact(self, tenant: str, twin_id: str) -> dict[str, Any]:
         """What stops and what slows if ``twin_id`` stops, with the paths, and the cost per hour of it all."""
-        config = self._config(tenant)
-        with _SLOTS.slot():
-            edges, models = self._graph(tenant, config)
+        config, edges, models = self._read(tenant)
         if twin_id not in models:
             raise NotFoundError(f"twin {twin_id} does not exist", where=twin_id)
         effects = cascade(edges, config.rules, twin_id, models)
@@ -111,6 +110,17 @@ class ImpactService:
                 "affected": [{"twinId": e.twin, "effect": e.effect, "afterMin": e.after_min, "hops": e.hops,
                               "path": list(e.path), "costPerHour": effect_cost(e, config.costs, config.slow_factor)}
                              for e in effects]}
+
+    def stops_of(self, tenant: str, twins: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
+        """Per twin: the twins with a ``cost_per_hour`` its stop stands still, each with the minutes until it does
+        (the twin itself at 0 if it has a cost) - the lines a maintenance task on it stops (``line: impact`` in
+        planning.yaml, docs/maintenance-planning.md). The graph is read once for them all."""
+        config, edges, models = self._read(tenant)
+        out: dict[str, list[tuple[str, float]]] = {}
+        for twin in twins:
+            stopped = [(e.twin, e.after_min) for e in cascade(edges, config.rules, twin, models) if e.effect == "stops"]
+            out[twin] = [(t, minutes) for t, minutes in [(twin, 0.0), *stopped] if t in config.costs]
+        return out
 
     def risks(self, tenant: str, limit: int = 50) -> dict[str, Any]:
         """Twins with a live RUL estimate, by expected cost: P(failure within the estimate's horizon) × the cost
@@ -137,13 +147,24 @@ class ImpactService:
         rows.sort(key=lambda r: (-float(r["expectedCost"]), str(r["twinId"])))
         return {"value": rows[:limit], "count": len(rows)}
 
+    def covers(self, tenant: str) -> bool:
+        """Whether the tenant has impact rules (impact.yaml names one tenant: another tenant's file is none of
+        yours)."""
+        return self.config is not None and tenant == self.config.tenant
+
     def _config(self, tenant: str) -> ImpactConfig:
-        if self.config is None or tenant != self.config.tenant:  # another tenant's file is none of yours
+        if self.config is None or not self.covers(tenant):
             # a 404: the tenant's impact rules do not exist (not a server fault: a 5xx would page someone)
             raise NotFoundError("no impact.yaml for this tenant: cascade impact needs rules for how a stop travels",
                                 where="impact.yaml",
                                 hint="add impact.yaml beside the site's mappings.yaml (docs/impact.md)")
         return self.config
+
+    def _read(self, tenant: str) -> tuple[ImpactConfig, list[Edge], dict[str, str]]:
+        """The tenant's rules and graph, read within one of the answers' slots."""
+        config = self._config(tenant)
+        with _SLOTS.slot():
+            return (config, *self._graph(tenant, config))
 
     def _graph(self, tenant: str, config: ImpactConfig) -> tuple[list[Edge], dict[str, str]]:
         """The tenant's relationships a rule names and every twin's model, in two reads; a graph beyond the limits

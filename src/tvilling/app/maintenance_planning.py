@@ -8,7 +8,7 @@ asset: one task per twin of that model (and of every model extending it)::
       - id: replace-bearing                    # task ids become "replace-bearing/<twin>"
         model: "dtmi:tvilling:bottling:Bearing;1"
         title: "Replace the bearing of {twin}"
-        line: line-1
+        line: impact                           # or a twin: the line it stops (see below)
         duration_hours: 4
         ...
         failure: {weibull: {shape: 2.0, scale_hours: 26000, age_hours: 8000}}   # optional: twins without an estimate
@@ -17,6 +17,9 @@ A twin's failure curve is its latest ``insight.rul`` (the quantiles the live mon
 time since), else the task's own ``failure``, else the twin is listed as not planned, with the reason. Day 0
 starts at the newest estimate's data time (source time: in an accelerated replay the plan follows the plant's
 clock, not the wall clock), or now when there is none. Each planned task shows the live work order on its twin.
+
+``line: impact`` (a fixed task's or a rule's): the line and the delay before it stops come from impact.yaml's
+cascade rules, per twin (:mod:`tvilling.app.planning_lines`; each task says where its line came from, ``lineFrom``).
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tvilling.adapters.sql import schema
 from tvilling.adapters.sql.schema_work_orders import work_orders
 from tvilling.app.documents import read_yaml
+from tvilling.app.impact import ImpactService, build_impact_service
+from tvilling.app.planning_lines import resolve_lines, says_impact, stand_in_lines
+from tvilling.app.rul_estimates import latest_rul
 from tvilling.app.shared import shared
 from tvilling.app.site import site_file
 from tvilling.core.errors import NotFoundError, ValidationError
@@ -57,6 +62,10 @@ class PlanningConfig:
     @property
     def configured(self) -> bool:
         return bool(self.document.get("tasks") or self.rules)
+
+    @property
+    def uses_impact(self) -> bool:
+        return any(says_impact(t) for t in [*(self.document.get("tasks") or []), *self.rules])
 
 
 def load_planning(path: Path | str | None) -> PlanningConfig:
@@ -95,6 +104,7 @@ def config_from_dict(doc: Any, file: str = "") -> PlanningConfig:
     probe["tasks"] = [{"failure": {"none": True}} | _expand(t, "twin", None)
                       if isinstance(t, Mapping) and "model" in t else copy.deepcopy(t)
                       for t in listed]
+    issues.extend(stand_in_lines(probe["tasks"], file))
     if probe["tasks"]:
         try:
             problem_from_dict(probe, start=datetime.now(UTC))
@@ -102,9 +112,14 @@ def config_from_dict(doc: Any, file: str = "") -> PlanningConfig:
             issues.extend(Issue(p.message, where=p.where, hint=p.hint, file=file) for p in exc.problems or [
                 Issue(exc.message, exc.where, exc.hint)])
     if issues:
-        raise ValidationError(f"{len(issues)} problem(s) in {file or 'the planning file'}: {issues[0].message}",
-                              where=issues[0].where, hint=issues[0].hint, problems=issues)
+        raise refused(issues, file)
     return PlanningConfig(file, document, tuple(rules))
+
+
+def refused(issues: list[Issue], file: str) -> ValidationError:
+    """Every problem with the planning file at once, the first one in the message."""
+    return ValidationError(f"{len(issues)} problem(s) in {file or 'the planning file'}: {issues[0].message}",
+                           where=issues[0].where, hint=issues[0].hint, problems=issues)
 
 
 def _expand(rule: Mapping[str, Any], twin: str, failure: FailureCurve | None) -> dict[str, Any]:
@@ -138,10 +153,11 @@ def curve_from_rul(rul: Mapping[str, Any], elapsed_hours: float) -> FailureCurve
 class MaintenancePlanner:
     """Plans for one platform: the live plan from ``planning.yaml``, and any planning document on request."""
 
-    def __init__(self, services: Any, config: PlanningConfig | None = None, *, time_limit_s: float = 10.0,
-                 concurrency: int = 2) -> None:
+    def __init__(self, services: Any, config: PlanningConfig | None = None, *, impact: ImpactService | None = None,
+                 time_limit_s: float = 10.0, concurrency: int = 2) -> None:
         self.services = services
         self.config = config or PlanningConfig()
+        self.impact = impact  # resolves `line: impact` (None: such a task is refused with the hint)
         self.time_limit_s = time_limit_s
         # A plan may take the solver's whole time limit of one core: at most this many at once, the rest wait.
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -168,6 +184,9 @@ class MaintenancePlanner:
                                "estimates": estimates}
         if not doc["tasks"]:
             return out | {"plan": None}
+        lines, issues = resolve_lines(self.impact, tenant, doc["tasks"], self.config.file)
+        if issues:
+            raise refused(issues, self.config.file)
         problem = problem_from_dict(doc, start=self.services.clock.now())
         plan = self._solve(problem)
         result = plan.as_dict(windows(plan, alternatives) if alternatives else None)
@@ -175,6 +194,7 @@ class MaintenancePlanner:
         for row in result["tasks"]:
             row["workOrder"] = orders.get(row["asset"])  # the newest live work order on the twin
             row["failureSource"] = sources.get(row["task"], "file")
+            row.update(lines.get(row["task"], {}))  # lineFrom, and with impact its lineReason
         return out | {"plan": result}
 
     def live_document(self, tenant: str) -> tuple[dict[str, Any], list[dict[str, str]], dict[str, Any],
@@ -251,24 +271,6 @@ class MaintenancePlanner:
             return {r.twin_id: {"id": r.id, "state": r.state, "title": r.title} for r in conn.execute(query)}
 
 
-def latest_rul(engine: Any, tenant: str, twin: str) -> tuple[datetime, dict[str, Any]] | None:
-    """The twin's newest RUL estimate, unless its episode has been cleared since (the monitor forgets its RUL
-    then: a repaired or recovered asset has no estimate; a physics model's episodes do not count)."""
-    e = schema.events.c
-    query = (sa.select(e.kind, e.data).where(e.tenant == tenant, e.subject == twin,
-                                              e.kind.in_(("insight.rul", "insight.cleared")))
-             .order_by(e.seq.desc()).limit(20))
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            data = row.data if isinstance(row.data, dict) else {}
-            if row.kind == "insight.cleared":
-                if data.get("detector") == "physics":
-                    continue
-                return None
-            return (parse_time(data["at"], "at"), dict(data)) if data.get("at") else None
-    return None
-
-
 def plan_digest(body: Mapping[str, Any]) -> dict[str, Any]:
     """A live plan in a few lines (the demo summary): per task its date and P(failure before), the total."""
     plan = body.get("plan")
@@ -284,12 +286,24 @@ def plan_digest(body: Mapping[str, Any]) -> dict[str, Any]:
 def maintenance_planner(app_state: Any, services: Any) -> MaintenancePlanner:
     """The platform's one planner (made at start by the composition root, or on first use, from the site's
     ``planning.yaml``)."""
+    impact = getattr(app_state, "impact", None)
     return shared(app_state, "planner", MaintenancePlanner,
-                  lambda: build_planner(getattr(app_state, "settings", None), services))
+                  lambda: build_planner(getattr(app_state, "settings", None), services,
+                                        impact if isinstance(impact, ImpactService) else None))
 
 
-def build_planner(settings: Any, services: Any) -> MaintenancePlanner:
-    """The planner of ``settings``' site; a broken ``planning.yaml`` raises (the server does not start with it)."""
+def build_planner(settings: Any, services: Any, impact: ImpactService | None = None) -> MaintenancePlanner:
+    """The planner of ``settings``' site, with the platform's impact service (``impact``; else one of the site's
+    impact.yaml); a broken ``planning.yaml`` raises (the server does not start with it), and so does one asking for
+    ``line: impact`` on a site without impact.yaml."""
     path = site_file(settings, "planning_file", "planning.yaml") if settings is not None else None
-    return MaintenancePlanner(services, load_planning(path),
+    config = load_planning(path)
+    if impact is None and settings is not None:
+        impact = build_impact_service(services, settings)
+    if config.uses_impact and (impact is None or impact.config is None):
+        raise refused([Issue("a task says line: impact, but the site has no impact.yaml to say how a stop travels "
+                             "to a line", where="tasks", file=config.file,
+                             hint="add impact.yaml beside the site's mappings.yaml (docs/impact.md), or name each "
+                                  "line by hand (line: <twin>)")], config.file)
+    return MaintenancePlanner(services, config, impact=impact,
                               time_limit_s=float(getattr(settings, "planning_time_limit_s", 10.0)))

@@ -98,10 +98,12 @@ def _print(result: dict[str, Any], not_planned: list[dict[str, Any]]) -> None:
                   f"({result['solveSeconds']:.2f} s): expected cost {cost['total']:,.0f} = risk {cost['risk']:,.0f} "
                   f"+ preventive {cost['preventive']:,.0f} + planned stops {cost['plannedStops']:,.0f}"
                   + (f" + unused life {cost['unusedLife']:,.0f}" if cost.get("unusedLife") else ""))
+    from tvilling.optimize.maintenance import line_text  # here: the CLI starts without the planner's imports
+
     table = Table("date", "task", "line", "P(fail before)", "risk + prev.", "with", "next best")
     for t in result["tasks"]:
         alt = ", ".join(f"{w['date'][5:]} +{w['extra']:,.0f}" for w in t.get("windows", [])[:1])
-        table.add_row(t["date"] or "after horizon", t["title"] or t["task"], t["line"] or "-",
+        table.add_row(t["date"] or "after horizon", t["title"] or t["task"], line_text(t),
                       f"{t['pFailureBefore']:.1%}" + (" (over limit)" if t["overRisk"] else ""),
                       f"{t['riskCost'] + t['preventiveCost']:,.0f}", ", ".join(t["sharedStopWith"]) or "-",
                       alt or "-")

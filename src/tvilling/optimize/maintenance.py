@@ -8,7 +8,7 @@ For a task done on day ``d`` (at the start of that date, midnight in the start's
 start itself) the expected cost is
 
 * **risk** — the asset may fail first: Σ over the days k before d of P(fails on day k) × (``failure_cost`` +
-  ``failure_downtime_hours`` × the line's lost production per hour on day k);
+  the failure's line downtime × the line's lost production per hour on day k);
 * **preventive** — (1 − P(failed before d)) × ``preventive_cost`` (a failed asset is repaired, not maintained);
 * **planned stop** — the line stands still for the longest task done on it that day, at that day's lost production
   per hour (``downtime_cost_per_hour``: high on production days, low at weekends, nothing on shutdown days).
@@ -18,6 +18,11 @@ start itself) the expected cost is
   (Wildeman, Dekker & Smit 1997, "A dynamic policy for grouping maintenance activities"). ``life_hours`` defaults
   to the mean life of a Weibull curve and is 0 (no such term) for curves of one asset's remaining life, whose new
   part is not described.
+
+A task's line may stop only ``line_delay_hours`` after its asset does (a buffer between them runs dry first): the
+line then stands still for ``duration_hours`` less the delay, and a failure stops it for ``failure_downtime_hours``
+less the delay, never below 0 (``Task.stop_hours``, ``Task.failure_stop_hours``). A task whose stop never reaches
+the line within its duration makes no stop.
 
 Constraints: a task's window (``earliest_day``, ``latest_day``), the crew hours of each day, and a **risk limit** —
 no task may be planned later than the day its P(failure before maintenance) passes ``risk_limit``. A task over the
@@ -53,7 +58,7 @@ from tvilling.optimize.failure import FailureCurve, WeibullCurve
 HOURS_PER_DAY = 24.0
 MAX_COEFFICIENT = 2**50  # CP-SAT sums int64 coefficients: leave room for a few thousand terms
 CENTS = 10_000  # CP-SAT works in integers: money in hundredths of a cent (ties cost one of those per day) ...
-TENTHS = 10  # ... and hours in tenths
+TENTHS = 10  # ... and crew hours in tenths
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,25 @@ class Task:
     latest_day: int | None = None  # must be done by this day (inclusive)
     title: str = ""
     life_hours: float | None = None  # a new part's expected life (None: a Weibull curve's mean, else no term)
+    line_delay_hours: float = 0.0  # how long after the asset stops its line does (a buffer between them runs dry)
+
+    # The two effective downtimes, here only: every price, the solver and the baselines read these.
+    @property
+    def stop_hours(self) -> float:
+        """How long the task stands its line still: its duration less the delay before the line stops; 0 without a
+        line."""
+        return max(0.0, self.duration_hours - self.line_delay_hours) if self.line is not None else 0.0
+
+    @property
+    def failure_stop_hours(self) -> float:
+        """How long the asset's failure stands the line still: its downtime less the same delay; 0 without a line."""
+        return max(0.0, self.failure_downtime_hours - self.line_delay_hours) if self.line is not None else 0.0
+
+    @property
+    def stopped_line(self) -> str | None:
+        """The line its planned stop is booked on: None when nothing stops, or the stop would not reach the line
+        before the task ends (a zero-hour stop would show the task sharing a stop it does not make)."""
+        return self.line if self.stop_hours > 0 else None
 
     def life_rate(self) -> float:
         """What an hour of the part's service is worth: its preventive cost spread over a new part's life."""
@@ -190,15 +214,16 @@ class Plan:
         tasks = []
         for p in sorted(self.planned, key=lambda p: (p.day if p.day is not None else math.inf, p.task.id)):
             t = p.task
+            line = t.stopped_line  # a task whose stop never reaches its line shares no stop
+            shared = stop_of.get((line, p.day)) if line is not None and p.day is not None else None
             row: dict[str, Any] = {
                 "task": t.id, "asset": t.asset, "title": t.title, "line": t.line,
                 "day": p.day, "date": cal.date(p.day).isoformat() if p.day is not None else None,
                 "pFailureBefore": round(p.p_failure_before, 4), "overRisk": p.over_risk,
                 "riskCost": round(p.risk_cost, 2), "preventiveCost": round(p.preventive_cost, 2),
                 "unusedLifeCost": round(p.life_cost, 2),
-                "durationHours": t.duration_hours, "crewHours": t.crew_hours,
-                "sharedStopWith": [i for i in stop_of[(t.line, p.day)].tasks if i != t.id]
-                if t.line is not None and p.day is not None and (t.line, p.day) in stop_of else []}
+                "durationHours": t.duration_hours, "crewHours": t.crew_hours, "lineDelayHours": t.line_delay_hours,
+                "sharedStopWith": [i for i in shared.tasks if i != t.id] if shared is not None else []}
             if windows is not None:
                 row["windows"] = windows.get(t.id, [])
             tasks.append(row)
@@ -210,7 +235,7 @@ class Plan:
                              "unusedLife": round(self.life_cost, 2)},
             "bound": None if self.bound is None else round(self.bound, 2),
             "tasks": tasks,
-            "stops": [{"line": s.line, "day": s.day, "date": cal.date(s.day).isoformat(), "hours": s.hours,
+            "stops": [{"line": s.line, "day": s.day, "date": cal.date(s.day).isoformat(), "hours": round(s.hours, 4),
                        "cost": round(s.cost, 2), "tasks": list(s.tasks)} for s in self.stops],
             "crew": [{"day": d, "date": cal.date(d).isoformat(), "used": round(u, 2),
                       "available": cal.crew_hours[d]} for d, u in enumerate(self.crew_use) if u > 0],
@@ -246,8 +271,7 @@ class _Prices:
             for d in range(horizon + 1):
                 cost.append(risk + (1.0 - f[d]) * t.preventive_cost + life[d])
                 if d < horizon:
-                    lost = cal.downtime_cost[d] if t.line is not None else 0.0
-                    risk += (f[d + 1] - f[d]) * (t.failure_cost + t.failure_downtime_hours * lost)
+                    risk += (f[d + 1] - f[d]) * (t.failure_cost + t.failure_stop_hours * cal.downtime_cost[d])
             self.failed_before[t.id], self.cost[t.id], self.life[t.id] = f, cost, life
             last = horizon - 1 if t.latest_day is None else min(t.latest_day, horizon - 1)
             window = list(range(max(0, t.earliest_day), last + 1))
@@ -265,12 +289,12 @@ class _Prices:
                                      and f[horizon] <= limit + 1e-12)
 
     def later_stop_cost(self, task: Task) -> float:
-        """What a deferred task's stop is costed at: its duration on the cheapest day with crew enough for it."""
-        if task.line is None:
+        """What a deferred task's stop is costed at: its stop on the cheapest day with crew enough for it."""
+        if task.stopped_line is None:
             return 0.0
         cal = self.problem.calendar
         fits = [c for c, crew in zip(cal.downtime_cost, cal.crew_hours, strict=True) if crew >= task.crew_hours]
-        return task.duration_hours * min(fits or cal.downtime_cost)
+        return task.stop_hours * min(fits or cal.downtime_cost)
 
 
 def _check(problem: Problem, prices: _Prices) -> None:
@@ -287,8 +311,9 @@ def _check(problem: Problem, prices: _Prices) -> None:
         if t.crew_hours > most:
             issues.append(Issue(f"task {t.id} needs {t.crew_hours} crew hours, more than any of its days has",
                                 where=where, hint="split the task or add crew hours to the calendar"))
-        if min(t.duration_hours, t.crew_hours, t.preventive_cost, t.failure_cost, t.failure_downtime_hours) < 0:
-            issues.append(Issue(f"task {t.id} has a negative duration, crew or cost", where=where))
+        if min(t.duration_hours, t.crew_hours, t.preventive_cost, t.failure_cost, t.failure_downtime_hours,
+               t.line_delay_hours) < 0:
+            issues.append(Issue(f"task {t.id} has a negative duration, crew, delay or cost", where=where))
         if t.duration_hours > HOURS_PER_DAY:
             issues.append(Issue(f"task {t.id} lasts {t.duration_hours} h, longer than a day", where=where,
                                 hint="plan a longer job as several tasks, or give its stop per day"))
@@ -322,16 +347,16 @@ def evaluate(problem: Problem, schedule: Schedule, *, method: str = "evaluate", 
         if day not in prices.allowed[t.id]:
             violations.append(f"{t.id}: day {day} is outside its window or past the risk limit")
         crew[day] += t.crew_hours
-        if t.line is not None:
-            by_stop[(t.line, day)].append(t)
+        if t.stopped_line is not None:
+            by_stop[(t.stopped_line, day)].append(t)
         life = prices.life[t.id][day]
         planned.append(Planned(t, day, f[day], cost[day] - (1.0 - f[day]) * t.preventive_cost - life,
                                (1.0 - f[day]) * t.preventive_cost, prices.over_risk[t.id], life))
     for d, used in enumerate(crew):
         if used > cal.crew_hours[d] + 1e-9:
             violations.append(f"day {d}: {used:g} crew hours planned, {cal.crew_hours[d]:g} available")
-    stops = tuple(Stop(line, day, max(t.duration_hours for t in ts),
-                       max(t.duration_hours for t in ts) * cal.downtime_cost[day], tuple(sorted(t.id for t in ts)))
+    stops = tuple(Stop(line, day, max(t.stop_hours for t in ts),
+                       max(t.stop_hours for t in ts) * cal.downtime_cost[day], tuple(sorted(t.id for t in ts)))
                   for (line, day), ts in sorted(by_stop.items()))
     return Plan(problem, tuple(planned), stops, deferred_stop, tuple(crew), tuple(violations), method, status,
                 solve_seconds, bound)
@@ -377,22 +402,24 @@ def solve(problem: Problem, *, time_limit_s: float = 10.0, workers: int = 1) -> 
                   <= math.floor(cal.crew_hours[d] * TENTHS + 1e-9))
         lines: dict[str, list[tuple[Task, Any]]] = defaultdict(list)
         for t, v in entries:
-            if t.line is not None and cal.downtime_cost[d] > 0:
-                lines[t.line].append((t, v))
+            if t.stopped_line is not None and cal.downtime_cost[d] > 0:
+                lines[t.stopped_line].append((t, v))
         for line, members in lines.items():
             # The stop lasts as long as its longest task: one boolean per step of length ("the line stands still
             # for at least h") instead of one integer above every task's duration — the same optimum, but a much
             # tighter linear relaxation (a task half on a day no longer half-pays a stop others make anyway).
-            lengths = sorted({round(t.duration_hours * TENTHS) for t, _ in members})
-            steps = [model.new_bool_var(f"stop[{line},{d}]>={h}") for h in lengths]
+            # Lengths in hours as evaluate prices them, not rounded to tenths: a stop shortened by a 20-minute
+            # buffer (3.67 h) would otherwise be priced 3.7 h by the solver and 3.67 h in the plan.
+            lengths = sorted({_length(t) for t, _ in members})
+            steps = [model.new_bool_var(f"stop[{line},{d}]>={h:g}h") for h in lengths]
             for longer, shorter in zip(steps[1:], steps, strict=False):
                 model.add_implication(longer, shorter)
             for t, v in members:
-                model.add_implication(v, steps[lengths.index(round(t.duration_hours * TENTHS))])
-            per_tenth = round(cal.downtime_cost[d] * CENTS / TENTHS)
-            largest = max(largest, per_tenth * lengths[-1])
-            objective.extend(per_tenth * (h - below) * z for h, below, z in zip(lengths, [0, *lengths], steps,
-                                                                                  strict=False))
+                model.add_implication(v, steps[lengths.index(_length(t))])
+            per_hour = cal.downtime_cost[d] * CENTS
+            largest = max(largest, round(per_hour * lengths[-1]))
+            objective.extend(round(per_hour * (h - below)) * z for h, below, z in zip(lengths, [0.0, *lengths],
+                                                                                      steps, strict=False))
     model.minimize(sum(objective))
     if largest > MAX_COEFFICIENT:
         raise ValidationError("costs this large cannot be planned exactly (integer overflow in the solver)",
@@ -422,6 +449,20 @@ def solve(problem: Problem, *, time_limit_s: float = 10.0, workers: int = 1) -> 
     return replace(plan, bound=plan.total) if code == cp_model.OPTIMAL else plan
 
 
+def line_text(row: Mapping[str, Any], none: str = "-") -> str:
+    """A plan row's line as people read it: ``line-1``, ``line-1 after 20 min`` when a buffer delays its stop, or
+    ``none`` (the CLI's table and the dashboard's share it)."""
+    if not row.get("line"):
+        return none
+    delay = float(row.get("lineDelayHours") or 0.0)
+    return str(row["line"]) + (f" after {delay * 60:.0f} min" if delay > 0 else "")
+
+
+def _length(task: Task) -> float:
+    """A stop's length as the solver's steps know it: to a few milliseconds, so float noise makes no extra step."""
+    return round(task.stop_hours, 6)
+
+
 # -- baselines ----------------------------------------------------------------------------------------------------
 def schedule_independent(problem: Problem, *, prices: _Prices | None = None) -> dict[str, int | None]:
     """Each task on its own cheapest allowed day (its risk, preventive cost and its own stop), blind to the others;
@@ -430,7 +471,7 @@ def schedule_independent(problem: Problem, *, prices: _Prices | None = None) -> 
     cal = problem.calendar
     wish: dict[str, int | None] = {}
     for t in problem.tasks:
-        own = t.duration_hours if t.line is not None else 0.0
+        own = t.stop_hours
         costs = {d: prices.cost[t.id][d] + own * cal.downtime_cost[d] for d in prices.allowed[t.id]}
         best = min(costs, key=lambda d: (costs[d], d)) if costs else None
         if prices.deferrable[t.id]:
@@ -491,8 +532,8 @@ def windows(plan: Plan, n: int = 3) -> dict[str, list[dict[str, Any]]]:
     durations: dict[tuple[str, int], list[float]] = defaultdict(list)
     for t in problem.tasks:
         d = schedule[t.id]
-        if t.line is not None and d is not None:
-            durations[(t.line, d)].append(t.duration_hours)
+        if t.stopped_line is not None and d is not None:
+            durations[(t.stopped_line, d)].append(t.stop_hours)
 
     def stop(line: str, day: int, hours: Sequence[float]) -> float:
         return (max(hours) if hours else 0.0) * cal.downtime_cost[day]
@@ -502,20 +543,21 @@ def windows(plan: Plan, n: int = 3) -> dict[str, list[dict[str, Any]]]:
         d0 = schedule[t.id]
         base = prices.cost[t.id][d0] if d0 is not None else prices.cost[t.id][-1]
         freed = 0.0
-        if t.line is not None and d0 is not None:
-            rest = list(durations[(t.line, d0)])
-            rest.remove(t.duration_hours)
-            freed = stop(t.line, d0, durations[(t.line, d0)]) - stop(t.line, d0, rest)
-        elif t.line is not None:
+        line = t.stopped_line
+        if line is not None and d0 is not None:
+            rest = list(durations[(line, d0)])
+            rest.remove(t.stop_hours)
+            freed = stop(line, d0, durations[(line, d0)]) - stop(line, d0, rest)
+        elif line is not None:
             freed = prices.later_stop_cost(t)
         options = []
         for d in prices.allowed[t.id]:
             if d == d0 or crew[d] + t.crew_hours > cal.crew_hours[d] + 1e-9:
                 continue
             added = 0.0
-            if t.line is not None:
-                here = durations[(t.line, d)]
-                added = stop(t.line, d, [*here, t.duration_hours]) - stop(t.line, d, here)
+            if line is not None:
+                here = durations[(line, d)]
+                added = stop(line, d, [*here, t.stop_hours]) - stop(line, d, here)
             delta = prices.cost[t.id][d] - base + added - freed
             options.append((delta, d))
         options.sort()

@@ -13,6 +13,7 @@
         asset: pump-1-bearing         # the twin
         title: Replace the pump's drive-end bearing
         line: line-1                  # the line it stops (omit: nothing stops)
+        line_delay_hours: 0.33        # the line stops this long after the asset (a buffer; optional, default 0)
         duration_hours: 4
         crew_hours: 8
         preventive_cost: 1800
@@ -25,6 +26,10 @@
 
 A per-day figure is one number or a map of ``default``, weekday names (``monday`` … ``sunday``) and ISO dates.
 ``failure``: see :mod:`tvilling.optimize.failure`. Every problem in the document is reported at once.
+
+``line: impact`` (``LINE_FROM_IMPACT``) asks the site's live plan to find the line and the delay in impact.yaml
+(:mod:`tvilling.app.planning_lines`); it is resolved there, before the document reaches this parser, which refuses
+it unresolved rather than plan a line called "impact".
 """
 
 from __future__ import annotations
@@ -43,8 +48,10 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 TOP_KEYS = {"version", "start", "horizon_days", "risk_limit", "allow_defer", "calendar", "tasks"}
 CALENDAR_KEYS = {"downtime_cost_per_hour", "crew_hours_per_day", "shutdowns"}
 TASK_KEYS = {"id", "asset", "title", "line", "duration_hours", "crew_hours", "preventive_cost", "failure_cost",
-             "failure_downtime_hours", "failure", "earliest_day", "latest_day", "life_hours"}
-TASK_NUMBERS = ("duration_hours", "crew_hours", "preventive_cost", "failure_cost", "failure_downtime_hours")
+             "failure_downtime_hours", "failure", "earliest_day", "latest_day", "life_hours", "line_delay_hours"}
+TASK_NUMBERS = ("duration_hours", "crew_hours", "preventive_cost", "failure_cost", "failure_downtime_hours",
+                "line_delay_hours")
+LINE_FROM_IMPACT = "impact"  # line: impact - the line and its delay come from impact.yaml (the app layer's)
 MAX_DAYS = 730
 MAX_TASKS = 2000
 
@@ -215,6 +222,9 @@ def _task(r: _Reader, i: int, raw: Any, failures: Mapping[str, FailureCurve]) ->
     if raw.get("life_hours") is not None:
         life = r.number(raw["life_hours"], f"{where}.life_hours", low=1e-3) or None
     line = raw.get("line")
+    if line == LINE_FROM_IMPACT:
+        r.fail("line: impact is resolved from impact.yaml by the site's live plan only", f"{where}.line",
+               "name the line (line: <twin>) and, if a buffer delays its stop, line_delay_hours")
     return Task(tid, str(raw.get("asset") or tid), None if line is None else str(line), failure=curve,
                 title=str(raw.get("title") or ""), earliest_day=window.get("earliest_day", 0),
                 latest_day=window.get("latest_day"), life_hours=life, **nums)

@@ -39,6 +39,10 @@ def test_plan_a_document_offline(tmp_path: Path) -> None:
     table = runner.invoke(app, ["maintenance", "plan", str(path)], env={"COLUMNS": "160"})
     assert table.exit_code == 0 and "optimal plan from 2026-12-07 over 14 days" in table.stdout
     assert "Pump bearing" in table.stdout
+    # A buffer between the pump and the line: the line column says when the line stops.
+    path.write_text(yaml.safe_dump({**DOC, "tasks": [{**DOC["tasks"][0], "line_delay_hours": 0.5}]}))
+    table = runner.invoke(app, ["maintenance", "plan", str(path)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "L after 30 min" in table.stdout, table.stdout
 
 
 def test_errors_are_one_line_and_exit_non_zero(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ import yaml
 from pydantic import SecretStr
 
 from tests.support.dtdl_samples import FLOOR, OFFICE, ROOM, room
+from tests.support.explain_history import SITE
+from tests.support.impact_rig import impact_rig, rul
 from tests.support.platform import ApiRig, api_rig
 from tvilling.bootstrap import build_platform
 from tvilling.core.context import new_id
@@ -171,3 +173,29 @@ def test_a_broken_planning_file_stops_the_start(tmp_path: Path) -> None:
         build_platform(Settings(db=SecretStr(f"sqlite:///{tmp_path / 'x.db'}"), planning_file=path,
                                 data_dir=tmp_path), announce=lambda _t: None, dashboard=False)
     assert info.value.problems[0].where == "tasks[0].model" and info.value.problems[0].file == str(path)
+
+
+def test_the_example_sites_lines_come_from_impact_yaml(tmp_path: Path) -> None:
+    # the bottling site's planning.yaml says line: impact for its bearings: the pump's stop reaches line 1 after the
+    # filler's 20-minute buffer, the conveyor's at once (docs/maintenance-planning.md)
+    with impact_rig(tmp_path, planning_file=SITE / "planning.yaml") as rig:
+        rul(rig, "conveyor-1-bearing", 0.1)
+        r = rig.call("GET", "/api/v1/maintenance/plan?alternatives=0", role=Role.VIEWER)
+        assert r.status_code == 200, r.text
+    rows = {t["task"]: t for t in r.json()["plan"]["tasks"]}
+    pump, conveyor = rows["replace-bearing/pump-1-bearing"], rows["replace-bearing/conveyor-1-bearing"]
+    assert (pump["line"], pump["lineDelayHours"], pump["lineFrom"]) == ("line-1", pytest.approx(1 / 3), "impact")
+    assert (conveyor["line"], conveyor["lineDelayHours"], conveyor["lineFrom"]) == ("line-1", 0.0, "impact")
+    assert rows["clean-chiller-condenser"]["lineFrom"] == "file"
+
+
+def test_what_if_documents_give_the_delay_by_hand(rig: ApiRig) -> None:
+    pump = {**DOC["tasks"][0], "line_delay_hours": 0.5}
+    r = rig.call("POST", "/api/v1/maintenance/plan?alternatives=0", role=Role.OPERATOR, json={**DOC, "tasks": [pump]})
+    assert r.status_code == 200, r.text
+    assert r.json()["tasks"][0]["lineDelayHours"] == 0.5
+    assert all(s["hours"] == 3.5 for s in r.json()["stops"])
+    # line: impact needs the site's graph and impact.yaml: the live plan's, not a what-if's
+    r = rig.call("POST", "/api/v1/maintenance/plan", role=Role.OPERATOR,
+                 json={**DOC, "tasks": [{**DOC["tasks"][0], "line": "impact"}]})
+    assert r.status_code == 422 and [p["where"] for p in r.json()["problems"]] == ["tasks[0].line"]

@@ -175,8 +175,9 @@ def capture(out: Path, only: list[str] | None = None) -> list[Path]:
                 seeded = work_orders(rig)
             released = seeded if name == "maintenance" else None
             if name == "maintenance-plan":  # the plant's planning.yaml, under the path the page names
-                rig.platform.app.state.planner = MaintenancePlanner(
-                    rig.platform.services, load_planning(os.path.relpath(SITE / "planning.yaml")))
+                rig.platform.app.state.planner = MaintenancePlanner(  # its `line: impact` needs impact.yaml's
+                    rig.platform.services, load_planning(os.path.relpath(SITE / "planning.yaml")),
+                    impact=rig.platform.app.state.impact)
             page.goto(rig.url(path))
             page.get_by_test_id(marker).first.wait_for(state="visible", timeout=15_000)
             if name == "scenarios":  # the example FMU, a what-if with half the insulation and heating, run

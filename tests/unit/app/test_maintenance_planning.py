@@ -68,3 +68,15 @@ def test_the_digest_for_the_demo_summary() -> None:
     assert plan_digest(body) == {"configured": True, "start": "s", "status": "optimal", "expected_cost": 12.5,
                                  "not_planned": 1, "tasks": [{"task": "t", "date": "2026-12-01",
                                                               "p_failure_before": 0.1, "over_risk": False}]}
+
+
+def test_line_impact_is_checked_at_start_with_a_stand_in_line() -> None:
+    fixed = {"asset": "x", "line": "impact", "duration_hours": 1, "failure": {"none": True}}
+    config = config_from_dict({"tasks": [{**RULE, "line": "impact"}, fixed]})
+    assert config.uses_impact and not config_from_dict({"tasks": [RULE]}).uses_impact
+    assert config.rules[0]["line"] == "impact" and config.document["tasks"][0]["line"] == "impact"  # probe's only
+    assert load_planning(EXAMPLE).uses_impact
+    with pytest.raises(ValidationError) as info:  # the delay is impact.yaml's to give
+        config_from_dict({"tasks": [{**RULE, "line": "impact", "line_delay_hours": 0.2},
+                                    {**fixed, "line_delay_hours": 1}]}, "p.yaml")
+    assert [p.where for p in info.value.problems] == ["tasks[0].line_delay_hours", "tasks[1].line_delay_hours"]

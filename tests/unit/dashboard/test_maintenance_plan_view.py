@@ -100,6 +100,10 @@ def test_task_rows_carry_dates_costs_shared_stops_other_days_and_work_orders() -
     assert rows["replace-bearing/fan-1"]["basis"] == "planning file's curve"  # no estimate
     assert rows["replace-bearing/fan-1"]["woId"] == ""
     assert rows["clean"]["title"] == "clean" and rows["clean"]["line"] == "–"  # no title: the id
+    assert pump["line"] == "line-1"
+    delayed = view.task_rows({**RESULT, "plan": {**RESULT["plan"], "tasks": [
+        task("t", "pump-1-bearing", "", 1, lineDelayHours=1 / 3)]}})
+    assert delayed[0]["line"] == "line-1 after 20 min"  # line: impact, behind the filler's buffer
     later = rows["descale"]
     assert later["date"] == "after the horizon" and later["weekday"] == "" and later["daySort"] > 10
     assert view.not_planned_rows(RESULT) == [{"key": "replace-bearing/fan-9", "task": "replace-bearing/fan-9",

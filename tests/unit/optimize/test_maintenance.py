@@ -231,3 +231,91 @@ def test_crew_hours_are_rounded_against_the_plan() -> None:
     plan = solve(Problem(cal, tasks, allow_defer=False))
     assert plan.schedule()["x"] != plan.schedule()["y"] and not plan.violations
     assert plan.status == "optimal" and plan.bound == plan.total
+
+
+# -- the line stops only after a delay (a buffer between the asset and its line; `line: impact`) -------------------
+def delayed(t: Task, hours: float) -> Task:
+    return Task(**{**t.__dict__, "line_delay_hours": hours})
+
+
+def test_a_delay_shortens_the_planned_stop() -> None:
+    cal = calendar(3, 2400.0)
+    pump = delayed(task("pump", duration=4.0, curve=NoFailure()), 20 / 60)
+    assert task("plain").line_delay_hours == 0.0 and task("plain").stop_hours == 4.0  # default: as before
+    assert pump.stop_hours == pytest.approx(4.0 - 1 / 3)
+    plan = solve(Problem(cal, (pump,), allow_defer=False))
+    assert [s.line for s in plan.stops] == ["L1"] and plan.stops[0].hours == pytest.approx(11 / 3)
+    assert plan.stop_cost == pytest.approx(11 / 3 * 2400.0)  # 8 800, not 9 600
+    row = plan.as_dict()["tasks"][0]
+    assert row["lineDelayHours"] == pytest.approx(1 / 3) and row["durationHours"] == 4.0 and row["line"] == "L1"
+    # the solver prices the stop in the plan's hours, not rounded to tenths (3.7 h): its bound is the plan's cost
+    assert plan.status == "optimal" and plan.bound == pytest.approx(plan.total, abs=0.01)
+
+
+def test_a_stop_that_never_reaches_the_line_costs_nothing_and_makes_no_stop() -> None:
+    cal = calendar(3, 2400.0)
+    short = delayed(task("short", duration=0.25, down=0.2, curve=NoFailure()), 20 / 60)  # done before the buffer's dry
+    assert (short.stop_hours, short.failure_stop_hours, short.stopped_line) == (0.0, 0.0, None)
+    plan = solve(Problem(cal, (short, task("other", duration=2.0, curve=NoFailure())), allow_defer=False))
+    assert plan.schedule()["short"] == plan.schedule()["other"]  # ties go later: both on the last day
+    assert [s.tasks for s in plan.stops] == [("other",)] and plan.stop_cost == pytest.approx(2.0 * 2400.0)
+    rows = {r["task"]: r for r in plan.as_dict()["tasks"]}
+    assert rows["short"]["line"] == "L1" and rows["short"]["sharedStopWith"] == []  # the line is kept, no stop
+    assert rows["other"]["sharedStopWith"] == []
+    alone = evaluate(Problem(cal, (short,)), {"short": None})  # waiting: no stop is charged for it either
+    assert alone.stop_cost == 0.0
+    # a failure shorter than the delay costs no lost production: only its failure cost
+    curve = WeibullCurve(50.0, 36.0)  # fails on day 1 for sure
+    cheap = delayed(task("cheap", fail=500.0, down=0.3, prev=0.0, curve=curve), 0.5)
+    assert evaluate(Problem(cal, (cheap,)), {"cheap": 2}).planned[0].risk_cost == pytest.approx(500.0, rel=1e-3)
+
+
+def test_a_shared_stop_lasts_the_longest_effective_stop() -> None:
+    # 3 h at once and 5 h of which 1.5 h before the line stops: one 3.5 h stop, not 5 h
+    cal = calendar(2, 1000.0)
+    a = task("a", duration=3.0, curve=NoFailure())
+    b = delayed(task("b", duration=5.0, curve=NoFailure()), 1.5)
+    plan = solve(Problem(cal, (a, b), allow_defer=False))
+    assert plan.schedule()["a"] == plan.schedule()["b"]
+    assert [(s.hours, s.tasks) for s in plan.stops] == [(3.5, ("a", "b"))]
+    assert plan.stop_cost == pytest.approx(3.5 * 1000.0)
+    assert {r["task"]: r["sharedStopWith"] for r in plan.as_dict()["tasks"]} == {"a": ["b"], "b": ["a"]}
+
+
+def test_a_delay_shortens_the_failures_downtime() -> None:
+    cal = calendar(3, [0.0, 1000.0, 0.0])
+    curve = WeibullCurve(50.0, 36.0)  # fails on day 1 for sure
+    t = delayed(task("a", fail=500.0, down=10.0, prev=0.0, curve=curve), 2.0)
+    assert t.failure_stop_hours == 8.0
+    priced = evaluate(Problem(cal, (t,)), {"a": 2})
+    assert priced.planned[0].risk_cost == pytest.approx(500.0 + 8.0 * 1000.0, rel=1e-3)
+    # without a line a delay changes nothing: no line, no lost production
+    loose = delayed(task("b", line=None, fail=500.0, down=10.0, prev=0.0, curve=curve), 2.0)
+    assert evaluate(Problem(cal, (loose,)), {"b": 2}).planned[0].risk_cost == pytest.approx(500.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cp_sat_finds_the_cheapest_schedule_with_delays(seed: int) -> None:
+    rng = np.random.default_rng(1000 + seed)
+    base = random_problem(rng, n_tasks=3, days=6)
+    # delays in minutes, some longer than the task: stops of odd lengths, some none at all
+    problem = Problem(base.calendar, tuple(delayed(t, float(rng.choice([0, 10, 20, 45, 90, 600]) / 60))
+                                           for t in base.tasks), risk_limit=base.risk_limit)
+    try:
+        plan = solve(problem)
+    except ValidationError:
+        assert brute_force(problem) == float("inf")
+        return
+    assert plan.status == "optimal" and not plan.violations
+    assert plan.total == pytest.approx(brute_force(problem), abs=0.05 * len(problem.tasks) * 3)
+    for s in plan.stops:
+        assert s.hours == max(t.stop_hours for t in problem.tasks if t.id in s.tasks) > 0
+    for tid, options in windows(plan, n=3).items():  # the alternatives are priced with the delays too
+        for o in options:
+            assert evaluate(problem, {**plan.schedule(), tid: o["day"]}).total == pytest.approx(o["expectedCost"],
+                                                                                                 abs=0.02)
+
+
+def test_a_negative_delay_is_refused() -> None:
+    with pytest.raises(ValidationError, match="negative duration, crew, delay or cost"):
+        solve(Problem(calendar(3), (delayed(task("a", curve=NoFailure()), -1.0),)))

@@ -89,3 +89,13 @@ def test_yaml_dates_are_dates() -> None:
            "calendar": {"downtime_cost_per_hour": {"default": 10, datetime(2026, 12, 1).date(): 3},
                         "shutdowns": [datetime(2026, 12, 2, 0, 0)]}}
     assert problem_from_dict(doc).calendar.downtime_cost == (10, 3, 0)
+
+
+def test_a_line_delay_is_read_and_line_impact_is_left_to_the_live_plan() -> None:
+    task = problem_from_dict({"tasks": [{**TASK, "line_delay_hours": 0.5}]}).tasks[0]
+    assert (task.line, task.line_delay_hours, task.stop_hours, task.failure_stop_hours) == ("L1", 0.5, 3.5, 11.5)
+    assert problem_from_dict({"tasks": [TASK]}).tasks[0].line_delay_hours == 0.0
+    with pytest.raises(ValidationError) as info:
+        problem_from_dict({"tasks": [{**TASK, "line": "impact"}, {**TASK, "id": "b", "line_delay_hours": -1}]})
+    assert [p.where for p in info.value.problems] == ["tasks[0].line", "tasks[1].line_delay_hours"]
+    assert "live plan" in info.value.problems[0].message and "line: <twin>" in info.value.problems[0].hint

@@ -31,6 +31,8 @@ class TaskBody(BaseModel):
     asset: str | None = Field(default=None, min_length=1, max_length=512, description="the twin the task is on")
     title: str = Field(default="", max_length=500)
     line: str | None = Field(default=None, max_length=200, description="the line the task stops (none: nothing)")
+    line_delay_hours: float = Field(default=0.0, ge=0, le=10_000,
+                                    description="the line stops this long after the asset (a buffer runs dry)")
     duration_hours: float = Field(gt=0, le=24, description="how long the line stands still")
     crew_hours: float = Field(default=0.0, ge=0, le=1000)
     preventive_cost: Money = 0.0

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from tvilling.optimize.maintenance import line_text
 from tvilling.optimize.planning_document import parse_time
 
 LATER = "later"  # the timeline's column for tasks left after the horizon
@@ -113,7 +114,7 @@ def task_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         risk, preventive = float(t["riskCost"]), float(t["preventiveCost"])
         rows.append({
             "key": t["task"], "task": t["task"], "title": names[t["task"]], "asset": t["asset"],
-            "line": t["line"] or "–", "date": t["date"] or "after the horizon",
+            "line": line_text(t, "–"), "date": t["date"] or "after the horizon",
             "weekday": weekday(t["date"]) if t["date"] else "",
             "daySort": t["day"] if t["day"] is not None else LATER_SORT,
             "p": pct(t["pFailureBefore"]), "pSort": t["pFailureBefore"], "overRisk": bool(t["overRisk"]),
