@@ -9,25 +9,26 @@ failure would cost most in the next days.
       - {relationship: hasPart, direction: backward}           # a part stops -> its whole stops
       - {relationship: drives, direction: forward}             # a motor stops -> what it drives stops
       - {relationship: feeds, direction: forward, after_min: 20}   # ... once the buffer between them is empty
+      - {relationship: supplies, direction: forward, need: 1}  # k of n: of two pumps either suffices
       - {relationship: cools, direction: forward, effect: slows}
       - {relationship: contains, direction: backward}          # a machine stops -> the line stops
     cost_per_hour: {line-1: 2400}           # what a stopped twin costs per hour (lost production)
     slow_factor: {line-1: 0.3}              # share of that cost while it only runs slower (default 0.5)
     repair_hours: {default: 8, pump-1-bearing: 36}
 
-``impact(tenant, twin)`` walks the graph from the twin (:mod:`tvilling.simulation.cascade`); ``risks(tenant)`` ranks
-every twin with a live RUL estimate by P(failure within its horizon) × the cost per hour of its cascade × its repair
-hours. Read-only.
+``impact(tenant, twin, also)`` walks the graph from the twin, and from the ``also`` twins failing with it
+(:mod:`tvilling.simulation.cascade`); ``risks(tenant)`` ranks every twin with a live RUL estimate by P(failure
+within its horizon) × the cost per hour of its cascade × its repair hours. Read-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from tvilling.adapters.sql.graph import named_relationships, twin_models
 from tvilling.app.documents import read_yaml, validate_document
@@ -36,10 +37,11 @@ from tvilling.app.site import site_file
 from tvilling.app.slots import Slots
 from tvilling.core.errors import NotFoundError, UnavailableError, ValidationError
 from tvilling.ports.documents import iso
-from tvilling.simulation.cascade import Edge, Rule, cascade, cost_per_hour, effect_cost
+from tvilling.simulation.cascade import Edge, Effect, Rule, cascade, cost_per_hour, effect_cost
 
 MAX_TWINS = 20_000  # a tenant's twins read for one answer
 MAX_EDGES = 100_000  # and the relationships a rule names
+MAX_ALSO = 20  # twins failing together with the one asked about
 _SLOTS = Slots(2, 20.0, "cascade-impact answers")
 
 
@@ -54,6 +56,9 @@ class RuleSpec(_Strict):
     after_min: float = Field(default=0.0, ge=0, le=10_080)  # how long the effect takes along this relationship
     only: list[str] = Field(default_factory=list)  # DTDL model ids the affected twin must have
     from_models: list[str] = Field(default_factory=list, alias="from")  # ... and the stopped twin must have
+    # k of n: how many of the affected twin's sources through this rule must run (n comes from the graph, so a need
+    # above it is the answer's warning, not the file's error); strict: "2", 2.0 or true are typos, not counts
+    need: StrictInt | None = Field(default=None, ge=1)
 
 
 class _Document(_Strict):
@@ -86,7 +91,7 @@ def parse_config(doc: Any) -> ImpactConfig:
         raise ValidationError(f"out of range in the impact document: {', '.join(bad)}", where="impact",
                               hint="costs and repair hours are ≥ 0; a slow factor is within 0..1")
     return ImpactConfig(d.tenant, tuple(Rule(r.relationship, r.direction, r.effect, r.after_min, tuple(r.only),
-                                             tuple(r.from_models)) for r in d.rules),
+                                             tuple(r.from_models), r.need) for r in d.rules),
                         dict(d.cost_per_hour), dict(d.slow_factor), dict(d.repair_hours))
 
 
@@ -99,17 +104,24 @@ class ImpactService:
     services: Any  # tvilling.app.services.Services
     config: ImpactConfig | None
 
-    def impact(self, tenant: str, twin_id: str) -> dict[str, Any]:
-        """What stops and what slows if ``twin_id`` stops, with the paths, and the cost per hour of it all."""
+    def impact(self, tenant: str, twin_id: str, also: Sequence[str] = ()) -> dict[str, Any]:
+        """What stops and what slows if ``twin_id`` stops — together with the ``also`` twins, all at once — with the
+        paths, and the cost per hour of it all (every failed twin's own cost included)."""
+        if len(also) > MAX_ALSO:
+            raise ValidationError(f"at most {MAX_ALSO} twins may fail together with {twin_id} ({len(also)} given)",
+                                  where="also")
+        failed = list(dict.fromkeys([twin_id, *also]))
         config, edges, models = self._read(tenant)
-        if twin_id not in models:
-            raise NotFoundError(f"twin {twin_id} does not exist", where=twin_id)
-        effects = cascade(edges, config.rules, twin_id, models)
-        return {"twinId": twin_id, "costPerHour": cost_per_hour(effects, twin_id, config.costs, config.slow_factor),
-                "repairHours": config.repair(twin_id),
-                "affected": [{"twinId": e.twin, "effect": e.effect, "afterMin": e.after_min, "hops": e.hops,
-                              "path": list(e.path), "costPerHour": effect_cost(e, config.costs, config.slow_factor)}
-                             for e in effects]}
+        for twin in failed:
+            if twin not in models:
+                raise NotFoundError(f"twin {twin} does not exist", where=twin)
+        effects = cascade(edges, config.rules, failed, models)
+        return {"twinId": twin_id, "also": failed[1:],
+                "costPerHour": cost_per_hour(effects, failed, config.costs, config.slow_factor),
+                # the failures are repaired side by side: the cascade lasts until the longest repair is done
+                "repairHours": max(config.repair(twin) for twin in failed),
+                "affected": [_affected(e, config) for e in effects],
+                "warnings": [e.warning for e in effects if e.warning]}
 
     def stops_of(self, tenant: str, twins: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
         """Per twin: the twins with a ``cost_per_hour`` its stop stands still, each with the minutes until it does
@@ -177,6 +189,14 @@ class ImpactService:
             raise UnavailableError(f"the tenant's graph is larger than cascade impact reads ({MAX_TWINS} twins, "
                                    f"{MAX_EDGES} relationships)", hint="docs/impact.md, Limits")
         return [Edge(a, b, c) for a, b, c in rels], models
+
+
+def _affected(e: Effect, config: ImpactConfig) -> dict[str, Any]:
+    """One affected twin in the answer; ``with`` (the other stopped sources) only where a k-of-n rule stopped it,
+    so the answer for rules without ``need`` is what it always was."""
+    row = {"twinId": e.twin, "effect": e.effect, "afterMin": e.after_min, "hops": e.hops, "path": list(e.path),
+           "costPerHour": effect_cost(e, config.costs, config.slow_factor)}
+    return row if e.together is None else {**row, "with": list(e.together)}
 
 
 def build_impact_service(services: Any, settings: Any) -> ImpactService:

@@ -1,9 +1,9 @@
 """``tvilling impact show TWIN`` and ``tvilling impact risks``: cascade impact through the twin graph, through the SDK
 (a running server with an impact.yaml, viewer role; docs/impact.md).
 
-``show`` says what else stops or slows if the twin stops, how soon, along which relationships and what an hour of
-it costs; ``risks`` ranks the twins with a live RUL estimate by expected cost (P(failure) x cost per hour x repair
-hours). With ``--json`` the API's answer as one JSON object.
+``show`` says what else stops or slows if the twin stops (with ``--also`` twins failing at the same time), how soon,
+along which relationships and what an hour of it costs; ``risks`` ranks the twins with a live RUL estimate by
+expected cost (P(failure) x cost per hour x repair hours). With ``--json`` the API's answer as one JSON object.
 """
 
 from __future__ import annotations
@@ -37,10 +37,17 @@ def _count(n: int, verb: str) -> str:
     return f"{n} twin {verb}s" if n == 1 else f"{n} twins {verb}"
 
 
+def _failed(body: dict[str, Any]) -> list[str]:
+    return [body["twinId"], *(body.get("also") or [])]
+
+
 def summary(body: dict[str, Any]) -> str:
-    """``If pump-1-bearing stops: 4 twins stop, 0 slow; 2 400/h lost; repair 36 h``."""
+    """``If pump-1-bearing stops: 4 twins stop, 0 slow; 2 400/h lost; repair 36 h`` (``If pump-1 and pump-2
+    stop: ...`` for several)."""
     effects = [a["effect"] for a in body["affected"]]
-    return (f"If {body['twinId']} stops: {_count(effects.count('stops'), 'stop')}, {effects.count('slows')} slow; "
+    failed = _failed(body)
+    who = failed[0] + " stops" if len(failed) == 1 else ", ".join(failed[:-1]) + f" and {failed[-1]} stop"
+    return (f"If {who}: {_count(effects.count('stops'), 'stop')}, {effects.count('slows')} slow; "
             f"{_number(body['costPerHour'])}/h lost; repair {_hours(body['repairHours'])} h")
 
 
@@ -59,12 +66,21 @@ def compact_path(start: str, path: list[str]) -> str:
     return out
 
 
+def why(failed: list[str], affected: dict[str, Any]) -> str:
+    """The path from the failed twin it starts at (one of several); ``(with pump-1)``: the other stopped sources of
+    a k-of-n rule."""
+    path = affected["path"]
+    start = next((f for f in failed if path and f in path[0].split(" ")[::2]), failed[0])
+    together = affected.get("with")
+    return compact_path(start, path) + (f" (with {', '.join(together)})" if together else "")
+
+
 def affected_table(body: dict[str, Any]) -> Table:
     table = Table(title="what stops with it, then what slows; soonest first")
     for column in ("twin", "effect", "after (min)", "path", "cost/h"):
         table.add_column(column, overflow="fold")
     for a in body["affected"]:
-        table.add_row(a["twinId"], a["effect"], _hours(a["afterMin"]), compact_path(body["twinId"], a["path"]),
+        table.add_row(a["twinId"], a["effect"], _hours(a["afterMin"]), why(_failed(body), a),
                       _number(a["costPerHour"]))
     return table
 
@@ -83,11 +99,13 @@ def risks_table(items: list[dict[str, Any]]) -> Table:
 
 @app.command("show")
 def show(twin_id: Annotated[str, typer.Argument(metavar="TWIN", help="The twin that stops (fails).")],
+         also: Annotated[list[str] | None, typer.Option(
+             "--also", metavar="TWIN", help="Another twin failing at the same time (repeat it, at most 20).")] = None,
          url: Url = None, token: Token = None, as_json: AsJson = False) -> None:
-    """If TWIN stops: what else stops or slows, after how many minutes, along which relationships, and what an hour
-    of it costs (viewer role; the server's impact.yaml)."""
+    """If TWIN stops (with the --also twins, all at once): what else stops or slows, after how many minutes, along
+    which relationships, and what an hour of it costs (viewer role; the server's impact.yaml)."""
     with connect(url, token) as client:
-        body = client.impact(twin_id)
+        body = client.impact(twin_id, also=also or ())
     if as_json:
         emit_json(body)
         return
@@ -97,6 +115,8 @@ def show(twin_id: Annotated[str, typer.Argument(metavar="TWIN", help="The twin t
         console.print(affected_table(body))
     else:
         console.print("nothing else stops or slows")
+    for warning in body.get("warnings") or []:
+        console.print(f"warning: {warning}")
 
 
 @app.command("risks")

@@ -36,7 +36,8 @@ INSTRUCTIONS = (
     "(operator). Zone setpoint loops and their proposals: setpoint_loops; disable_setpoint_loop stops a loop sending "
     "setpoints by itself (operator). Why did a signal change between two times: explain_change ranks the related "
     "signals with evidence and lists the commands, alarms and work orders meanwhile. What a twin's failure stops, how "
-    "soon and at what cost per hour: failure_impact; which likely failures would cost most: failure_risks. "
+    "soon and at what cost per hour (or several twins' at once, e.g. both redundant pumps): failure_impact; which "
+    "likely failures would cost most: failure_risks. "
     "Approving a command, releasing a kill switch or enabling a loop's autonomy is for people, not for this "
     "assistant. Errors name what is wrong and how to fix it."
 )
@@ -236,14 +237,16 @@ def build_server(client: Client) -> MCPServer:
                                                 hops=hops, bucket=bucket_s, direction=direction, top=top)))
 
     @server.tool()
-    def failure_impact(twin_id: str) -> dict[str, Any]:
+    def failure_impact(twin_id: str, also: list[str] | None = None) -> dict[str, Any]:
         """What stops if this twin fails, how soon, and at what cost per hour? Walks the twin graph by the site's
         impact.yaml rules (a part stops its whole, a motor what it drives, a pump what it feeds once the buffer is
-        empty, ...). Returns ``costPerHour`` of the whole cascade, the twin's ``repairHours`` and ``affected``:
-        each twin with ``effect`` (stops or slows), ``afterMin`` (minutes after the failure), ``hops``, the
-        relationship ``path`` ("source relationship target" steps) and its own ``costPerHour``; stopped twins
-        first, then soonest. Read-only; needs the viewer role."""
-        return _sdk(lambda: dict(client.impact(twin_id)))
+        empty, a filler fed by two redundant pumps only when both stop, ...). ``also``: other twins failing at the
+        same time (at most 20), e.g. both pumps. Returns ``costPerHour`` of the whole cascade, ``repairHours``,
+        ``warnings`` and ``affected``: each twin with ``effect`` (stops or slows), ``afterMin`` (minutes after the
+        failure), ``hops``, the relationship ``path`` ("source relationship target" steps), its own
+        ``costPerHour`` and, where redundancy held until the last source stopped, ``with`` (the other stopped
+        sources); stopped twins first, then soonest. Read-only; needs the viewer role."""
+        return _sdk(lambda: dict(client.impact(twin_id, also=also or ())))
 
     @server.tool()
     def failure_risks(limit: int = 20) -> dict[str, Any]:

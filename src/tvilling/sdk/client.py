@@ -413,11 +413,13 @@ class _Operations:
                 params[key] = value
         return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/explain/{_seg(name)}", params=params))
 
-    def impact(self, twin_id: str) -> Any:
-        """If this twin stops (impact.yaml, docs/impact.md): ``costPerHour`` of it all, its ``repairHours`` and the
-        ``affected`` twins, each with ``effect`` (stops or slows), ``afterMin``, ``hops``, the relationship ``path``
-        and its own ``costPerHour``."""
-        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/impact"))
+    def impact(self, twin_id: str, *, also: Sequence[str] = ()) -> Any:
+        """If this twin stops (impact.yaml, docs/impact.md) — with the ``also`` twins (at most 20) at the same time:
+        ``costPerHour`` of it all, ``repairHours`` (the longest repair), ``warnings`` and the ``affected`` twins,
+        each with ``effect`` (stops or slows), ``afterMin``, ``hops``, the relationship ``path``, its own
+        ``costPerHour`` and, where a k-of-n rule (``need``) stopped it, ``with`` (the other stopped sources)."""
+        params = {"also": list(also)} if also else {}
+        return self._send(Call("GET", f"/api/v1/twins/{_seg(twin_id)}/impact", params=params))
 
     def impact_risks(self, *, limit: int = 50) -> Any:
         """Twins with a live RUL estimate, costliest likely failure first: ``pFailure`` within ``horizonHours``,

@@ -104,3 +104,34 @@ def test_no_impact_yaml_or_no_estimate_says_so(tmp_path: Path) -> None:
 def test_no_server_is_one_line() -> None:
     result = runner.invoke(app, ["impact", "show", "pump-1", "--url", "http://127.0.0.1:9", "--token", "t"])
     assert "cannot reach the server" in one_line_error(result)
+
+
+def test_show_with_also_and_redundant_pumps(tmp_path: Path) -> None:
+    """Two pumps feed filler-1 and it needs one (``need: 1``): one stopping stops nothing; ``--also`` stops both."""
+    with impact_rig(tmp_path, estimates=False, need=1) as rig, live_server(rig.platform.app) as url:
+        env = {"TVILLING_URL": url, "TVILLING_TOKEN": rig.tokens[("acme", Role.VIEWER)], "COLUMNS": "250"}
+        alone = runner.invoke(app, ["impact", "show", "pump-1"], env=env)
+        assert alone.stdout.splitlines()[1:] == ["nothing else stops or slows"]
+        both = runner.invoke(app, ["impact", "show", "pump-1", "--also", "pump-2"], env=env)
+        assert both.exit_code == 0, both.stderr
+        first = both.stdout.splitlines()[0]
+        assert first == "If pump-1 and pump-2 stop: 2 twins stop, 0 slow; 2 400/h lost; repair 8 h"
+        assert _rows(both.stdout) == [
+            ["filler-1", "stops", "20", "pump-2 -feeds-> filler-1 (with pump-1)", "0"],
+            ["line-1", "stops", "20", "pump-2 -feeds-> filler-1 <-contains- line-1", "2 400"]]
+        bearing = runner.invoke(app, ["impact", "show", "pump-1-bearing", "--also", "pump-2", "--json"], env=env)
+        assert last_json(bearing.stdout)["affected"][1]["with"] == ["pump-2"]
+        assert "twin nowhere does not exist" in one_line_error(
+            runner.invoke(app, ["impact", "show", "pump-1", "--also", "pump-2", "--also", "nowhere"], env=env))
+        many = [arg for i in range(21) for arg in ("--also", f"pump-{i}")]
+        assert "at most 20" in one_line_error(runner.invoke(app, ["impact", "show", "pump-1", *many], env=env))
+
+
+def test_a_need_above_the_pumps_there_are_is_a_warning_line(tmp_path: Path) -> None:
+    with impact_rig(tmp_path, estimates=False, need=3) as rig, live_server(rig.platform.app) as url:
+        env = {"TVILLING_URL": url, "TVILLING_TOKEN": rig.tokens[("acme", Role.VIEWER)], "COLUMNS": "250"}
+        out = runner.invoke(app, ["impact", "show", "pump-1"], env=env)
+        assert out.exit_code == 0, out.stderr
+        assert out.stdout.splitlines()[-1] == ("warning: filler-1 needs 3 feeds sources but has 2: it stops when any "
+                                               "one of them stops")
+        assert ["filler-1", "stops", "20", "pump-1 -feeds-> filler-1", "0"] in _rows(out.stdout)  # with no one

@@ -1,6 +1,7 @@
 """failure_impact and failure_risks over MCP: an assistant asks what stops if pump 1's bearing fails (pump 1 and
 line 1 at once, the filler 20 minutes later, 2 400/h) and which likely failures would cost most; an unknown twin is
-a one-line tool error."""
+a one-line tool error; with a second pump feeding the filler (``need: 1``), ``also`` asks what both pumps stopping
+does."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ async def test_an_assistant_asks_what_a_failure_would_cost(tmp_path: Path) -> No
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
             assert (tools["failure_impact"].description or "").startswith("What stops if this twin fails")
             assert "viewer" in (tools["failure_risks"].description or "")
-            assert list(tools["failure_impact"].input_schema["properties"]) == ["twin_id"]
+            assert list(tools["failure_impact"].input_schema["properties"]) == ["twin_id", "also"]
 
             body = value(await client.call_tool("failure_impact", {"twin_id": "pump-1-bearing"}))
             assert (body["costPerHour"], body["repairHours"]) == (2400.0, 36.0)
@@ -37,3 +38,14 @@ async def test_an_assistant_asks_what_a_failure_would_cost(tmp_path: Path) -> No
 
             assert "twin nowhere does not exist" in error(await client.call_tool("failure_impact",
                                                                                  {"twin_id": "nowhere"}))
+
+
+async def test_an_assistant_asks_what_two_redundant_pumps_stopping_together_would_do(tmp_path: Path) -> None:
+    with impact_rig(tmp_path, estimates=False, need=1) as rig, live_server(rig.platform.app) as url:
+        async with tvilling_mcp(rig, url, Role.VIEWER) as client:
+            assert value(await client.call_tool("failure_impact", {"twin_id": "pump-1"}))["affected"] == []
+            body = value(await client.call_tool("failure_impact", {"twin_id": "pump-1", "also": ["pump-2"]}))
+            assert [(a["twinId"], a["afterMin"]) for a in body["affected"]] == [("filler-1", 20.0), ("line-1", 20.0)]
+            assert (body["also"], body["affected"][0]["with"], body["costPerHour"]) == (["pump-2"], ["pump-1"], 2400.0)
+            assert "twin nowhere does not exist" in error(await client.call_tool(
+                "failure_impact", {"twin_id": "pump-1", "also": ["nowhere"]}))

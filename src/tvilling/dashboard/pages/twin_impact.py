@@ -81,9 +81,11 @@ def impact_summary(body: dict[str, Any]) -> str:
 
 
 def affected_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per affected twin; a k-of-n stop says which other sources had stopped (``with``)."""
     return [{"twinId": a["twinId"], "effect": a["effect"], "after": f"{a['afterMin']:g}",
-             "path": compact_path(body["twinId"], a["path"]), "cost": money(a["costPerHour"])}
-            for a in body["affected"]]
+             "path": compact_path(body["twinId"], a["path"]) + (f" (with {', '.join(a['with'])})" if a.get("with")
+                                                                 else ""),
+             "cost": money(a["costPerHour"])} for a in body["affected"]]
 
 
 def risk_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,6 +129,8 @@ def impact_panel(session: shell.Session, twin_id: str) -> None:
         result.clear()
         with result:
             ui.label(impact_summary(body)).classes("text-weight-medium").props("data-testid=impact-summary")
+            for warning in body.get("warnings") or []:  # a need rule asking more sources than the graph gives
+                ui.label(warning).classes("tv-muted").props("data-testid=impact-warning")
             if body["affected"]:
                 table = ui.table(columns=AFFECTED_COLUMNS, rows=affected_rows(body), row_key="twinId",
                                  pagination={"rowsPerPage": 0}).props(
