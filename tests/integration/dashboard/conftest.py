@@ -3,20 +3,39 @@ expensive part), and a page factory that signs in with a role and records consol
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.integration.dashboard.rig import TENANT, Rig, chromium, plant_readings, running_platform, sign_in
+from tests.integration.dashboard.trace import BROWSER_HOOK, ServerTrace, report
 from tests.support.fmus import thermal_zone_bytes
 from tvilling.app.fmus import FmuLibrary, fmu_library
 from tvilling.core.context import Context
 from tvilling.core.roles import Role
 
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember whether the test itself failed, for ``page_for``'s trace."""
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
 
 @pytest.fixture(scope="package")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+def server_trace() -> Iterator[ServerTrace]:
+    with ServerTrace().installed() as trace:
+        yield trace
+
+
+@pytest.fixture(scope="package")
+def rig(tmp_path_factory: pytest.TempPathFactory, server_trace: ServerTrace) -> Iterator[Rig]:
     with running_platform(tmp_path_factory.mktemp("dash"), commands=True) as r:
         for step in range(3):
             r.post(plant_readings(step))
@@ -30,13 +49,17 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page_for(browser: Any, rig: Rig) -> Iterator[Any]:
+def page_for(browser: Any, rig: Rig, server_trace: ServerTrace, request: pytest.FixtureRequest) -> Iterator[Any]:
     contexts: list[Any] = []
+    pages: list[Any] = []
+    start = time.time()
 
     def open_as(role: Role, path: str = "/ui/") -> Any:
         ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+        ctx.add_init_script(script=BROWSER_HOOK)
         contexts.append(ctx)
         page = ctx.new_page()
+        pages.append(page)
         page.problems = []  # console errors and uncaught exceptions, checked by the tests
         page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}") if m.type == "error"
                 else None)
@@ -45,6 +68,8 @@ def page_for(browser: Any, rig: Rig) -> Iterator[Any]:
         return page
 
     yield open_as
+    if request.node.stash.get(FAILED, False):  # shown with the failure: what was sent, and what was handled
+        print("UI events, browser and server (s since the test began):", report(pages, server_trace, start), sep="\n")
     for ctx in contexts:
         ctx.close()
 
