@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tvilling.cli.output import emit_json
 from tvilling.cli.remote import AsJson, Token, Url, connect
+from tvilling.simulation.cascade import path_origin
 
 app = typer.Typer(help="Cascade impact: what a twin's stop takes with it, and which likely failures cost most.",
                   no_args_is_help=True)
@@ -69,10 +70,9 @@ def compact_path(start: str, path: list[str]) -> str:
 def why(failed: list[str], affected: dict[str, Any]) -> str:
     """The path from the failed twin it starts at (one of several); ``(with pump-1)``: the other stopped sources of
     a k-of-n rule."""
-    path = affected["path"]
-    start = next((f for f in failed if path and f in path[0].split(" ")[::2]), failed[0])
     together = affected.get("with")
-    return compact_path(start, path) + (f" (with {', '.join(together)})" if together else "")
+    return compact_path(path_origin(failed, affected["path"]), affected["path"]) + (
+        f" (with {', '.join(together)})" if together else "")
 
 
 def affected_table(body: dict[str, Any]) -> Table:

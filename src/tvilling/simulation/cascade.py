@@ -147,6 +147,13 @@ def cascade(edges: Iterable[Edge], rules: Sequence[Rule], failed: Failed,
     return sorted(found.values(), key=lambda f: (f.effect != "stops", f.after_min, f.hops, f.twin))
 
 
+def path_origin(failed: Sequence[str], path: Sequence[str]) -> str:
+    """Which of the failed twins an answer's ``path`` (steps "source relationship target") starts from: the one its
+    first step names; the first failed twin for an empty path."""
+    first = path[0].split(" ")[::2] if path else []
+    return next((twin for twin in failed if twin in first), failed[0])
+
+
 def _short(twin: str, rule: Rule, n: int) -> str:
     """The warning of a gate asking more sources than the graph gives the twin ("" when it has enough)."""
     if rule.need is None or rule.need <= n:

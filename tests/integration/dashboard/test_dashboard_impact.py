@@ -78,6 +78,32 @@ def test_a_seized_bearing_stops_its_pump_the_line_and_the_filler_later(page_for:
     assert page.problems == []
 
 
+def test_another_twin_failing_at_the_same_time_joins_the_answer(page_for: Any, rig: Rig) -> None:
+    """What if the conveyor and the pump stop together: the line at once (the conveyor), the filler after the
+    pump's buffer - each row's path from the twin it starts at; clearing the choice asks about the conveyor alone."""
+    page = open_card(page_for, "conveyor-1")
+    summary = page.get_by_test_id("impact-summary")
+    expect(summary).to_contain_text("If conveyor-1 stops: line-1 stops", timeout=10_000)
+    page.get_by_test_id("impact-also").click()
+    page.get_by_role("option", name="pump-1", exact=True).click()
+    page.keyboard.press("Escape")
+    expect(summary).to_contain_text("If conveyor-1 and pump-1 stop: ", timeout=10_000)
+    expect(summary).to_have_text(impact_summary(rig.platform.app.state.impact.impact(TENANT, "conveyor-1",
+                                                                                    ["pump-1"])))
+    table = page.get_by_test_id("impact-affected")
+    filler = table.locator("tbody tr").filter(has=page.get_by_test_id("impact-twin-filler-1"))
+    expect(filler).to_contain_text("pump-1 —feeds→ filler-1")
+    expect(filler).to_contain_text("20")
+    line = table.locator("tbody tr").filter(has=page.get_by_test_id("impact-twin-line-1"))
+    expect(line).to_contain_text("conveyor-1")
+    page.get_by_test_id("impact-also").click()  # pump-1 chosen again: off
+    page.get_by_role("option", name="pump-1", exact=True).click()
+    page.keyboard.press("Escape")
+    expect(summary).to_contain_text("If conveyor-1 stops: ", timeout=10_000)
+    expect(table.get_by_test_id("impact-twin-filler-1")).to_have_count(0)
+    assert page.problems == []
+
+
 def test_the_hall_stops_nothing_else(page_for: Any) -> None:
     page = open_card(page_for, "hall")
     expect(page.get_by_test_id("impact-summary")).to_have_text(

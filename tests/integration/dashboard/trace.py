@@ -56,9 +56,10 @@ class ServerTrace:
 
         def handle_event(client: Client, msg: dict[str, Any]) -> None:
             element = client.elements.get(msg.get("id", -1))
+            listener = getattr(element, "_event_listeners", {}).get(msg.get("listener_id"))
             with self._lock:
                 self.events.append((time.time(), f"handled #{msg.get('id')} {type(element).__name__} "
-                                                  f"{str(msg.get('args'))[:80]}"))
+                                                  f"{getattr(listener, 'type', '?')} {str(msg.get('args'))[:80]}"))
             original(client, msg)
 
         Client.handle_event = handle_event  # type: ignore[method-assign,assignment]

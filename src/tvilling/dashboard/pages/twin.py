@@ -159,7 +159,7 @@ async def twin_page(request: Request, twin_id: str, prop: str | None = None) -> 
                                 ui.label(shell.fmt(value))
                         if not config:
                             ui.label("No configured properties").classes("tv-muted")
-        impact_panel(session, twin_id)  # "If this stops"
+        impact_panel(session, twin_id, sorted(state.twins))  # "If this stops" (and with which others)
         explain_panel(session, state, twin_id, prop)  # "Why did it change?"
 
     def render_insights() -> None:

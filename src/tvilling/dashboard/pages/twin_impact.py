@@ -17,10 +17,12 @@ from typing import Any
 
 from nicegui import ui
 
+from tvilling.app.impact import MAX_ALSO
 from tvilling.core.errors import TvillingError, UnavailableError
 from tvilling.dashboard import shell
 from tvilling.dashboard.pages.maintenance_plan_view import money, pct
 from tvilling.dashboard.pages.twin_explain import compact_path, duration
+from tvilling.simulation.cascade import path_origin
 
 log = logging.getLogger(__name__)
 RISK_ROWS = 10
@@ -65,8 +67,15 @@ def hours(value: Any) -> str:
     return f"{float(value):g} h" if isinstance(value, int | float) else "–"
 
 
+def failed_twins(body: dict[str, Any]) -> list[str]:
+    """The twin asked about and the ``also`` twins failing with it."""
+    return [body["twinId"], *(body.get("also") or [])]
+
+
 def impact_summary(body: dict[str, Any]) -> str:
-    """'If pump-1 stops: line-1 and filler-1 stop (filler-1 after 20 min) — €2,400/h lost; repair 8 h'."""
+    """'If pump-1 stops: line-1 and filler-1 stop (filler-1 after 20 min) — €2,400/h lost; repair 8 h' ('If pump-1
+    and pump-2 stop: …' for several)."""
+    failed = failed_twins(body)
     affected = body["affected"]
     stops = [a for a in affected if a["effect"] == "stops"]
     slows = [a for a in affected if a["effect"] == "slows"]
@@ -76,15 +85,17 @@ def impact_summary(body: dict[str, Any]) -> str:
             later = [f"{a['twinId']} after {duration(a['afterMin'] * 60)}" for a in group if a["afterMin"] > 0]
             parts.append(f"{_names([a['twinId'] for a in group])} {verb}" + (f" ({', '.join(later)})" if later else ""))
     what = "; ".join(parts) if parts else "nothing else stops"
-    return (f"If {body['twinId']} stops: {what} — {money(body['costPerHour'])}/h lost; "
+    return (f"If {_names(failed)} {'stops' if len(failed) == 1 else 'stop'}: {what} — "
+            f"{money(body['costPerHour'])}/h lost; "
             f"repair {hours(body['repairHours'])}")
 
 
 def affected_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per affected twin; a k-of-n stop says which other sources had stopped (``with``)."""
+    failed = failed_twins(body)
     return [{"twinId": a["twinId"], "effect": a["effect"], "after": f"{a['afterMin']:g}",
-             "path": compact_path(body["twinId"], a["path"]) + (f" (with {', '.join(a['with'])})" if a.get("with")
-                                                                 else ""),
+             "path": compact_path(path_origin(failed, a["path"]), a["path"]) + (
+                 f" (with {', '.join(a['with'])})" if a.get("with") else ""),
              "cost": money(a["costPerHour"])} for a in body["affected"]]
 
 
@@ -99,32 +110,47 @@ def _unavailable(text: str, mark: str) -> None:
     ui.label(text).classes("tv-muted").props(f"data-testid={mark}")
 
 
-def impact_panel(session: shell.Session, twin_id: str) -> None:
-    """The "If this stops" card, built in the current container; filled after the page is shown."""
+def impact_panel(session: shell.Session, twin_id: str, twins: list[str]) -> None:
+    """The "If this stops" card, built in the current container; filled after the page is shown. ``twins``: the
+    tenant's twins, offered as others failing at the same time (what redundancy is for: both pumps)."""
     dash, tenant = session.dash, session.tenant
     with ui.card().classes("tv-card q-pa-md w-full").props("data-testid=impact-card"):
         with ui.row().classes("items-center w-full gap-2"):
             ui.label("If this stops").classes("tv-section")
             ui.label("What else stops or slows, when, and what an hour of it costs, by the site's impact rules."
                      ).classes("tv-muted")
+        also = ui.select([t for t in twins if t != twin_id], multiple=True, value=[],
+                         label="…and at the same time (optional)").props(
+            f"dense outlined use-chips use-input clearable max-values={MAX_ALSO} data-testid=impact-also").classes(
+            "w-full")
         result = ui.column().classes("w-full gap-2").props("data-testid=impact-result")
         with result, ui.row().classes("items-center gap-2"):
             ui.spinner(size="sm")
             ui.label("Following the relationships…").classes("tv-muted")
 
+    asked = [0]  # the newest question: an older answer arriving after it is dropped
+
     async def load() -> None:
+        asked[0] += 1
+        mine, together = asked[0], list(also.value or [])
         try:
-            body = await asyncio.to_thread(_service(dash).impact, tenant, twin_id)
+            body = await asyncio.to_thread(_service(dash).impact, tenant, twin_id, together)
         except TvillingError as exc:  # no impact.yaml, another tenant's, or the twin is gone
+            if mine != asked[0]:
+                return
             result.clear()
             with result:
                 _unavailable(_problem(exc), "impact-unavailable")
             return
         except Exception:  # the page stays usable whatever goes wrong; the details go to the server log
             log.exception("cascade impact of %s failed", twin_id)
+            if mine != asked[0]:
+                return
             result.clear()
             with result:
                 _unavailable("The impact could not be computed; the server log has the details.", "impact-unavailable")
+            return
+        if mine != asked[0]:
             return
         result.clear()
         with result:
@@ -138,6 +164,7 @@ def impact_panel(session: shell.Session, twin_id: str) -> None:
                 table.add_slot("body-cell-twinId", shell.twin_link_slot("impact-twin-"))
                 table.add_slot("body-cell-effect", EFFECT_SLOT)
 
+    also.on_value_change(load)
     ui.timer(0, load, once=True)
 
 
