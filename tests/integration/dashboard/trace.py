@@ -3,7 +3,8 @@
 A rare failure family of these tests (a few in a hundred runs, never on demand) is "a value was filled and Run
 clicked, and the server acted as if the value were not there". The trace tells the candidate causes apart: the
 browser never emitted the event, the socket reconnected in between, or the server received it late or not at all.
-Both sides are timestamped on one clock (seconds since the test's first page opened, from the browser's
+:class:`tests.integration.dashboard.rig.Field` reads the browser's side to confirm each fill was sent. Both sides
+are timestamped on one clock (seconds since the test's first page opened, from the browser's
 ``performance.timeOrigin``-based wall clock and the server's ``time.time()``).
 """
 
@@ -27,15 +28,16 @@ TOKEN = re.compile(r"tvl_[0-9A-Za-z_]+")
 BROWSER_HOOK = """(() => {
   const install = () => {
     if (!window.socket) { setTimeout(install, 20); return; }
-    window.__tvTrace = [];
+    window.__tvTrace = [];  // [time s, text, sequence number, an event's args (JSON strings) or null]
+    window.__tvSeq = 0;
     const s = window.socket;
-    const log = (x) => { window.__tvTrace.push([Date.now() / 1000, x]);
-                         if (window.__tvTrace.length > LIMIT) window.__tvTrace.shift(); };
+    const log = (x, args = null) => { window.__tvTrace.push([Date.now() / 1000, x, ++window.__tvSeq, args]);
+                                      if (window.__tvTrace.length > LIMIT) window.__tvTrace.shift(); };
     s.on('connect', () => log('connect'));
     s.on('disconnect', (reason) => log('disconnect: ' + reason));
     const emit = s.emit.bind(s);
     s.emit = (kind, msg, ...rest) => {
-        if (kind === 'event') log('emit #' + msg.id + ' ' + JSON.stringify(msg.args).slice(0, 80));
+        if (kind === 'event') log('emit #' + msg.id + ' ' + JSON.stringify(msg.args).slice(0, 80), msg.args);
         return emit(kind, msg, ...rest);
     };
   };
@@ -78,7 +80,7 @@ def report(pages: list[Any], server: ServerTrace, start: float) -> str:
     rows: list[tuple[float, str]] = []
     for i, page in enumerate(pages):
         try:
-            rows += [(float(t), f"page {i} {x}") for t, x in page.evaluate("() => window.__tvTrace || []")]
+            rows += [(float(e[0]), f"page {i} {e[1]}") for e in page.evaluate("() => window.__tvTrace || []")]
         except Exception as exc:  # a closed page: say so, keep the rest
             rows.append((start, f"page {i}: trace unavailable ({exc})"))
     rows += [(t, f"server {x}") for t, x in server.since(start)]
